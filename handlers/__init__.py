@@ -1,0 +1,1 @@
+"""Runtime: serve maaskit bundles over HTTP with onnxruntime (Lambda, SageMaker, local)."""

@@ -1,0 +1,61 @@
+"""The bundle contract: schema, reader, writer and checksum verification.
+
+This package is the single definition of the bundle format (DESIGN.md §2). It
+depends only on numpy, pydantic and orjson so it ships inside every runtime
+artifact; the packager writes through it and the runtime reads through it.
+"""
+
+from handlers.bundle.errors import (
+    BundleError,
+    BundleFormatError,
+    BundleIntegrityError,
+    BundleNotFoundError,
+    UnsafeArchiveError,
+)
+from handlers.bundle.manifest import (
+    FORMAT_VERSION,
+    NAME_PATTERN,
+    SEMVER_PATTERN,
+    FileEntry,
+    Manifest,
+    Optimization,
+    ParityCheck,
+    ParityReport,
+    Provenance,
+    TensorSpec,
+    ToolInfo,
+    dump_manifest,
+    load_manifest,
+)
+from handlers.bundle.reader import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE, Bundle, file_sha256, open_bundle, verify_files
+from handlers.bundle.samples import Samples, read_samples
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MANIFEST_FILE",
+    "MODEL_FILE",
+    "NAME_PATTERN",
+    "SAMPLES_FILE",
+    "SEMVER_PATTERN",
+    "Bundle",
+    "BundleError",
+    "BundleFormatError",
+    "BundleIntegrityError",
+    "BundleNotFoundError",
+    "FileEntry",
+    "Manifest",
+    "Optimization",
+    "ParityCheck",
+    "ParityReport",
+    "Provenance",
+    "Samples",
+    "TensorSpec",
+    "ToolInfo",
+    "UnsafeArchiveError",
+    "dump_manifest",
+    "file_sha256",
+    "load_manifest",
+    "open_bundle",
+    "read_samples",
+    "verify_files",
+]

@@ -1,0 +1,90 @@
+"""Write a bundle directory and its deterministic archive, atomically.
+
+Everything is first written under a temporary name in the output directory and
+renamed into place at the end, so a failure never leaves half a bundle behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from handlers.bundle.archive import archive_bytes
+from handlers.bundle.errors import BundleError
+from handlers.bundle.manifest import FileEntry, Manifest, dump_manifest
+from handlers.bundle.reader import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
+from handlers.bundle.samples import samples_bytes
+
+__all__ = ["BundleExistsError", "BundlePaths", "bundle_paths", "write_bundle"]
+
+
+class BundleExistsError(BundleError):
+    """The bundle version is already on disk and overwriting was not asked for."""
+
+
+class BundlePaths:
+    """Where a bundle ``name-version`` lives under an output directory."""
+
+    def __init__(self, out_dir: Path, name: str, version: str) -> None:
+        self.directory = out_dir / f"{name}-{version}"
+        self.archive = out_dir / f"{name}-{version}.tar.gz"
+
+
+def bundle_paths(out_dir: Path, name: str, version: str) -> BundlePaths:
+    """The directory and archive paths of a bundle under ``out_dir``."""
+    return BundlePaths(out_dir, name, version)
+
+
+def _entry(payload: bytes) -> FileEntry:
+    return FileEntry(sha256=hashlib.sha256(payload).hexdigest(), size=len(payload))
+
+
+def write_bundle(
+    out_dir: Path,
+    manifest: Manifest,
+    model_bytes: bytes,
+    sample_inputs: dict[str, np.ndarray],
+    sample_outputs: dict[str, np.ndarray],
+    *,
+    force: bool = False,
+) -> BundlePaths:
+    """Write ``<name>-<version>/`` and ``<name>-<version>.tar.gz`` under ``out_dir``.
+
+    The manifest's ``files`` is filled in here from the bytes actually written.
+    Raises BundleExistsError when the version exists and ``force`` is false.
+    """
+    paths = bundle_paths(out_dir, manifest.name, manifest.version)
+    if not force and (paths.directory.exists() or paths.archive.exists()):
+        raise BundleExistsError(
+            f"bundle {manifest.name} {manifest.version} already exists in {out_dir}; "
+            "bump the version or pass --force to replace it"
+        )
+    samples = samples_bytes(sample_inputs, sample_outputs)
+    files = {MODEL_FILE: _entry(model_bytes), SAMPLES_FILE: _entry(samples)}
+    final = manifest.model_copy(update={"files": files})
+    contents = {MODEL_FILE: model_bytes, SAMPLES_FILE: samples, MANIFEST_FILE: dump_manifest(final)}
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{paths.directory.name}.", dir=out_dir))
+    try:
+        staged_dir = staging / "bundle"
+        staged_dir.mkdir()
+        for name, payload in contents.items():
+            (staged_dir / name).write_bytes(payload)
+        staged_archive = staging / "bundle.tar.gz"
+        staged_archive.write_bytes(archive_bytes(contents))
+        for path in (paths.directory, paths.archive):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        os.replace(staged_dir, paths.directory)
+        os.replace(staged_archive, paths.archive)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return paths

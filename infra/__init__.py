@@ -1,0 +1,1 @@
+"""Deploy phase: the CDK app, constructs and release operations."""

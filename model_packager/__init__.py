@@ -1,0 +1,1 @@
+"""Build phase: convert trained models to ONNX, gate on parity, write bundles."""
