@@ -1,0 +1,1 @@
+"""Framework converters (one module each) behind the Converter interface."""

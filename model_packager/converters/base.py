@@ -1,0 +1,136 @@
+"""The converter interface every framework plugs into.
+
+A converter loads a saved model of its framework (``can_load``/``load``),
+recognises an in-memory model (``accepts``, without importing the framework),
+and converts it with the framework's own ONNX converter (``convert``). It also
+runs the ORIGINAL model on the sample, so the parity gate can compare.
+
+Heavy frameworks are imported inside methods only, through ``require``, which
+turns a missing package into a MissingFrameworkError naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import onnx
+
+from handlers.bundle import ToolInfo
+
+__all__ = [
+    "Conversion",
+    "ConversionError",
+    "ConvertOptions",
+    "Converter",
+    "MissingFrameworkError",
+    "PackagingError",
+    "SampleData",
+    "SampleMismatchError",
+    "UnsupportedModelError",
+    "require",
+]
+
+#: What a user may give as a sample: one array, arrays by input name, a DataFrame,
+#: a tuple/list of arrays or tensors (positional inputs), or None (generate one).
+SampleData = Any
+
+Task = Literal["classifier", "regressor", "other"]
+
+
+class PackagingError(Exception):
+    """Base of every packaging failure a user can fix (CLI exit code 2)."""
+
+
+class MissingFrameworkError(PackagingError):
+    """The framework or its converter is not installed."""
+
+
+class UnsupportedModelError(PackagingError):
+    """No converter handles this model or file."""
+
+
+class SampleMismatchError(PackagingError):
+    """The sample's columns, names, dtypes or shape do not fit the model."""
+
+
+class ConversionError(PackagingError):
+    """The framework's converter failed on this model."""
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import ``module`` or raise MissingFrameworkError with the pip command to fix it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingFrameworkError(
+            f"{module} is not installed ({exc}); install it with: pip install 'maaskit[{extra}]'"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Options shared by every converter."""
+
+    opset: int | None = None
+    """ONNX default-domain opset; None lets the converter pick a well-supported one."""
+    sample_rows: int = 8
+    """Rows to generate when no sample is given."""
+
+
+@dataclass
+class Conversion:
+    """The result of converting one model: ONNX graph plus parity evidence."""
+
+    model: onnx.ModelProto
+    framework: ToolInfo
+    converter: ToolInfo
+    inputs: dict[str, np.ndarray]
+    """Sample feed keyed by ONNX input name, in the dtypes the ONNX model takes."""
+    expected: dict[str, np.ndarray]
+    """The ORIGINAL model's outputs for ``inputs``, keyed by ONNX output name."""
+    task: Task = "other"
+    labels: list[str] | list[int] | None = None
+    label_output: str | None = None
+    probability_output: str | None = None
+    sample_generated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class Converter(ABC):
+    """One framework's loader and converter."""
+
+    name: ClassVar[str]
+    """Short name used by ``--framework`` (e.g. ``sklearn``)."""
+    extra: ClassVar[str]
+    """The pip extra that installs the framework and its converter."""
+    handles: ClassVar[str]
+    """Human description of what it converts, listed when nothing matches."""
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    """File suffixes this converter can load."""
+
+    def can_load(self, path: Path) -> bool:
+        """Whether ``path`` looks like a saved model of this framework."""
+        return path.is_file() and path.name.lower().endswith(self.suffixes)
+
+    def load(self, path: Path) -> object:
+        """Load a saved model from ``path`` (only called when ``can_load`` is true)."""
+        raise UnsupportedModelError(f"{self.name} cannot load files")
+
+    @abstractmethod
+    def accepts(self, model: object) -> bool:
+        """Whether this converter handles ``model`` (must not import the framework)."""
+
+    @abstractmethod
+    def convert(self, model: object, sample: SampleData, options: ConvertOptions) -> Conversion:
+        """Convert ``model`` to ONNX and run the original on the (given or generated) sample."""
+
+
+def type_module(model: object) -> str:
+    """Top-level module of the model's class, e.g. ``sklearn`` or ``torch``."""
+    return type(model).__module__.split(".", 1)[0]
