@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_PHASES = ("model_packager.cli", "handlers.cli", "infra.cli")
+_PHASES = ("model_packager.cli", "handlers.cli", "infra.cli", "infra.ops.cli")
 
 
 def _register_phases() -> None:

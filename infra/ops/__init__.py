@@ -1,0 +1,1 @@
+"""Release operations: model registry and traffic shifting with boto3."""

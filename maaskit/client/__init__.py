@@ -1,0 +1,1 @@
+"""Python client SDK for maaskit endpoints (deployed API or `maaskit serve`)."""
