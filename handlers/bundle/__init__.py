@@ -27,7 +27,15 @@ from handlers.bundle.manifest import (
     dump_manifest,
     load_manifest,
 )
-from handlers.bundle.reader import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE, Bundle, file_sha256, open_bundle, verify_files
+from handlers.bundle.reader import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    SAMPLES_FILE,
+    Bundle,
+    file_sha256,
+    open_bundle,
+    verify_files,
+)
 from handlers.bundle.samples import Samples, read_samples
 
 __all__ = [

@@ -68,7 +68,8 @@ def extract_archive(archive: Path, target: Path) -> None:
     except UnsafeArchiveError:
         raise
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise BundleError(f"{archive.name} is not a readable bundle archive ({exc}); re-download or repackage it") from None
+        raise BundleError(
+            f"{archive.name} is not a readable bundle archive ({exc}); re-download or repackage it"
+        ) from None
     for path in target.rglob("*"):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
-

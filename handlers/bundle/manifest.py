@@ -32,7 +32,7 @@ __all__ = [
     "SEMVER_PATTERN",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION: Literal[1] = 1
 
 #: Lowercase letters, digits and inner hyphens, 1 to 48 characters: valid as a
 #: Lambda function name part, a SageMaker endpoint name part and a URL segment.

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Create ./.venv and install maaskit with the extras given as arguments (default: sklearn).
+#   scripts/setup.sh                 # core + scikit-learn converters
+#   scripts/setup.sh all             # every framework, AWS/CDK tooling and test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="${1:-sklearn}"
+if [[ "$extras" == "all" ]]; then
+  extras="sklearn,xgboost,lightgbm,torch,tensorflow,aws,cdk,dev"
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+if [[ ",$extras," == *",torch,"* ]]; then
+  # Pinned on purpose: an unpinned torch pulls a multi-GB CUDA build.
+  .venv/bin/python -m pip install --quiet "torch==2.13.0"
+fi
+.venv/bin/python -m pip install --quiet -e ".[${extras}]"
+if [[ ",$extras," == *",cdk,"* ]] && command -v npm >/dev/null; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "maaskit installed in .venv with extras: ${extras}"
