@@ -1,0 +1,114 @@
+"""Names shared with the CDK app, and the description conventions that map versions.
+
+A Lambda function version knows which bundle it serves through its description,
+``maaskit <model> <version> sha256:<archive sha256>``, written by the deploy step
+when it publishes the version. The ``live`` alias description records where the
+alias was before the last maaskit operation (``maaskit live=<n> previous=<m>``), so
+``rollback`` knows where to go back to. See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "CODEDEPLOY_GROUP",
+    "LIVE_ALIAS",
+    "AliasNote",
+    "VersionTag",
+    "alias_note",
+    "codedeploy_application",
+    "format_alias_note",
+    "format_version_description",
+    "parse_alias_note",
+    "parse_version_description",
+    "registry_parameter",
+    "resource_name",
+    "resource_prefix",
+]
+
+LIVE_ALIAS = "live"
+#: CodeDeploy deployment group that shifts the ``live`` alias (application: the function name).
+CODEDEPLOY_GROUP = "live"
+
+_DESCRIPTION = re.compile(r"^maaskit (?P<model>\S+) (?P<version>\S+)(?: sha256:(?P<sha>[0-9a-f]{64}))?$")
+_ALIAS_NOTE = re.compile(r"^maaskit live=(?P<live>\d+)(?: previous=(?P<previous>\d+))?(?: rolled-back-from=\d+)?$")
+
+
+def resource_prefix(stage: str) -> str:
+    """Prefix of every Lambda function and SageMaker endpoint of a stage."""
+    return f"maaskit-{stage}-"
+
+
+def resource_name(stage: str, model: str) -> str:
+    """``maaskit-<stage>-<model>``: the Lambda function and the SageMaker endpoint of a model."""
+    return f"{resource_prefix(stage)}{model}"
+
+
+def codedeploy_application(stage: str, model: str) -> str:
+    """CodeDeploy application that shifts the model's ``live`` alias (same as the function name)."""
+    return resource_name(stage, model)
+
+
+def registry_parameter(stage: str) -> str:
+    """SSM parameter holding the registry bucket name of a stage."""
+    return f"/maaskit/{stage}/registry-bucket"
+
+
+@dataclass(frozen=True)
+class VersionTag:
+    """What a Lambda version description says about the bundle it serves."""
+
+    model: str
+    version: str
+    sha256: str | None
+
+
+def format_version_description(model: str, version: str, sha256: str) -> str:
+    """Description to publish a Lambda version with: ``maaskit <model> <version> sha256:<hex>``."""
+    return f"maaskit {model} {version} sha256:{sha256}"
+
+
+def parse_version_description(description: str | None) -> VersionTag | None:
+    """Parse a Lambda version description; None when it is not a maaskit one."""
+    match = _DESCRIPTION.match((description or "").strip())
+    if match is None:
+        return None
+    return VersionTag(match["model"], match["version"], match["sha"])
+
+
+@dataclass(frozen=True)
+class AliasNote:
+    """What the ``live`` alias description recorded at the last maaskit operation."""
+
+    live: str
+    previous: str | None
+
+
+def format_alias_note(live: str, previous: str | None = None, rolled_back_from: str | None = None) -> str:
+    """Alias description after promote (``previous``) or rollback (``rolled_back_from``)."""
+    note = f"maaskit live={live}"
+    if previous:
+        note += f" previous={previous}"
+    if rolled_back_from:
+        note += f" rolled-back-from={rolled_back_from}"
+    return note
+
+
+def parse_alias_note(description: str | None) -> AliasNote | None:
+    """Parse the alias description; None when maaskit did not write it."""
+    match = _ALIAS_NOTE.match((description or "").strip())
+    if match is None:
+        return None
+    return AliasNote(match["live"], match["previous"])
+
+
+def alias_note(description: str | None, current: str) -> AliasNote | None:
+    """The alias note, only when it still describes the alias (``live`` equals ``current``).
+
+    A CodeDeploy deployment moves the alias without touching its description, so a note
+    whose ``live`` differs from where the alias points is stale and must not be trusted.
+    """
+    note = parse_alias_note(description)
+    return note if note is not None and note.live == current else None
