@@ -1,0 +1,247 @@
+"""The inference engine: loaded model versions (:class:`ModelRuntime`) and their index (:class:`ModelRepository`).
+
+A runtime is only created from a verified bundle, and is only ``ready`` after its warm-up
+reproduced the bundle's samples. Routes call ``await runtime.infer(feed)``: the one seam that a
+batching wrapper can replace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from handlers.bundle import Bundle, BundleFormatError, Manifest, open_bundle
+from handlers.errors import ModelExecutionError, ModelNotFoundError, VersionNotFoundError
+from handlers.locate import find_bundles
+from handlers.semver import semver_key
+from handlers.settings import Settings
+from handlers.warmup import check_outputs
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+__all__ = ["NUMPY_DTYPES", "Inferencer", "ModelRepository", "ModelRuntime", "load_runtime"]
+
+logger = logging.getLogger("maaskit.engine")
+
+Inferencer = Callable[[dict[str, np.ndarray]], Awaitable[dict[str, np.ndarray]]]
+"""The awaitable seam: feed of named arrays in, named output arrays out."""
+
+#: Manifest dtype -> numpy dtype fed to onnxruntime (strings go in as object arrays).
+NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
+    name: np.dtype(name) for name in ("float16", "float32", "float64", "int8", "int16", "int32", "int64")
+} | {
+    "uint8": np.dtype("uint8"),
+    "uint16": np.dtype("uint16"),
+    "uint32": np.dtype("uint32"),
+    "uint64": np.dtype("uint64"),
+    "bool": np.dtype("bool"),
+    "string": np.dtype("O"),
+}
+_ORT_TYPES = {
+    "float16": "tensor(float16)",
+    "float32": "tensor(float)",
+    "float64": "tensor(double)",
+    "bool": "tensor(bool)",
+    "string": "tensor(string)",
+} | {name: f"tensor({name})" for name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")}
+_ORT_MESSAGE_LIMIT = 300
+
+
+def _trim_ort_message(exc: Exception) -> str:
+    text = str(exc).strip()
+    for marker in ("] : ", "] "):
+        if marker in text:
+            text = text.rsplit(marker, 1)[-1]
+            break
+    return text if len(text) <= _ORT_MESSAGE_LIMIT else text[: _ORT_MESSAGE_LIMIT - 3] + "..."
+
+
+class ModelRuntime:
+    """One loaded, verified bundle version with its onnxruntime session."""
+
+    def __init__(self, bundle: Bundle, session: onnxruntime.InferenceSession) -> None:
+        self.bundle = bundle
+        self.manifest: Manifest = bundle.manifest
+        self.session = session
+        self.name = self.manifest.name
+        self.version = self.manifest.version
+        self.output_names = [spec.name for spec in self.manifest.outputs]
+        self.allow_nonfinite = self.manifest.metadata.get("allow_nonfinite", "").lower() == "true"
+        self.ready = False
+        self.single_row_ms: float | None = None
+        self.infer: Inferencer = self._infer_inline
+        """Awaitable inference; replaceable (e.g. by a batching wrapper)."""
+
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Synchronous ``session.run``; onnxruntime failures become ModelExecutionError (422)."""
+        try:
+            results = self.session.run(self.output_names, feed)
+        except Exception as exc:  # onnxruntime raises its own (pybind) exception types
+            raise ModelExecutionError(
+                f"model {self.name} {self.version} rejected the input: {_trim_ort_message(exc)}"
+            ) from exc
+        return dict(zip(self.output_names, results, strict=True))
+
+    async def _infer_inline(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.run(feed)
+
+    async def _infer_threaded(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return await asyncio.get_running_loop().run_in_executor(None, self.run, feed)
+
+    def warm_up(self, settings: Settings) -> None:
+        """Run the bundle's samples, check them against the stored outputs, pick inline or threaded inference."""
+        samples = self.bundle.samples()
+        feed = {name: _as_feed(array) for name, array in samples.inputs.items()}
+        if settings.verify_samples and samples.outputs:
+            check_outputs(self.manifest, samples, lambda _: self.run(feed))
+        else:
+            self.run(feed)
+        row = {name: array[:1] if array.ndim else array for name, array in feed.items()}
+        timings = []
+        for _ in range(5):
+            start = time.perf_counter()
+            self.run(row)
+            timings.append((time.perf_counter() - start) * 1000.0)
+        self.single_row_ms = statistics.median(timings)
+        threaded = self.single_row_ms > settings.inline_max_ms
+        self.infer = self._infer_threaded if threaded else self._infer_inline
+        self.ready = True
+        logger.info(
+            "model %s %s ready (providers %s, single-row run %.3f ms, inference %s)",
+            self.name,
+            self.version,
+            ",".join(self.session.get_providers()),
+            self.single_row_ms,
+            "in a worker thread" if threaded else "inline on the event loop",
+        )
+
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers active in the session."""
+        return list(self.session.get_providers())
+
+
+def _as_feed(array: np.ndarray) -> np.ndarray:
+    return array.astype(object) if array.dtype.kind in "US" else array
+
+
+def _check_signature(manifest: Manifest, session: onnxruntime.InferenceSession, where: Path) -> None:
+    actual = {node.name: node.type for node in session.get_inputs()}
+    for spec in manifest.inputs:
+        if spec.name not in actual:
+            raise BundleFormatError(
+                f"{where}: manifest input {spec.name!r} is not an input of model.onnx ({sorted(actual)})"
+            )
+        if actual[spec.name] != _ORT_TYPES[spec.dtype]:
+            raise BundleFormatError(
+                f"{where}: manifest says input {spec.name!r} is {spec.dtype}, model.onnx says {actual[spec.name]}"
+            )
+    outputs = {node.name for node in session.get_outputs()}
+    missing = [spec.name for spec in manifest.outputs if spec.name not in outputs]
+    if missing:
+        raise BundleFormatError(
+            f"{where}: manifest outputs {missing} are not outputs of model.onnx ({sorted(outputs)})"
+        )
+
+
+def load_runtime(path: str | Path, settings: Settings, *, warm: bool = True) -> ModelRuntime:
+    """Open and verify a bundle, create its session, and (by default) warm it up.
+
+    Raises a BundleError subclass when the bundle is missing, altered, inconsistent or does not reproduce its samples.
+    """
+    from handlers.session import create_session
+
+    bundle = open_bundle(path)  # checksums are verified before anything is loaded
+    session = create_session(bundle.model_path, settings)
+    _check_signature(bundle.manifest, session, bundle.root)
+    runtime = ModelRuntime(bundle, session)
+    if warm:
+        runtime.warm_up(settings)
+    return runtime
+
+
+class ModelRepository:
+    """Loaded models by name, each with one or more versions; ``get`` picks the latest unless pinned."""
+
+    def __init__(self, runtimes: Iterable[ModelRuntime] = ()) -> None:
+        self._models: dict[str, dict[str, ModelRuntime]] = {}
+        self._latest: dict[str, ModelRuntime] = {}
+        for runtime in runtimes:
+            self.add(runtime)
+
+    @classmethod
+    def load(cls, settings: Settings, paths: Iterable[str | Path] | None = None) -> ModelRepository:
+        """Open every bundle in ``paths`` (default: ``settings.bundles``), verified and warmed up."""
+        repository = cls()
+        for path in find_bundles(list(paths) if paths is not None else list(settings.bundles)):
+            repository.add(load_runtime(path, settings))
+        return repository
+
+    def add(self, runtime: ModelRuntime) -> None:
+        """Register a runtime; a second bundle with the same name and version is refused."""
+        versions = self._models.setdefault(runtime.name, {})
+        existing = versions.get(runtime.version)
+        if existing is not None:
+            if existing.manifest.files == runtime.manifest.files:
+                return  # the same bundle reached twice (directory and its archive)
+            raise BundleFormatError(
+                f"two different bundles claim {runtime.name} {runtime.version} "
+                f"({existing.bundle.root} and {runtime.bundle.root}); bump one version"
+            )
+        versions[runtime.version] = runtime
+        self._latest[runtime.name] = max(versions.values(), key=lambda item: semver_key(item.version))
+
+    def get(self, name: str, version: str | None = None) -> ModelRuntime:
+        """The runtime for ``name`` at ``version`` (latest by semver when None)."""
+        if version is None:
+            latest = self._latest.get(name)
+            if latest is None:
+                raise self._unknown(name)
+            return latest
+        versions = self._models.get(name)
+        if versions is None:
+            raise self._unknown(name)
+        runtime = versions.get(version)
+        if runtime is None:
+            raise VersionNotFoundError(
+                f"model {name!r} has no version {version!r}; loaded versions: {', '.join(self.version_names(name))}"
+            )
+        return runtime
+
+    def _unknown(self, name: str) -> ModelNotFoundError:
+        loaded = ", ".join(sorted(self._models)) or "none"
+        return ModelNotFoundError(f"no model named {name!r} is loaded; loaded models: {loaded}")
+
+    def names(self) -> list[str]:
+        """Model names, sorted."""
+        return sorted(self._models)
+
+    def version_names(self, name: str) -> list[str]:
+        """Versions of ``name``, oldest to newest by semver."""
+        return sorted(self._models.get(name, {}), key=semver_key)
+
+    def versions(self, name: str) -> list[ModelRuntime]:
+        """Runtimes of ``name``, oldest to newest by semver (raises ModelNotFoundError)."""
+        if name not in self._models:
+            raise self._unknown(name)
+        return [self._models[name][version] for version in self.version_names(name)]
+
+    def __iter__(self) -> Iterator[ModelRuntime]:
+        for name in self.names():
+            yield from self.versions(name)
+
+    def __len__(self) -> int:
+        return sum(len(versions) for versions in self._models.values())
+
+    @property
+    def ready(self) -> bool:
+        """True once at least one model is loaded and every loaded model is warm."""
+        return len(self) > 0 and all(runtime.ready for runtime in self)

@@ -1,0 +1,86 @@
+"""Errors raised while serving a request; each carries its HTTP status.
+
+Hierarchy::
+
+    ServingError                    anything that ends a request early (status 500 unless overridden)
+    ├── ModelNotFoundError     404  no model with that name is loaded
+    │   └── VersionNotFoundError 404  the model exists but not that version
+    ├── InvalidInputError      400  malformed body, missing/unknown input, wrong dtype/rank/shape, NaN
+    ├── PayloadTooLargeError   413  body over the target's limit
+    ├── UnsupportedMediaTypeError 415  Content-Type not understood by this route
+    ├── NotAcceptableError     406  Accept asks for a type the route cannot produce
+    ├── ModelExecutionError    422  onnxruntime refused input that passed validation
+    └── ModelNotReadyError     503  models are still loading or warming up
+
+Protocol routers render these in their own error shape; the status stays the same.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidInputError",
+    "ModelExecutionError",
+    "ModelNotFoundError",
+    "ModelNotReadyError",
+    "NotAcceptableError",
+    "PayloadTooLargeError",
+    "ServingError",
+    "UnsupportedMediaTypeError",
+    "VersionNotFoundError",
+]
+
+
+class ServingError(Exception):
+    """Base class; ``status`` is the HTTP status code the request gets."""
+
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ModelNotFoundError(ServingError):
+    """No model with that name is loaded."""
+
+    status = 404
+
+
+class VersionNotFoundError(ModelNotFoundError):
+    """The model is loaded but not at the requested version."""
+
+
+class InvalidInputError(ServingError):
+    """The request does not match the model's signature or is not well-formed."""
+
+    status = 400
+
+
+class PayloadTooLargeError(ServingError):
+    """The request body is larger than the configured limit."""
+
+    status = 413
+
+
+class UnsupportedMediaTypeError(ServingError):
+    """The request's Content-Type is not one this route reads."""
+
+    status = 415
+
+
+class NotAcceptableError(ServingError):
+    """The request's Accept header names no type this route writes."""
+
+    status = 406
+
+
+class ModelExecutionError(ServingError):
+    """onnxruntime rejected an input that passed validation (message trimmed from ORT's)."""
+
+    status = 422
+
+
+class ModelNotReadyError(ServingError):
+    """The model is not loaded and warmed up yet."""
+
+    status = 503

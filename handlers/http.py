@@ -1,0 +1,125 @@
+"""Request helpers shared by the protocol routers: bounded body reads, JSON answers, version pinning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from handlers.errors import InvalidInputError, PayloadTooLargeError, ServingError
+from handlers.observability import RequestInfo, request_info
+
+__all__ = [
+    "JSON",
+    "VERSION_HEADER",
+    "content_type",
+    "describe",
+    "error_response",
+    "json_response",
+    "jsonable",
+    "loads",
+    "pinned_version",
+    "read_body",
+    "request_info",
+    "RequestInfo",
+]
+
+JSON = "application/json"
+VERSION_HEADER = "x-maaskit-model-version"
+_DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def content_type(request: Request) -> str:
+    """The request's media type, lower-case, without parameters ('' when absent)."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole request body; PayloadTooLargeError (413) as soon as it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise InvalidInputError(f"Content-Length {declared!r} is not a number") from None
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"request body is {size} bytes, over this server's {limit}-byte limit; "
+                "send fewer rows per request or a binary encoding"
+            )
+        body = await request.body()
+    else:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError(f"request body is over this server's {limit}-byte limit; send fewer rows")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+    if len(body) > limit:
+        raise PayloadTooLargeError(f"request body is {len(body)} bytes, over this server's {limit}-byte limit")
+    info = request_info(request)
+    if info is not None and info.log_payload:
+        info.payload = body
+    return body
+
+
+def loads(body: bytes, what: str = "request body") -> Any:
+    """Parse JSON; InvalidInputError (400) naming the position of the error."""
+    if not body:
+        raise InvalidInputError(f"{what} is empty; send a JSON document")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"{what} is not valid JSON: {exc}") from None
+
+
+def jsonable(array: np.ndarray) -> Any:
+    """An output array in a form orjson writes fast (numeric arrays stay arrays; strings become lists)."""
+    if array.dtype.kind in "OUS":
+        return (
+            [item.decode() if isinstance(item, bytes) else item for item in array.ravel().tolist()]
+            if array.ndim == 1
+            else _nested_text(array)
+        )
+    if array.dtype == np.float16:
+        return array.astype(np.float32)
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+
+
+def _nested_text(array: np.ndarray) -> Any:
+    if array.ndim == 0:
+        item = array.item()
+        return item.decode() if isinstance(item, bytes) else item
+    return [_nested_text(sub) for sub in array]
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response written by orjson (numpy arrays serialised natively)."""
+    return Response(orjson.dumps(data, option=_DUMP_OPTIONS), status_code=status, media_type=JSON, headers=headers)
+
+
+def pinned_version(request: Request, path_version: str | None = None) -> str | None:
+    """The version asked for: path form first, then ``?version=``, then the X-Maaskit-Model-Version header."""
+    if path_version:
+        return path_version
+    return request.query_params.get("version") or request.headers.get(VERSION_HEADER) or None
+
+
+def error_response(request: Request, error: ServingError, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """A protocol-shaped JSON error answer with the error's status; the message goes to the access log."""
+    info = request_info(request)
+    if info is not None:
+        info.error = error.message
+    return json_response(body, error.status, headers)
+
+
+def describe(request: Request, protocol: str, model: str | None = None, version: str | None = None) -> None:
+    """Tell the access log which protocol (and, once known, which model version) serves this request."""
+    info = request_info(request)
+    if info is not None:
+        info.describe(protocol, model, version)

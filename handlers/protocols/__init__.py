@@ -1,0 +1,6 @@
+"""One router per protocol; each keeps that protocol's request, response and error shapes."""
+
+__all__ = ["PROTOCOL_MODULES"]
+
+#: Modules exposing ``router(repository, settings) -> APIRouter``, included in this order.
+PROTOCOL_MODULES = ("handlers.protocols.maaskit",)

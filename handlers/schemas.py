@@ -1,0 +1,91 @@
+"""Pydantic models that document the JSON routes in the OpenAPI document.
+
+They are imported only when /openapi.json is built (never on the request path, never at cold start):
+routes parse bodies with orjson and validate them against the model's own signature.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = ["SCHEMAS"]
+
+Nested = list[Any]
+
+
+class TensorInfo(BaseModel):
+    """A model input or output as the manifest declares it."""
+
+    name: str
+    dtype: str = Field(examples=["float32"])
+    shape: list[int | None] = Field(description="null marks a dynamic axis (usually the batch)", examples=[[None, 4]])
+
+
+class ModelSummary(BaseModel):
+    name: str
+    versions: list[str] = Field(description="semantic versions, oldest first")
+    latest: str
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class ToolVersion(BaseModel):
+    name: str
+    version: str
+
+
+class ModelDetail(BaseModel):
+    name: str
+    version: str
+    latest: str
+    versions: list[str]
+    ready: bool
+    task: Literal["classifier", "regressor", "other"]
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    labels: list[str] | list[int] | None
+    label_output: str | None
+    probability_output: str | None
+    framework: ToolVersion
+    created: str
+    providers: list[str]
+
+
+class PredictRequest(BaseModel):
+    """Send either named tensors or rows."""
+
+    inputs: dict[str, Nested | float | int | str] | None = Field(
+        default=None, description="tensors by input name, as nested lists", examples=[{"x": [[5.1, 3.5, 1.4, 0.2]]}]
+    )
+    rows: list[Any] | None = Field(
+        default=None,
+        description="one entry per example: a list of values (single input, or all columns in input order) "
+        "or an object keyed by input name",
+        examples=[[[5.1, 3.5, 1.4, 0.2]]],
+    )
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: str
+    outputs: dict[str, Nested]
+    labels: list[Any] | None = Field(default=None, description="one predicted class label per row (classifiers)")
+
+
+class MaaskitErrorBody(BaseModel):
+    status: int
+    type: str
+    message: str
+
+
+class MaaskitError(BaseModel):
+    error: MaaskitErrorBody
+
+
+SCHEMAS: dict[str, type[BaseModel]] = {
+    model.__name__: model for model in (ModelList, ModelDetail, PredictRequest, PredictResponse, MaaskitError)
+}
