@@ -6,6 +6,8 @@ container and ``maaskit serve``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from importlib import import_module
 from typing import Any
 
@@ -54,15 +56,31 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
 
 
-def create_app(repository: ModelRepository, settings: Settings | None = None) -> FastAPI:
+def create_app(
+    repository: ModelRepository,
+    settings: Settings | None = None,
+    *,
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> FastAPI:
     """A FastAPI app serving ``repository`` in every protocol.
 
     maaskit JSON, Open Inference Protocol v2, TensorFlow Serving REST, TorchServe and SageMaker.
+    ``on_shutdown`` coroutines run when the server stops (e.g. closing batchers' threads).
     """
     from handlers.protocols import PROTOCOL_MODULES
 
     settings = settings or Settings.load()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            for hook in on_shutdown:
+                await hook()
+
     app = FastAPI(
+        lifespan=lifespan,
         title=f"{settings.service_name} model server",
         version=_VERSION,
         description="Predictions from verified ONNX bundles in several wire protocols.",

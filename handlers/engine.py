@@ -73,6 +73,7 @@ class ModelRuntime:
         self.session = session
         self.name = self.manifest.name
         self.version = self.manifest.version
+        self.key = f"{self.name}-{self.version}"
         self.output_names = [spec.name for spec in self.manifest.outputs]
         self.allow_nonfinite = self.manifest.metadata.get("allow_nonfinite", "").lower() == "true"
         self.ready = False
@@ -233,6 +234,10 @@ class ModelRepository:
         if name not in self._models:
             raise self._unknown(name)
         return [self._models[name][version] for version in self.version_names(name)]
+
+    def runtimes(self) -> list[ModelRuntime]:
+        """Every loaded runtime (by name, then version)."""
+        return list(self)
 
     def __iter__(self) -> Iterator[ModelRuntime]:
         for name in self.names():
