@@ -1,9 +1,236 @@
-"""CLI commands of this phase (registered into ``maaskit`` by ``maaskit.cli``)."""
+"""``maaskit package``, ``verify`` and ``inspect`` (registered into ``maaskit`` by ``maaskit.cli``).
+
+Exit codes: 0 success; 1 parity failed (package) or the bundle failed a check
+(verify); 2 bad input (unknown model kind, corrupted file, bad sample, invalid
+name or version, existing bundle, unwritable output directory). Heavy libraries
+are imported inside the commands so ``maaskit --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
 import typer
+
+__all__ = ["register"]
+
+EXIT_PARITY = 1
+EXIT_BAD_INPUT = 2
+_CI_VARIABLES = ("CI", "GITHUB_ACTIONS", "CODEBUILD_BUILD_ID", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "TF_BUILD")
+
+
+def _fail(message: str, code: int, as_json: bool) -> NoReturn:
+    if as_json:
+        typer.echo(json.dumps({"ok": False, "exit_code": code, "error": message}))
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _interactive(quiet: bool, as_json: bool) -> bool:
+    return not (quiet or as_json) and sys.stderr.isatty() and not any(os.environ.get(v) for v in _CI_VARIABLES)
+
+
+def _parse_metadata(pairs: list[str]) -> dict[str, str]:
+    metadata: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--metadata {pair!r} must look like key=value")
+        metadata[key.strip()] = value
+    return metadata
+
+
+def _summary(result: Any) -> list[str]:
+    from model_packager.report import human_size, parity_lines
+
+    manifest = result.manifest
+    lines = [
+        f"packaged {manifest.name} {manifest.version}: {manifest.framework.name} {manifest.framework.version} "
+        f"-> ONNX via {manifest.converter.name} {manifest.converter.version} in {result.timings['total_s']:.2f} s",
+        f"  bundle  {result.directory}",
+        f"  archive {result.archive} ({human_size(result.archive_size)})",
+        f"  parity  {'passed' if manifest.parity.passed else 'FAILED'} on {manifest.parity.sample_count} samples",
+    ]
+    lines += [f"    {line}" for line in parity_lines(manifest.parity)]
+    if manifest.optimization:
+        opt = manifest.optimization
+        lines.append(
+            f"  optimized graph={opt.graph_level} quantization={opt.quantization}: "
+            f"{human_size(opt.size_before)} -> {human_size(opt.size_after)}; parity after it:"
+        )
+        lines += [f"    {line}" for line in parity_lines(opt.parity)]
+    return lines
+
+
+def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="Saved model: .pkl/.joblib, .json/.ubj (XGBoost), .txt (LightGBM), "
+            ".onnx, .pt/.pt2, .keras or a SavedModel directory."
+        ),
+    ],
+    name: Annotated[str, typer.Option(help="Bundle name: lowercase letters, digits, inner hyphens.")],
+    version: Annotated[str, typer.Option(help="Semantic version, e.g. 1.0.0.")],
+    sample: Annotated[Path | None, typer.Option(help="Sample input: .npy, .npz (one array per input) or .csv.")] = None,
+    framework: Annotated[
+        str | None, typer.Option(help="Force a converter (sklearn, xgboost, lightgbm, onnx, torch, tensorflow).")
+    ] = None,
+    optimize: Annotated[str, typer.Option(help="Graph optimization: none, basic or extended.")] = "none",
+    quantize: Annotated[str | None, typer.Option(help="Quantization: int8 (dynamic).")] = None,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("bundles"),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of this version.")] = False,
+    atol: Annotated[float, typer.Option(help="Absolute tolerance of the parity gate.")] = 1e-4,
+    rtol: Annotated[float, typer.Option(help="Relative tolerance (for elements beyond --atol).")] = 1e-3,
+    min_label_agreement: Annotated[float, typer.Option(help="Share of classifier labels that must agree.")] = 0.99,
+    int8_atol: Annotated[float, typer.Option(help="Absolute tolerance after int8 quantization.")] = 0.05,
+    int8_rtol: Annotated[float, typer.Option(help="Relative tolerance after int8 quantization.")] = 0.05,
+    int8_min_label_agreement: Annotated[float, typer.Option(help="Label agreement after int8.")] = 0.95,
+    metadata: Annotated[list[str] | None, typer.Option(help="key=value recorded in the manifest (repeatable).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Convert a trained model to ONNX, check parity, and write a versioned bundle."""
+    from handlers.bundle import BundleError
+    from model_packager.api import package
+    from model_packager.converters.base import PackagingError
+    from model_packager.parity import ParityError, Tolerances
+
+    try:
+        tolerances = Tolerances(atol, rtol, min_label_agreement)
+        int8 = Tolerances(int8_atol, int8_rtol, int8_min_label_agreement)
+        meta = _parse_metadata(metadata or [])
+    except ValueError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT, as_json)
+    interactive = _interactive(quiet, as_json)
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    status: AbstractContextManager[Any] = console.status("packaging") if interactive else nullcontext()
+    try:
+        with status as spinner:
+            result = package(
+                model,
+                name=name,
+                version=version,
+                sample=sample,
+                framework=framework,
+                out=out,
+                optimize=optimize,  # type: ignore[arg-type]  # validated by package()
+                quantize=quantize,  # type: ignore[arg-type]
+                tolerances=tolerances,
+                int8_tolerances=int8,
+                metadata=meta,
+                force=force,
+                on_step=spinner.update if spinner is not None else None,
+            )
+    except ParityError as exc:
+        if not as_json and not quiet:
+            from model_packager.report import parity_lines
+
+            for line in parity_lines(exc.report):
+                typer.echo(f"  {line}", err=True)
+        _fail(f"{exc} (no bundle written)", EXIT_PARITY, as_json)
+    except (PackagingError, BundleError) as exc:
+        _fail(str(exc), EXIT_BAD_INPUT, as_json)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "directory": str(result.directory),
+                    "archive": str(result.archive),
+                    "archive_size": result.archive_size,
+                    "notes": result.notes,
+                    "timings": result.timings,
+                    "manifest": result.manifest.model_dump(mode="json"),
+                }
+            )
+        )
+        return
+    if not quiet:
+        for note in result.notes:
+            typer.echo(f"note: {note}", err=True)
+        typer.echo("\n".join(_summary(result)))
+
+
+def verify_command(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar.gz.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check a bundle: manifest schema, file checksums, samples re-run through onnxruntime."""
+    from handlers.bundle import BundleNotFoundError
+    from model_packager.verify import verify_bundle
+
+    try:
+        result = verify_bundle(bundle)
+    except BundleNotFoundError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT, as_json)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": result.passed,
+                    "bundle": result.key,
+                    "path": result.path,
+                    "steps": [vars(step) for step in result.steps],
+                }
+            )
+        )
+    else:
+        for step in result.steps:
+            typer.echo(f"{'ok  ' if step.passed else 'FAIL'} {step.name}: {step.detail}")
+        typer.echo(f"{result.key or bundle}: {'verified' if result.passed else 'verification FAILED'}")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+def inspect_command(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar.gz.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest and checksum status as JSON.")] = False,
+) -> None:
+    """Show a bundle's signature, labels, parity, sizes and provenance."""
+    import tempfile
+
+    from handlers.bundle import BundleError, open_bundle, verify_files
+
+    with tempfile.TemporaryDirectory(prefix="maaskit-inspect-") as tmp:
+        try:
+            opened = open_bundle(bundle, verify=False, extract_to=None if bundle.is_dir() else Path(tmp))
+        except BundleError as exc:
+            _fail(str(exc), EXIT_BAD_INPUT, as_json)
+        try:
+            verify_files(opened.root, opened.manifest)
+            integrity, intact = "all files match their sha256", True
+        except BundleError as exc:
+            integrity, intact = f"MISMATCH: {exc}", False
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "bundle": opened.key,
+                        "path": str(bundle),
+                        "checksums_ok": intact,
+                        "archive_size": bundle.stat().st_size if bundle.is_file() else None,
+                        "manifest": opened.manifest.model_dump(mode="json"),
+                    }
+                )
+            )
+            return
+        from rich.console import Console
+
+        from model_packager.report import inspect_tables, print_tables
+
+        print_tables(Console(), inspect_tables(opened.manifest, bundle, integrity))
 
 
 def register(app: typer.Typer) -> None:
     """Add this phase's commands to the ``maaskit`` app."""
+    app.command("package")(package_command)
+    app.command("verify")(verify_command)
+    app.command("inspect")(inspect_command)

@@ -29,6 +29,7 @@ __all__ = [
     "ConvertOptions",
     "Converter",
     "MissingFrameworkError",
+    "ModelLoadError",
     "PackagingError",
     "SampleData",
     "SampleMismatchError",
@@ -61,6 +62,10 @@ class SampleMismatchError(PackagingError):
 
 class ConversionError(PackagingError):
     """The framework's converter failed on this model."""
+
+
+class ModelLoadError(PackagingError):
+    """The model file is missing, corrupted or truncated."""
 
 
 def require(module: str, extra: str) -> ModuleType:

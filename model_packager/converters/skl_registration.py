@@ -1,0 +1,81 @@
+"""Teach skl2onnx about XGBoost and LightGBM estimators (onnxmltools' converters).
+
+skl2onnx converts a Pipeline step by step; a step it does not know fails the
+whole pipeline. ``register_tree_converters`` registers the XGBoost/LightGBM
+sklearn wrappers it finds in a model, once per process, importing only the
+libraries that model actually uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from model_packager.converters.base import require
+
+__all__ = ["iter_estimators", "register_tree_converters"]
+
+_REGISTERED: set[str] = set()
+_CLASSIFIER_OPTIONS = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+
+
+def iter_estimators(model: Any) -> list[Any]:
+    """The model and every estimator nested in it (Pipeline steps, ColumnTransformer parts, ...)."""
+    found = [model]
+    for value in getattr(model, "get_params", lambda deep=True: {})(deep=True).values():
+        if hasattr(value, "fit") and value is not model:
+            found.append(value)
+    return found
+
+
+#: library -> (module and function of onnxmltools' converter, classifier class, regressor class,
+#: regressor options, alias prefix skl2onnx uses for the operator).
+_TREE_LIBRARIES: dict[str, tuple[str, str, str, str, dict[str, Any] | None, str]] = {
+    "xgboost": (
+        "onnxmltools.convert.xgboost.operator_converters.XGBoost",
+        "convert_xgboost",
+        "XGBClassifier",
+        "XGBRegressor",
+        None,
+        "XGBoost",
+    ),
+    "lightgbm": (
+        "onnxmltools.convert.lightgbm.operator_converters.LightGbm",
+        "convert_lightgbm",
+        "LGBMClassifier",
+        "LGBMRegressor",
+        {"split": None},
+        "LightGbm",
+    ),
+}
+
+
+def _register(library: str) -> None:
+    module_name, function, classifier, regressor, regressor_options, prefix = _TREE_LIBRARIES[library]
+    framework: Any = require(library, library)
+    skl2onnx: Any = require("skl2onnx", library)
+    shapes: Any = require("skl2onnx.common.shape_calculator", library)
+    convert: Any = getattr(require(module_name, library), function)
+    skl2onnx.update_registered_converter(
+        getattr(framework, classifier),
+        f"{prefix}{classifier}",
+        shapes.calculate_linear_classifier_output_shapes,
+        convert,
+        options=_CLASSIFIER_OPTIONS,
+    )
+    skl2onnx.update_registered_converter(
+        getattr(framework, regressor),
+        f"{prefix}{regressor}",
+        shapes.calculate_linear_regressor_output_shapes,
+        convert,
+        options=regressor_options,
+    )
+
+
+def register_tree_converters(model: Any) -> list[str]:
+    """Register converters for the tree libraries used inside ``model``; return their names."""
+    used = sorted({type(step).__module__.split(".", 1)[0] for step in iter_estimators(model)} & set(_TREE_LIBRARIES))
+    for library in used:
+        if library not in _REGISTERED:
+            _register(library)
+            _REGISTERED.add(library)
+    return used

@@ -1,0 +1,90 @@
+"""``maaskit verify``: is a bundle intact, valid, and does its model still answer its samples?
+
+Three steps, each reported: the manifest parses against the schema, every file
+matches its sha256, and the stored sample inputs run through onnxruntime give
+the stored ORIGINAL outputs within the tolerances the bundle was packaged with.
+A bundle whose checksums fail is not run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from handlers.bundle import BundleError, BundleFormatError, BundleNotFoundError, open_bundle, verify_files
+from model_packager.converters.base import PackagingError
+from model_packager.parity import align_expected, compare_outputs, run_onnx, tolerances_from_report
+
+__all__ = ["Step", "VerifyResult", "verify_bundle"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One verification step and its outcome."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of verifying one bundle."""
+
+    path: str
+    key: str | None = None
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when every step ran and passed."""
+        return len(self.steps) == 3 and all(step.passed for step in self.steps)
+
+
+def _verify_root(source: Path, root_hint: Path | None, result: VerifyResult) -> None:
+    try:
+        bundle = open_bundle(source, verify=False, extract_to=root_hint)
+    except BundleNotFoundError:
+        raise
+    except BundleFormatError as exc:
+        result.steps.append(Step("schema", False, str(exc)))
+        return
+    result.key = bundle.key
+    manifest = bundle.manifest
+    result.steps.append(Step("schema", True, f"manifest format {manifest.format_version}, {len(manifest.files)} files"))
+    try:
+        verify_files(bundle.root, manifest)
+    except BundleError as exc:
+        result.steps.append(Step("checksums", False, str(exc)))
+        return
+    result.steps.append(Step("checksums", True, "sha256 and size match for " + ", ".join(sorted(manifest.files))))
+    reference = manifest.optimization.parity if manifest.optimization else manifest.parity
+    tolerances = tolerances_from_report(reference)
+    try:
+        samples = bundle.samples()
+        actual = run_onnx(bundle.model_path.read_bytes(), samples.inputs)
+        report, failures = compare_outputs(
+            actual, align_expected(samples.outputs, actual), tolerances, manifest.label_output
+        )
+    except (BundleError, PackagingError) as exc:
+        result.steps.append(Step("samples", False, str(exc)))
+        return
+    detail = f"{report.sample_count} samples re-run through onnxruntime"
+    result.steps.append(Step("samples", not failures, "; ".join(failures) if failures else detail + ", outputs match"))
+
+
+def verify_bundle(path: Path) -> VerifyResult:
+    """Verify a bundle directory or archive. Raises BundleNotFoundError when ``path`` is not a bundle."""
+    result = VerifyResult(path=str(path))
+    if path.is_dir():
+        _verify_root(path, None, result)
+    else:
+        with tempfile.TemporaryDirectory(prefix="maaskit-verify-") as tmp:
+            try:
+                _verify_root(path, Path(tmp), result)
+            except BundleNotFoundError:
+                raise
+            except BundleError as exc:  # unreadable or unsafe archive
+                result.steps.append(Step("archive", False, str(exc)))
+    return result
