@@ -47,7 +47,7 @@ __all__ = ["BatchConfig", "BatchStats", "BatcherClosedError", "MicroBatcher", "R
 logger = logging.getLogger("maaskit.batching")
 
 Feed = dict[str, np.ndarray]
-Outputs = Mapping[str, object]
+Outputs = dict[str, np.ndarray]
 #: The synchronous inference function a batcher fronts: named inputs to named outputs.
 RunFn = Callable[[Feed], Outputs]
 
@@ -127,9 +127,9 @@ class _Pending:
     future: asyncio.Future[Outputs] = field(repr=False)
 
 
-def _slice_outputs(outputs: Outputs, offsets: list[int], total: int) -> list[dict[str, object]] | None:
+def _slice_outputs(outputs: Outputs, offsets: list[int], total: int) -> list[Outputs] | None:
     """Split batched outputs by row offsets; None when some output lacks the batch axis."""
-    parts: list[dict[str, object]] = [{} for _ in range(len(offsets) - 1)]
+    parts: list[Outputs] = [{} for _ in range(len(offsets) - 1)]
     for name, value in outputs.items():
         if not isinstance(value, np.ndarray) or value.ndim == 0 or value.shape[0] != total:
             return None

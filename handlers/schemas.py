@@ -86,6 +86,93 @@ class MaaskitError(BaseModel):
     error: MaaskitErrorBody
 
 
+OipDatatype = Literal[
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"
+]
+
+
+class InferInput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: OipDatatype
+    parameters: dict[str, Any] | None = Field(
+        default=None, description='{"binary_data_size": n} when the tensor follows the JSON header as binary'
+    )
+    data: list[Any] | None = Field(default=None, description="row-major elements (flat or nested)")
+
+
+class InferRequestedOutput(BaseModel):
+    name: str
+    parameters: dict[str, Any] | None = Field(
+        default=None, description='{"binary_data": true} for a binary answer, {"classification": k} for top-k labels'
+    )
+
+
+class InferRequest(BaseModel):
+    id: str | None = None
+    parameters: dict[str, Any] | None = Field(default=None, description='{"binary_data_output": true}')
+    inputs: list[InferInput]
+    outputs: list[InferRequestedOutput] | None = None
+
+
+class InferOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = None
+
+
+class InferResponse(BaseModel):
+    model_name: str
+    model_version: str
+    id: str | None = None
+    outputs: list[InferOutput]
+
+
+class OipError(BaseModel):
+    error: str
+
+
+class TfPredictRequest(BaseModel):
+    signature_name: str | None = None
+    instances: list[Any] | None = Field(default=None, description="row format: one entry per example")
+    inputs: Any | None = Field(default=None, description="columnar format: a tensor, or tensors by input name")
+
+
+class TfPredictResponse(BaseModel):
+    predictions: list[Any] | None = Field(default=None, description="answer to the row format")
+    outputs: Any | None = Field(default=None, description="answer to the columnar format")
+
+
+class TfVersionStatus(BaseModel):
+    version: str
+    state: str
+    status: dict[str, str]
+
+
+class TfModelStatus(BaseModel):
+    model_version_status: list[TfVersionStatus]
+
+
+class TfError(BaseModel):
+    error: str
+
+
 SCHEMAS: dict[str, type[BaseModel]] = {
-    model.__name__: model for model in (ModelList, ModelDetail, PredictRequest, PredictResponse, MaaskitError)
+    model.__name__: model
+    for model in (
+        ModelList,
+        ModelDetail,
+        PredictRequest,
+        PredictResponse,
+        MaaskitError,
+        InferRequest,
+        InferResponse,
+        OipError,
+        TfPredictRequest,
+        TfPredictResponse,
+        TfModelStatus,
+        TfError,
+    )
 }

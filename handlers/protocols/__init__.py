@@ -3,4 +3,10 @@
 __all__ = ["PROTOCOL_MODULES"]
 
 #: Modules exposing ``router(repository, settings) -> APIRouter``, included in this order.
-PROTOCOL_MODULES = ("handlers.protocols.maaskit",)
+PROTOCOL_MODULES = (
+    "handlers.protocols.maaskit",
+    "handlers.protocols.oip",
+    "handlers.protocols.tfserving",
+    "handlers.protocols.torchserve",
+    "handlers.protocols.sagemaker",
+)

@@ -1,0 +1,56 @@
+"""Model outputs shaped as answers: per-row predictions, columnar outputs, class probabilities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from handlers.bundle import Manifest
+from handlers.http import jsonable
+from handlers.labels import label_output_values
+
+__all__ = ["class_scores", "columnar_outputs", "prediction_rows"]
+
+
+def _mapped(manifest: Manifest, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: label_output_values(manifest, name, np.asarray(value)) for name, value in outputs.items()}
+
+
+def _as_list(array: np.ndarray) -> list[Any]:
+    value = jsonable(array)
+    return value.tolist() if isinstance(value, np.ndarray) else list(value)
+
+
+def columnar_outputs(manifest: Manifest, outputs: dict[str, np.ndarray]) -> Any:
+    """One output: its tensor; several: tensors by name (class indices mapped to labels)."""
+    mapped = _mapped(manifest, outputs)
+    if len(mapped) == 1:
+        return jsonable(next(iter(mapped.values())))
+    return {name: jsonable(value) for name, value in mapped.items()}
+
+
+def prediction_rows(manifest: Manifest, outputs: dict[str, np.ndarray]) -> Any:
+    """One entry per row: the output's row, or an object of every output's row (labels mapped)."""
+    mapped = _mapped(manifest, outputs)
+    if len(mapped) == 1:
+        return jsonable(next(iter(mapped.values())))
+    columns = {name: _as_list(value) for name, value in mapped.items()}
+    count = min(len(column) for column in columns.values())
+    return [{name: column[index] for name, column in columns.items()} for index in range(count)]
+
+
+def class_scores(manifest: Manifest, outputs: dict[str, np.ndarray]) -> list[dict[str, float]] | None:
+    """Per row ``{label: probability}`` sorted by probability, for classifiers with a probability output."""
+    name = manifest.probability_output
+    if manifest.task != "classifier" or not manifest.labels or name not in outputs:
+        return None
+    scores = np.asarray(outputs[name])
+    if scores.ndim != 2 or scores.shape[1] != len(manifest.labels):
+        return None
+    labels = [str(label) for label in manifest.labels]
+    answer = []
+    for row in scores.tolist():
+        ranked = sorted(zip(labels, row, strict=True), key=lambda item: -item[1])
+        answer.append(dict(ranked))
+    return answer

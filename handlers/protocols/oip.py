@@ -1,0 +1,229 @@
+"""Open Inference Protocol v2 (KServe, Triton, MLServer clients), with the binary tensor data extension.
+
+Errors are ``{"error": "..."}``. Classifier probabilities can be asked for as classifications
+(Triton's ``parameters.classification: k`` on a requested output: ``"score:index:label"`` strings).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from handlers.engine import ModelRepository, ModelRuntime
+from handlers.errors import InvalidInputError, ServingError
+from handlers.http import describe, error_response, json_response, jsonable, loads, pinned_version, read_body
+from handlers.protocols.oip_codec import HEADER_LENGTH, datatype_of, decode_input, encode_bytes, parse_body
+from handlers.settings import Settings
+from handlers.validation import coerce_feed
+
+__all__ = ["PROTOCOL", "router"]
+
+PROTOCOL = "oip"
+_SERVER_VERSION = "2"
+_EXTENSIONS = ["binary_tensor_data", "classification", "model_repository_metadata"]
+
+
+def _error(request: Request, error: ServingError) -> Response:
+    return error_response(request, error, {"error": error.message})
+
+
+def _metadata(repository: ModelRepository, runtime: ModelRuntime) -> dict[str, Any]:
+    def tensor(spec: Any) -> dict[str, Any]:
+        return {
+            "name": spec.name,
+            "datatype": datatype_of(spec.dtype),
+            "shape": [-1 if dim is None else dim for dim in spec.shape],
+        }
+
+    return {
+        "name": runtime.name,
+        "versions": repository.version_names(runtime.name),
+        "platform": "onnxruntime_onnx",
+        "inputs": [tensor(spec) for spec in runtime.manifest.inputs],
+        "outputs": [tensor(spec) for spec in runtime.manifest.outputs],
+    }
+
+
+def _requested_outputs(payload: dict[str, Any], runtime: ModelRuntime) -> list[tuple[str, bool, int]]:
+    """(name, binary, classification top-k) for each output to return."""
+    default_binary = bool((payload.get("parameters") or {}).get("binary_data_output", False))
+    requested = payload.get("outputs")
+    if requested is None:
+        return [(name, default_binary, 0) for name in runtime.output_names]
+    if not isinstance(requested, list):
+        raise InvalidInputError('"outputs" must be a list of {"name": ...} objects')
+    chosen = []
+    for item in requested:
+        if not isinstance(item, dict) or item.get("name") not in runtime.output_names:
+            name = item.get("name") if isinstance(item, dict) else item
+            raise InvalidInputError(
+                f"unknown output {name!r}; model {runtime.name} has {', '.join(runtime.output_names)}"
+            )
+        parameters = item.get("parameters") or {}
+        top_k = parameters.get("classification", 0)
+        if not isinstance(top_k, int) or top_k < 0:
+            raise InvalidInputError(f"output {item['name']!r}: classification must be a positive whole number")
+        chosen.append((item["name"], bool(parameters.get("binary_data", default_binary)), top_k))
+    return chosen
+
+
+def _classify(runtime: ModelRuntime, name: str, scores: np.ndarray, top_k: int) -> np.ndarray:
+    if scores.ndim not in (1, 2) or scores.dtype.kind != "f":
+        raise InvalidInputError(f"output {name!r} holds no class scores; classification needs a probability output")
+    rows = scores.reshape(1, -1) if scores.ndim == 1 else scores
+    labels = runtime.manifest.labels if name == runtime.manifest.probability_output else None
+    top_k = min(top_k, rows.shape[1])
+    order = np.argsort(-rows, axis=1, kind="stable")[:, :top_k]
+    text = [
+        [f"{row[index]:f}:{index}" + (f":{labels[index]}" if labels else "") for index in picks]
+        for row, picks in zip(rows, order, strict=True)
+    ]
+    result = np.asarray(text, dtype=object)
+    return result.reshape(-1) if scores.ndim == 1 else result
+
+
+def _request_tensors(payload: Any, binary: bytes) -> dict[str, np.ndarray]:
+    """The request's input arrays (JSON ``data`` or binary), each claimed byte accounted for."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
+        raise InvalidInputError('the inference request must be a JSON object with an "inputs" list')
+    tensors: dict[str, np.ndarray] = {}
+    offset = 0
+    for spec in payload["inputs"]:
+        input_name, array, offset = decode_input(spec, binary, offset)
+        if input_name in tensors:
+            raise InvalidInputError(f"input {input_name!r} is given twice")
+        tensors[input_name] = array
+    if offset != len(binary):
+        raise InvalidInputError(f"{len(binary) - offset} bytes of binary data are not claimed by any input")
+    return tensors
+
+
+def _response(
+    payload: dict[str, Any], runtime: ModelRuntime, outputs: dict[str, np.ndarray], chosen: list[tuple[str, bool, int]]
+) -> Response:
+    entries: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for name, binary, top_k in chosen:
+        array = np.asarray(outputs[name])
+        if top_k:
+            array = _classify(runtime, name, array, top_k)
+        datatype = "BYTES" if array.dtype.kind in "OUS" else datatype_of(str(array.dtype))
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if binary:
+            raw = (
+                encode_bytes(array)
+                if datatype == "BYTES"
+                else np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+            )
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            entry["data"] = jsonable(array.ravel())
+        entries.append(entry)
+    answer: dict[str, Any] = {"model_name": runtime.name, "model_version": runtime.version, "outputs": entries}
+    if "id" in payload:
+        answer["id"] = payload["id"]
+    if not chunks:
+        return json_response(answer)
+    header = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(
+        header + b"".join(chunks),
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+
+
+def router(repository: ModelRepository, settings: Settings) -> APIRouter:
+    """The OIP v2 routes over ``repository``."""
+    api = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
+    limit = settings.max_body_bytes
+
+    @api.get("/health/live")
+    async def live(request: Request) -> Response:
+        """The server is up."""
+        describe(request, PROTOCOL)
+        return json_response({"live": True})
+
+    @api.get("/health/ready")
+    async def ready(request: Request) -> Response:
+        """200 once every model is loaded and warm, else 503."""
+        describe(request, PROTOCOL)
+        return json_response({"ready": repository.ready}, 200 if repository.ready else 503)
+
+    @api.get("")
+    async def server_metadata(request: Request) -> Response:
+        """Server name, version and supported extensions."""
+        describe(request, PROTOCOL)
+        return json_response({"name": settings.service_name, "version": _SERVER_VERSION, "extensions": _EXTENSIONS})
+
+    def model_metadata(request: Request, name: str, version: str | None) -> Response:
+        describe(request, PROTOCOL)
+        try:
+            runtime = repository.get(name, pinned_version(request, version))
+        except ServingError as error:
+            return _error(request, error)
+        describe(request, PROTOCOL, runtime.name, runtime.version)
+        return json_response(_metadata(repository, runtime))
+
+    @api.get("/models/{name}")
+    async def metadata_latest(request: Request, name: str) -> Response:
+        """Model metadata: versions, platform, input and output tensors."""
+        return model_metadata(request, name, None)
+
+    @api.get("/models/{name}/versions/{version}")
+    async def metadata_version(request: Request, name: str, version: str) -> Response:
+        """Metadata of one version."""
+        return model_metadata(request, name, version)
+
+    def model_ready(request: Request, name: str, version: str | None) -> Response:
+        describe(request, PROTOCOL)
+        try:
+            runtime = repository.get(name, pinned_version(request, version))
+        except ServingError as error:
+            return _error(request, error)
+        describe(request, PROTOCOL, runtime.name, runtime.version)
+        return json_response({"name": runtime.name, "ready": runtime.ready}, 200 if runtime.ready else 503)
+
+    @api.get("/models/{name}/ready")
+    async def ready_latest(request: Request, name: str) -> Response:
+        """200 when the model is ready for inference."""
+        return model_ready(request, name, None)
+
+    @api.get("/models/{name}/versions/{version}/ready")
+    async def ready_version(request: Request, name: str, version: str) -> Response:
+        """200 when this version is ready for inference."""
+        return model_ready(request, name, version)
+
+    async def infer(request: Request, name: str, version: str | None) -> Response:
+        describe(request, PROTOCOL)
+        try:
+            runtime = repository.get(name, pinned_version(request, version))
+            describe(request, PROTOCOL, runtime.name, runtime.version)
+            header, binary = parse_body(await read_body(request, limit), request.headers.get(HEADER_LENGTH))
+            payload = loads(header, "inference request header")
+            tensors = _request_tensors(payload, binary)
+            chosen = _requested_outputs(payload, runtime)
+            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
+            outputs = await runtime.infer(feed)
+            return _response(payload, runtime, outputs, chosen)
+        except ServingError as error:
+            return _error(request, error)
+
+    extra = {"x-maaskit-body": "InferRequest", "x-maaskit-response": "InferResponse", "x-maaskit-error": "OipError"}
+
+    @api.post("/models/{name}/infer", openapi_extra=extra)
+    async def infer_latest(request: Request, name: str) -> Response:
+        """Inference (JSON, or JSON header + binary tensors with Inference-Header-Content-Length)."""
+        return await infer(request, name, None)
+
+    @api.post("/models/{name}/versions/{version}/infer", openapi_extra=extra)
+    async def infer_version(request: Request, name: str, version: str) -> Response:
+        """Inference with one version."""
+        return await infer(request, name, version)
+
+    return api

@@ -1,0 +1,94 @@
+"""TorchServe inference API: ``POST /predictions/{name}[/{version}]``.
+
+Bodies are JSON, CSV or .npy. One example (a row without its batch axis) answers one prediction;
+a batch answers a list. A classifier's prediction is ``{label: probability}`` sorted by probability (as
+TorchServe's classifier handlers answer); other models answer their output row(s). Errors are TorchServe's
+``{"code", "type", "message"}``. ``GET /ping`` is the SageMaker route (same shape as TorchServe's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from handlers.answers import class_scores, prediction_rows
+from handlers.codecs import decode_body
+from handlers.engine import ModelRepository, ModelRuntime
+from handlers.errors import ModelNotFoundError, ServingError, VersionNotFoundError
+from handlers.http import content_type, describe, error_response, json_response, pinned_version, read_body
+from handlers.settings import Settings
+from handlers.validation import coerce_feed
+
+__all__ = ["PROTOCOL", "router"]
+
+PROTOCOL = "torchserve"
+_TYPES = {
+    400: "BadRequestException",
+    406: "BadRequestException",
+    413: "RequestEntityTooLargeException",
+    415: "BadRequestException",
+    422: "PredictionException",
+    503: "ServiceUnavailableException",
+}
+
+
+def _error(request: Request, error: ServingError) -> Response:
+    if isinstance(error, VersionNotFoundError):
+        kind = "ModelVersionNotFoundException"
+    elif isinstance(error, ModelNotFoundError):
+        kind = "ModelNotFoundException"
+    else:
+        kind = _TYPES.get(error.status, "InternalServerException")
+    return error_response(request, error, {"code": error.status, "type": kind, "message": error.message})
+
+
+def _add_batch_axis(runtime: ModelRuntime, tensors: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A single example (every input one axis short) gets a batch axis of one; tells whether it did."""
+    specs = runtime.manifest.inputs
+    arrays = {name: value if isinstance(value, np.ndarray) else np.asarray(value) for name, value in tensors.items()}
+    single = all(
+        spec.name in arrays and arrays[spec.name].ndim + 1 == len(spec.shape) and spec.shape[0] is None
+        for spec in specs
+    )
+    if not single:
+        return tensors, False
+    return {name: array[np.newaxis, ...] for name, array in arrays.items()}, True
+
+
+def router(repository: ModelRepository, settings: Settings) -> APIRouter:
+    """The TorchServe inference routes over ``repository``."""
+    api = APIRouter(tags=["torchserve"])
+    limit = settings.max_body_bytes
+
+    async def predict(request: Request, name: str, version: str | None) -> Response:
+        describe(request, PROTOCOL)
+        try:
+            runtime = repository.get(name, pinned_version(request, version))
+            describe(request, PROTOCOL, runtime.name, runtime.version)
+            tensors = decode_body(runtime.manifest, content_type(request), await read_body(request, limit))
+            tensors, single = _add_batch_axis(runtime, tensors)
+            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
+            outputs = await runtime.infer(feed)
+        except ServingError as error:
+            return _error(request, error)
+        answer = class_scores(runtime.manifest, outputs)
+        rows: Any = answer if answer is not None else prediction_rows(runtime.manifest, outputs)
+        if single:
+            rows = rows[0]
+        return json_response(rows)
+
+    @api.post("/predictions/{name}")
+    async def predict_latest(request: Request, name: str) -> Response:
+        """Predict with the latest version (JSON, CSV or .npy body)."""
+        return await predict(request, name, None)
+
+    @api.post("/predictions/{name}/{version}")
+    async def predict_version(request: Request, name: str, version: str) -> Response:
+        """Predict with one version."""
+        return await predict(request, name, version)
+
+    return api
