@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from infra.ops.aws import aws_errors, resolve_stage
-from infra.ops.errors import ConfigurationError
+from infra.ops.errors import ConfigurationError, NotFoundError
 from infra.ops.naming import registry_parameter
 
 __all__ = ["ENV_BUCKET", "resolve_bucket"]
@@ -35,8 +35,11 @@ def resolve_bucket(session: Any, *, bucket: str | None = None, stage: str | None
             f"Deploy the stage first, or pass --bucket / set {ENV_BUCKET}"
         )
 
-    with aws_errors(f"reading SSM parameter {name}", missing):
-        value = session.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+    try:
+        with aws_errors(f"reading SSM parameter {name}", missing):
+            value = session.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+    except NotFoundError as exc:
+        raise ConfigurationError(str(exc)) from None
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"SSM parameter {name} is empty; it should hold the registry bucket name")
     return value.strip()

@@ -88,3 +88,39 @@ def build_bundle(out: Path, version: str, *, scale: float = 1.0, name: str = "do
     """A real bundle (y = x + x) whose samples differ with ``scale`` so contents differ."""
     x = (np.arange(6, dtype=np.float32).reshape(2, 3) * scale).astype(np.float32)
     return write_bundle(out, make_manifest(name=name, version=version), double_model_bytes(), {"x": x}, {"y": x + x})
+
+
+def _zip(text: str) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", text)
+    return buffer.getvalue()
+
+
+def deploy_lambda(session: boto3.session.Session, function: str, releases: list[tuple[str, str]]) -> None:
+    """Lay in place what the CDK app leaves behind: one published version per release, described
+    ``maaskit <model> <version> sha256:<hex>``, and the ``live`` alias on the first one."""
+    iam = session.client("iam")
+    role = iam.create_role(
+        RoleName=f"{function}-role",
+        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}',
+    )["Role"]["Arn"]
+    client = session.client("lambda")
+    model = function.split("-", 2)[2]
+    for index, (version, sha) in enumerate(releases):
+        code = _zip(f"# {model} {version}\n")
+        if index == 0:
+            client.create_function(
+                FunctionName=function,
+                Runtime="python3.12",
+                Role=role,
+                Handler="handlers.lambda_entry.handler",
+                Code={"ZipFile": code},
+            )
+        else:
+            client.update_function_code(FunctionName=function, ZipFile=code)
+        client.publish_version(FunctionName=function, Description=f"maaskit {model} {version} sha256:{sha}")
+    client.create_alias(FunctionName=function, Name="live", FunctionVersion="1")
