@@ -1,0 +1,51 @@
+"""AWS Lambda entry point: ``handlers.lambda_entry.handler`` (Mangum over the maaskit app).
+
+Bundles are opened, verified and warmed up at import, inside Lambda's init phase, from
+``MAASKIT_BUNDLES`` (default ``${LAMBDA_TASK_ROOT}/bundles/*``). Serves API Gateway REST (v1),
+HTTP API (v2), Function URL and ALB events, base64 bodies included; binary answers (.npy, OIP
+binary) go back base64-encoded. Metrics default to CloudWatch embedded metric format.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from mangum import Mangum
+
+from handlers.app import create_app
+from handlers.engine import ModelRepository
+from handlers.observability import configure_logging
+from handlers.settings import ENV, Settings
+
+__all__ = ["build_handler", "default_settings", "handler"]
+
+logger = logging.getLogger("maaskit.lambda")
+
+
+def default_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Lambda settings: the environment, with Lambda defaults for bundles and metrics."""
+    env = dict(os.environ if environ is None else environ)
+    overrides: dict[str, Any] = {}
+    if ENV["bundles"] not in env:
+        root = env.get("LAMBDA_TASK_ROOT", os.getcwd())
+        overrides["bundles"] = (os.path.join(root, "bundles", "*"),)
+    if ENV["metrics"] not in env:
+        overrides["metrics"] = "emf"
+    return Settings.load(env, **overrides)
+
+
+def build_handler(settings: Settings | None = None) -> Mangum:
+    """Load every bundle (verified, warmed up) and wrap the app for Lambda events."""
+    configure_logging()
+    settings = settings or default_settings()
+    try:
+        repository = ModelRepository.load(settings)
+    except Exception:
+        logger.exception("no model can be served: loading the bundles failed (%s)", ", ".join(settings.bundles))
+        raise
+    return Mangum(create_app(repository, settings), lifespan="off")
+
+
+handler = build_handler()
