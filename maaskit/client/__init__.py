@@ -1,1 +1,36 @@
-"""Python client SDK for maaskit endpoints (deployed API or `maaskit serve`)."""
+"""Python client SDK for maaskit endpoints (the deployed API or ``maaskit serve``).
+
+>>> from maaskit.client import MaaskitClient, SigV4Auth
+>>> client = MaaskitClient("https://abc.execute-api.eu-west-1.amazonaws.com/prod", auth=SigV4Auth())
+>>> client.predict("iris", features).labels
+"""
+
+from maaskit.client.auth import ApiKeyAuth, BearerAuth, SigV4Auth
+from maaskit.client.client import VERSION_HEADER, MaaskitClient, Prediction
+from maaskit.client.errors import (
+    AuthenticationError,
+    ClientError,
+    ConnectionFailedError,
+    InvalidInputError,
+    ModelNotFoundError,
+    ServerError,
+    ThrottledError,
+)
+from maaskit.client.retry import Backoff
+
+__all__ = [
+    "VERSION_HEADER",
+    "ApiKeyAuth",
+    "AuthenticationError",
+    "Backoff",
+    "BearerAuth",
+    "ClientError",
+    "ConnectionFailedError",
+    "InvalidInputError",
+    "MaaskitClient",
+    "ModelNotFoundError",
+    "Prediction",
+    "ServerError",
+    "SigV4Auth",
+    "ThrottledError",
+]

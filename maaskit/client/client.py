@@ -1,0 +1,161 @@
+"""``MaaskitClient``: call a deployed maaskit API (or ``maaskit serve``) with numpy in and out.
+
+It speaks the maaskit JSON protocol (``/models``, ``/models/{name}/predict``) and the OIP v2
+health route. Outputs come back as numpy arrays with the dtypes the model declares.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+from maaskit.client.errors import ClientError, ConnectionFailedError, InvalidInputError, error_for_status
+from maaskit.client.retry import RETRY_EXCEPTIONS, RETRY_STATUSES, Backoff
+
+__all__ = ["VERSION_HEADER", "MaaskitClient", "Prediction"]
+
+VERSION_HEADER = "X-Maaskit-Model-Version"
+_NUMPY = {"string": np.dtype(object), "bool": np.dtype(bool)}
+
+
+class Prediction(dict[str, np.ndarray]):
+    """Outputs by name, plus ``model``, ``version`` and ``labels`` (a classifier's predicted labels, else None)."""
+
+    def __init__(self, outputs: dict[str, np.ndarray], model: str, version: str, labels: list[Any] | None) -> None:
+        super().__init__(outputs)
+        self.model = model
+        self.version = version
+        self.labels = labels
+
+
+def _dumps(payload: Any) -> bytes:
+    """JSON with numpy arrays written natively (contiguous numeric arrays) or via ``tolist()`` (the rest)."""
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY, default=lambda value: np.asarray(value).tolist())
+
+
+class MaaskitClient:
+    """A synchronous client with retries and typed errors.
+
+    ``auth`` is an httpx auth (``SigV4Auth``, ``ApiKeyAuth``, ``BearerAuth``) or None;
+    ``retries`` is how many times a 429/502/503/504 or connection failure is retried
+    (exponential backoff with full jitter, see :mod:`maaskit.client.retry`).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: httpx.Auth | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: Backoff | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if retries < 0:
+            raise ValueError("retries must be 0 or more")
+        self.retries = retries
+        self.backoff = backoff or Backoff()
+        self._sleep = sleep
+        self._signatures: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            auth=auth,
+            timeout=timeout,
+            headers={"Accept": "application/json", **(headers or {})},
+            transport=transport,
+        )
+
+    def __enter__(self) -> MaaskitClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except RETRY_EXCEPTIONS as exc:
+                if attempt >= self.retries:
+                    raise ConnectionFailedError(
+                        f"cannot reach {self._http.base_url}{path} after {attempt + 1} tries: {exc!r}"
+                    ) from None
+                self._sleep(self.backoff.delay(attempt))
+            except httpx.TimeoutException as exc:
+                raise ClientError(f"{method} {path} timed out ({exc!r}); raise the client timeout") from None
+            else:
+                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                    return response
+                self._sleep(self.backoff.delay(attempt, response.headers.get("retry-after")))
+            attempt += 1
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise error_for_status(response.status_code, response.content)
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise ClientError(f"{path} answered non-JSON content", response.status_code, response.content) from None
+
+    def health(self) -> bool:
+        """True when the server is ready (every model loaded and warm), False while it is starting."""
+        response = self._request("GET", "/v2/health/ready")
+        if response.status_code in (200, 503):
+            return response.status_code == 200
+        raise error_for_status(response.status_code, response.content)
+
+    def models(self) -> list[dict[str, Any]]:
+        """The models served: ``[{"name", "versions", "latest"}]``."""
+        return list(self._json("GET", "/models")["models"])
+
+    def model(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """A model's signature, labels and versions (latest, or ``version``)."""
+        headers = {VERSION_HEADER: version} if version else None
+        detail: dict[str, Any] = self._json("GET", f"/models/{name}", headers=headers)
+        return detail
+
+    def _signature(self, name: str, version: str | None) -> dict[str, Any]:
+        key = (name, version)
+        if key not in self._signatures:
+            self._signatures[key] = self.model(name, version)
+        return self._signatures[key]
+
+    def predict(
+        self, model: str, inputs: np.ndarray | Mapping[str, np.ndarray], version: str | None = None
+    ) -> Prediction:
+        """Run the model on ``inputs`` (one array for a single-input model, or arrays by input name).
+
+        ``version`` pins a version (header ``X-Maaskit-Model-Version``), e.g. to smoke-test one
+        that takes no live traffic yet.
+        """
+        signature = self._signature(model, version)
+        if isinstance(inputs, Mapping):
+            named = {name: np.asarray(value) for name, value in inputs.items()}
+        else:
+            specs = signature["inputs"]
+            if len(specs) != 1:
+                names = ", ".join(spec["name"] for spec in specs)
+                raise InvalidInputError(f"model {model} has {len(specs)} inputs ({names}); pass a dict by input name")
+            named = {specs[0]["name"]: np.asarray(inputs)}
+        body = _dumps({"inputs": named})
+        headers = {"Content-Type": "application/json", **({VERSION_HEADER: version} if version else {})}
+        answer = self._json("POST", f"/models/{model}/predict", content=body, headers=headers)
+        dtypes = {spec["name"]: spec["dtype"] for spec in signature["outputs"]}
+        outputs = {
+            name: np.asarray(value, dtype=_NUMPY.get(dtypes.get(name, ""), dtypes.get(name)))
+            for name, value in answer["outputs"].items()
+        }
+        return Prediction(outputs, answer["model"], answer["version"], answer.get("labels"))

@@ -1,0 +1,57 @@
+"""MaaskitClient against the real maaskit app served by uvicorn on loopback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handlers.bundle import open_bundle
+from maaskit.client import InvalidInputError, MaaskitClient, ModelNotFoundError
+from tests.handlers.bundles import BuiltBundles
+
+
+@pytest.fixture
+def client(served: str):
+    with MaaskitClient(served, timeout=10, retries=0) as client:
+        yield client
+
+
+def test_discovery(client: MaaskitClient) -> None:
+    assert client.health() is True
+    served = {m["name"]: m for m in client.models()}
+    assert served["adder"]["versions"] == ["1.0.0", "1.10.0"] and served["adder"]["latest"] == "1.10.0"
+    iris = client.model("iris")
+    assert iris["task"] == "classifier" and [i["name"] for i in iris["inputs"]] == ["X"]
+
+
+def test_classifier_matches_the_bundle_samples(client: MaaskitClient, client_bundles: BuiltBundles) -> None:
+    samples = open_bundle(client_bundles.iris).samples()
+    prediction = client.predict("iris", samples.inputs["X"])
+    assert (prediction.model, prediction.version) == ("iris", "1.0.0")
+    assert prediction["probabilities"].dtype == np.float32
+    np.testing.assert_allclose(prediction["probabilities"], samples.outputs["probabilities"], atol=1e-4)
+    assert prediction.labels == samples.outputs["label"].tolist()
+
+
+def test_multiple_inputs_and_version_pin(client: MaaskitClient) -> None:
+    a = np.array([[1, 2], [3, 4]], dtype=np.int64)
+    b = np.array([[10, 10], [10, 10]], dtype=np.int64)
+    latest = client.predict("adder", {"a": a, "b": b})
+    assert latest.version == "1.10.0" and latest["total"].dtype == np.int64
+    np.testing.assert_array_equal(latest["total"], (a + b) * 2)
+    pinned = client.predict("adder", {"a": a, "b": b}, version="1.0.0")
+    assert pinned.version == "1.0.0"
+    np.testing.assert_array_equal(pinned["total"], a + b)
+
+
+def test_errors_carry_the_server_message(client: MaaskitClient) -> None:
+    with pytest.raises(ModelNotFoundError) as missing:
+        client.predict("ghost", np.zeros((1, 4), dtype=np.float32))
+    assert missing.value.status == 404 and "ghost" in missing.value.message
+    with pytest.raises(InvalidInputError) as bad:
+        client.predict("iris", np.zeros((1, 5), dtype=np.float32))
+    assert bad.value.status == 400 and "X" in bad.value.message
+    with pytest.raises(InvalidInputError, match="2 inputs"):
+        client.predict("adder", np.zeros((1, 2), dtype=np.int64))
+    with pytest.raises(ModelNotFoundError):
+        client.predict("adder", {"a": np.zeros((1, 2)), "b": np.zeros((1, 2))}, version="9.9.9")
