@@ -99,7 +99,7 @@ def scripted() -> Iterator[Scripted]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = _answer
+        do_GET = do_POST = _answer  # noqa: N815 (http.server dispatches on these names)
 
         def log_message(self, *args: object) -> None:
             pass
