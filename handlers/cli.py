@@ -1,9 +1,96 @@
-"""CLI commands of this phase (registered into ``maaskit`` by ``maaskit.cli``)."""
+"""CLI commands of this phase: ``maaskit serve`` and ``maaskit invoke`` (registered by ``maaskit.cli``).
+
+Heavy imports (numpy, onnxruntime, fastapi, uvicorn, httpx) happen inside the commands.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+__all__ = ["register"]
+
+_BAD_INPUT = 2
+
+
+def _fail(message: str, code: int = _BAD_INPUT) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def serve(  # noqa: PLR0917 (typer maps parameters to options)
+    bundles: Annotated[list[Path], typer.Argument(help="Bundle directories or .tar.gz archives (or folders of them).")],
+    host: Annotated[
+        str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server to the network.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads every bundle).")] = 1,
+    providers: Annotated[str | None, typer.Option(help="onnxruntime providers, e.g. 'cuda,cpu'.")] = None,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime intra-op threads (default: one per core).")] = None,
+) -> None:
+    """Serve bundles over HTTP in every protocol (maaskit JSON, OIP v2, TF Serving, TorchServe, SageMaker)."""
+    import uvicorn
+
+    from handlers.bundle import BundleError
+    from handlers.observability import configure_logging
+    from handlers.settings import ENV, Settings, SettingsError
+
+    configure_logging()
+    overrides: dict[str, Any] = {
+        "bundles": tuple(str(path) for path in bundles),
+        "providers": providers,
+        "intra_op_threads": threads,
+    }
+    try:
+        settings = Settings.load(None, **overrides)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    options = {"host": host, "port": port, "access_log": False, "log_level": "info"}
+    if workers > 1:
+        os.environ[ENV["bundles"]] = os.pathsep.join(settings.bundles)
+        if providers:
+            os.environ[ENV["providers"]] = providers
+        if threads is not None:
+            os.environ[ENV["intra_op_threads"]] = str(threads)
+        uvicorn.run("handlers.server:create_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        return
+    from handlers.app import create_app
+    from handlers.engine import ModelRepository
+
+    try:
+        repository = ModelRepository.load(settings)
+    except BundleError as exc:
+        raise _fail(str(exc)) from None
+    names = ", ".join(f"{runtime.name} {runtime.version}" for runtime in repository)
+    typer.echo(f"serving {names} at http://{host}:{port} (routes: http://{host}:{port}/docs)", err=True)
+    uvicorn.run(create_app(repository, settings), **options)  # type: ignore[arg-type]
+
+
+def invoke(
+    target: Annotated[str, typer.Argument(help="Server URL (http://...) or a bundle path to run in-process.")],
+    model: Annotated[str | None, typer.Option(help="Model name (default: the only model).")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Input file: .json, .csv or .npy (default: the bundle's samples).")
+    ] = None,
+    version: Annotated[str | None, typer.Option(help="Pin a model version (semver).")] = None,
+) -> None:
+    """Send one prediction request to a server or to a bundle in-process and print the JSON answer."""
+    from handlers.invoke import InvokeError, invoke_target
+
+    try:
+        status, answer = invoke_target(target, model=model, data=data, version=version)
+    except InvokeError as exc:
+        raise _fail(str(exc)) from None
+    if status >= 400:
+        typer.echo(answer, err=True)
+        raise typer.Exit(_BAD_INPUT if status < 500 else 1)
+    typer.echo(answer)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this phase's commands to the ``maaskit`` app."""
+    """Add ``serve`` and ``invoke`` to the ``maaskit`` app."""
+    app.command("serve")(serve)
+    app.command("invoke")(invoke)

@@ -56,7 +56,12 @@ def _cast(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
         if kind in "iuf" and array.size:
             info = np.iinfo(target)
             low, high = array.min(), array.max()
-            if low < info.min or high > info.max:
+            # compare in Python ints: float64 cannot tell 2**63 - 1 from 2**63
+            if (
+                int(low) < info.min
+                or int(high) > info.max
+                or (kind == "f" and float(high) >= 2.0 ** (info.bits - (info.min < 0)))
+            ):
                 raise InvalidInputError(f"input {spec.name!r} has values outside the {spec.dtype} range")
     elif target.kind == "b":
         if kind != "b" and not np.all((array == 0) | (array == 1)):

@@ -14,8 +14,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from handlers.engine import ModelRepository, ModelRuntime
-from handlers.errors import InvalidInputError, ServingError
-from handlers.http import describe, error_response, json_response, jsonable, loads, pinned_version, read_body
+from handlers.errors import InvalidInputError, ServingError, UnsupportedMediaTypeError
+from handlers.http import (
+    JSON,
+    content_type,
+    describe,
+    error_response,
+    json_response,
+    jsonable,
+    loads,
+    pinned_version,
+    read_body,
+)
 from handlers.labels import label_output_values, predicted_labels
 from handlers.settings import Settings
 from handlers.tabular import rows_to_tensors
@@ -107,6 +117,12 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
         try:
             runtime = repository.get(name, pinned_version(request, version))
             describe(request, PROTOCOL, runtime.name, runtime.version)
+            media = content_type(request)
+            if media and media != JSON and not media.endswith("+json"):
+                raise UnsupportedMediaTypeError(
+                    f"Content-Type {media!r} is not supported here; "
+                    "send application/json (or use /invocations for CSV/.npy)"
+                )
             payload = loads(await read_body(request, limit))
             tensors = _tensors(payload, runtime)
             feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)

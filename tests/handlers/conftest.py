@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
+import time
+
+import httpx
 import pytest
 
+from handlers.app import create_app
+from handlers.bundle import open_bundle
 from handlers.engine import ModelRepository
 from handlers.settings import Settings
 from tests.handlers.bundles import BuiltBundles, build_bundles
@@ -22,3 +30,69 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def repository(bundles: BuiltBundles, settings: Settings) -> ModelRepository:
     return ModelRepository.load(settings, bundles.all)
+
+
+class LiveServer:
+    """uvicorn serving an app on a free loopback port, in a background thread."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, access_log=False, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start within 20 s")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live(repository: ModelRepository, settings: Settings):
+    """The full app over real HTTP on loopback."""
+    with LiveServer(create_app(repository, settings)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def http(live: LiveServer):
+    with httpx.Client(base_url=live.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def samples(bundles: BuiltBundles):
+    """Each bundle's samples by model key (``iris``, ``diabetes``, ``adder-1.0.0``, ``adder-1.10.0``)."""
+    return {
+        "iris": open_bundle(bundles.iris).samples(),
+        "diabetes": open_bundle(bundles.regressor).samples(),
+        "adder-1.0.0": open_bundle(bundles.adder_v1).samples(),
+        "adder-1.10.0": open_bundle(bundles.adder_v2).samples(),
+    }
+
+
+def asgi_get(app, path: str, **kwargs) -> httpx.Response:
+    """One GET through the app in-process (httpx's ASGI transport)."""
+
+    async def fetch() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await client.get(path, **kwargs)
+
+    return asyncio.run(fetch())

@@ -1,0 +1,126 @@
+"""``maaskit invoke``: one prediction request to a server URL, or to a bundle served in-process.
+
+Both paths send the same HTTP request: JSON files go to ``POST /models/{name}/predict``; CSV and
+``.npy`` files go to ``POST /invocations`` (with ``X-Maaskit-Model``). In-process requests go through
+the app itself (httpx's ASGI transport), so the answer is exactly what the server would give.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["InvokeError", "build_request", "invoke_target"]
+
+_TIMEOUT_S = 30.0
+
+
+class InvokeError(Exception):
+    """The request could not be built or sent (bad file, unreachable server, unusable bundle)."""
+
+
+def _samples_body(bundle_path: Path) -> bytes:
+    from handlers.bundle import BundleError, open_bundle
+
+    try:
+        samples = open_bundle(bundle_path).samples()
+    except BundleError as exc:
+        raise InvokeError(str(exc)) from None
+    inputs = {name: array.tolist() for name, array in samples.inputs.items()}
+    return orjson.dumps({"inputs": inputs})
+
+
+def build_request(model: str, data: Path | None, version: str | None, fallback_bundle: Path | None) -> dict[str, Any]:
+    """Method, path, headers and body of the request for ``data`` (or the bundle's samples)."""
+    headers = {"accept": "application/json"}
+    if version:
+        headers["x-maaskit-model-version"] = version
+    if data is None:
+        if fallback_bundle is None:
+            raise InvokeError("give --data FILE (.json, .csv or .npy) to send to a server")
+        body = _samples_body(fallback_bundle)
+        return {
+            "path": f"/models/{model}/predict",
+            "headers": headers | {"content-type": "application/json"},
+            "body": body,
+        }
+    if not data.is_file():
+        raise InvokeError(f"{data} does not exist")
+    suffix = data.suffix.lower()
+    raw = data.read_bytes()
+    if suffix == ".json":
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvokeError(f"{data} is not valid JSON: {exc}") from None
+        if isinstance(payload, list):
+            raw = orjson.dumps({"rows": payload})
+        return {
+            "path": f"/models/{model}/predict",
+            "headers": headers | {"content-type": "application/json"},
+            "body": raw,
+        }
+    types = {".csv": "text/csv", ".npy": "application/x-npy"}
+    if suffix not in types:
+        raise InvokeError(f"{data}: use a .json, .csv or .npy file")
+    headers |= {"content-type": types[suffix], "x-maaskit-model": model}
+    return {"path": "/invocations", "headers": headers, "body": raw}
+
+
+def _pretty(content: bytes) -> str:
+    try:
+        return orjson.dumps(orjson.loads(content), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return content.decode("utf-8", "replace")
+
+
+def _over_http(url: str, model: str | None, data: Path | None, version: str | None) -> tuple[int, str]:
+    import httpx
+
+    base = url.rstrip("/")
+    try:
+        with httpx.Client(base_url=base, timeout=_TIMEOUT_S) as client:
+            if model is None:
+                names = [item["name"] for item in client.get("/models").json().get("models", [])]
+                if len(names) != 1:
+                    raise InvokeError(f"{base} serves {len(names)} models ({', '.join(names)}); pick one with --model")
+                model = names[0]
+            request = build_request(model, data, version, None)
+            response = client.post(request["path"], content=request["body"], headers=request["headers"])
+    except httpx.HTTPError as exc:
+        raise InvokeError(f"cannot reach {base}: {exc}") from None
+    return response.status_code, _pretty(response.content)
+
+
+async def _in_process(bundle: Path, model: str | None, data: Path | None, version: str | None) -> tuple[int, str]:
+    import httpx
+
+    from handlers.app import create_app
+    from handlers.bundle import BundleError
+    from handlers.engine import ModelRepository
+    from handlers.settings import Settings
+
+    settings = Settings.load(access_log=False, metrics="none")
+    try:
+        repository = ModelRepository.load(settings, [bundle])
+    except BundleError as exc:
+        raise InvokeError(str(exc)) from None
+    model = model or repository.names()[0]
+    request = build_request(model, data, version, bundle)
+    transport = httpx.ASGITransport(app=create_app(repository, settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://maaskit.invoke") as client:
+        response = await client.post(request["path"], content=request["body"], headers=request["headers"])
+    return response.status_code, _pretty(response.content)
+
+
+def invoke_target(target: str, *, model: str | None, data: Path | None, version: str | None) -> tuple[int, str]:
+    """Send the request; return the HTTP status and the answer as indented JSON text."""
+    if target.startswith(("http://", "https://")):
+        return _over_http(target, model, data, version)
+    path = Path(target)
+    if not path.exists():
+        raise InvokeError(f"{target} is neither a URL (http://...) nor an existing bundle path")
+    return asyncio.run(_in_process(path, model, data, version))
