@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model_packager.converters.base import Converter, ModelLoadError, UnsupportedModelError
-from model_packager.loaders import is_pickle, load_pickle
+from model_packager.loaders import PICKLE_SUFFIXES, is_pickle, load_pickle
 
 __all__ = ["DEFAULT_CONVERTERS", "ConverterRegistry", "Resolved", "default_registry"]
 
@@ -120,13 +120,14 @@ class ConverterRegistry:
         path = Path(model_or_path)
         if not path.exists():
             raise ModelLoadError(f"model {path} does not exist; give the path of a saved model file or directory")
+        candidates = [self.get(framework)] if framework is not None else self.available()
+        if not path.name.lower().endswith(PICKLE_SUFFIXES):
+            for converter in candidates:  # native formats first: a legacy torch .pt is also a pickle
+                if converter.can_load(path):
+                    return Resolved(converter, converter.load(path), path.name)
         if is_pickle(path):
             loaded = load_pickle(path)
             return Resolved(self.for_object(loaded, framework), loaded, path.name)
-        candidates = [self.get(framework)] if framework is not None else self.available()
-        for converter in candidates:
-            if converter.can_load(path):
-                return Resolved(converter, converter.load(path), path.name)
         if framework is not None:
             raise UnsupportedModelError(
                 f"the {framework} converter cannot load {path.name}; it handles {candidates[0].handles}"

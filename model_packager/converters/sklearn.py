@@ -24,7 +24,7 @@ from model_packager.converters.base import (
     require,
 )
 from model_packager.converters.common import TREE_OPSETS, labels_list, tool_info
-from model_packager.converters.skl_registration import register_tree_converters
+from model_packager.converters.skl_registration import iter_estimators, register_tree_converters
 from model_packager.converters.sklearn_inputs import plan_inputs
 
 __all__ = ["SklearnConverter", "final_estimator", "original_outputs"]
@@ -68,6 +68,31 @@ def original_outputs(model: Any, data: Any, names: list[str]) -> dict[str, np.nd
     return dict(zip(names, results, strict=True))
 
 
+_SCALERS = {"StandardScaler", "RobustScaler", "MaxAbsScaler"}
+_TREE_HINTS = ("Tree", "Forest", "Boosting", "XGB", "LGBM")
+
+
+def _converter_options(model: Any, final: Any, task: Task) -> tuple[dict[int, dict[str, Any]], list[str]]:
+    """skl2onnx options: no ZipMap for classifiers; double-precision scaling in front of trees.
+
+    A tree compares a feature with a threshold learned in float64. A scaler computed
+    in float32 can land one ulp across it and change the leaf, so when the model holds
+    a tree ensemble the scalers compute in double and cast back, as scikit-learn does.
+    """
+    options: dict[int, dict[str, Any]] = {}
+    notes: list[str] = []
+    if task == "classifier":
+        options[id(final)] = {"zipmap": False}
+    steps = iter_estimators(model)
+    if any(hint in type(step).__name__ for step in steps for hint in _TREE_HINTS):
+        scalers = [step for step in steps if type(step).__name__ in _SCALERS]
+        for scaler in scalers:
+            options[id(scaler)] = {"div": "div_cast"}
+        if scalers:
+            notes.append("scalers in front of trees compute in double (skl2onnx div_cast) to match split thresholds")
+    return options, notes
+
+
 class SklearnConverter(Converter):
     """scikit-learn estimators and Pipelines (pickles are loaded by the registry)."""
 
@@ -97,13 +122,13 @@ class SklearnConverter(Converter):
         plan = plan_inputs(model, sample, options.sample_rows)
         final = final_estimator(model)
         task = _task(sklearn, final)
-        skl_options = {id(final): {"zipmap": False}} if task == "classifier" else None
+        skl_options, option_notes = _converter_options(model, final, task)
         opsets = dict(TREE_OPSETS)
         if options.opset is not None:
             opsets[""] = options.opset
         try:
             onx = skl2onnx.convert_sklearn(
-                model, initial_types=plan.initial_types, options=skl_options, target_opset=opsets
+                model, initial_types=plan.initial_types, options=skl_options or None, target_opset=opsets
             )
         except Exception as exc:
             raise ConversionError(
@@ -112,7 +137,7 @@ class SklearnConverter(Converter):
         output_names = [output.name for output in onx.graph.output]
         expected = original_outputs(model, plan.original, output_names)
         labels = labels_list(final.classes_) if task == "classifier" and hasattr(final, "classes_") else None
-        notes = list(plan.notes)
+        notes = [*plan.notes, *option_notes]
         if libraries:
             notes.append(f"{', '.join(libraries)} estimators converted with onnxmltools' converters inside skl2onnx")
         converter = tool_info("skl2onnx", skl2onnx)

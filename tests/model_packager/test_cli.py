@@ -226,3 +226,17 @@ def test_verify_non_archive_file(tmp_path):
     bogus.write_bytes(b"not gzip")
     result = invoke("verify", bogus)
     assert result.exit_code == 1 and "not a readable bundle archive" in result.stdout
+
+
+def test_pickle_needing_a_missing_framework_names_the_extra(iris, tmp_path, monkeypatch):
+    import sys
+
+    import lightgbm as lgb
+
+    model = lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(*iris)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    for name in [m for m in sys.modules if m == "lightgbm" or m.startswith("lightgbm.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if lightgbm were not installed
+    result = _package(path, tmp_path / "out")
+    _assert_bad_input(result, "pip install 'maaskit[lightgbm]'", tmp_path / "out")

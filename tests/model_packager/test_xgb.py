@@ -93,3 +93,14 @@ def test_truncated_booster_file_is_a_clear_error(iris, tmp_path):
     with pytest.raises(ModelLoadError, match="model.json is not a readable XGBoost model"):
         package(path, name="bad", version="1.0.0", out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_scaler_in_front_of_trees_keeps_split_thresholds(iris, tmp_path):
+    """A float32 scaler can cross a float64 split threshold; maaskit scales in double ahead of trees."""
+    features, _ = iris
+    pipeline = Pipeline([("scale", StandardScaler()), ("xgb", xgb.XGBRegressor(n_estimators=50, max_depth=4))])
+    pipeline.fit(features[:, 1:], features[:, 0])
+    result = package(pipeline, name="reg", version="1.0.0", sample=features[:, 1:], out=tmp_path)
+    max_abs = next(c.measured for c in result.manifest.parity.checks if c.metric == "max_abs_diff")
+    assert result.manifest.parity.passed and max_abs < 1e-4
+    assert any("div_cast" in note for note in result.notes)
