@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 import pytest
+
 from handlers.app import create_app
 from handlers.engine import ModelRepository, ModelRuntime
 from tests.handlers.conftest import asgi_get
