@@ -9,7 +9,7 @@ import pytest
 def test_single_example_answers_label_probabilities(http, samples):
     sample = samples["iris"]
     answer = http.post("/predictions/iris", json=sample.inputs["X"][0].tolist()).json()
-    assert list(answer)[0] == sample.outputs["label"][0]
+    assert next(iter(answer)) == sample.outputs["label"][0]
     assert list(answer.values()) == sorted(answer.values(), reverse=True)
     by_label = dict(zip(["setosa", "versicolor", "virginica"], sample.outputs["probabilities"][0], strict=True))
     for label, value in answer.items():
