@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 parity failed (package) or the bundle failed a check
 (verify); 2 bad input (unknown model kind, corrupted file, bad sample, invalid
-name or version, existing bundle, unwritable output directory). Heavy libraries
+name or version, existing bundle, unwritable output directory); 3 an unexpected
+failure inside a converter (one line; ``MAASKIT_DEBUG=1`` shows the traceback). Heavy libraries
 are imported inside the commands so ``maaskit --help`` stays fast.
 """
 
@@ -21,6 +22,7 @@ __all__ = ["register"]
 
 EXIT_PARITY = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
 _CI_VARIABLES = ("CI", "GITHUB_ACTIONS", "CODEBUILD_BUILD_ID", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "TF_BUILD")
 
 
@@ -138,6 +140,14 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         _fail(f"{exc} (no bundle written)", EXIT_PARITY, as_json)
     except (PackagingError, BundleError) as exc:
         _fail(str(exc), EXIT_BAD_INPUT, as_json)
+    except Exception as exc:
+        if os.environ.get("MAASKIT_DEBUG"):
+            raise
+        _fail(
+            f"unexpected {type(exc).__name__} while packaging: {exc} (a bug: rerun with MAASKIT_DEBUG=1 and report it)",
+            EXIT_INTERNAL,
+            as_json,
+        )
     if as_json:
         typer.echo(
             json.dumps(

@@ -240,3 +240,18 @@ def test_pickle_needing_a_missing_framework_names_the_extra(iris, tmp_path, monk
         monkeypatch.setitem(sys.modules, name, None)  # as if lightgbm were not installed
     result = _package(path, tmp_path / "out")
     _assert_bad_input(result, "pip install 'maaskit[lightgbm]'", tmp_path / "out")
+
+
+def test_unexpected_converter_failure_is_one_line(iris_file, tmp_path, monkeypatch):
+    from model_packager.converters import sklearn as sklearn_converter
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sklearn_converter.SklearnConverter, "convert_as", explode)
+    result = _package(iris_file, tmp_path / "out")
+    assert result.exit_code == 3
+    assert result.stderr.strip() == (
+        "error: unexpected RuntimeError while packaging: boom (a bug: rerun with MAASKIT_DEBUG=1 and report it)"
+    )
+    assert not (tmp_path / "out").exists()
