@@ -85,3 +85,17 @@ def test_custom_converter_by_suffix(tmp_path):
         registry.resolve(other)
     with pytest.raises(ModelLoadError, match="does not exist"):
         registry.resolve(tmp_path / "absent.dmy")
+
+
+def test_each_present_converter_answers_to_its_registry_name():
+    import importlib.util
+
+    from model_packager.converters.registry import DEFAULT_CONVERTERS
+
+    registry = default_registry()
+    for name, target, aliases in DEFAULT_CONVERTERS:
+        if importlib.util.find_spec(target.partition(":")[0]) is None:
+            continue  # that converter module is not part of this checkout
+        converter = registry.get(name)
+        assert converter.name == name and converter.handles and converter.extra
+        assert all(registry.get(alias) is converter for alias in aliases)
