@@ -91,8 +91,10 @@ class Settings:
 def _normalize(name: str, value: Any, source: str) -> Any:
     if isinstance(value, str):
         return _parse(name, value, source)
-    if name in {"bundles", "providers"}:
+    if name == "bundles":
         return tuple(str(item) for item in value)
+    if name == "providers":
+        return tuple(_provider_name(str(item).strip()) for item in value)
     return value
 
 

@@ -88,11 +88,19 @@ def samples(bundles: BuiltBundles):
     }
 
 
-def asgi_get(app, path: str, **kwargs) -> httpx.Response:
-    """One GET through the app in-process (httpx's ASGI transport)."""
+def asgi_request(app, method: str, path: str, **kwargs) -> httpx.Response:
+    """One request through the app in-process (httpx's ASGI transport)."""
 
     async def fetch() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            return await client.get(path, **kwargs)
+            return await client.request(method, path, **kwargs)
 
     return asyncio.run(fetch())
+
+
+def asgi_get(app, path: str, **kwargs) -> httpx.Response:
+    return asgi_request(app, "GET", path, **kwargs)
+
+
+def asgi_post(app, path: str, **kwargs) -> httpx.Response:
+    return asgi_request(app, "POST", path, **kwargs)

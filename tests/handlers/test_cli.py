@@ -1,0 +1,112 @@
+"""``maaskit serve`` and ``maaskit invoke`` end to end (a real server process on loopback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from maaskit.cli import app
+from tests.handlers.conftest import _free_port
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def served(bundles):
+    port = _free_port()
+    arguments = ["serve", str(bundles.iris), str(bundles.adder_v1), "--port", str(port)]
+    env = dict(os.environ, MAASKIT_INTRA_OP_THREADS="1")
+    code = "from maaskit.cli import main; main()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *arguments], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"maaskit serve exited: {process.stderr.read()}")
+            try:
+                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("maaskit serve did not become healthy within 60 s")
+            time.sleep(0.1)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serve_then_invoke_over_http(served, samples, tmp_path):
+    url, _process = served
+    data = tmp_path / "rows.npy"
+    np.save(data, samples["iris"].inputs["X"], allow_pickle=False)
+    result = runner.invoke(app, ["invoke", url, "--model", "iris", "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["labels"] == samples["iris"].outputs["label"].tolist()
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([{"a": [1, 2], "b": [3, 4]}]))
+    result = runner.invoke(app, ["invoke", url, "--model", "adder", "--data", str(rows), "--version", "1.0.0"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["outputs"]["total"] == [[4, 6]]
+
+
+def test_served_process_logs_json_lines_without_access_log(served):
+    url, process = served
+    httpx.get(f"{url}/models")
+    process.terminate()
+    out, err = process.communicate(timeout=10)
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert any(line["path"] == "/models" and line["status"] == 200 for line in lines)
+    assert '"GET /models HTTP/1.1" 200' not in out + err  # uvicorn's own access log is off
+
+
+def test_invoke_bundle_in_process_uses_its_samples(bundles, samples):
+    result = runner.invoke(app, ["invoke", str(bundles.regressor)])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    np.testing.assert_allclose(
+        answer["outputs"]["variable"], samples["diabetes"].outputs["variable"], rtol=1e-4, atol=1e-3
+    )
+
+
+def test_invoke_csv_in_process(bundles, tmp_path):
+    data = tmp_path / "rows.csv"
+    data.write_text("1,2,3,4\n")
+    result = runner.invoke(app, ["invoke", str(bundles.adder_v2), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["predictions"] == [[8, 12]]
+
+
+def test_invoke_bad_input_exits_2(bundles, tmp_path):
+    bad = tmp_path / "rows.json"
+    bad.write_text("[[1, 2, 3]]")
+    result = runner.invoke(app, ["invoke", str(bundles.iris), "--data", str(bad)])
+    assert result.exit_code == 2
+    assert "shape [?, 4]" in result.output
+    result = runner.invoke(app, ["invoke", str(bundles.iris), "--data", str(tmp_path / "rows.txt")])
+    assert result.exit_code == 2
+    result = runner.invoke(app, ["invoke", "http://127.0.0.1:9", "--model", "iris", "--data", str(bad)])
+    assert result.exit_code == 2
+    assert "cannot reach" in result.output
+
+
+def test_serve_refuses_a_tampered_bundle(bundles, tmp_path):
+    copy = tmp_path / "iris"
+    shutil.copytree(bundles.iris, copy)
+    (copy / "samples.npz").write_bytes(b"tampered")
+    result = runner.invoke(app, ["serve", str(copy), "--port", str(_free_port())])
+    assert result.exit_code == 2
+    assert "samples.npz" in result.output
