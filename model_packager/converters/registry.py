@@ -128,10 +128,8 @@ class ConverterRegistry:
         if is_pickle(path):
             loaded = load_pickle(path)
             return Resolved(self.for_object(loaded, framework), loaded, path.name)
-        if framework is not None:
-            raise UnsupportedModelError(
-                f"the {framework} converter cannot load {path.name}; it handles {candidates[0].handles}"
-            )
+        if framework is not None:  # forced: let the converter try whatever the suffix says
+            return Resolved(candidates[0], candidates[0].load(path), path.name)
         kind = "directory" if path.is_dir() else f"file kind {path.suffix or '(no suffix)'!r}"
         raise UnsupportedModelError(f"cannot tell what model {path.name} is ({kind}). Supported: {self.supported()}")
 

@@ -143,3 +143,13 @@ def test_existing_version_refused_unless_force(iris_pipeline, tmp_path):
     again = package(iris_pipeline, name="iris", version="1.0.0", out=tmp_path, metadata={"k": "v"}, force=True)
     assert again.manifest.metadata == {"k": "v"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iris-1.0.0", "iris-1.0.0.tar.gz"]
+
+
+def test_large_sample_parity_on_all_rows_but_bundle_keeps_64(iris, iris_pipeline, tmp_path):
+    features, _ = iris
+    result = package(iris_pipeline, name="iris", version="1.0.0", sample=features, out=tmp_path)
+    assert result.manifest.parity.sample_count == 150
+    assert any("samples.npz keeps the first 64" in note for note in result.notes)
+    samples = open_bundle(result.directory).samples()
+    assert samples.inputs["input"].shape == (64, 4) and samples.outputs["probabilities"].shape == (64, 3)
+    assert verify_bundle(result.directory).passed

@@ -99,3 +99,20 @@ def test_each_present_converter_answers_to_its_registry_name():
         converter = registry.get(name)
         assert converter.name == name and converter.handles and converter.extra
         assert all(registry.get(alias) is converter for alias in aliases)
+
+
+def test_framework_override_loads_a_file_detection_would_miss(iris, tmp_path):
+    import xgboost as xgb
+
+    features, target = iris
+    booster = xgb.train({"max_depth": 2}, xgb.DMatrix(features, label=target), num_boost_round=2)
+    path = tmp_path / "booster.json"
+    booster.save_model(path)
+    renamed = tmp_path / "booster.bin"
+    renamed.write_bytes(path.read_bytes())
+    registry = default_registry()
+    with pytest.raises(UnsupportedModelError, match="cannot tell what model booster.bin is"):
+        registry.resolve(renamed)
+    assert registry.resolve(renamed, framework="xgboost").converter.name == "xgboost"
+    with pytest.raises(UnsupportedModelError, match="sklearn cannot load files"):
+        registry.resolve(renamed, framework="sklearn")
