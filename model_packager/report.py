@@ -10,7 +10,7 @@ from rich.table import Table
 
 from handlers.bundle import Manifest, ParityReport
 
-__all__ = ["human_size", "inspect_tables", "parity_lines", "parity_table"]
+__all__ = ["human_size", "inspect_tables", "parity_lines", "parity_table", "print_tables"]
 
 
 def human_size(size: int) -> str:
