@@ -25,7 +25,28 @@ from model_packager.parity import run_onnx
 from model_packager.samples import feed_for_specs, generate_feed
 from model_packager.signature import graph_specs
 
-__all__ = ["OnnxConverter"]
+__all__ = ["OnnxConverter", "classifier_labels"]
+
+_CLASSIFIER_OPS = {"LinearClassifier", "TreeEnsembleClassifier", "SVMClassifier"}
+
+
+def classifier_labels(model: onnx.ModelProto) -> list[str] | list[int] | None:
+    """Class labels of an ONNX-ML classifier whose outputs are ``label`` then probabilities, else None.
+
+    The labels are read from the classifier node (``classlabels_ints``/``_int64s``/``_strings``),
+    so a classifier exported elsewhere (e.g. by skl2onnx with zipmap=False) keeps them in the bundle.
+    """
+    outputs = model.graph.output
+    if len(outputs) != 2 or len(outputs[0].type.tensor_type.shape.dim) != 1:
+        return None
+    for node in model.graph.node:
+        if node.domain == "ai.onnx.ml" and node.op_type in _CLASSIFIER_OPS:
+            for attribute in node.attribute:
+                if attribute.name in {"classlabels_int64s", "classlabels_ints"} and attribute.ints:
+                    return [int(value) for value in attribute.ints]
+                if attribute.name == "classlabels_strings" and attribute.strings:
+                    return [value.decode() for value in attribute.strings]
+    return None
 
 
 class OnnxConverter(Converter):
@@ -63,6 +84,8 @@ class OnnxConverter(Converter):
         else:
             feed = feed_for_specs(sample, inputs)
         expected = run_onnx(inferred.SerializeToString(), feed)
+        labels = classifier_labels(inferred)
+        names = [output.name for output in inferred.graph.output]
         producer = ToolInfo(name=model.producer_name or "onnx", version=model.producer_version or "unknown")
         return Conversion(
             model=inferred,
@@ -70,6 +93,10 @@ class OnnxConverter(Converter):
             converter=ToolInfo(name="onnx", version=onnx.__version__),
             inputs=feed,
             expected=expected,
+            task="classifier" if labels is not None else "other",
+            labels=labels,
+            label_output=names[0] if labels is not None else None,
+            probability_output=names[1] if labels is not None else None,
             sample_generated=sample is None,
             notes=[*notes, "source is already ONNX: parity compares it with itself, and optimizations with it"],
         )

@@ -54,6 +54,8 @@ def test_sklearn_exported_onnx_file(iris, iris_pipeline, tmp_path):
     result = package(path, name="iris-onnx", version="2.0.0", sample=features[:12], out=tmp_path / "out")
     manifest = result.manifest
     assert manifest.framework.name == "skl2onnx" and manifest.converter.name == "onnx"
+    assert manifest.task == "classifier" and manifest.labels == [0, 1, 2]  # read from the LinearClassifier node
+    assert (manifest.label_output, manifest.probability_output) == ("label", "probabilities")
     assert [s.shape for s in manifest.inputs] == [[None, 4]]
     assert manifest.parity.passed and all(c.measured in (0.0, 1.0) for c in manifest.parity.checks)
     assert verify_bundle(result.archive).passed
@@ -70,6 +72,7 @@ def test_multi_input_token_model_keeps_both_dynamic_axes(tmp_path):
     specs = [(s.name, s.dtype, s.shape) for s in result.manifest.inputs]
     assert specs == [("input_ids", "int64", [None, None]), ("attention_mask", "int64", [None, None])]
     assert result.manifest.outputs[0].shape == [None, 8]
+    assert result.manifest.task == "other" and result.manifest.labels is None
     samples = open_bundle(result.directory).samples()
     assert samples.inputs["input_ids"].shape == (2, 4) and samples.outputs["pooled"].shape == (2, 8)
 
