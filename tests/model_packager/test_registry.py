@@ -101,6 +101,7 @@ def test_each_present_converter_answers_to_its_registry_name():
         assert all(registry.get(alias) is converter for alias in aliases)
 
 
+@pytest.mark.filterwarnings("ignore:.*Unknown file format:UserWarning")  # xgboost guesses JSON for .bin, rightly
 def test_framework_override_loads_a_file_detection_would_miss(iris, tmp_path):
     import xgboost as xgb
 
