@@ -25,9 +25,12 @@ def resolve_stage(stage: str | None) -> str:
 
 def make_session(region: str | None = None, profile: str | None = None) -> Any:
     """A boto3 session; region from the argument, else boto3's usual chain (env, profile)."""
-    import boto3
-
     from infra.ops.errors import ConfigurationError
+
+    try:
+        import boto3
+    except ImportError:
+        raise ConfigurationError("release operations need boto3: pip install 'maaskit[aws]'") from None
 
     try:
         session = boto3.session.Session(region_name=region, profile_name=profile)

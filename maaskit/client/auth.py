@@ -75,8 +75,11 @@ class SigV4Auth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign method, URL, the host and content-type headers and the body; copy the signature headers."""
-        from botocore.auth import SigV4Auth as BotocoreSigV4
-        from botocore.awsrequest import AWSRequest
+        try:
+            from botocore.auth import SigV4Auth as BotocoreSigV4
+            from botocore.awsrequest import AWSRequest
+        except ImportError:
+            raise ImportError("SigV4Auth needs botocore: pip install 'maaskit[aws]'") from None
 
         credentials = self._resolve_credentials()
         frozen = credentials.get_frozen_credentials() if hasattr(credentials, "get_frozen_credentials") else credentials
