@@ -14,6 +14,8 @@ from handlers.observability import RequestInfo, request_info
 
 __all__ = [
     "JSON",
+    "NAME_PARAMS",
+    "NAME_VERSION_PARAMS",
     "VERSION_HEADER",
     "content_type",
     "describe",
@@ -107,7 +109,11 @@ def pinned_version(request: Request, path_version: str | None = None) -> str | N
     """The version asked for: path form first, then ``?version=``, then the X-Maaskit-Model-Version header."""
     if path_version:
         return path_version
-    return request.query_params.get("version") or request.headers.get(VERSION_HEADER) or None
+    if request.scope.get("query_string"):  # parsing an empty query string still costs a few microseconds
+        pinned = request.query_params.get("version")
+        if pinned:
+            return pinned
+    return request.headers.get(VERSION_HEADER) or None
 
 
 def error_response(request: Request, error: ServingError, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -123,3 +129,15 @@ def describe(request: Request, protocol: str, model: str | None = None, version:
     info = request_info(request)
     if info is not None:
         info.describe(protocol, model, version)
+
+
+def _path_parameter(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+# Routes read path parameters from ``request.path_params``: declaring them as typed arguments would
+# make FastAPI build a pydantic field per parameter (slower start, slower requests). These document them.
+NAME_PARAMS: dict[str, Any] = {"parameters": [_path_parameter("name", "model name")]}
+NAME_VERSION_PARAMS: dict[str, Any] = {
+    "parameters": [_path_parameter("name", "model name"), _path_parameter("version", "model version (semver)")]
+}

@@ -17,6 +17,8 @@ from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError, UnsupportedMediaTypeError
 from handlers.http import (
     JSON,
+    NAME_PARAMS,
+    NAME_VERSION_PARAMS,
     content_type,
     describe,
     error_response,
@@ -102,14 +104,19 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
         except ServingError as error:
             return _error(request, error)
 
-    @api.get("/models/{name}", openapi_extra={"x-maaskit-response": "ModelDetail"})
-    async def get_model(request: Request, name: str) -> Response:
+    @api.get("/models/{name}", openapi_extra={"x-maaskit-response": "ModelDetail", **NAME_PARAMS})
+    async def get_model(request: Request) -> Response:
         """Signature, labels and versions of a model (latest version, or the one pinned)."""
+        name = request.path_params["name"]
         return await model(request, name, None)
 
-    @api.get("/models/{name}/versions/{version}", openapi_extra={"x-maaskit-response": "ModelDetail"})
-    async def get_model_version(request: Request, name: str, version: str) -> Response:
+    @api.get(
+        "/models/{name}/versions/{version}", openapi_extra={"x-maaskit-response": "ModelDetail", **NAME_VERSION_PARAMS}
+    )
+    async def get_model_version(request: Request) -> Response:
         """Signature and labels of one version."""
+        name = request.path_params["name"]
+        version = request.path_params["version"]
         return await model(request, name, version)
 
     async def predict(request: Request, name: str, version: str | None) -> Response:
@@ -142,14 +149,17 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
 
     extra = {"x-maaskit-body": "PredictRequest", "x-maaskit-response": "PredictResponse"}
 
-    @api.post("/models/{name}/predict", openapi_extra=extra)
-    async def predict_latest(request: Request, name: str) -> Response:
+    @api.post("/models/{name}/predict", openapi_extra={**extra, **NAME_PARAMS})
+    async def predict_latest(request: Request) -> Response:
         """Predict with the latest version (or the one pinned by ``?version=`` or X-Maaskit-Model-Version)."""
+        name = request.path_params["name"]
         return await predict(request, name, None)
 
-    @api.post("/models/{name}/versions/{version}/predict", openapi_extra=extra)
-    async def predict_version(request: Request, name: str, version: str) -> Response:
+    @api.post("/models/{name}/versions/{version}/predict", openapi_extra={**extra, **NAME_VERSION_PARAMS})
+    async def predict_version(request: Request) -> Response:
         """Predict with one version."""
+        name = request.path_params["name"]
+        version = request.path_params["version"]
         return await predict(request, name, version)
 
     return api

@@ -16,7 +16,17 @@ from starlette.responses import Response
 
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError
-from handlers.http import describe, error_response, json_response, jsonable, loads, pinned_version, read_body
+from handlers.http import (
+    NAME_PARAMS,
+    NAME_VERSION_PARAMS,
+    describe,
+    error_response,
+    json_response,
+    jsonable,
+    loads,
+    pinned_version,
+    read_body,
+)
 from handlers.protocols.oip_codec import HEADER_LENGTH, datatype_of, decode_input, encode_bytes, parse_body
 from handlers.settings import Settings
 from handlers.validation import coerce_feed
@@ -141,7 +151,6 @@ def _response(
 def router(repository: ModelRepository, settings: Settings) -> APIRouter:
     """The OIP v2 routes over ``repository``."""
     api = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
-    limit = settings.max_body_bytes
 
     @api.get("/health/live")
     async def live(request: Request) -> Response:
@@ -170,14 +179,17 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
         describe(request, PROTOCOL, runtime.name, runtime.version)
         return json_response(_metadata(repository, runtime))
 
-    @api.get("/models/{name}")
-    async def metadata_latest(request: Request, name: str) -> Response:
+    @api.get("/models/{name}", openapi_extra=NAME_PARAMS)
+    async def metadata_latest(request: Request) -> Response:
         """Model metadata: versions, platform, input and output tensors."""
+        name = request.path_params["name"]
         return model_metadata(request, name, None)
 
-    @api.get("/models/{name}/versions/{version}")
-    async def metadata_version(request: Request, name: str, version: str) -> Response:
+    @api.get("/models/{name}/versions/{version}", openapi_extra=NAME_VERSION_PARAMS)
+    async def metadata_version(request: Request) -> Response:
         """Metadata of one version."""
+        name = request.path_params["name"]
+        version = request.path_params["version"]
         return model_metadata(request, name, version)
 
     def model_ready(request: Request, name: str, version: str | None) -> Response:
@@ -189,15 +201,25 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
         describe(request, PROTOCOL, runtime.name, runtime.version)
         return json_response({"name": runtime.name, "ready": runtime.ready}, 200 if runtime.ready else 503)
 
-    @api.get("/models/{name}/ready")
-    async def ready_latest(request: Request, name: str) -> Response:
+    @api.get("/models/{name}/ready", openapi_extra=NAME_PARAMS)
+    async def ready_latest(request: Request) -> Response:
         """200 when the model is ready for inference."""
+        name = request.path_params["name"]
         return model_ready(request, name, None)
 
-    @api.get("/models/{name}/versions/{version}/ready")
-    async def ready_version(request: Request, name: str, version: str) -> Response:
+    @api.get("/models/{name}/versions/{version}/ready", openapi_extra=NAME_VERSION_PARAMS)
+    async def ready_version(request: Request) -> Response:
         """200 when this version is ready for inference."""
+        name = request.path_params["name"]
+        version = request.path_params["version"]
         return model_ready(request, name, version)
+
+    _add_infer_routes(api, repository, settings.max_body_bytes)
+    return api
+
+
+def _add_infer_routes(api: APIRouter, repository: ModelRepository, limit: int) -> None:
+    """POST infer, with and without a version."""
 
     async def infer(request: Request, name: str, version: str | None) -> Response:
         describe(request, PROTOCOL)
@@ -216,14 +238,15 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
 
     extra = {"x-maaskit-body": "InferRequest", "x-maaskit-response": "InferResponse", "x-maaskit-error": "OipError"}
 
-    @api.post("/models/{name}/infer", openapi_extra=extra)
-    async def infer_latest(request: Request, name: str) -> Response:
+    @api.post("/models/{name}/infer", openapi_extra={**extra, **NAME_PARAMS})
+    async def infer_latest(request: Request) -> Response:
         """Inference (JSON, or JSON header + binary tensors with Inference-Header-Content-Length)."""
+        name = request.path_params["name"]
         return await infer(request, name, None)
 
-    @api.post("/models/{name}/versions/{version}/infer", openapi_extra=extra)
-    async def infer_version(request: Request, name: str, version: str) -> Response:
+    @api.post("/models/{name}/versions/{version}/infer", openapi_extra={**extra, **NAME_VERSION_PARAMS})
+    async def infer_version(request: Request) -> Response:
         """Inference with one version."""
+        name = request.path_params["name"]
+        version = request.path_params["version"]
         return await infer(request, name, version)
-
-    return api

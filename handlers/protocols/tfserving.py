@@ -15,7 +15,16 @@ from starlette.responses import Response
 from handlers.answers import columnar_outputs, prediction_rows
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError, VersionNotFoundError
-from handlers.http import describe, error_response, json_response, loads, pinned_version, read_body
+from handlers.http import (
+    NAME_PARAMS,
+    NAME_VERSION_PARAMS,
+    describe,
+    error_response,
+    json_response,
+    loads,
+    pinned_version,
+    read_body,
+)
 from handlers.semver import semver_key
 from handlers.settings import Settings
 from handlers.tabular import records_to_tensors
@@ -103,7 +112,6 @@ def _columnar(runtime: ModelRuntime, inputs: Any) -> dict[str, Any]:
 def router(repository: ModelRepository, settings: Settings) -> APIRouter:
     """The TF Serving REST routes over ``repository``."""
     api = APIRouter(prefix="/v1/models", tags=["tensorflow serving"])
-    limit = settings.max_body_bytes
 
     def status(request: Request, name: str, version: str | None) -> Response:
         describe(request, PROTOCOL)
@@ -117,14 +125,19 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
         describe(request, PROTOCOL, name, runtimes[-1].version)
         return json_response({"model_version_status": [_status(runtime) for runtime in reversed(runtimes)]})
 
-    @api.get("/{name}", openapi_extra={"x-maaskit-response": "TfModelStatus", "x-maaskit-error": "TfError"})
-    async def model_status(request: Request, name: str) -> Response:
+    @api.get(
+        "/{name}", openapi_extra={"x-maaskit-response": "TfModelStatus", "x-maaskit-error": "TfError", **NAME_PARAMS}
+    )
+    async def model_status(request: Request) -> Response:
         """Status of every loaded version."""
+        name = request.path_params["name"]
         return status(request, name, None)
 
-    @api.get("/{name}/versions/{version}", openapi_extra={"x-maaskit-response": "TfModelStatus"})
-    async def version_status(request: Request, name: str, version: str) -> Response:
+    @api.get("/{name}/versions/{version}", openapi_extra={"x-maaskit-response": "TfModelStatus", **NAME_VERSION_PARAMS})
+    async def version_status(request: Request) -> Response:
         """Status of one version."""
+        name = request.path_params["name"]
+        version = request.path_params["version"]
         return status(request, name, version)
 
     def metadata(request: Request, name: str, version: str | None) -> Response:
@@ -136,15 +149,25 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
         describe(request, PROTOCOL, runtime.name, runtime.version)
         return json_response(_metadata(runtime))
 
-    @api.get("/{name}/metadata")
-    async def metadata_latest(request: Request, name: str) -> Response:
+    @api.get("/{name}/metadata", openapi_extra=NAME_PARAMS)
+    async def metadata_latest(request: Request) -> Response:
         """The serving_default signature (inputs, outputs, dtypes and shapes)."""
+        name = request.path_params["name"]
         return metadata(request, name, None)
 
-    @api.get("/{name}/versions/{version}/metadata")
-    async def metadata_version(request: Request, name: str, version: str) -> Response:
+    @api.get("/{name}/versions/{version}/metadata", openapi_extra=NAME_VERSION_PARAMS)
+    async def metadata_version(request: Request) -> Response:
         """The signature of one version."""
+        name = request.path_params["name"]
+        version = request.path_params["version"]
         return metadata(request, name, version)
+
+    _add_predict_routes(api, repository, settings.max_body_bytes)
+    return api
+
+
+def _add_predict_routes(api: APIRouter, repository: ModelRepository, limit: int) -> None:
+    """POST :predict, with and without a version."""
 
     async def predict(request: Request, name: str, version: str | None) -> Response:
         describe(request, PROTOCOL)
@@ -173,14 +196,15 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
         "x-maaskit-error": "TfError",
     }
 
-    @api.post("/{name}:predict", openapi_extra=extra)
-    async def predict_latest(request: Request, name: str) -> Response:
+    @api.post("/{name}:predict", openapi_extra={**extra, **NAME_PARAMS})
+    async def predict_latest(request: Request) -> Response:
         """Predict: {"instances": [...]} answers {"predictions": [...]}, {"inputs": ...} answers {"outputs": ...}."""
+        name = request.path_params["name"]
         return await predict(request, name, None)
 
-    @api.post("/{name}/versions/{version}:predict", openapi_extra=extra)
-    async def predict_version(request: Request, name: str, version: str) -> Response:
+    @api.post("/{name}/versions/{version}:predict", openapi_extra={**extra, **NAME_VERSION_PARAMS})
+    async def predict_version(request: Request) -> Response:
         """Predict with one version (semver, or an integer major version)."""
+        name = request.path_params["name"]
+        version = request.path_params["version"]
         return await predict(request, name, version)
-
-    return api

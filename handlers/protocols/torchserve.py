@@ -19,7 +19,16 @@ from handlers.answers import class_scores, prediction_rows
 from handlers.codecs import decode_body
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import ModelNotFoundError, ServingError, VersionNotFoundError
-from handlers.http import content_type, describe, error_response, json_response, pinned_version, read_body
+from handlers.http import (
+    NAME_PARAMS,
+    NAME_VERSION_PARAMS,
+    content_type,
+    describe,
+    error_response,
+    json_response,
+    pinned_version,
+    read_body,
+)
 from handlers.settings import Settings
 from handlers.validation import coerce_feed
 
@@ -81,14 +90,17 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
             rows = rows[0]
         return json_response(rows)
 
-    @api.post("/predictions/{name}")
-    async def predict_latest(request: Request, name: str) -> Response:
+    @api.post("/predictions/{name}", openapi_extra=NAME_PARAMS)
+    async def predict_latest(request: Request) -> Response:
         """Predict with the latest version (JSON, CSV or .npy body)."""
+        name = request.path_params["name"]
         return await predict(request, name, None)
 
-    @api.post("/predictions/{name}/{version}")
-    async def predict_version(request: Request, name: str, version: str) -> Response:
+    @api.post("/predictions/{name}/{version}", openapi_extra=NAME_VERSION_PARAMS)
+    async def predict_version(request: Request) -> Response:
         """Predict with one version."""
+        name = request.path_params["name"]
+        version = request.path_params["version"]
         return await predict(request, name, version)
 
     return api

@@ -111,6 +111,9 @@ def test_openapi_describes_json_routes_with_schemas(repository, settings):
         "$ref": "#/components/schemas/PredictRequest"
     }
     assert predict["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("PredictResponse")
+    assert [param["name"] for param in predict["parameters"]] == ["name"]
+    versioned = document["paths"]["/models/{name}/versions/{version}/predict"]["post"]
+    assert [param["in"] for param in versioned["parameters"]] == ["path", "path"]
     infer = document["paths"]["/v2/models/{name}/infer"]["post"]
     assert infer["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("InferRequest")
     assert infer["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"].endswith("OipError")
