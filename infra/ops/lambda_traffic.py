@@ -89,6 +89,7 @@ def read_lambda_state(session: Any, stage: str, model: str) -> TrafficState:
     )
     notes = tuple(n for n in [note] if n)
     if primary == "$LATEST":
+        slots.append(Slot("$LATEST", None, "unpublished code"))
         notes += ("the alias points at $LATEST, not a published version: deploy with maaskit to publish one",)
     return TrafficState(
         target="lambda",

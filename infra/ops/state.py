@@ -24,7 +24,7 @@ class Slot:
     @property
     def label(self) -> str:
         """``version 3 (1.2.0)`` for people."""
-        kind = "version" if self.id.isdigit() else "variant"
+        kind = "version" if self.id.isdigit() or self.id == "$LATEST" else "variant"
         return f"{kind} {self.id} ({self.model_version or 'not maaskit'})"
 
 

@@ -49,6 +49,11 @@ def plan_shift(state: TrafficState, version: str, percent: float) -> Plan:
             f"--percent must be strictly between 0 and 100 (got {percent:g}); "
             "use `maaskit promote` to send all traffic, `maaskit rollback` to send none"
         )
+    if state.primary == "$LATEST":
+        raise RefusedError(
+            f"{state.resource} points at $LATEST, which cannot share traffic; "
+            "deploy with maaskit (it publishes versions) or `maaskit promote --to` a published version first"
+        )
     target = _slot_for(state, version)
     if target == state.primary:
         raise RefusedError(f"{state.slot(target).label} already takes the live traffic of {state.resource}")

@@ -77,3 +77,13 @@ def test_codedeploy_deployment_in_progress_refuses_changes(deployed: Aws) -> Non
 def test_missing_function_or_alias(aws: Aws) -> None:
     with pytest.raises(NotFoundError, match="maaskit-dev-iris or its alias 'live' does not exist"):
         read_lambda_state(aws.session, "dev", "iris")
+
+
+def test_alias_on_latest_is_shown_and_shift_refused(deployed: Aws) -> None:
+    deployed.session.client("lambda").update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="$LATEST")
+    state = read_lambda_state(deployed.session, "dev", "iris")
+    assert state.slot("$LATEST").label == "version $LATEST (not maaskit)"
+    assert any("points at $LATEST" in note for note in state.notes)
+    with pytest.raises(RefusedError, match=r"\$LATEST, which cannot share traffic"):
+        plan_shift(state, "2.0.0", 10)
+    assert plan_promote(state, "2.0.0").weights == {"3": 100.0}
