@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -86,6 +87,10 @@ class ConvertOptions:
     """ONNX default-domain opset; None lets the converter pick a well-supported one."""
     sample_rows: int = 8
     """Rows to generate when no sample is given."""
+    dynamic_axes: Mapping[str, Sequence[int]] | None = None
+    """Axes of each input (by input name) to export as dynamic, e.g. ``{"input_ids": (0, 1)}``; axes not
+    listed stay fixed. None lets the converter choose: every axis the model allows for torch.export
+    (nn.Module), the batch axis (0) otherwise. Ignored where the format fixes them (ONNX files, .pt2)."""
 
 
 @dataclass
