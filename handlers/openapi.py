@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute
 
 __all__ = ["build_openapi"]
 
@@ -18,11 +20,11 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def build_openapi(app: FastAPI) -> dict[str, Any]:
-    """The app's OpenAPI 3 document with request/response schemas for operations tagged ``x-maaskit-*``."""
+def build_openapi(app: FastAPI, routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """The OpenAPI 3 document of ``routes`` with request/response schemas for operations tagged ``x-maaskit-*``."""
     from handlers.schemas import SCHEMAS
 
-    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
     components = document.setdefault("components", {}).setdefault("schemas", {})
     used: set[str] = set()
     for operations in document.get("paths", {}).values():
