@@ -45,7 +45,7 @@ def build_handler(settings: Settings | None = None) -> Mangum:
     except Exception:
         logger.exception("no model can be served: loading the bundles failed (%s)", ", ".join(settings.bundles))
         raise
-    return Mangum(create_app(repository, settings), lifespan="off")
+    return Mangum(create_app(repository, settings), lifespan="off", api_gateway_base_path=settings.base_path)
 
 
 handler = build_handler()

@@ -25,6 +25,7 @@ ENV: dict[str, str] = {
     "verify_samples": "MAASKIT_VERIFY_SAMPLES",
     "inline_max_ms": "MAASKIT_INLINE_MAX_MS",
     "service_name": "MAASKIT_SERVICE_NAME",
+    "base_path": "MAASKIT_BASE_PATH",
 }
 
 MetricsMode = Literal["prometheus", "emf", "none"]
@@ -65,6 +66,8 @@ class Settings:
     """Run inference inline on the event loop when a warm single-row run takes less than this; else a thread."""
     service_name: str = "maaskit"
     """Name reported by server metadata routes and used as the metrics namespace."""
+    base_path: str = "/"
+    """Lambda only: a custom-domain base path that API Gateway leaves in the request path (e.g. ``/iris``)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Free-form values for entry points (not read from the environment)."""
 

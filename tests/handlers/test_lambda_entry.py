@@ -7,12 +7,14 @@ import csv
 import importlib
 import io
 import json
+import os
 import sys
 
 import numpy as np
 import pytest
 
 from handlers.bundle import open_bundle
+from handlers.settings import Settings
 from tests.handlers.events import LambdaContext, load_event
 
 EVENT_ROWS = np.asarray([[5.1, 3.5, 1.4, 0.2], [6.8, 2.8, 4.8, 1.4], [5.8, 2.8, 5.1, 2.4]], dtype=np.float32)
@@ -21,7 +23,7 @@ EVENT_ROWS = np.asarray([[5.1, 3.5, 1.4, 0.2], [6.8, 2.8, 4.8, 1.4], [5.8, 2.8, 
 @pytest.fixture(scope="module")
 def lambda_module(bundles):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MAASKIT_BUNDLES", f"{bundles.iris}{__import__('os').pathsep}{bundles.adder_v1}")
+        patch.setenv("MAASKIT_BUNDLES", os.pathsep.join([str(bundles.iris), str(bundles.adder_v1)]))
         patch.setenv("MAASKIT_INTRA_OP_THREADS", "1")
         patch.delenv("MAASKIT_METRICS", raising=False)
         sys.modules.pop("handlers.lambda_entry", None)
@@ -150,3 +152,13 @@ def test_access_log_carries_emf_metrics(lambda_module, capsys):
     assert line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["model", "version"]]
     assert line["Latency"] > 0
     assert "rows" not in json.dumps(line)  # the payload is never logged by default
+
+
+def test_custom_domain_base_path(lambda_module, bundles, expected):
+    settings = Settings.load(environ={}, bundles=[str(bundles.iris)], base_path="/iris", intra_op_threads=1)
+    handler = lambda_module.build_handler(settings)
+    event = load_event("apigw_v1_predict")
+    event["path"] = "/iris/models/iris/predict"
+    response = handler(event, LambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    assert json.loads(response["body"])["labels"] == expected[0]
