@@ -125,6 +125,7 @@ class ObservabilityMiddleware:
         if not self.access_log:
             return
         line: dict[str, Any] = {
+            "time": round(time.time(), 3),
             "level": "INFO" if status < 500 else "ERROR",
             "request_id": request_id,
             "method": scope["method"],
@@ -151,6 +152,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as JSON (exception text included when present)."""
         data: dict[str, Any] = {
+            "time": round(record.created, 3),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

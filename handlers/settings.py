@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 __all__ = ["ENV", "LAMBDA_MAX_BODY_BYTES", "Settings", "SettingsError"]
@@ -68,8 +68,6 @@ class Settings:
     """Name reported by server metadata routes and used as the metrics namespace."""
     base_path: str = "/"
     """Lambda only: a custom-domain base path that API Gateway leaves in the request path (e.g. ``/iris``)."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    """Free-form values for entry points (not read from the environment)."""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -85,9 +83,6 @@ class Settings:
                 values[name] = _normalize(name, overrides[name], f"argument {name}")
             elif var in env:
                 values[name] = _parse(name, env[var], var)
-        for name, value in overrides.items():
-            if name not in ENV and value is not None:
-                values[name] = value
         return cls(**values)
 
 

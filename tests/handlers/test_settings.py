@@ -63,3 +63,11 @@ def test_bad_environment_values_name_the_variable(name, value, fragment):
 def test_unknown_argument_is_refused():
     with pytest.raises(SettingsError, match="unknown setting"):
         Settings.load(environ={}, max_body=1)
+
+
+def test_every_setting_has_one_environment_variable():
+    from dataclasses import fields
+
+    assert {field.name for field in fields(Settings)} == set(ENV)
+    assert all(name.startswith("MAASKIT_") for name in ENV.values())
+    assert len(set(ENV.values())) == len(ENV)
