@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from handlers.errors import InvalidInputError, PayloadTooLargeError, ServingError
+from handlers.errors import InvalidInputError, PayloadTooLargeError, ServingError, UnsupportedMediaTypeError
 from handlers.observability import RequestInfo, request_info
 
 __all__ = [
@@ -64,10 +65,33 @@ async def read_body(request: Request, limit: int) -> bytes:
         body = b"".join(chunks)
     if len(body) > limit:
         raise PayloadTooLargeError(f"request body is {len(body)} bytes, over this server's {limit}-byte limit")
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding and encoding != "identity":
+        body = _inflate(body, encoding, limit)
     info = request_info(request)
     if info is not None and info.log_payload:
         info.payload = body
     return body
+
+
+_WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+
+
+def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
+    """Decompress a gzip/deflate body, never past ``limit`` bytes (a small body can inflate hugely)."""
+    wbits = _WBITS.get(encoding)
+    if wbits is None:
+        raise UnsupportedMediaTypeError(f"Content-Encoding {encoding!r} is not supported; use gzip, deflate or none")
+    inflater = zlib.decompressobj(wbits)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInputError(f"request body is not valid {encoding} data: {exc}") from None
+    if len(data) > limit:
+        raise PayloadTooLargeError(f"request body inflates to over this server's {limit}-byte limit")
+    if not inflater.eof:
+        raise InvalidInputError(f"request body is truncated {encoding} data")
+    return data
 
 
 def loads(body: bytes, what: str = "request body") -> Any:

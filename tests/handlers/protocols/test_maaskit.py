@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
+
 import numpy as np
 import pytest
 
@@ -135,3 +138,20 @@ def test_unknown_route_is_json_404(http):
     response = http.get("/no/such/route")
     assert response.status_code == 404
     assert "/docs" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_compressed_bodies(http, encoding):
+    raw = b'{"inputs": {"a": [[1, 2]], "b": [[3, 4]]}}'
+    body = gzip.compress(raw) if encoding == "gzip" else zlib.compress(raw)
+    headers = {"content-type": "application/json", "content-encoding": encoding}
+    assert http.post("/models/adder/predict", content=body, headers=headers).json()["outputs"]["total"] == [[8, 12]]
+
+
+def test_compression_bomb_and_bad_encodings(http):
+    bomb = gzip.compress(b" " * (7 * 1024 * 1024))  # ~7 KB that inflates past the 6 MB limit
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    assert http.post("/models/adder/predict", content=bomb, headers=headers).status_code == 413
+    assert http.post("/models/adder/predict", content=b"not gzip", headers=headers).status_code == 400
+    headers["content-encoding"] = "br"
+    assert http.post("/models/adder/predict", content=b"{}", headers=headers).status_code == 415

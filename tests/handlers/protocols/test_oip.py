@@ -186,7 +186,7 @@ def test_tritonclient_talks_to_the_server(live, samples):
         ]
         inputs[0].set_data_from_numpy(a)
         inputs[1].set_data_from_numpy(b, binary_data=False)
-        result = client.infer("adder", inputs, model_version="1.0.0")
+        result = client.infer("adder", inputs, model_version="1.0.0", request_compression_algorithm="gzip")
         np.testing.assert_array_equal(result.as_numpy("total"), samples["adder-1.0.0"].outputs["total"])
     finally:
         client.close()
