@@ -107,21 +107,16 @@ def loads(body: bytes, what: str = "request body") -> Any:
 def jsonable(array: np.ndarray) -> Any:
     """An output array in a form orjson writes fast (numeric arrays stay arrays; strings become lists)."""
     if array.dtype.kind in "OUS":
-        return (
-            [item.decode() if isinstance(item, bytes) else item for item in array.ravel().tolist()]
-            if array.ndim == 1
-            else _nested_text(array)
-        )
+        return _text(array.tolist())
     if array.dtype == np.float16:
         return array.astype(np.float32)
     return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
-def _nested_text(array: np.ndarray) -> Any:
-    if array.ndim == 0:
-        item = array.item()
-        return item.decode() if isinstance(item, bytes) else item
-    return [_nested_text(sub) for sub in array]
+def _text(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_text(item) for item in value]
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

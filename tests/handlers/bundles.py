@@ -142,3 +142,29 @@ def build_bundles(out: Path) -> BuiltBundles:
         adder_v1=_adder(out, "1.0.0", 1),
         adder_v2=_adder(out, "1.10.0", 2),
     )
+
+
+def build_text_bundle(out: Path) -> Path:
+    """A string model: ``echo`` repeats its ``text`` input ([batch, 1] strings), ``length`` is a constant-free size."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["text"], ["echo"]), helper.make_node("Shape", ["text"], ["size"])],
+        "echo",
+        [helper.make_tensor_value_info("text", TensorProto.STRING, [None, 1])],
+        [
+            helper.make_tensor_value_info("echo", TensorProto.STRING, [None, 1]),
+            helper.make_tensor_value_info("size", TensorProto.INT64, [2]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    text = np.asarray([["héllo"], ["wörld"]], dtype=object)
+    manifest = _manifest(
+        "echo",
+        "0.1.0",
+        [TensorSpec(name="text", dtype="string", shape=[None, 1])],
+        [TensorSpec(name="echo", dtype="string", shape=[None, 1]), TensorSpec(name="size", dtype="int64", shape=[2])],
+        [],
+        framework="onnx",
+    )
+    expected = {"echo": text, "size": np.asarray([2, 1], dtype=np.int64)}
+    return write_bundle(out, manifest, model.SerializeToString(), {"text": text}, expected).directory
