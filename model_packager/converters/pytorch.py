@@ -1,0 +1,282 @@
+"""PyTorch: nn.Module objects, TorchScript files and torch.export programs, via torch.onnx.
+
+An ``nn.Module`` is captured with ``torch.export`` (non-strict) and converted by the
+dynamo exporter; by default every input axis is marked ``Dim.AUTO``, so axes the
+model really lets vary (batch, sequence) come out dynamic and the others fixed.
+A TorchScript module goes through the dynamo exporter when it can take it and the
+TorchScript exporter otherwise. A ``.pt2`` program keeps the dynamic axes it was
+exported with. Weights are always inline in the one ``model.onnx``.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from handlers.bundle import ToolInfo
+from model_packager.converters.base import (
+    Conversion,
+    ConversionError,
+    Converter,
+    ConvertOptions,
+    ModelLoadError,
+    SampleData,
+    SampleMismatchError,
+    UnsupportedModelError,
+    require,
+)
+from model_packager.converters.pytorch_io import (
+    archive_kind,
+    argument_names,
+    first_line,
+    flat_outputs,
+    name_dims,
+    program_specs,
+    quiet,
+    run_original,
+    sample_args,
+)
+from model_packager.samples import feed_for_specs, generate_feed
+
+__all__ = ["TorchConverter"]
+
+
+class TorchConverter(Converter):
+    """nn.Module objects, TorchScript files (.pt/.pth) and torch.export programs (.pt2)."""
+
+    name = "torch"
+    extra = "torch"
+    handles = "PyTorch nn.Module objects (with a sample), TorchScript files (torch.jit.save) and .pt2 programs"
+    suffixes = (".pt", ".pth", ".pt2")
+
+    def can_load(self, path: Path) -> bool:
+        """A .pt/.pth/.pt2 file, or any file whose archive holds TorchScript or a torch.export program."""
+        if not path.is_file():
+            return False
+        return path.name.lower().endswith(self.suffixes) or archive_kind(path) in {"torchscript", "exported"}
+
+    def load(self, path: Path) -> object:
+        """Load a TorchScript module or an ExportedProgram (never a pickled checkpoint)."""
+        kind = archive_kind(path)
+        if kind == "checkpoint":
+            raise UnsupportedModelError(
+                f"{path.name} is a torch.save checkpoint (pickled weights or module), which needs its Python class: "
+                "save the model with torch.jit.save(torch.jit.script(model), ...) or torch.export.save(...), "
+                "or pass the nn.Module object to model_packager.package"
+            )
+        if kind is None:
+            raise ModelLoadError(
+                f"{path.name} is not a TorchScript or torch.export archive (corrupted or truncated?); "
+                "save it with torch.jit.save or torch.export.save"
+            )
+        torch: Any = require("torch", self.extra)
+        try:
+            with quiet():
+                return (
+                    torch.jit.load(str(path), map_location="cpu") if kind == "torchscript" else torch.export.load(path)
+                )
+        except Exception as exc:
+            raise ModelLoadError(f"{path.name} could not be loaded by torch: {first_line(exc)}") from None
+
+    def accepts(self, model: object) -> bool:
+        """An nn.Module or ExportedProgram (torch is only looked up if already imported)."""
+        torch: Any = sys.modules.get("torch")
+        if torch is None:
+            return False
+        return isinstance(model, torch.nn.Module | torch.export.ExportedProgram)
+
+    def convert(self, model: object, sample: SampleData, options: ConvertOptions) -> Conversion:
+        """Export ``model`` to ONNX and run the original (eval mode, no_grad) on the sample."""
+        torch: Any = require("torch", self.extra)
+        require("onnxscript", self.extra)
+        if isinstance(model, torch.export.ExportedProgram):
+            return self._convert_program(model, sample, options, torch)
+        module: Any = model
+        notes: list[str] = []
+        names, required = argument_names(module, torch)
+        floats = [p.dtype for p in module.parameters() if p.is_floating_point()]
+        float_dtype = floats[0] if floats else torch.float32
+        names, args = sample_args(sample, names, required, float_dtype=float_dtype, torch=torch, notes=notes)
+        training = bool(module.training)
+        module.eval()
+        try:
+            output_names, expected = flat_outputs(run_original(module, args, names, torch), torch)
+            common: dict[str, Any] = {
+                "names": names,
+                "output_names": output_names,
+                "options": options,
+                "torch": torch,
+                "notes": notes,
+            }
+            if isinstance(module, torch.jit.ScriptModule):
+                onnx_model, converter = self._export_script(module, args, **common)
+            else:
+                onnx_model, converter = self._export_module(module, args, **common)
+        finally:
+            module.train(training)
+        inputs = {name: arg.numpy() for name, arg in zip(names, args, strict=True)}
+        return self._result(onnx_model, converter, inputs, dict(zip(output_names, expected, strict=True)), notes)
+
+    def _dynamic_shapes(self, names: list[str], args: list[Any], options: ConvertOptions, torch: Any) -> Any:
+        dim = torch.export.Dim
+        if options.dynamic_axes is None:
+            return tuple({axis: dim.AUTO for axis in range(arg.dim())} or None for arg in args)
+        unknown = sorted(set(options.dynamic_axes) - set(names))
+        if unknown:
+            raise SampleMismatchError(f"dynamic_axes names {unknown} are not inputs of the model {names}")
+        return tuple({int(axis): dim.DYNAMIC for axis in options.dynamic_axes.get(name, ())} or None for name in names)
+
+    def _export_module(
+        self,
+        model: Any,
+        args: list[Any],
+        *,
+        names: list[str],
+        output_names: list[str],
+        options: ConvertOptions,
+        torch: Any,
+        notes: list[str],
+    ) -> tuple[onnx.ModelProto, ToolInfo]:
+        # A batch of 1 would pin axis 0 to 1 (torch specializes sizes 0 and 1): trace with the rows twice.
+        traced = [torch.cat([arg, arg]) if arg.dim() and arg.shape[0] == 1 else arg for arg in args]
+        try:
+            with quiet():
+                program = torch.export.export(
+                    model, tuple(traced), dynamic_shapes=self._dynamic_shapes(names, args, options, torch), strict=False
+                )
+        except Exception as exc:
+            raise ConversionError(
+                f"torch.export could not capture the model: {first_line(exc)}. Make forward export-friendly "
+                "(https://pytorch.org/docs/stable/export.html) or save it as TorchScript and package that file"
+            ) from None
+        notes.append("captured with torch.export (non-strict), converted by the torch.onnx dynamo exporter")
+        return self._export_program(program, names, output_names, options, torch)
+
+    def _export_program(
+        self, program: Any, names: list[str], output_names: list[str], options: ConvertOptions, torch: Any
+    ) -> tuple[onnx.ModelProto, ToolInfo]:
+        try:
+            with quiet():
+                exported = torch.onnx.export(
+                    program,
+                    (),
+                    dynamo=True,
+                    external_data=False,
+                    verbose=False,
+                    optimize=True,
+                    input_names=names,
+                    output_names=output_names,
+                    opset_version=options.opset,
+                )
+        except Exception as exc:
+            raise ConversionError(f"torch.onnx could not convert the program: {first_line(exc)}") from None
+        return exported.model_proto, ToolInfo(name="torch.onnx.dynamo", version=torch.__version__)
+
+    def _export_script(
+        self,
+        model: Any,
+        args: list[Any],
+        *,
+        names: list[str],
+        output_names: list[str],
+        options: ConvertOptions,
+        torch: Any,
+        notes: list[str],
+    ) -> tuple[onnx.ModelProto, ToolInfo]:
+        axes = options.dynamic_axes if options.dynamic_axes is not None else {n: (0,) for n in names}
+        dynamic_axes: dict[str, dict[int, str]] = {
+            name: {int(a): "batch" if a == 0 else f"{name}_dim{a}" for a in axes.get(name, ())} for name in names
+        }
+        if any(0 in axes.get(name, ()) for name in names):
+            dynamic_axes.update({name: {0: "batch"} for name in output_names})
+        try:
+            with quiet():
+                exported = torch.onnx.export(
+                    model,
+                    tuple(args),
+                    dynamo=True,
+                    external_data=False,
+                    verbose=False,
+                    input_names=names,
+                    output_names=output_names,
+                    opset_version=options.opset,
+                    dynamic_axes=dynamic_axes,
+                )
+            notes.append("TorchScript module converted by the torch.onnx dynamo exporter")
+            return exported.model_proto, ToolInfo(name="torch.onnx.dynamo", version=torch.__version__)
+        except Exception as exc:
+            notes.append(
+                f"the dynamo exporter cannot take this TorchScript module ({first_line(exc)[:120]}); "
+                "used the TorchScript exporter (dynamo=False)"
+            )
+        buffer = io.BytesIO()
+        try:
+            with quiet():
+                torch.onnx.export(
+                    model,
+                    tuple(args),
+                    buffer,
+                    dynamo=False,
+                    verbose=False,
+                    input_names=names,
+                    output_names=output_names,
+                    dynamic_axes=dynamic_axes,
+                    opset_version=options.opset or 18,
+                )
+        except Exception as exc:
+            raise ConversionError(f"torch.onnx (TorchScript exporter) failed: {first_line(exc)}") from None
+        return onnx.load_from_string(buffer.getvalue()), ToolInfo(
+            name="torch.onnx.torchscript", version=torch.__version__
+        )
+
+    def _convert_program(self, program: Any, sample: SampleData, options: ConvertOptions, torch: Any) -> Conversion:
+        specs = program_specs(program, torch)
+        notes: list[str] = []
+        generated = sample is None
+        if generated:
+            fixed = [s.name for s in specs if None in s.shape[1:] or s.dtype not in {"float16", "float32", "float64"}]
+            if fixed:
+                raise SampleMismatchError(
+                    f"input(s) {fixed} have dynamic axes beyond the batch or integer values, so maaskit cannot "
+                    "invent a sample; give one (a .npy/.npz file or arrays by input name)"
+                )
+            feed, note = generate_feed(specs, options.sample_rows)
+            notes.append(note)
+        else:
+            feed = feed_for_specs(sample, specs)
+        names = [spec.name for spec in specs]
+        args = [torch.from_numpy(feed[name]) for name in names]
+        output_names, expected = flat_outputs(run_original(program.module(), args, names, torch), torch)
+        onnx_model, converter = self._export_program(program, names, output_names, options, torch)
+        notes.append("torch.export program converted by the torch.onnx dynamo exporter (its dynamic axes kept)")
+        result = self._result(onnx_model, converter, feed, dict(zip(output_names, expected, strict=True)), notes)
+        result.sample_generated = generated
+        return result
+
+    def _result(
+        self,
+        model: onnx.ModelProto,
+        converter: ToolInfo,
+        inputs: dict[str, np.ndarray],
+        expected: dict[str, np.ndarray],
+        notes: list[str],
+    ) -> Conversion:
+        torch: Any = sys.modules["torch"]
+        name_dims(model, list(inputs))
+        graph_inputs = {value.name for value in model.graph.input}
+        dropped = [name for name in inputs if name not in graph_inputs]
+        if dropped:
+            notes.append(f"input(s) {dropped} are unused by the model and were left out of the ONNX graph")
+        return Conversion(
+            model=model,
+            framework=ToolInfo(name="torch", version=str(torch.__version__)),
+            converter=converter,
+            inputs={name: array for name, array in inputs.items() if name in graph_inputs},
+            expected=expected,
+            notes=notes,
+        )
