@@ -15,7 +15,7 @@ from sagemaker.core.deserializers import CSVDeserializer, JSONDeserializer, Nump
 from sagemaker.core.serializers import CSVSerializer, JSONSerializer, NumpySerializer
 
 
-def jsonable(value):
+def jsonable(value: object) -> object:
     if isinstance(value, np.ndarray):
         return {"ndarray": value.tolist(), "dtype": str(value.dtype)}
     return value
@@ -44,7 +44,10 @@ def main() -> None:
             },
             timeout=30,
         )
-        entry = {"status": response.status_code, "content_type": response.headers.get("Content-Type")}
+        entry: dict[str, object] = {
+            "status": response.status_code,
+            "content_type": response.headers.get("Content-Type"),
+        }
         if response.ok:
             entry["result"] = jsonable(deserializer.deserialize(io.BytesIO(response.content), entry["content_type"]))
         else:

@@ -18,9 +18,17 @@ CREDENTIALS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEK
 _AUTH = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^,]+), SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$")
 
 
+def auth_parts(header: str) -> tuple[str, str, str]:
+    """(credential scope, signed headers, signature) of an Authorization header."""
+    match = _AUTH.match(header)
+    assert match is not None, header
+    credential, signed, signature = match.groups()
+    return credential, signed, signature
+
+
 def expected_signature(recorded: Recorded, url: str, body: bytes, region: str = "eu-west-1") -> str:
     """Recompute the signature the way API Gateway does: from what arrived on the wire."""
-    signed = _AUTH.match(recorded.headers["authorization"]).group(2).split(";")
+    signed = auth_parts(recorded.headers["authorization"])[1].split(";")
     request = AWSRequest(
         method=recorded.method,
         url=url + recorded.path,
@@ -29,7 +37,7 @@ def expected_signature(recorded: Recorded, url: str, body: bytes, region: str = 
     )
     request.context["timestamp"] = recorded.headers["x-amz-date"]
     signer = BotocoreSigV4(CREDENTIALS, "execute-api", region)
-    return signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    return str(signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request))
 
 
 def test_sigv4_signature_verifies(scripted: Scripted) -> None:
@@ -39,7 +47,7 @@ def test_sigv4_signature_verifies(scripted: Scripted) -> None:
         client.predict("m", np.array([[1, 2]], dtype=np.float32), version="1.0.0")
     post = scripted.requests[1]
     assert post.path == "/prod/models/m/predict"
-    credential, signed_headers, signature = _AUTH.match(post.headers["authorization"]).groups()
+    credential, signed_headers, signature = auth_parts(post.headers["authorization"])
     assert credential.startswith("AKIDEXAMPLE/") and credential.endswith("/eu-west-1/execute-api/aws4_request")
     assert set(signed_headers.split(";")) >= {"host", "x-amz-date", "content-type", "x-amz-security-token"}
     assert post.headers["x-amz-security-token"] == "session-token-1"
@@ -48,7 +56,7 @@ def test_sigv4_signature_verifies(scripted: Scripted) -> None:
     # The signature covers the body: another body would not verify.
     assert signature != expected_signature(post, scripted.url, post.body.replace(b"1.0", b"9.0"))
     get = scripted.requests[0]
-    assert _AUTH.match(get.headers["authorization"]).group(3) == expected_signature(get, scripted.url, b"")
+    assert auth_parts(get.headers["authorization"])[2] == expected_signature(get, scripted.url, b"")
 
 
 def test_sigv4_region_from_execute_api_url() -> None:

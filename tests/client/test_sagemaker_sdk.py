@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,7 +45,7 @@ def sdk_python() -> Path:
     return python
 
 
-def probe(python: Path, url: str, model: str, rows: np.ndarray) -> dict:
+def probe(python: Path, url: str, model: str, rows: np.ndarray) -> dict[str, Any]:
     done = subprocess.run(
         [str(python), str(PROBE), url, model, json.dumps(rows.tolist())],
         capture_output=True,
@@ -53,7 +54,7 @@ def probe(python: Path, url: str, model: str, rows: np.ndarray) -> dict:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(done.stdout)
+    results: dict[str, Any] = json.loads(done.stdout)
     failed = {name: entry for name, entry in results.items() if entry["status"] != 200}
     assert not failed, failed
     return results

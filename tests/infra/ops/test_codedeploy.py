@@ -7,6 +7,7 @@ raises ApplicationDoesNotExistException; these shapes are AWS's, so the check is
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 from botocore.stub import Stubber
@@ -20,7 +21,7 @@ PARAMS = {
 }
 
 
-def _client():
+def _client() -> Any:
     return boto3.client("codedeploy", region_name="eu-west-1")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from infra.ops.errors import NotFoundError, RefusedError
@@ -11,7 +13,7 @@ from infra.ops.traffic import plan_promote, plan_rollback, plan_shift
 SLOTS = (Slot("1", "1.0.0"), Slot("2", "1.1.0"), Slot("3", "2.0.0"), Slot("4", None))
 
 
-def state(weights: dict[str, float], primary: str, shifting_to: str | None = None, **kw) -> TrafficState:
+def state(weights: dict[str, float], primary: str, shifting_to: str | None = None, **kw: Any) -> TrafficState:
     return TrafficState("lambda", "fn:live", "m", SLOTS, weights, primary, shifting_to, **kw)
 
 
@@ -39,13 +41,12 @@ def test_shift_refusals_name_what_to_do() -> None:
         plan_shift(split, "2.0.0", 10)
     assert plan_shift(split, "1.1.0", 50).weights == {"1": 50, "2": 50}  # same target: new percent
     running = state({"1": 100}, "1", deployment="CodeDeploy deployment d-1 is InProgress")
-    for attempt in (
-        lambda: plan_shift(running, "2.0.0", 10),
-        lambda: plan_promote(running, "2.0.0"),
-        lambda: plan_rollback(running),
-    ):
-        with pytest.raises(RefusedError, match="d-1 is InProgress. Wait for it to finish"):
-            attempt()
+    with pytest.raises(RefusedError, match="d-1 is InProgress. Wait for it to finish"):
+        plan_shift(running, "2.0.0", 10)
+    with pytest.raises(RefusedError, match="d-1 is InProgress. Wait for it to finish"):
+        plan_promote(running, "2.0.0")
+    with pytest.raises(RefusedError, match="d-1 is InProgress. Wait for it to finish"):
+        plan_rollback(running)
 
 
 def test_promote() -> None:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -18,8 +19,8 @@ WORKFLOW = Path(__file__).resolve().parents[3] / ".github" / "workflows" / "maas
 
 
 @pytest.fixture(scope="module")
-def workflow() -> dict:
-    data = yaml.safe_load(WORKFLOW.read_text())
+def workflow() -> dict[str, Any]:
+    data: dict[Any, Any] = yaml.safe_load(WORKFLOW.read_text())
     data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as True
     return data
 
@@ -37,7 +38,7 @@ def test_valid_against_the_github_workflow_schema() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_release_only_on_tags_with_oidc(workflow: dict) -> None:
+def test_release_only_on_tags_with_oidc(workflow: dict[str, Any]) -> None:
     assert workflow["on"]["push"]["tags"] == ["v*.*.*"]
     assert workflow["permissions"] == {"contents": "read"}  # least privilege by default
     package, release = workflow["jobs"]["package"], workflow["jobs"]["release"]
@@ -48,7 +49,7 @@ def test_release_only_on_tags_with_oidc(workflow: dict) -> None:
     assert "role-to-assume" in aws["with"] and "aws-secret-access-key" not in aws["with"]
 
 
-def test_every_maaskit_command_exists(workflow: dict) -> None:
+def test_every_maaskit_command_exists(workflow: dict[str, Any]) -> None:
     import typer.main
 
     known = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
