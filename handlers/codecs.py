@@ -48,6 +48,17 @@ def _json_tensors(manifest: Manifest, payload: Any) -> dict[str, Any]:
     raise InvalidInputError('JSON body needs "instances", "inputs" or "rows" (or input names as keys)')
 
 
+def _all_text(row: list[str]) -> bool:
+    """True when no field of ``row`` reads as a number."""
+    for field in row:
+        try:
+            float(field)
+        except ValueError:
+            continue
+        return False
+    return True
+
+
 def _csv_tensors(manifest: Manifest, body: bytes) -> dict[str, Any]:
     try:
         text = body.decode("utf-8-sig")
@@ -56,6 +67,8 @@ def _csv_tensors(manifest: Manifest, body: bytes) -> dict[str, Any]:
     rows = [row for row in csv.reader(io.StringIO(text)) if row]
     if not rows:
         raise InvalidInputError("CSV body holds no rows")
+    if len(rows) > 1 and _all_text(rows[0]) and not _all_text(rows[1]):
+        rows = rows[1:]  # a header line (pandas' to_csv writes one by default)
     tensors = rows_to_tensors(manifest, rows)
     converted: dict[str, Any] = {}
     for spec in manifest.inputs:

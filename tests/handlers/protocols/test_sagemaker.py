@@ -100,3 +100,9 @@ def test_bad_requests(http, content, headers, status, fragment):
     response = http.post("/invocations", content=content, headers=headers)
     assert response.status_code == status
     assert fragment in response.json()["error"]
+
+
+def test_csv_header_line_is_skipped(http):
+    body = "a0,a1,b0,b1\n1,2,3,4\n"
+    headers = {"content-type": "text/csv", "X-Maaskit-Model": "adder", "X-Maaskit-Model-Version": "1.0.0"}
+    assert http.post("/invocations", content=body, headers=headers).json()["predictions"] == [[4, 6]]
