@@ -16,36 +16,22 @@ from typing import Any
 import numpy as np
 import orjson
 
+from handlers.protocols.oip_codec import DATATYPES, datatype_of, encode_bytes
+
 __all__ = ["HEADER_LENGTH", "decode_response", "encode_request"]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
-_DATATYPES = {
-    "bool": "BOOL",
-    "uint8": "UINT8",
-    "uint16": "UINT16",
-    "uint32": "UINT32",
-    "uint64": "UINT64",
-    "int8": "INT8",
-    "int16": "INT16",
-    "int32": "INT32",
-    "int64": "INT64",
-    "float16": "FP16",
-    "float32": "FP32",
-    "float64": "FP64",
-}
-_NUMPY = {oip: np.dtype(name).newbyteorder("<") for name, oip in _DATATYPES.items()}
+#: OIP datatype -> little-endian numpy dtype, from the server's own codec (one wire definition).
+_NUMPY = {name: dtype for name, dtype in DATATYPES.items() if name != "BYTES"}
 
 
 def _raw(array: np.ndarray) -> tuple[str, bytes]:
     if array.dtype.kind in "OUS":
-        parts = []
-        for item in array.ravel().tolist():
-            data = item if isinstance(item, bytes) else str(item).encode()
-            parts.append(struct.pack("<I", len(data)) + data)
-        return "BYTES", b"".join(parts)
-    datatype = _DATATYPES.get(array.dtype.name)
-    if datatype is None:
-        raise ValueError(f"dtype {array.dtype} has no Open Inference Protocol datatype")
+        return "BYTES", encode_bytes(array)
+    try:
+        datatype = datatype_of(array.dtype.name)
+    except KeyError:
+        raise ValueError(f"dtype {array.dtype} has no Open Inference Protocol datatype") from None
     return datatype, np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 
 
