@@ -101,10 +101,10 @@ class ModelRuntime:
         """Run the bundle's samples, check them against the stored outputs, pick inline or threaded inference."""
         samples = self.bundle.samples()
         feed = {name: _as_feed(array) for name, array in samples.inputs.items()}
+        outputs = self.run(feed)
         if settings.verify_samples and samples.outputs:
-            check_outputs(self.manifest, samples, lambda _: self.run(feed))
-        else:
-            self.run(feed)
+            accelerator = self.session.get_providers()[0] != "CPUExecutionProvider"
+            check_outputs(self.manifest, samples, outputs, accelerator=accelerator)
         row = {name: array[:1] if array.ndim else array for name, array in feed.items()}
         timings = []
         for _ in range(5):
