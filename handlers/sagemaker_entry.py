@@ -183,6 +183,7 @@ def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None 
     async def close_batchers() -> None:
         for batcher in batchers:
             await batcher.close()
+        logger.info("shut down: %d request batcher(s) closed", len(batchers))
 
     for runtime in repository.runtimes():
         logger.info(
