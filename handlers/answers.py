@@ -18,8 +18,9 @@ def _mapped(manifest: Manifest, outputs: dict[str, np.ndarray]) -> dict[str, np.
 
 
 def _as_list(array: np.ndarray) -> list[Any]:
+    # rows stay numpy values (sub-arrays or scalars): orjson writes float32 at float32 precision
     value = jsonable(array)
-    return value.tolist() if isinstance(value, np.ndarray) else list(value)
+    return list(value)
 
 
 def columnar_outputs(manifest: Manifest, outputs: dict[str, np.ndarray]) -> Any:
@@ -50,7 +51,7 @@ def class_scores(manifest: Manifest, outputs: dict[str, np.ndarray]) -> list[dic
         return None
     labels = [str(label) for label in manifest.labels]
     answer = []
-    for row in scores.tolist():
+    for row in scores:
         ranked = sorted(zip(labels, row, strict=True), key=lambda item: -item[1])
         answer.append(dict(ranked))
     return answer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 
 from handlers.answers import class_scores, columnar_outputs, prediction_rows
@@ -33,7 +34,10 @@ def test_labels_from_probabilities_when_there_is_no_label_output(manifest):
     scores_only = manifest.model_copy(update={"label_output": None})
     outputs = {"probabilities": np.asarray([[0.1, 0.7, 0.2], [0.9, 0.05, 0.05]], np.float32)}
     assert predicted_labels(scores_only, outputs) == ["versicolor", "setosa"]
-    assert class_scores(scores_only, outputs)[0] == pytest.approx({"versicolor": 0.7, "virginica": 0.2, "setosa": 0.1})
+    scores = class_scores(scores_only, outputs)
+    assert {label: float(value) for label, value in scores[0].items()} == pytest.approx(
+        {"versicolor": 0.7, "virginica": 0.2, "setosa": 0.1}
+    )
     assert list(class_scores(scores_only, outputs)[0]) == ["versicolor", "virginica", "setosa"]
 
 
@@ -48,7 +52,7 @@ def test_rows_and_columns(manifest):
         "label": np.asarray(["setosa", "virginica"], dtype=object),
         "probabilities": np.eye(2, 3, dtype=np.float32),
     }
-    rows = prediction_rows(manifest, outputs)
+    rows = orjson.loads(orjson.dumps(prediction_rows(manifest, outputs), option=orjson.OPT_SERIALIZE_NUMPY))
     assert [row["label"] for row in rows] == ["setosa", "virginica"]
     assert rows[1]["probabilities"] == [0.0, 1.0, 0.0]
     columns = columnar_outputs(manifest, outputs)
