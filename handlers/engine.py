@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from handlers.bundle import Bundle, BundleFormatError, Manifest, open_bundle
-from handlers.errors import ModelExecutionError, ModelNotFoundError, VersionNotFoundError
+from handlers.bundle import Bundle, BundleFormatError, Manifest, Samples, open_bundle
+from handlers.errors import ModelExecutionError, ModelNotFoundError, ModelNotReadyError, VersionNotFoundError
 from handlers.locate import find_bundles
 from handlers.semver import semver_key
 from handlers.settings import Settings
@@ -77,12 +77,18 @@ class ModelRuntime:
         self.output_names = [spec.name for spec in self.manifest.outputs]
         self.allow_nonfinite = self.manifest.metadata.get("allow_nonfinite", "").lower() == "true"
         self.ready = False
+        self._warming = False
         self.single_row_ms: float | None = None
         self.infer: Inferencer = self._infer_inline
         """Awaitable inference; replaceable (e.g. by a batching wrapper)."""
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Synchronous ``session.run``; onnxruntime failures become ModelExecutionError (422)."""
+        """Synchronous ``session.run``; onnxruntime failures become ModelExecutionError (422).
+
+        Raises ModelNotReadyError (503) before the warm-up has passed.
+        """
+        if not self.ready and not self._warming:
+            raise ModelNotReadyError(f"model {self.name} {self.version} is not warmed up yet; retry shortly")
         try:
             results = self.session.run(self.output_names, feed)
         except Exception as exc:  # onnxruntime raises its own (pybind) exception types
@@ -101,6 +107,24 @@ class ModelRuntime:
         """Run the bundle's samples, check them against the stored outputs, pick inline or threaded inference."""
         samples = self.bundle.samples()
         feed = {name: _as_feed(array) for name, array in samples.inputs.items()}
+        self._warming = True
+        try:
+            self._check_and_time(feed, samples, settings)
+        finally:
+            self._warming = False
+        threaded = (self.single_row_ms or 0.0) > settings.inline_max_ms
+        self.infer = self._infer_threaded if threaded else self._infer_inline
+        self.ready = True
+        logger.info(
+            "model %s %s ready (providers %s, single-row run %.3f ms, inference %s)",
+            self.name,
+            self.version,
+            ",".join(self.session.get_providers()),
+            self.single_row_ms or 0.0,
+            "in a worker thread" if threaded else "inline on the event loop",
+        )
+
+    def _check_and_time(self, feed: dict[str, np.ndarray], samples: Samples, settings: Settings) -> None:
         outputs = self.run(feed)
         if settings.verify_samples and samples.outputs:
             accelerator = self.session.get_providers()[0] != "CPUExecutionProvider"
@@ -112,17 +136,6 @@ class ModelRuntime:
             self.run(row)
             timings.append((time.perf_counter() - start) * 1000.0)
         self.single_row_ms = statistics.median(timings)
-        threaded = self.single_row_ms > settings.inline_max_ms
-        self.infer = self._infer_threaded if threaded else self._infer_inline
-        self.ready = True
-        logger.info(
-            "model %s %s ready (providers %s, single-row run %.3f ms, inference %s)",
-            self.name,
-            self.version,
-            ",".join(self.session.get_providers()),
-            self.single_row_ms,
-            "in a worker thread" if threaded else "inline on the event loop",
-        )
 
     @property
     def providers(self) -> list[str]:

@@ -10,9 +10,10 @@ import pytest
 
 from handlers.app import create_app
 from handlers.engine import ModelRepository, ModelRuntime
-from tests.handlers.conftest import asgi_get
+from tests.handlers.conftest import asgi_get, asgi_post
 
 IRIS = {"X-Maaskit-Model": "iris"}
+_ONE_ROW = {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}
 
 
 def _npy(array: np.ndarray, allow_pickle: bool = False) -> bytes:
@@ -33,6 +34,9 @@ def test_ping_is_503_until_warm(repository, settings):
     assert (response.status_code, response.json()) == (503, {"status": "Unhealthy"})
     assert asgi_get(create_app(ModelRepository([cold]), settings), "/v2/health/ready").status_code == 503
     assert asgi_get(create_app(ModelRepository(), settings), "/ping").status_code == 503  # nothing loaded
+    response = asgi_post(create_app(ModelRepository([cold]), settings), "/v2/models/iris/infer", json=_ONE_ROW)
+    assert response.status_code == 503
+    assert "not warmed up" in response.json()["error"]
 
 
 def test_json_in_json_out(http, samples):
