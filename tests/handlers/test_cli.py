@@ -34,7 +34,7 @@ def served(bundles):
     try:
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"maaskit serve exited: {process.stderr.read()}")
+                raise RuntimeError(f"maaskit serve exited: {process.communicate()[1]}")
             try:
                 if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
                     break

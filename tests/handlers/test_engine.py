@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from handlers.warmup import WarmupMismatchError
 from tests.handlers.conftest import asgi_get, asgi_post
 
 
-def _copy(src, tmp_path):
+def _copy(src: Path, tmp_path: Path) -> Path:
     target = tmp_path / src.name
     shutil.copytree(src, target)
     return target
@@ -126,7 +127,12 @@ def test_threaded_inference_for_slow_models(bundles):
     settings = Settings.load(environ={}, inline_max_ms=0.0, intra_op_threads=1)
     runtime = load_runtime(bundles.adder_v1, settings)
     assert runtime.infer.__name__ == "_infer_threaded"
-    out = asyncio.run(runtime.infer({"a": np.ones((1, 2), np.int64), "b": np.ones((1, 2), np.int64)}))
+    feed = {"a": np.ones((1, 2), np.int64), "b": np.ones((1, 2), np.int64)}
+
+    async def call() -> dict[str, np.ndarray]:
+        return await runtime.infer(feed)
+
+    out = asyncio.run(call())
     assert out["total"].tolist() == [[2, 2]]
 
 

@@ -35,10 +35,11 @@ def test_labels_from_probabilities_when_there_is_no_label_output(manifest):
     outputs = {"probabilities": np.asarray([[0.1, 0.7, 0.2], [0.9, 0.05, 0.05]], np.float32)}
     assert predicted_labels(scores_only, outputs) == ["versicolor", "setosa"]
     scores = class_scores(scores_only, outputs)
+    assert scores is not None
     assert {label: float(value) for label, value in scores[0].items()} == pytest.approx(
         {"versicolor": 0.7, "virginica": 0.2, "setosa": 0.1}
     )
-    assert list(class_scores(scores_only, outputs)[0]) == ["versicolor", "virginica", "setosa"]
+    assert list(scores[0]) == ["versicolor", "virginica", "setosa"]
 
 
 def test_regressors_have_no_labels(manifest):

@@ -9,6 +9,9 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,20 +43,22 @@ def expected(bundles):
     return samples.outputs["label"][index].tolist(), samples.outputs["probabilities"][index]
 
 
-def invoke(module, name, mutate=None):
+def invoke(
+    module: ModuleType, name: str, mutate: Callable[[dict[str, Any]], None] | None = None
+) -> tuple[dict[str, Any], bytes]:
     event = load_event(name)
     if mutate:
         mutate(event)
-    response = module.handler(event, LambdaContext())
+    response: dict[str, Any] = module.handler(event, LambdaContext())
     body = response["body"]
     raw = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
     return response, raw
 
 
-def header(response, name):
+def header(response: dict[str, Any], name: str) -> str:
     headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
     multi = {k.lower(): v[0] for k, v in (response.get("multiValueHeaders") or {}).items()}
-    return headers.get(name) or multi.get(name)
+    return str(headers.get(name) or multi.get(name))
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from handlers.app import create_app
 from handlers.engine import ModelRepository
@@ -17,17 +19,17 @@ from tests.handlers.conftest import asgi_get, asgi_post
 ROW = {"inputs": {"a": [[1, 2]], "b": [[3, 4]]}}
 
 
-def _app_with_log(repository, **overrides):
+def _app_with_log(repository: ModelRepository, **overrides: Any) -> tuple[FastAPI, io.StringIO]:
     settings = Settings.load(environ={}, intra_op_threads=1, **overrides)
     app = create_app(repository, settings)
     stream = io.StringIO()
     for middleware in app.user_middleware:
-        if middleware.cls is ObservabilityMiddleware:
+        if middleware.cls is ObservabilityMiddleware:  # type: ignore[comparison-overlap]
             middleware.kwargs["stream"] = stream
     return app, stream
 
 
-def _lines(stream):
+def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import Any
 
 import numpy as np
 import pytest
 
 
-def _infer_json(name, array, datatype):
+def _infer_json(name: str, array: np.ndarray, datatype: str) -> dict[str, Any]:
     return {"name": name, "shape": list(array.shape), "datatype": datatype, "data": array.ravel().tolist()}
 
 
