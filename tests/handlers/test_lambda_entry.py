@@ -8,6 +8,7 @@ import importlib
 import io
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from types import ModuleType
@@ -167,3 +168,18 @@ def test_custom_domain_base_path(lambda_module, bundles, expected):
     response = handler(event, LambdaContext())
     assert response["statusCode"] == 200, response["body"]
     assert json.loads(response["body"])["labels"] == expected[0]
+
+
+def test_cold_start_imports_only_the_runtime_set(bundles):
+    """A fresh interpreter importing the handler loads no CLI, server, docs or build-time modules."""
+    code = (
+        "import sys, json; import handlers.lambda_entry; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'uvicorn','httpx','typer','rich','model_packager','infra','sklearn','skl2onnx','torch','onnx','pandas'} "
+        "or m in {'handlers.schemas','handlers.openapi','pydantic.v1','handlers.invoke'})))"
+    )
+    env = dict(os.environ, MAASKIT_BUNDLES=str(bundles.iris), MAASKIT_ACCESS_LOG="0")
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
