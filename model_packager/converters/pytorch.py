@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,29 @@ from model_packager.converters.pytorch_io import (
 from model_packager.samples import feed_for_specs, generate_feed
 
 __all__ = ["TorchConverter"]
+
+
+@dataclass
+class _Job:
+    """One module conversion: the module, its sample bound to forward, and where notes go."""
+
+    model: Any
+    args: list[Any]
+    names: list[str]
+    output_names: list[str]
+    options: ConvertOptions
+    torch: Any
+    notes: list[str]
+
+    def shapes(self) -> Any:
+        """torch.export dynamic_shapes: Dim.AUTO on every axis, or DYNAMIC on the axes the options name."""
+        dim, axes = self.torch.export.Dim, self.options.dynamic_axes
+        if axes is None:
+            return tuple({axis: dim.AUTO for axis in range(arg.dim())} or None for arg in self.args)
+        unknown = sorted(set(axes) - set(self.names))
+        if unknown:
+            raise SampleMismatchError(f"dynamic_axes names {unknown} are not inputs of the model {self.names}")
+        return tuple({int(axis): dim.DYNAMIC for axis in axes.get(name, ())} or None for name in self.names)
 
 
 class TorchConverter(Converter):
@@ -106,56 +130,28 @@ class TorchConverter(Converter):
         module.eval()
         try:
             output_names, expected = flat_outputs(run_original(module, args, names, torch), torch)
-            common: dict[str, Any] = {
-                "names": names,
-                "output_names": output_names,
-                "options": options,
-                "torch": torch,
-                "notes": notes,
-            }
-            if isinstance(module, torch.jit.ScriptModule):
-                onnx_model, converter = self._export_script(module, args, **common)
-            else:
-                onnx_model, converter = self._export_module(module, args, **common)
+            job = _Job(module, args, names, output_names, options, torch, notes)
+            scripted = isinstance(module, torch.jit.ScriptModule)
+            onnx_model, converter = self._export_script(job) if scripted else self._export_module(job)
         finally:
             module.train(training)
         inputs = {name: arg.numpy() for name, arg in zip(names, args, strict=True)}
         return self._result(onnx_model, converter, inputs, dict(zip(output_names, expected, strict=True)), notes)
 
-    def _dynamic_shapes(self, names: list[str], args: list[Any], options: ConvertOptions, torch: Any) -> Any:
-        dim = torch.export.Dim
-        if options.dynamic_axes is None:
-            return tuple({axis: dim.AUTO for axis in range(arg.dim())} or None for arg in args)
-        unknown = sorted(set(options.dynamic_axes) - set(names))
-        if unknown:
-            raise SampleMismatchError(f"dynamic_axes names {unknown} are not inputs of the model {names}")
-        return tuple({int(axis): dim.DYNAMIC for axis in options.dynamic_axes.get(name, ())} or None for name in names)
-
-    def _export_module(
-        self,
-        model: Any,
-        args: list[Any],
-        *,
-        names: list[str],
-        output_names: list[str],
-        options: ConvertOptions,
-        torch: Any,
-        notes: list[str],
-    ) -> tuple[onnx.ModelProto, ToolInfo]:
+    def _export_module(self, job: _Job) -> tuple[onnx.ModelProto, ToolInfo]:
+        torch = job.torch
         # A batch of 1 would pin axis 0 to 1 (torch specializes sizes 0 and 1): trace with the rows twice.
-        traced = [torch.cat([arg, arg]) if arg.dim() and arg.shape[0] == 1 else arg for arg in args]
+        traced = [torch.cat([arg, arg]) if arg.dim() and arg.shape[0] == 1 else arg for arg in job.args]
         try:
             with quiet():
-                program = torch.export.export(
-                    model, tuple(traced), dynamic_shapes=self._dynamic_shapes(names, args, options, torch), strict=False
-                )
+                program = torch.export.export(job.model, tuple(traced), dynamic_shapes=job.shapes(), strict=False)
         except Exception as exc:
             raise ConversionError(
                 f"torch.export could not capture the model: {first_line(exc)}. Make forward export-friendly "
                 "(https://pytorch.org/docs/stable/export.html) or save it as TorchScript and package that file"
             ) from None
-        notes.append("captured with torch.export (non-strict), converted by the torch.onnx dynamo exporter")
-        return self._export_program(program, names, output_names, options, torch)
+        job.notes.append("captured with torch.export (non-strict), converted by the torch.onnx dynamo exporter")
+        return self._export_program(program, job.names, job.output_names, job.options, torch)
 
     def _export_program(
         self, program: Any, names: list[str], output_names: list[str], options: ConvertOptions, torch: Any
@@ -177,49 +173,33 @@ class TorchConverter(Converter):
             raise ConversionError(f"torch.onnx could not convert the program: {first_line(exc)}") from None
         return exported.model_proto, ToolInfo(name="torch.onnx.dynamo", version=torch.__version__)
 
-    def _export_script(
-        self,
-        model: Any,
-        args: list[Any],
-        *,
-        names: list[str],
-        output_names: list[str],
-        options: ConvertOptions,
-        torch: Any,
-        notes: list[str],
-    ) -> tuple[onnx.ModelProto, ToolInfo]:
+    def _export_script(self, job: _Job) -> tuple[onnx.ModelProto, ToolInfo]:
+        torch, names, output_names, options = job.torch, job.names, job.output_names, job.options
+        try:
+            with quiet():
+                program = torch.export.export(job.model, tuple(job.args), dynamic_shapes=job.shapes(), strict=False)
+        except Exception as exc:
+            job.notes.append(
+                f"torch.export cannot capture this TorchScript module ({first_line(exc)[:100]}); "
+                "converted by the TorchScript exporter (dynamo=False)"
+            )
+        else:
+            job.notes.append(
+                "TorchScript module captured with torch.export, converted by the torch.onnx dynamo exporter"
+            )
+            return self._export_program(program, names, output_names, options, torch)
         axes = options.dynamic_axes if options.dynamic_axes is not None else {n: (0,) for n in names}
         dynamic_axes: dict[str, dict[int, str]] = {
             name: {int(a): "batch" if a == 0 else f"{name}_dim{a}" for a in axes.get(name, ())} for name in names
         }
         if any(0 in axes.get(name, ()) for name in names):
             dynamic_axes.update({name: {0: "batch"} for name in output_names})
-        try:
-            with quiet():
-                exported = torch.onnx.export(
-                    model,
-                    tuple(args),
-                    dynamo=True,
-                    external_data=False,
-                    verbose=False,
-                    input_names=names,
-                    output_names=output_names,
-                    opset_version=options.opset,
-                    dynamic_axes=dynamic_axes,
-                )
-            notes.append("TorchScript module converted by the torch.onnx dynamo exporter")
-            return exported.model_proto, ToolInfo(name="torch.onnx.dynamo", version=torch.__version__)
-        except Exception as exc:
-            notes.append(
-                f"the dynamo exporter cannot take this TorchScript module ({first_line(exc)[:120]}); "
-                "used the TorchScript exporter (dynamo=False)"
-            )
         buffer = io.BytesIO()
         try:
             with quiet():
                 torch.onnx.export(
-                    model,
-                    tuple(args),
+                    job.model,
+                    tuple(job.args),
                     buffer,
                     dynamo=False,
                     verbose=False,

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxscript")
 from torch import nn  # noqa: E402
 
+from handlers.bundle import open_bundle  # noqa: E402
 from model_packager.converters.base import (  # noqa: E402
     ConvertOptions,
     MissingFrameworkError,
@@ -167,6 +168,8 @@ def test_torchscript_file_detected_by_content(converter, regressor, tmp_path):
 
     sample = np.random.default_rng(1).standard_normal((4, 4)).astype(np.float32)
     conversion = converter.convert(loaded, sample, ConvertOptions())
+    assert conversion.converter.name in {"torch.onnx.dynamo", "torch.onnx.torchscript"}
+    assert any("TorchScript" in note for note in conversion.notes)  # says which exporter took it
     session = _session(conversion)
     inputs, outputs = _signature(session)
     assert [(name, _dims(shape)) for name, _, shape in inputs] == [("x", [None, 4])]
@@ -241,3 +244,59 @@ def test_missing_onnxscript_names_the_extra(converter, regressor, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # import of it now raises ImportError
     with pytest.raises(MissingFrameworkError, match=r"maaskit\[torch\]"):
         converter.convert(regressor, np.zeros((2, 4), np.float32), ConvertOptions())
+
+
+def _parity(manifest) -> dict[tuple[str, str], float]:
+    assert manifest.parity.passed
+    return {(check.output, check.metric): check.measured for check in manifest.parity.checks}
+
+
+def test_package_token_module_end_to_end(token_model, tmp_path):
+    from model_packager import package
+
+    ids, mask = _tokens(4, 6, seed=5)
+    result = package(token_model, name="tokens", version="1.0.0", sample=(torch.from_numpy(ids), mask), out=tmp_path)
+    bundle = open_bundle(result.archive)
+    manifest = bundle.manifest
+    assert manifest == result.manifest
+    assert (manifest.framework.name, manifest.converter.name, manifest.task) == ("torch", "torch.onnx.dynamo", "other")
+    assert [(s.name, s.dtype, s.shape) for s in manifest.inputs] == [
+        ("input_ids", "int64", [None, None]),
+        ("attention_mask", "int64", [None, None]),
+    ]
+    assert [(s.name, s.shape) for s in manifest.outputs] == [("output_0", [None, 2]), ("output_1", [None, 8])]
+    parity = _parity(manifest)
+    assert manifest.parity.sample_count == 4
+    assert parity[("output_0", "max_abs_diff")] < TOLERANCE and parity[("output_1", "max_abs_diff")] < TOLERANCE
+    samples = bundle.samples()
+    np.testing.assert_array_equal(samples.inputs["input_ids"], ids)
+    np.testing.assert_allclose(samples.outputs["output_0"], _reference(token_model, ids, mask)[0], rtol=1e-6)
+
+    session = ort.InferenceSession(str(bundle.model_path), providers=["CPUExecutionProvider"])
+    ids, mask = _tokens(7, 13, seed=6)
+    got = session.run(None, {"input_ids": ids, "attention_mask": mask})
+    assert _max_diff(got, _reference(token_model, ids, mask)) < TOLERANCE
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "pt2"])
+def test_package_saved_files_end_to_end(kind, regressor, tmp_path):
+    from model_packager import package
+
+    regressor.eval()
+    if kind == "torchscript":
+        path = tmp_path / "regressor.pt"
+        torch.jit.save(torch.jit.script(regressor), str(path))
+        sample = np.random.default_rng(7).standard_normal((12, 4)).astype(np.float32)
+    else:
+        path = tmp_path / "regressor.pt2"
+        batch = torch.export.Dim("batch")
+        torch.export.save(torch.export.export(regressor, (torch.zeros(2, 4),), dynamic_shapes=({0: batch},)), path)
+        sample = None
+    result = package(path, name="regressor", version="2.1.0", sample=sample, out=tmp_path / "bundles")
+    manifest = open_bundle(result.directory).manifest
+    assert manifest.framework.name == "torch"
+    assert [(s.name, s.dtype, s.shape) for s in manifest.inputs] == [("x", "float32", [None, 4])]
+    assert [(s.name, s.shape) for s in manifest.outputs] == [("output", [None, 3])]
+    assert _parity(manifest)[("output", "max_abs_diff")] < TOLERANCE
+    assert manifest.parity.sample_count == (12 if sample is not None else 8)
+    assert any("generated" in note for note in result.notes) == (sample is None)
