@@ -134,3 +134,30 @@ def test_bad_inputs_get_clear_errors(converter, sequential_file, tmp_path):
     with pytest.raises(ModelLoadError, match="corrupted or truncated"):
         converter.load(broken)
     assert not converter.accepts(np.zeros(3))
+
+
+@pytest.mark.parametrize("kind", ["keras", "saved_model"])
+def test_package_end_to_end(kind, converter, keras, sequential_file, tmp_path):
+    from handlers.bundle import open_bundle
+    from model_packager import package
+
+    original = keras.models.load_model(sequential_file)
+    if kind == "keras":
+        source, sample = sequential_file, np.random.default_rng(3).standard_normal((10, 4)).astype(np.float32)
+    else:
+        source, sample = tmp_path / "saved", None
+        original.export(str(source), format="tf_saved_model", verbose=False)
+    result = package(source, name="seq", version="1.0.0", sample=sample, out=tmp_path / "bundles")
+    bundle = open_bundle(result.archive)
+    manifest = bundle.manifest
+    assert (manifest.framework.name, manifest.converter.name) == ("tensorflow", "tf2onnx")
+    assert [(s.dtype, s.shape) for s in manifest.inputs] == [("float32", [None, 4])]
+    assert [s.shape for s in manifest.outputs] == [[None, 3]]
+    assert manifest.parity.passed and manifest.parity.sample_count == (10 if sample is not None else 8)
+    checks = {(c.output, c.metric): c.measured for c in manifest.parity.checks}
+    assert checks[(manifest.outputs[0].name, "max_abs_diff")] < TOLERANCE
+    samples = bundle.samples()
+    (inputs,) = samples.inputs.values()
+    np.testing.assert_allclose(
+        samples.outputs[manifest.outputs[0].name], original(inputs, training=False).numpy(), rtol=1e-5, atol=1e-6
+    )
