@@ -101,6 +101,7 @@ async def _in_process(bundle: Path, model: str | None, data: Path | None, versio
     from handlers.app import create_app
     from handlers.bundle import BundleError
     from handlers.engine import ModelRepository
+    from handlers.errors import ServingError
     from handlers.settings import Settings
 
     settings = Settings.load(access_log=False, metrics="none")
@@ -108,8 +109,15 @@ async def _in_process(bundle: Path, model: str | None, data: Path | None, versio
         repository = ModelRepository.load(settings, [bundle])
     except BundleError as exc:
         raise InvokeError(str(exc)) from None
-    model = model or repository.names()[0]
-    request = build_request(model, data, version, bundle)
+    names = repository.names()
+    if model is None and len(names) != 1:
+        raise InvokeError(f"{bundle} holds {len(names)} models ({', '.join(names)}); pick one with --model")
+    model = model or names[0]
+    try:
+        chosen = repository.get(model, version)
+    except ServingError as exc:
+        raise InvokeError(exc.message) from None
+    request = build_request(model, data, version, chosen.bundle.root)
     transport = httpx.ASGITransport(app=create_app(repository, settings))
     async with httpx.AsyncClient(transport=transport, base_url="http://maaskit.invoke") as client:
         response = await client.post(request["path"], content=request["body"], headers=request["headers"])

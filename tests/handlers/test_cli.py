@@ -55,12 +55,12 @@ def test_serve_then_invoke_over_http(served, samples, tmp_path):
     np.save(data, samples["iris"].inputs["X"], allow_pickle=False)
     result = runner.invoke(app, ["invoke", url, "--model", "iris", "--data", str(data)])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["labels"] == samples["iris"].outputs["label"].tolist()
+    assert json.loads(result.stdout)["labels"] == samples["iris"].outputs["label"].tolist()
     rows = tmp_path / "rows.json"
     rows.write_text(json.dumps([{"a": [1, 2], "b": [3, 4]}]))
     result = runner.invoke(app, ["invoke", url, "--model", "adder", "--data", str(rows), "--version", "1.0.0"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["outputs"]["total"] == [[4, 6]]
+    assert json.loads(result.stdout)["outputs"]["total"] == [[4, 6]]
 
 
 def test_served_process_logs_json_lines_without_access_log(served):
@@ -76,7 +76,7 @@ def test_served_process_logs_json_lines_without_access_log(served):
 def test_invoke_bundle_in_process_uses_its_samples(bundles, samples):
     result = runner.invoke(app, ["invoke", str(bundles.regressor)])
     assert result.exit_code == 0, result.output
-    answer = json.loads(result.output)
+    answer = json.loads(result.stdout)
     np.testing.assert_allclose(
         answer["outputs"]["variable"], samples["diabetes"].outputs["variable"], rtol=1e-4, atol=1e-3
     )
@@ -87,7 +87,7 @@ def test_invoke_csv_in_process(bundles, tmp_path):
     data.write_text("1,2,3,4\n")
     result = runner.invoke(app, ["invoke", str(bundles.adder_v2), "--data", str(data)])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["predictions"] == [[8, 12]]
+    assert json.loads(result.stdout)["predictions"] == [[8, 12]]
 
 
 def test_invoke_bad_input_exits_2(bundles, tmp_path):
@@ -110,3 +110,12 @@ def test_serve_refuses_a_tampered_bundle(bundles, tmp_path):
     result = runner.invoke(app, ["serve", str(copy), "--port", str(_free_port())])
     assert result.exit_code == 2
     assert "samples.npz" in result.output
+
+
+def test_invoke_folder_of_models_needs_a_model_name(bundles):
+    result = runner.invoke(app, ["invoke", str(bundles.root)])
+    assert result.exit_code == 2
+    assert "pick one with --model" in result.output
+    result = runner.invoke(app, ["invoke", str(bundles.root), "--model", "adder", "--version", "1.0.0"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["version"] == "1.0.0"
