@@ -63,7 +63,14 @@ def header(response: dict[str, Any], name: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "name", ["apigw_v1_predict", "apigw_v2_predict", "apigw_v2_predict_base64", "alb_predict_base64"]
+    "name",
+    [
+        "apigw_v1_predict",
+        "apigw_v2_predict",
+        "apigw_v2_predict_base64",
+        "alb_predict_base64",
+        "alb_multivalue_predict_base64",
+    ],
 )
 def test_predict_events_match_samples(lambda_module, expected, name):
     response, raw = invoke(lambda_module, name)
