@@ -1,0 +1,105 @@
+"""Resolve an endpoint's ``bundle`` reference into what the constructs need: files, identity, samples."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.config import ConfigError
+
+__all__ = ["BundleSource", "resolve_bundle"]
+
+
+@dataclass(frozen=True)
+class BundleSource:
+    """A bundle ready for packaging.
+
+    ``directory`` is the verified, extracted bundle (None for an ``s3://`` reference); ``archive``
+    the deterministic ``.tar.gz`` (SageMaker model data); ``digest`` identifies the content and
+    changes with every new bundle (it names Lambda versions and SageMaker models).
+    """
+
+    name: str
+    version: str
+    digest: str
+    directory: Path | None
+    archive: Path | None
+    s3_uri: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``name@version`` for descriptions and messages."""
+        return f"{self.name}@{self.version}"
+
+
+def _archive_for(directory: Path, build_root: Path) -> Path:
+    """The sibling ``<dir>.tar.gz`` when present, else a deterministic archive built under ``build_root``."""
+    from handlers.bundle.archive import archive_bytes
+
+    sibling = directory.with_name(directory.name + ".tar.gz")
+    if sibling.is_file():
+        return sibling
+    files = {path.name: path.read_bytes() for path in sorted(directory.iterdir()) if path.is_file()}
+    payload = archive_bytes(files)
+    target = build_root / "archives" / f"{directory.name}-{hashlib.sha256(payload).hexdigest()[:12]}.tar.gz"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".archive.")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+        os.replace(temp, target)
+    return target
+
+
+def _extracted(archive: Path, build_root: Path) -> Path:
+    """Extract ``archive`` once under ``build_root`` (keyed by its sha256) and return the directory."""
+    from handlers.bundle import file_sha256
+    from handlers.bundle.archive import extract_archive
+
+    target = build_root / "extracted" / file_sha256(archive)[:16] / archive.name.removesuffix(".tar.gz")
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".extract."))
+        try:
+            extract_archive(archive, staging)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def resolve_bundle(ref: str, endpoint: str, base_dir: Path, build_root: Path) -> BundleSource:
+    """Open, verify and describe the bundle ``ref`` of ``endpoint``; raise ConfigError with the fix."""
+    from handlers.bundle import BundleError, open_bundle
+
+    if ref.startswith("s3://"):
+        digest = hashlib.sha256(ref.encode()).hexdigest()
+        return BundleSource(endpoint, "s3", digest, None, None, s3_uri=ref)
+    if ref.startswith("registry:"):
+        raise ConfigError(
+            f"endpoints.{endpoint}.bundle: {ref} is a registry reference; resolve it to a local bundle "
+            "first (the release tooling downloads it) and point 'bundle' at the directory or .tar.gz"
+        )
+    path = Path(ref) if Path(ref).is_absolute() else base_dir / ref
+    try:
+        if path.is_file():
+            directory = _extracted(path, build_root)
+            bundle = open_bundle(directory)
+            archive = path
+        else:
+            bundle = open_bundle(path)
+            directory = bundle.root
+            archive = _archive_for(directory, build_root)
+    except BundleError as exc:
+        raise ConfigError(f"endpoints.{endpoint}.bundle: {exc}") from None
+    if bundle.manifest.name != endpoint:
+        raise ConfigError(
+            f"endpoints.{endpoint}.bundle holds model {bundle.manifest.name!r}; the endpoint name must be the "
+            f"model name (routes are /models/<name>/...). Rename the endpoint to {bundle.manifest.name!r}."
+        )
+    digest = hashlib.sha256((directory / "manifest.json").read_bytes()).hexdigest()
+    return BundleSource(bundle.manifest.name, bundle.manifest.version, digest, directory, archive)

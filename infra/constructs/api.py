@@ -1,0 +1,236 @@
+"""The stage's REST API: one route set per model and protocol, authentication on by default,
+throttling, access logs, request validation and X-Ray tracing.
+
+Lambda models get their protocols' native paths (``/models/<m>/...``, ``/v2/models/<m>/...``,
+``/v1/models/<m>...``) proxied to the ``live`` alias, so maaskit, KServe/Triton and TF Serving
+clients use the API URL as their base unchanged. SageMaker models get ``POST /models/<m>/predict``
+and ``POST /models/<m>/invocations`` through a direct AWS integration with the SageMaker runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import ApiConfig
+from infra.constructs.logs import retention
+from infra.nag import acknowledge
+
+__all__ = ["BINARY_MEDIA_TYPES", "ModelApi", "ModelApiProps", "SageMakerRoute"]
+
+#: Bodies API Gateway passes through as bytes (base64 to Lambda): NumPy arrays and OIP binary tensors.
+BINARY_MEDIA_TYPES = ["application/x-npy", "application/octet-stream", "application/vnd.sagemaker-triton.binary+json"]
+
+_PREDICT_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="PredictRequest",
+    type=apigw.JsonSchemaType.OBJECT,
+    properties={
+        "inputs": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
+        "rows": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY),
+    },
+    min_properties=1,
+)
+
+
+@dataclass(frozen=True)
+class SageMakerRoute:
+    """A SageMaker-served model: its endpoint name and ARN."""
+
+    endpoint_name: str
+    endpoint_arn: str
+
+
+@dataclass(frozen=True)
+class ModelApiProps:
+    """- ``stage``: the stage name (also the API stage).
+    - ``config``: auth (default IAM), throttling, log retention.
+    - ``lambda_models``: model name -> ``live`` alias; ``sagemaker_models``: model name -> endpoint.
+    """
+
+    stage: str
+    config: ApiConfig = ApiConfig()
+    lambda_models: dict[str, lambda_.IFunction] = field(default_factory=dict)
+    sagemaker_models: dict[str, SageMakerRoute] = field(default_factory=dict)
+
+
+class ModelApi(Construct):
+    """Attributes: ``api``, ``access_logs``, ``validator``, ``authorizer`` (jwt only), ``usage_plan`` and
+    ``api_key`` (api_key only), ``sagemaker_role`` (when a SageMaker model is routed), ``methods``
+    (list of created methods)."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: ModelApiProps) -> None:
+        super().__init__(scope, construct_id)
+        config = props.config
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.RETAIN
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name=f"maaskit-{props.stage}",
+            description=f"maaskit models, stage {props.stage}",
+            endpoint_configuration=apigw.EndpointConfiguration(types=[apigw.EndpointType.REGIONAL]),
+            binary_media_types=BINARY_MEDIA_TYPES,
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=props.stage,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                throttling_rate_limit=config.throttling.rate_limit,
+                throttling_burst_limit=config.throttling.burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=True,
+                ),  # fmt: skip
+            ),
+        )
+        self.validator = apigw.RequestValidator(
+            self, "Validator", rest_api=self.api, validate_request_body=True, validate_request_parameters=True
+        )
+        self._predict_model = self.api.add_model("PredictRequest", content_type="application/json", schema=_PREDICT_SCHEMA)
+        self.authorizer: apigw.CognitoUserPoolsAuthorizer | None = None
+        self.usage_plan: apigw.UsagePlan | None = None
+        self.api_key: apigw.IApiKey | None = None
+        self.sagemaker_role: iam.Role | None = None
+        self.methods: list[apigw.Method] = []
+        self._method_options = self._auth(config)
+        models = self.api.root.add_resource("models")
+        for name, alias in sorted(props.lambda_models.items()):
+            self._lambda_routes(models, name, alias)
+        for name, route in sorted(props.sagemaker_models.items()):
+            self._sagemaker_routes(models, name, route)
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG3",
+            "No WAF web ACL by default: its rules depend on the callers and it bills per request; every route is "
+            "authenticated and throttled. Associate a web ACL with the stage ARN where the API is public-facing.",
+        )
+
+    def _auth(self, config: ApiConfig) -> dict[str, object]:
+        auth = config.auth
+        if auth.type == "iam":
+            acknowledge(
+                self.api,
+                "AwsSolutions-COG4",
+                "Callers authenticate with IAM (SigV4): they are AWS principals, so no Cognito user pool is involved.",
+            )
+            return {"authorization_type": apigw.AuthorizationType.IAM}
+        if auth.type == "jwt":
+            pool = cognito.UserPool.from_user_pool_arn(self, "UserPool", str(auth.user_pool_arn))
+            self.authorizer = apigw.CognitoUserPoolsAuthorizer(self, "JwtAuthorizer", cognito_user_pools=[pool])
+            return {"authorization_type": apigw.AuthorizationType.COGNITO, "authorizer": self.authorizer}
+        self.usage_plan = self.api.add_usage_plan(
+            "UsagePlan",
+            name=f"{self.api.rest_api_name}-default",
+            throttle=apigw.ThrottleSettings(
+                rate_limit=config.throttling.rate_limit, burst_limit=config.throttling.burst_limit
+            ),
+            quota=(
+                apigw.QuotaSettings(limit=auth.quota_per_day, period=apigw.Period.DAY) if auth.quota_per_day else None
+            ),
+        )
+        self.usage_plan.add_api_stage(stage=self.api.deployment_stage)
+        self.api_key = self.api.add_api_key("ApiKey", description="maaskit default key (rotate in the console)")
+        self.usage_plan.add_api_key(self.api_key)
+        for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+            acknowledge(
+                self.api,
+                rule,
+                "auth.type is api_key: every method requires an API key bound to a throttled usage plan "
+                "(chosen in the deploy file for machine-to-machine callers outside AWS).",
+            )
+        return {"authorization_type": apigw.AuthorizationType.NONE, "api_key_required": True}
+
+    def _add(self, resource: apigw.IResource, verb: str, integration: apigw.Integration, **extra: object) -> None:
+        options = {**self._method_options, **extra}
+        self.methods.append(resource.add_method(verb, integration, **options))  # type: ignore[arg-type]
+
+    def _lambda_routes(self, models: apigw.Resource, name: str, alias: lambda_.IFunction) -> None:
+        integration = apigw.LambdaIntegration(alias, proxy=True, scope_permission_to_method=False)
+        proxy = {"request_validator": self.validator, "request_parameters": {"method.request.path.proxy": True}}
+        own = models.add_resource(name)
+        self._add(own, "GET", integration, request_validator=self.validator)
+        predict = own.add_resource("predict")
+        self._add(predict, "POST", integration, request_validator=self.validator,
+                  request_models={"application/json": self._predict_model})  # fmt: skip
+        self._add(own.add_resource("{proxy+}"), "ANY", integration, **proxy)
+        for version in ("v1", "v2"):
+            parent = self.api.root.get_resource(version) or self.api.root.add_resource(version)
+            parent_models = parent.get_resource("models") or parent.add_resource("models")
+            model = parent_models.add_resource(name)
+            self._add(model, "GET", integration, request_validator=self.validator)
+            self._add(model.add_resource("{proxy+}"), "ANY", integration, **proxy)
+            if version == "v1":  # TF Serving's verb suffix: POST /v1/models/<m>:predict
+                self._add(parent_models.add_resource(f"{name}:predict"), "POST", integration, request_validator=self.validator)
+
+    def _sagemaker_routes(self, models: apigw.Resource, name: str, route: SageMakerRoute) -> None:
+        if self.sagemaker_role is None:
+            self.sagemaker_role = iam.Role(
+                self,
+                "SageMakerInvokeRole",
+                assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+                description="API Gateway invokes the stage's SageMaker endpoints (each named, no wildcard)",
+            )
+        self.sagemaker_role.add_to_policy(
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[route.endpoint_arn])
+        )
+        integration = apigw.AwsIntegration(
+            service="runtime.sagemaker",
+            path=f"endpoints/{route.endpoint_name}/invocations",
+            integration_http_method="POST",
+            options=apigw.IntegrationOptions(
+                credentials_role=self.sagemaker_role,
+                passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_TEMPLATES,
+                request_parameters={
+                    "integration.request.header.Content-Type": "method.request.header.Content-Type",
+                    "integration.request.header.Accept": "method.request.header.Accept",
+                },
+                integration_responses=[
+                    _response("200", None),
+                    _response("400", r"4\d{2}"),
+                    _response("502", r"5\d{2}"),
+                ],
+            ),
+        )
+        method_responses = [
+            apigw.MethodResponse(status_code=code, response_parameters={"method.response.header.Content-Type": True})
+            for code in ("200", "400", "502")
+        ]
+        own = models.get_resource(name) or models.add_resource(name)
+        for leaf in ("predict", "invocations"):
+            self._add(
+                own.add_resource(leaf),
+                "POST",
+                integration,
+                request_validator=self.validator,
+                request_parameters={"method.request.header.Content-Type": True, "method.request.header.Accept": False},
+                method_responses=method_responses,
+                **({"request_models": {"application/json": self._predict_model}} if leaf == "predict" else {}),
+            )
+
+
+def _response(status: str, pattern: str | None) -> apigw.IntegrationResponse:
+    return apigw.IntegrationResponse(
+        status_code=status,
+        selection_pattern=pattern,
+        response_parameters={"method.response.header.Content-Type": "integration.response.header.Content-Type"},
+    )
+
+
+def api_stage_arn(api: apigw.RestApi) -> str:
+    """The ARN of the API's stage (for a WAF web ACL association)."""
+    return Stack.of(api).format_arn(
+        service="apigateway", account="", resource=f"/restapis/{api.rest_api_id}/stages/{api.deployment_stage.stage_name}"
+    )

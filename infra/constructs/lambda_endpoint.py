@@ -1,0 +1,255 @@
+"""A model on AWS Lambda: versioned function, ``live`` alias, CodeDeploy traffic shifting guarded by
+a pre-traffic hook and CloudWatch alarms that roll back automatically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import AssetHashType, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_codedeploy as codedeploy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.bundles import BundleSource
+from infra.constructs.logs import retention
+from infra.config import AlarmConfig, LambdaConfig, RolloutConfig
+from infra.nag import acknowledge
+from infra.packaging import LAMBDA_UNZIPPED_LIMIT, PYTHON_VERSION, bundling_options, copy_tree, staged_context, tree_size
+from infra.rollout import lambda_deployment_config
+from infra.samples import hook_cases
+
+__all__ = ["LambdaEndpoint", "LambdaEndpointProps"]
+
+HOOK_SOURCE = Path(__file__).resolve().parent.parent / "hook" / "pre_traffic.py"
+TASK_ROOT_BUNDLES = "/var/task/bundles"
+
+
+@dataclass(frozen=True)
+class LambdaEndpointProps:
+    """Everything a Lambda endpoint needs; built by ``infra.app`` from the deploy file.
+
+    - ``function_name``: ``maaskit-<stage>-<model>``.
+    - ``bundle``: the resolved, verified bundle (a local directory is required).
+    - ``handlers_dir``: the runtime package copied into the artifact.
+    - ``deps_layer`` / ``deps_size``: the stack's dependency layer for this architecture and its unzipped size.
+    - ``sizing``, ``rollout``, ``alarms``: from the deploy file (defaults documented there).
+    - ``build_root``: where a container build context is staged when the zip would be too large.
+    """
+
+    function_name: str
+    bundle: BundleSource
+    handlers_dir: Path
+    deps_layer: lambda_.ILayerVersion
+    deps_size: int
+    build_root: Path
+    sizing: LambdaConfig = LambdaConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    alarms: AlarmConfig = AlarmConfig()
+
+
+class LambdaEndpoint(Construct):
+    """Function + version + ``live`` alias + deployment group + hook + rollback alarms.
+
+    Attributes: ``function``, ``version``, ``alias``, ``deployment_group``, ``hook``, ``alarms``
+    (name -> alarm), ``unzipped_size`` (bytes of code and layer), ``uses_image`` (True when the
+    bundle was too large for a zip package).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, props: LambdaEndpointProps) -> None:
+        super().__init__(scope, construct_id)
+        bundle = props.bundle
+        if bundle.directory is None:
+            raise ValueError(f"{props.function_name}: a Lambda target needs a local bundle, got {bundle.s3_uri}")
+        bundle_dir: Path = bundle.directory
+        code_size = tree_size(props.handlers_dir) * 2 + tree_size(bundle_dir)  # sources + their .pyc
+        self.unzipped_size = code_size + props.deps_size
+        self.uses_image = self.unzipped_size > LAMBDA_UNZIPPED_LIMIT
+        architecture = lambda_.Architecture.ARM_64 if props.sizing.architecture == "arm64" else lambda_.Architecture.X86_64
+        sizing = props.sizing
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{props.function_name}",
+            retention=retention(sizing.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        common = {
+            "function_name": props.function_name,
+            "architecture": architecture,
+            "memory_size": sizing.memory_mb,
+            "timeout": Duration.seconds(sizing.timeout_s),
+            "tracing": lambda_.Tracing.ACTIVE,
+            "log_group": log_group,
+            "reserved_concurrent_executions": sizing.reserved_concurrency,
+            "environment": {"MAASKIT_BUNDLES": TASK_ROOT_BUNDLES, "MAASKIT_METRICS": "emf"},
+            "description": f"maaskit model {bundle.label}",
+            "current_version_options": lambda_.VersionOptions(
+                description=f"bundle {bundle.label} sha256:{bundle.digest[:16]}", removal_policy=RemovalPolicy.RETAIN
+            ),
+        }
+        if self.uses_image:
+            print(  # noqa: T201 - the CDK CLI shows synth output; the user must know why a container is used
+                f"maaskit: {props.function_name}: the zip package would be {self.unzipped_size / 2**20:.0f} MB "
+                f"unzipped (limit {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MB): deploying a container image built "
+                "from handlers/docker/Dockerfile.lambda instead (cdk deploy builds it; Docker needed then)."
+            )
+            self.function: lambda_.Function = lambda_.DockerImageFunction(
+                self, "Function", code=_image_code(props, bundle_dir, architecture), **common
+            )
+        else:
+            self.function = lambda_.Function(
+                self,
+                "Function",
+                runtime=lambda_.Runtime.PYTHON_3_11,
+                handler="handlers.lambda_entry.handler",
+                code=_zip_code(props.handlers_dir, bundle_dir),
+                layers=[props.deps_layer],
+                **common,
+            )
+        self.version = self.function.current_version
+        self.alias = lambda_.Alias(
+            self,
+            "Live",
+            alias_name="live",
+            version=self.version,
+            provisioned_concurrent_executions=(sizing.provisioned_concurrency.min if sizing.provisioned_concurrency else None),
+        )
+        pc = sizing.provisioned_concurrency
+        if pc is not None and pc.max is not None and pc.max > pc.min:
+            scaling = self.alias.add_auto_scaling(min_capacity=pc.min, max_capacity=pc.max)
+            scaling.scale_on_utilization(utilization_target=pc.target_utilization)
+        self.alarms = _alarms(self, props.function_name, self.alias, props.alarms)
+        self.hook = _hook(self, props, bundle_dir, self.version.function_arn)
+        self.version.grant_invoke(self.hook)
+        self._acknowledge()
+        self.deployment_group = codedeploy.LambdaDeploymentGroup(
+            self,
+            "Deployment",
+            alias=self.alias,
+            deployment_config=lambda_deployment_config(self, props.rollout),
+            alarms=list(self.alarms.values()),
+            pre_hook=self.hook,
+            auto_rollback=codedeploy.AutoRollbackConfig(failed_deployment=True, deployment_in_alarm=True),
+        )
+        acknowledge(
+            self.deployment_group,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]",
+            "The AWS-maintained policy CodeDeploy documents for Lambda deployments: it can only update aliases "
+            "and invoke hook functions whose names start with CodeDeployHook_ or that the group names.",
+        )
+        stack = Stack.of(self)
+        hook_id = stack.resolve(stack.get_logical_id(self.hook.node.default_child))  # type: ignore[arg-type]
+        acknowledge(
+            self.deployment_group,
+            f"AwsSolutions-IAM5[Resource::<{hook_id}.Arn>:*]",
+            "CDK grants CodeDeploy lambda:InvokeFunction on '<hook ARN>:*' so it can call the hook's qualified "
+            "ARN; the wildcard covers versions of this one hook function only.",
+        )
+
+    def _acknowledge(self) -> None:
+        for function in (self.function, self.hook):
+            acknowledge(
+                function,
+                "AwsSolutions-IAM5[Resource::*]",
+                "Active X-Ray tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support no "
+                "resource-level permissions; every other statement of this role names one ARN.",
+            )
+        if not self.uses_image:
+            acknowledge(
+                self.function,
+                "AwsSolutions-L1",
+                f"Python {PYTHON_VERSION} on purpose: the dependency layer holds cp311 wheels from the pinned lock "
+                "(handlers/docker/requirements-lambda.txt), the container fallback uses the python:3.11 Lambda base, "
+                "and .pyc files are compiled for 3.11. Move all three together when upgrading.",
+            )
+
+
+def _zip_code(handlers_dir: Path, bundle_dir: Path) -> lambda_.Code:
+    def stage(out: Path) -> None:
+        copy_tree(handlers_dir, out / "handlers")
+        shutil.rmtree(out / "handlers" / "docker", ignore_errors=True)
+        copy_tree(bundle_dir, out / "bundles" / bundle_dir.name)
+
+    return lambda_.Code.from_asset(
+        str(handlers_dir), asset_hash_type=AssetHashType.OUTPUT, bundling=bundling_options(stage)
+    )
+
+
+def _image_code(props: LambdaEndpointProps, bundle_dir: Path, architecture: lambda_.Architecture) -> lambda_.DockerImageCode:
+    trees = {"handlers": props.handlers_dir, f"bundles/{bundle_dir.name}": bundle_dir}
+    context = staged_context(props.build_root, props.function_name, trees)
+    return lambda_.DockerImageCode.from_image_asset(
+        str(context), file="handlers/docker/Dockerfile.lambda", platform=_platform(architecture)
+    )
+
+
+def _platform(architecture: lambda_.Architecture) -> "ecr_assets.Platform":  # noqa: UP037
+    from aws_cdk import aws_ecr_assets as ecr_assets
+
+    return ecr_assets.Platform.LINUX_ARM64 if architecture.name == "arm64" else ecr_assets.Platform.LINUX_AMD64
+
+
+def _alarms(scope: Construct, name: str, alias: lambda_.Alias, config: AlarmConfig) -> dict[str, cloudwatch.Alarm]:
+    period = Duration.minutes(1)
+    metrics = {
+        "errors": (alias.metric_errors(period=period, statistic="Sum"), config.errors, "function errors"),
+        "throttles": (alias.metric_throttles(period=period, statistic="Sum"), config.throttles, "throttled calls"),
+        "p99": (alias.metric_duration(period=period, statistic="p99"), config.p99_latency_ms, "p99 duration (ms)"),
+    }
+    alarms = {}
+    for key, (metric, threshold, what) in metrics.items():
+        alarms[key] = cloudwatch.Alarm(
+            scope,
+            f"{key.capitalize()}Alarm",
+            alarm_name=f"{name}-live-{key}",
+            alarm_description=f"{name}:live {what} at or above {threshold}; rolls back a deployment in progress",
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=config.evaluation_periods,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+    return alarms
+
+
+def _hook(scope: Construct, props: LambdaEndpointProps, bundle_dir: Path, target_arn: str) -> lambda_.Function:
+    cases = json.dumps(hook_cases(bundle_dir), sort_keys=True)
+
+    def stage(out: Path) -> None:
+        shutil.copyfile(HOOK_SOURCE, out / "pre_traffic.py")
+        (out / "cases.json").write_text(cases)
+
+    name = f"{props.function_name}-pre-traffic"
+    hook_logs = logs.LogGroup(
+        scope,
+        "HookLogs",
+        log_group_name=f"/aws/lambda/{name}",
+        retention=retention(props.sizing.log_retention_days),
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    hook = lambda_.Function(
+        scope,
+        "PreTrafficHook",
+        function_name=name,
+        description=f"Runs the samples of {props.bundle.label} against the new version before traffic shifts",
+        runtime=lambda_.Runtime.PYTHON_3_14,  # stdlib + boto3 only: can follow the latest runtime
+        architecture=lambda_.Architecture.ARM_64,
+        handler="pre_traffic.handler",
+        code=lambda_.Code.from_asset(
+            str(HOOK_SOURCE.parent),
+            asset_hash_type=AssetHashType.OUTPUT,
+            bundling=bundling_options(stage, compile_python=False),
+        ),
+        timeout=Duration.minutes(5),
+        memory_size=256,
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=hook_logs,
+        environment={"TARGET_VERSION_ARN": target_arn},
+    )
+    return hook

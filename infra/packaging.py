@@ -1,0 +1,184 @@
+"""Build the Lambda deployment package on this machine (CDK local bundling, no Docker at synth).
+
+Three pieces, each staged by :class:`LocalStaging` into the directory CDK hands to ``try_bundle``:
+the runtime's dependencies (``pip install --target`` for the target architecture and CPython 3.11,
+cached per architecture and lock file under ``.maaskit/cache``), ``handlers/`` and the bundle. Every
+piece is compiled to ``.pyc`` for Python 3.11 and stripped of tests and caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import jsii
+from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
+
+__all__ = [
+    "LAMBDA_UNZIPPED_LIMIT",
+    "PYTHON_VERSION",
+    "LocalStaging",
+    "PackagingError",
+    "bundling_options",
+    "copy_tree",
+    "dependency_dir",
+    "lambda_requirements",
+    "staged_context",
+    "tree_digest",
+    "tree_size",
+]
+
+#: Lambda's limit on a function's unzipped code and layers together.
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+PYTHON_VERSION = "3.11"
+Arch = Literal["arm64", "x86_64"]
+_PIP_ARCH = {"arm64": "aarch64", "x86_64": "x86_64"}
+_STRIP_DIRS = {"__pycache__", "tests", "test", ".pytest_cache"}
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache")
+
+
+class PackagingError(RuntimeError):
+    """The deployment package could not be built; the message says what to install or fix."""
+
+
+def lambda_requirements(repo_root: Path) -> Path:
+    """The pinned lock of the Lambda runtime deps, else ``handlers/requirements.txt``."""
+    for candidate in (repo_root / "handlers/docker/requirements-lambda.txt", repo_root / "handlers/requirements.txt"):
+        if candidate.is_file():
+            return candidate
+    raise PackagingError(f"no runtime requirements under {repo_root / 'handlers'}; is this a maaskit checkout?")
+
+
+def tree_size(root: Path) -> int:
+    """Total bytes of the regular files under ``root``."""
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` without caches or compiled files."""
+    shutil.copytree(source, target, ignore=_IGNORE, dirs_exist_ok=True)
+
+
+def _compile(root: Path) -> None:
+    """Write .pyc next to the sources (unchecked-hash: valid on a read-only file system whatever the mtimes)."""
+    command = [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(root)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def _strip(root: Path) -> None:
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_dir() and path.name in _STRIP_DIRS:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _filtered_requirements(requirements: Path, work: Path) -> Path:
+    """The unpinned fallback lists uvicorn for the container server; the Lambda package leaves it out."""
+    if requirements.name != "requirements.txt":
+        return requirements
+    kept = [line for line in requirements.read_text().splitlines() if not line.strip().startswith("uvicorn")]
+    path = work / "requirements.txt"
+    path.write_text("\n".join(kept) + "\n")
+    return path
+
+
+def dependency_dir(requirements: Path, arch: Arch, cache_root: Path) -> Path:
+    """Runtime deps installed for ``arch`` and CPython 3.11, cached by lock-file hash; returns the directory.
+
+    Both manylinux tags are passed: with one alone pip silently picks old or wrong wheels.
+    """
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    target = cache_root / f"deps-{arch}-cp311-{digest}"
+    if (target / ".complete").is_file():
+        return target
+    cache_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_root))
+    try:
+        pip_arch = _PIP_ARCH[arch]
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+            "--target", str(work / "python"), "--only-binary=:all:", "--implementation", "cp",
+            "--python-version", PYTHON_VERSION, "--platform", f"manylinux_2_28_{pip_arch}",
+            "--platform", f"manylinux2014_{pip_arch}",
+            "-r", str(_filtered_requirements(requirements, work)),
+        ]  # fmt: skip
+        if requirements.name != "requirements.txt":
+            command.append("--require-hashes")
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise PackagingError(
+                f"pip could not install the Lambda runtime deps for {arch} from {requirements}:\n"
+                f"{result.stderr.strip()[-2000:]}\nCheck network access to the package index, then synthesize again."
+            )
+        _strip(work / "python")
+        _compile(work / "python")
+        (work / ".complete").write_text(digest)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(work, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+@jsii.implements(ILocalBundling)
+class LocalStaging:
+    """CDK local bundling: run ``stage(output_dir)`` on this machine instead of in a container."""
+
+    def __init__(self, stage: Callable[[Path], None], *, compile_python: bool = True) -> None:
+        self._stage = stage
+        self._compile = compile_python
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
+        """Stage into ``output_dir``; True tells CDK no Docker run is needed."""
+        out = Path(output_dir)
+        self._stage(out)
+        if self._compile:
+            _compile(out)
+        return True
+
+
+def bundling_options(stage: Callable[[Path], None], *, compile_python: bool = True) -> BundlingOptions:
+    """Bundling that always runs locally (compiling .pyc for 3.11 unless told not to); the image is only
+    the fallback CDK's API requires, never run."""
+    return BundlingOptions(
+        image=DockerImage.from_registry(f"public.ecr.aws/sam/build-python{PYTHON_VERSION}"),
+        local=LocalStaging(stage, compile_python=compile_python),
+        command=["bash", "-c", "echo 'maaskit stages this asset locally; Docker is never used' && exit 1"],
+    )
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over the relative paths and bytes of the files under ``root`` (caches left out)."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def staged_context(build_root: Path, label: str, trees: dict[str, Path]) -> Path:
+    """A Docker build context under ``build_root`` holding each ``trees`` source at its relative name.
+
+    Content-addressed (same sources, same directory) and written atomically, so CDK's image asset
+    hash only changes when the sources do and the repository root (with .venv) is never the context.
+    """
+    key = hashlib.sha256("".join(f"{name}={tree_digest(src)};" for name, src in sorted(trees.items())).encode())
+    target = build_root / "contexts" / f"{label}-{key.hexdigest()[:16]}"
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for name, source in trees.items():
+            copy_tree(source, staging / name)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,0 +1,144 @@
+"""One stack per stage: registry, dependency layers, the models on their targets, the API and a dashboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aws_cdk import AssetHashType, CfnOutput, Stack
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.bundles import BundleSource
+from infra.config import DeployConfig
+from infra.constructs.api import ModelApi, ModelApiProps, SageMakerRoute
+from infra.constructs.dashboard import ModelDashboard, ModelDashboardProps
+from infra.constructs.lambda_endpoint import LambdaEndpoint, LambdaEndpointProps
+from infra.constructs.registry import Registry
+from infra.constructs.sagemaker_endpoint import SageMakerEndpoint, SageMakerEndpointProps
+from infra.nag import acknowledge
+from infra.packaging import dependency_dir, lambda_requirements, staged_context, tree_size
+
+__all__ = ["MaaskitStack", "MaaskitStackProps", "resource_name"]
+
+
+def resource_name(stage: str, model: str) -> str:
+    """``maaskit-<stage>-<model>``: the Lambda function and SageMaker endpoint name (shared with ops)."""
+    return f"maaskit-{stage}-{model}"
+
+
+@dataclass(frozen=True)
+class MaaskitStackProps:
+    """- ``stage``: dev, prod, ...; ``config``: the validated deploy file (stage overrides applied).
+    - ``bundles``: endpoint -> resolved bundle; ``challengers``: endpoint -> A/B challenger bundle.
+    - ``repo_root``: the checkout holding ``handlers/``; ``build_root`` / ``cache_root``: staging and
+      pip cache directories (default ``.maaskit/build`` and ``.maaskit/cache`` under ``repo_root``).
+    """
+
+    stage: str
+    config: DeployConfig
+    bundles: dict[str, BundleSource]
+    repo_root: Path
+    challengers: dict[str, BundleSource] = field(default_factory=dict)
+    build_root: Path | None = None
+    cache_root: Path | None = None
+
+
+class MaaskitStack(Stack):
+    """Attributes: ``registry``, ``layers`` (architecture -> layer), ``lambda_endpoints`` and
+    ``sagemaker_endpoints`` (model -> construct), ``api`` and ``dashboard``."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: MaaskitStackProps, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, description=f"maaskit models, stage {props.stage}", **kwargs)  # type: ignore[arg-type]
+        build_root = props.build_root or props.repo_root / ".maaskit" / "build"
+        cache_root = props.cache_root or props.repo_root / ".maaskit" / "cache"
+        handlers_dir = props.repo_root / "handlers"
+        self.registry = Registry(self, "Registry", stage=props.stage)
+        self.layers: dict[str, lambda_.LayerVersion] = {}
+        self.lambda_endpoints: dict[str, LambdaEndpoint] = {}
+        self.sagemaker_endpoints: dict[str, SageMakerEndpoint] = {}
+        gpu_context: Path | None = None
+        for endpoint in props.config.endpoints:
+            name = resource_name(props.stage, endpoint.name)
+            bundle = props.bundles[endpoint.name]
+            if endpoint.target == "lambda":
+                arch = endpoint.lambda_.architecture
+                layer, deps_size = self._layer(arch, props.repo_root, cache_root)
+                self.lambda_endpoints[endpoint.name] = LambdaEndpoint(
+                    self,
+                    f"Lambda-{endpoint.name}",
+                    LambdaEndpointProps(
+                        function_name=name, bundle=bundle, handlers_dir=handlers_dir, deps_layer=layer,
+                        deps_size=deps_size, build_root=build_root, sizing=endpoint.lambda_,
+                        rollout=endpoint.rollout, alarms=endpoint.alarms,
+                    ),
+                )  # fmt: skip
+            else:
+                gpu_context = gpu_context or staged_context(build_root, "gpu", {"handlers": handlers_dir})
+                self.sagemaker_endpoints[endpoint.name] = SageMakerEndpoint(
+                    self,
+                    f"SageMaker-{endpoint.name}",
+                    SageMakerEndpointProps(
+                        endpoint_name=name, bundle=bundle, image_context=gpu_context, sizing=endpoint.sagemaker,
+                        rollout=endpoint.rollout, alarms=endpoint.alarms,
+                        challenger=props.challengers.get(endpoint.name),
+                    ),
+                )  # fmt: skip
+        self.api = ModelApi(
+            self,
+            "Api",
+            ModelApiProps(
+                stage=props.stage,
+                config=props.config.api,
+                lambda_models={model: ep.alias for model, ep in self.lambda_endpoints.items()},
+                sagemaker_models={
+                    model: SageMakerRoute(ep.endpoint.endpoint_name or "", ep.endpoint_arn)
+                    for model, ep in self.sagemaker_endpoints.items()
+                },
+            ),
+        )
+        self.dashboard = ModelDashboard(
+            self,
+            "Dashboard",
+            ModelDashboardProps(
+                stage=props.stage,
+                api_name=f"maaskit-{props.stage}",
+                lambda_functions={m: resource_name(props.stage, m) for m in self.lambda_endpoints},
+                sagemaker_endpoints={m: resource_name(props.stage, m) for m in self.sagemaker_endpoints},
+            ),
+        )
+        CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Base URL of the models' routes")
+        self._acknowledge_service_roles()
+
+    def _layer(self, arch: str, repo_root: Path, cache_root: Path) -> tuple[lambda_.LayerVersion, int]:
+        """The stack's dependency layer for ``arch`` (created once) and its unzipped size."""
+        requirements = lambda_requirements(repo_root)
+        deps = dependency_dir(requirements, arch, cache_root)  # type: ignore[arg-type]
+        size = tree_size(deps / "python")
+        if arch not in self.layers:
+            self.layers[arch] = lambda_.LayerVersion(
+                self,
+                f"Deps-{arch}",
+                code=lambda_.Code.from_asset(
+                    str(deps), exclude=[".complete"], asset_hash=deps.name, asset_hash_type=AssetHashType.CUSTOM
+                ),
+                compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
+                compatible_architectures=[lambda_.Architecture.ARM_64 if arch == "arm64" else lambda_.Architecture.X86_64],
+                description=f"maaskit runtime deps ({requirements.name}, {arch}, CPython 3.11)",
+            )
+        return self.layers[arch], size
+
+    def _acknowledge_service_roles(self) -> None:
+        """Findings that CDK's own service roles raise, each right by design (reasons below)."""
+        acknowledge(
+            self,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-level CloudWatch role needs exactly this AWS-maintained policy to write the "
+            "execution and access logs required by APIG1/APIG6.",
+        )
+        acknowledge(
+            self,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "AWS-maintained minimal Lambda policy (logs:CreateLogStream/PutLogEvents); each function writes to its "
+            "own log group with retention set in this stack.",
+        )
