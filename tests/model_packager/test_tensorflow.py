@@ -161,3 +161,14 @@ def test_package_end_to_end(kind, converter, keras, sequential_file, tmp_path):
     np.testing.assert_allclose(
         samples.outputs[manifest.outputs[0].name], original(inputs, training=False).numpy(), rtol=1e-5, atol=1e-6
     )
+
+
+def test_missing_tf2onnx_names_the_extra(converter, sequential_file, monkeypatch):
+    import sys
+
+    from model_packager.converters.base import MissingFrameworkError
+
+    model = converter.load(sequential_file)
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # import of it now raises ImportError
+    with pytest.raises(MissingFrameworkError, match=r"maaskit\[tensorflow\]"):
+        converter.convert(model, np.zeros((2, 4), np.float32), ConvertOptions())
