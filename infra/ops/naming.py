@@ -1,7 +1,7 @@
 """Names shared with the CDK app, and the description conventions that map versions.
 
 A Lambda function version knows which bundle it serves through its description,
-``maaskit <model> <version> sha256:<archive sha256>``, written by the deploy step
+``maaskit <model> <version> sha256:<sha256 of manifest.json>``, written by the deploy step
 when it publishes the version. The ``live`` alias description records where the
 alias was before the last maaskit operation (``maaskit live=<n> previous=<m>``), so
 ``rollback`` knows where to go back to. See docs/operations.md.
@@ -32,7 +32,10 @@ LIVE_ALIAS = "live"
 #: CodeDeploy deployment group that shifts the ``live`` alias (application: the function name).
 CODEDEPLOY_GROUP = "live"
 
-_DESCRIPTION = re.compile(r"^maaskit (?P<model>\S+) (?P<version>\S+)(?: sha256:(?P<sha>[0-9a-f]{64}))?$")
+_DESCRIPTION = re.compile(
+    r"^(?:maaskit (?P<model>\S+) (?P<version>\S+)|bundle (?P<bmodel>[^@\s]+)@(?P<bversion>\S+))"
+    r"(?: sha256:(?P<sha>[0-9a-f]{12,64}))?$"
+)
 _ALIAS_NOTE = re.compile(r"^maaskit live=(?P<live>\d+)(?: previous=(?P<previous>\d+))?(?: rolled-back-from=\d+)?$")
 
 
@@ -66,16 +69,23 @@ class VersionTag:
 
 
 def format_version_description(model: str, version: str, sha256: str) -> str:
-    """Description to publish a Lambda version with: ``maaskit <model> <version> sha256:<hex>``."""
+    """Description to publish a Lambda version with: ``maaskit <model> <version> sha256:<hex>``.
+
+    ``sha256`` is the digest of the bundle's manifest.json (it pins every file's sha256; the
+    registry uses the same digest as the bundle's identity).
+    """
     return f"maaskit {model} {version} sha256:{sha256}"
 
 
 def parse_version_description(description: str | None) -> VersionTag | None:
-    """Parse a Lambda version description; None when it is not a maaskit one."""
+    """Parse a Lambda version description; None when it is not a maaskit one.
+
+    Also reads ``bundle <model>@<version> sha256:<hex prefix>``, the form the CDK app wrote first.
+    """
     match = _DESCRIPTION.match((description or "").strip())
     if match is None:
         return None
-    return VersionTag(match["model"], match["version"], match["sha"])
+    return VersionTag(match["model"] or match["bmodel"], match["version"] or match["bversion"], match["sha"])
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """A model's SageMaker endpoint: production variants and their weights; weight changes.
 
 Each variant's bundle version comes from the tag ``maaskit:version`` on its SageMaker Model
-(set by the CDK app). Variant weights are relative; they are shown as percentages.
+(set by the CDK app). Variant weights are relative; they are shown as percentages. Variants are
+ordered by bundle version, then ``primary`` before the others (the CDK app's ``primary`` and
+``challenger``), so without tags the challenger is the one being shifted to.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def read_sagemaker_state(session: Any, stage: str, model: str) -> TrafficState:
             raw[name] = float(variant.get("CurrentWeight", spec.get("InitialVariantWeight", 0.0)))
     total = sum(raw.values()) or 1.0
     weights = {name: weight * 100 / total for name, weight in raw.items() if weight > 0}
-    by_version = sorted(slots, key=lambda slot: semver_key(slot.model_version or ""))
+    by_version = sorted(slots, key=lambda slot: (semver_key(slot.model_version or ""), slot.id != "primary"))
     live = [slot for slot in by_version if slot.id in weights]
     notes: tuple[str, ...] = ()
     if len(live) == 2:

@@ -24,6 +24,8 @@ def test_version_description_round_trip() -> None:
     tag = parse_version_description(text)
     assert tag is not None and (tag.model, tag.version, tag.sha256) == ("iris", "1.2.0-rc.1", "f" * 64)
     assert parse_version_description("maaskit iris 1.0.0") is not None  # digest optional
+    first_form = parse_version_description("bundle iris@2.0.0 sha256:0123456789abcdef")
+    assert first_form is not None and (first_form.model, first_form.version) == ("iris", "2.0.0")
     for other in (None, "", "hotfix", "maaskit iris", "maaskit iris 1.0.0 sha256:nothex"):
         assert parse_version_description(other) is None
 

@@ -73,7 +73,8 @@ def test_release_story(story: boto3.session.Session, tmp_path: Path, capsys: pyt
     assert "2.0.0" in out
 
     # What `maaskit deploy` leaves behind: two published versions and the live alias on v1.
-    deploy_lambda(story, FUNCTION, [("1.0.0", file_sha256(v1.archive)), ("2.0.0", file_sha256(v2.archive))])
+    digests = [file_sha256(bundle.directory / "manifest.json") for bundle in (v1, v2)]
+    deploy_lambda(story, FUNCTION, [("1.0.0", digests[0]), ("2.0.0", digests[1])])
 
     out = maaskit("status", "double")
     assert "double on Lambda: maaskit-prod-double:live (alias live -> version 1)" in out

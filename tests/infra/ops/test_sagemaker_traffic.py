@@ -14,21 +14,17 @@ ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/maaskit:1"
 
 
-def deploy_endpoint(aws: Aws, weights: dict[str, float]) -> None:
-    """Two variants, one per bundle version, each on a Model tagged ``maaskit:version`` (as the CDK app does)."""
+def deploy_endpoint(aws: Aws, weights: dict[str, float], names: dict[str, str] | None = None, tag: bool = True) -> None:
+    """One variant per bundle version, each on a Model tagged ``maaskit:version`` (as the CDK app does)."""
     client = aws.session.client("sagemaker")
     variants = []
     for version, weight in weights.items():
         model = f"{ENDPOINT}-{version.replace('.', '-')}"
-        client.create_model(
-            ModelName=model,
-            ExecutionRoleArn=ROLE,
-            PrimaryContainer={"Image": IMAGE},
-            Tags=[{"Key": "maaskit:version", "Value": version}],
-        )
+        tags = [{"Key": "maaskit:version", "Value": version}] if tag else []
+        client.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE}, Tags=tags)
         variants.append(
             {
-                "VariantName": f"v{version.replace('.', '-')}",
+                "VariantName": (names or {}).get(version, f"v{version.replace('.', '-')}"),
                 "ModelName": model,
                 "InitialInstanceCount": 1,
                 "InstanceType": "ml.m5.large",
@@ -72,6 +68,16 @@ def test_relative_weights_are_shown_as_percent(aws: Aws) -> None:
     state = read_sagemaker_state(aws.session, "dev", "resnet")
     assert state.weights == {"v1-0-0": 75.0, "v2-0-0": 25.0}
     assert state.shifting_to == "v2-0-0"
+
+
+def test_untagged_primary_and_challenger(aws: Aws) -> None:
+    """Without version tags the CDK app's variant names decide: the challenger is being shifted to."""
+    deploy_endpoint(aws, {"2.0.0": 0.4, "1.0.0": 0.6}, names={"2.0.0": "challenger", "1.0.0": "primary"}, tag=False)
+    state = read_sagemaker_state(aws.session, "dev", "resnet")
+    assert (state.primary, state.shifting_to) == ("primary", "challenger")
+    assert state.slot("challenger").label == "variant challenger (not maaskit)"
+    apply_sagemaker_plan(aws.session, plan_shift(state, "challenger", 60))
+    assert read_sagemaker_state(aws.session, "dev", "resnet").weights == {"primary": 40.0, "challenger": 60.0}
 
 
 def test_missing_endpoint(aws: Aws) -> None:
