@@ -15,8 +15,10 @@ Batching policy:
   ``max_batch_size``) runs alone, in arrival order.
 * A batch is dispatched once it holds ``max_batch_size`` rows or when
   ``max_wait_ms`` has passed since its first request; while the worker is busy
-  new requests queue up, so batches grow with load and cost nothing when idle
-  (``max_wait_ms=0``).
+  new requests queue up, so batches grow with load. The wait is adaptive: a
+  request that arrives alone after a run of one request is dispatched at once
+  (no concurrent traffic, so waiting would only add latency); as soon as
+  requests overlap, batches wait up to ``max_wait_ms`` to fill.
 * If a batch fails, each of its requests is re-run alone: every caller gets its
   own result or its own exception, and one poisoned request cannot fail the
   others. If the outputs cannot be split by rows (an output without the batch
@@ -156,6 +158,7 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"maaskit-batch-{name}")
         self._closed = False
         self.stats = BatchStats()
+        self._last_batch_requests = 0
 
     @property
     def config(self) -> BatchConfig:
@@ -226,6 +229,8 @@ class MicroBatcher:
             return batch
         assert self._loop is not None and self._wakeup is not None
         rows = self._take_compatible(batch, first.rows)
+        if len(batch) == 1 and self._last_batch_requests <= 1:
+            return batch  # no sign of concurrent traffic: waiting would only add latency
         deadline = self._loop.time() + self._config.max_wait_ms / 1000
         while rows < self._config.max_batch_size:
             remaining = deadline - self._loop.time()
@@ -278,6 +283,7 @@ class MicroBatcher:
     def _execute(self, batch: list[_Pending]) -> list[Outputs | BaseException]:
         """Worker thread: one run for the whole batch, or one per request when it must."""
         self.stats.requests += len(batch)
+        self._last_batch_requests = len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         if len(batch) == 1:
             self.stats.batches += 1

@@ -168,21 +168,39 @@ def test_request_larger_than_max_batch_size_runs_alone_unsplit() -> None:
     np.testing.assert_array_equal(result["label"], recorder.alone(big)["label"])
 
 
-def test_a_lone_request_is_dispatched_after_max_wait_and_a_late_one_joins_within_it() -> None:
+def test_under_concurrent_traffic_a_late_request_joins_the_open_batch_within_max_wait() -> None:
     recorder = Recorder(mlp_session())
     feeds = [{"X": RNG.normal(size=(1, 4)).astype(np.float32)} for _ in range(2)]
 
     async def scenario() -> None:
         batcher = MicroBatcher(recorder, specs(recorder.session), BatchConfig(max_batch_size=32, max_wait_ms=400))
         try:
+            await asyncio.gather(*(batcher.submit(feed) for feed in feeds))  # overlapping traffic seen
             first = asyncio.ensure_future(batcher.submit(feeds[0]))
             await asyncio.sleep(0.02)
             second = asyncio.ensure_future(batcher.submit(feeds[1]))
             await asyncio.gather(first, second)
-            assert recorder.calls == [2], "a request arriving within max_wait_ms joins the open batch"
+            assert recorder.calls == [2, 2], "a request arriving within max_wait_ms joins the open batch"
             # Alone, a request still completes (after the wait), it never waits for company forever.
             await asyncio.wait_for(batcher.submit(feeds[0]), 5)
-            assert recorder.calls == [2, 1]
+            assert recorder.calls == [2, 2, 1]
+        finally:
+            await batcher.close()
+
+    run_async(scenario)
+
+
+def test_sequential_requests_are_not_delayed_by_max_wait() -> None:
+    recorder = Recorder(mlp_session())
+    feed = {"X": RNG.normal(size=(1, 4)).astype(np.float32)}
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(recorder, specs(recorder.session), BatchConfig(max_batch_size=32, max_wait_ms=1000))
+        try:
+            # One request at a time (no concurrency): each is run at once, not after the 1 s wait.
+            for _ in range(3):
+                await asyncio.wait_for(batcher.submit(feed), 0.5)
+            assert recorder.calls == [1, 1, 1]
         finally:
             await batcher.close()
 
