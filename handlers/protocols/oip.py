@@ -35,7 +35,7 @@ __all__ = ["PROTOCOL", "router"]
 
 PROTOCOL = "oip"
 _SERVER_VERSION = "2"
-_EXTENSIONS = ["binary_tensor_data", "classification", "model_repository_metadata"]
+_EXTENSIONS = ["binary_tensor_data", "classification"]
 
 
 def _error(request: Request, error: ServingError) -> Response:
@@ -59,9 +59,18 @@ def _metadata(repository: ModelRepository, runtime: ModelRuntime) -> dict[str, A
     }
 
 
+def _parameters(holder: dict[str, Any], what: str) -> dict[str, Any]:
+    parameters = holder.get("parameters")
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise InvalidInputError(f'"parameters" of {what} must be an object')
+    return parameters
+
+
 def _requested_outputs(payload: dict[str, Any], runtime: ModelRuntime) -> list[tuple[str, bool, int]]:
     """(name, binary, classification top-k) for each output to return."""
-    default_binary = bool((payload.get("parameters") or {}).get("binary_data_output", False))
+    default_binary = bool(_parameters(payload, "the request").get("binary_data_output", False))
     requested = payload.get("outputs")
     if requested is None:
         return [(name, default_binary, 0) for name in runtime.output_names]
@@ -74,7 +83,7 @@ def _requested_outputs(payload: dict[str, Any], runtime: ModelRuntime) -> list[t
             raise InvalidInputError(
                 f"unknown output {name!r}; model {runtime.name} has {', '.join(runtime.output_names)}"
             )
-        parameters = item.get("parameters") or {}
+        parameters = _parameters(item, f"output {item['name']!r}")
         top_k = parameters.get("classification", 0)
         if not isinstance(top_k, int) or top_k < 0:
             raise InvalidInputError(f"output {item['name']!r}: classification must be a positive whole number")

@@ -58,7 +58,10 @@ def _error(request: Request, error: ServingError) -> Response:
 def _add_batch_axis(runtime: ModelRuntime, tensors: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """A single example (every input one axis short) gets a batch axis of one; tells whether it did."""
     specs = runtime.manifest.inputs
-    arrays = {name: value if isinstance(value, np.ndarray) else np.asarray(value) for name, value in tensors.items()}
+    try:
+        arrays = {name: np.asarray(value) for name, value in tensors.items()}
+    except (ValueError, TypeError):
+        return tensors, False  # ragged: validation names the problem
     single = all(
         spec.name in arrays and arrays[spec.name].ndim + 1 == len(spec.shape) and spec.shape[0] is None
         for spec in specs
