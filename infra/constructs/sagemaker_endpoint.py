@@ -121,8 +121,10 @@ class SageMakerEndpoint(Construct):
             "Endpoint",
             endpoint_name=name,
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
-            deployment_config=sagemaker_deployment_config(props.rollout, [a.alarm_name for a in self.alarms.values()]),
+            deployment_config=sagemaker_deployment_config(props.rollout, [f"{name}-{key}" for key in self.alarms]),
         )
+        for alarm in self.alarms.values():  # named by string above: keep the creation order explicit
+            self.endpoint.node.add_dependency(alarm)
         self.scalable_targets: dict[str, appscaling.ScalableTarget] = {}
         scaling = sizing.autoscaling
         if scaling is not None:
