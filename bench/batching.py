@@ -11,13 +11,14 @@ intra-op thread in every configuration.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 
 import numpy as np
 import onnxruntime as ort
 
 from bench.common import OUT, PYTHON, free_port, start_server, table, time_calls
-from bench.loadgen import generator_name, run_load
+from bench.loadgen import generator_name, interleaved
 from bench.models import mlp_bundle
 
 CONFIGS = {
@@ -28,7 +29,7 @@ CONFIGS = {
 CONCURRENCY = (1, 16)
 
 
-def run(duration: float = 4.0) -> str:
+def run(duration: float = 4.0, rounds: int = 2) -> str:
     """Measure and return the Markdown section."""
     bundle = mlp_bundle(OUT / "bundles")
     row = np.random.default_rng(0).normal(size=(1, 512)).astype(np.float32)
@@ -41,23 +42,29 @@ def run(duration: float = 4.0) -> str:
     sixteen = np.repeat(row, 16, axis=0)
     batched = time_calls(lambda: session.run(None, {"x": sixteen}), 1.0)
 
-    measured = {}
-    for name, env in CONFIGS.items():
-        port = free_port()
-        full_env = {
-            "SM_MODEL_DIR": str(bundle),
-            "SAGEMAKER_BIND_TO_PORT": str(port),
-            "MAASKIT_HOST": "127.0.0.1",
-            "MAASKIT_INTRA_OP_THREADS": "1",
-            "MAASKIT_ACCESS_LOG": "false",
-            **env,
-        }
-        command = [PYTHON, "-m", "handlers.sagemaker_entry", "serve"]
-        with start_server(name.split(" (")[0].replace(" ", "-"), command, port, full_env) as server:
-            url = server.url + "/invocations"
-            for concurrency in CONCURRENCY:
-                run_load(url, body, "application/json", concurrency, 1)  # warm-up
-                measured[(name, concurrency)] = run_load(url, body, "application/json", concurrency, duration)
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for name, env in CONFIGS.items():
+            port = free_port()
+            full_env = {
+                "SM_MODEL_DIR": str(bundle),
+                "SAGEMAKER_BIND_TO_PORT": str(port),
+                "MAASKIT_HOST": "127.0.0.1",
+                "MAASKIT_INTRA_OP_THREADS": "1",
+                "MAASKIT_ACCESS_LOG": "false",
+                **env,
+            }
+            command = [PYTHON, "-m", "handlers.sagemaker_entry", "serve"]
+            server = stack.enter_context(
+                start_server(
+                    name.split(" (")[0].replace(" ", "-") + env.get("MAASKIT_BATCH_MAX_WAIT_MS", ""),
+                    command,
+                    port,
+                    full_env,
+                )
+            )
+            urls[name] = server.url + "/invocations"
+        measured = interleaved(urls, {c: (body, c) for c in CONCURRENCY}, "application/json", duration, rounds)
     lines = []
     for concurrency in CONCURRENCY:
         base = measured[("batching off", concurrency)]
@@ -66,7 +73,8 @@ def run(duration: float = 4.0) -> str:
             lines.append([name, concurrency, cell.rps, cell.p50_ms, cell.p99_ms, cell.rps / base.rps, cell.errors])
     return (
         "## Request batching (SageMaker entry, MLP 512-2048-2048-10, one row per request)\n\n"
-        f"Load generator: {generator_name()}; {duration:g} s per cell. In-process session.run: "
+        f"Load generator: {generator_name()}; servers side by side, measured in turns, median of {rounds} rounds "
+        f"of {duration:g} s per cell. In-process session.run: "
         f"1 row {single.p50_ms:.2f} ms, 16 rows {batched.p50_ms:.2f} ms (p50).\n\n"
         + table(["server", "conc", "req/s", "p50 ms", "p99 ms", "x batching off", "errors"], lines)
         + "\n"
@@ -77,7 +85,9 @@ def main(argv: list[str] | None = None) -> str:
     """Command line entry; prints and returns the Markdown section."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per cell (default 4)")
-    report = run(parser.parse_args(argv).duration)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per cell (default 2)")
+    args = parser.parse_args(argv)
+    report = run(args.duration, args.rounds)
     print(report)
     return report
 

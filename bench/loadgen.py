@@ -17,14 +17,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Hashable, Mapping
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
-from bench.common import PYTHON, ROOT, Timing, timing_from
+from bench.common import PYTHON, ROOT, Timing, median, timing_from
 
-__all__ = ["generator_name", "run_load"]
+__all__ = ["generator_name", "interleaved", "run_load"]
 
 MAX_REQUESTS = 2_000_000
+K = TypeVar("K", bound=Hashable)
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
@@ -72,6 +76,38 @@ def run_load(url: str, body: bytes, content_type: str, concurrency: int, duratio
         result = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 60, check=True, cwd=ROOT)
     data = json.loads(result.stdout)
     return Timing(**data)
+
+
+def interleaved(
+    urls: Mapping[str, str],
+    cells: Mapping[K, tuple[bytes, int]],
+    content_type: str,
+    duration_s: float,
+    rounds: int = 2,
+) -> dict[tuple[str, K], Timing]:
+    """Measure every cell (body, concurrency) on every server, alternating servers round by round.
+
+    Servers run side by side and take turns, so a change in machine load touches all of them alike;
+    each figure is the median over ``rounds``.
+    """
+    runs: dict[tuple[str, K], list[Timing]] = defaultdict(list)
+    for key, (body, concurrency) in cells.items():
+        for url in urls.values():
+            run_load(url, body, content_type, concurrency, 1)  # warm-up
+        for index in range(rounds):
+            order = list(urls.items()) if index % 2 == 0 else list(urls.items())[::-1]
+            for name, url in order:
+                runs[(name, key)].append(run_load(url, body, content_type, concurrency, duration_s))
+    return {
+        key: Timing(
+            rps=median([t.rps for t in timings]),
+            p50_ms=median([t.p50_ms for t in timings]),
+            p99_ms=median([t.p99_ms for t in timings]),
+            count=sum(t.count for t in timings),
+            errors=sum(t.errors for t in timings),
+        )
+        for key, timings in runs.items()
+    }
 
 
 async def _connection(host: str, port: int, request: bytes, deadline: float, latencies: list[float]) -> int:

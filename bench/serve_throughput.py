@@ -10,6 +10,7 @@ three. maaskit runs with every feature on (validation, labels, structured log li
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import urllib.request
 from collections.abc import Callable
@@ -18,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from bench.common import OUT, PYTHON, Server, Timing, free_port, start_server, table, time_calls
-from bench.loadgen import generator_name, run_load
+from bench.common import OUT, PYTHON, Server, free_port, start_server, table, time_calls
+from bench.loadgen import generator_name, interleaved
 from bench.models import TABULAR_FEATURES, tabular_bundle
 
 BATCHES = (1, 32)
@@ -51,22 +52,6 @@ def _servers(bundle_dir: str, model_path: str) -> list[tuple[str, str, list[str]
     ]
 
 
-def _measure_server(
-    name: str, path: str, command: list[str], env: dict[str, str], bodies: dict[int, bytes], duration: float
-) -> dict[tuple[int, int], Timing]:
-    port = free_port()
-    results: dict[tuple[int, int], Timing] = {}
-    with start_server(name.replace(" ", "-"), [*command, str(port)], port, env) as server:
-        _check_answer(server, path, bodies[1])
-        for batch in BATCHES:
-            for concurrency in CONCURRENCY:
-                run_load(server.url + path, bodies[batch], "application/json", concurrency, 1)  # warm-up
-                results[(batch, concurrency)] = run_load(
-                    server.url + path, bodies[batch], "application/json", concurrency, duration
-                )
-    return results
-
-
 def _check_answer(server: Server, path: str, body: bytes) -> None:
     answer = _post(server.url + path, body)
     text = json.dumps(answer)
@@ -78,7 +63,7 @@ def _runner(session: ort.InferenceSession, x: np.ndarray) -> Callable[[], object
     return lambda: session.run(None, {"X": x})
 
 
-def run(duration: float = 3.0) -> str:
+def run(duration: float = 3.0, rounds: int = 2) -> str:
     """Measure every cell and return the Markdown section."""
     bundle = tabular_bundle(OUT / "bundles")
     rng = np.random.default_rng(0)
@@ -90,16 +75,21 @@ def run(duration: float = 3.0) -> str:
     session = ort.InferenceSession(str(bundle / "model.onnx"), options, providers=["CPUExecutionProvider"])
     floor = {batch: time_calls(_runner(session, rows[batch]), min(duration, 1.0)) for batch in BATCHES}
 
-    measured = {
-        name: _measure_server(name, path, command, env, bodies, duration)
-        for name, path, command, env in _servers(str(bundle), str(bundle / "model.onnx"))
-    }
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for name, path, command, env in _servers(str(bundle), str(bundle / "model.onnx")):
+            port = free_port()
+            server = stack.enter_context(start_server(name.replace(" ", "-"), [*command, str(port)], port, env))
+            _check_answer(server, path, bodies[1])
+            urls[name] = server.url + path
+        cells = {(b, c): (bodies[b], c) for b in BATCHES for c in CONCURRENCY}
+        measured = interleaved(urls, cells, "application/json", duration, rounds)
     lines = []
     for batch in BATCHES:
         for concurrency in CONCURRENCY:
-            base = measured["minimal route"][(batch, concurrency)]
+            base = measured[("minimal route", (batch, concurrency))]
             for name in ("maaskit serve", "minimal route"):
-                cell = measured[name][(batch, concurrency)]
+                cell = measured[(name, (batch, concurrency))]
                 lines.append(
                     [
                         name,
@@ -129,7 +119,8 @@ def run(duration: float = 3.0) -> str:
     headers = ["server", "batch", "conc", "req/s", "p50 ms", "p99 ms", "x minimal req/s", "x minimal p99", "errors"]
     return (
         "## Serving throughput (small tabular model)\n\n"
-        f"Load generator: {generator_name()}; {duration:g} s per cell after a 1 s warm-up.\n"
+        f"Load generator: {generator_name()}; both servers up side by side and measured in turns, "
+        f"median of {rounds} rounds of {duration:g} s per cell after a 1 s warm-up.\n"
         "Goal: maaskit >= 1.0x the minimal route's req/s, p99 ratio <= 1.0.\n\n" + table(headers, lines) + "\n"
     )
 
@@ -138,7 +129,9 @@ def main(argv: list[str] | None = None) -> str:
     """Command line entry; prints and returns the Markdown section."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per cell (default 3)")
-    report = run(parser.parse_args(argv).duration)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per cell (default 2)")
+    args = parser.parse_args(argv)
+    report = run(args.duration, args.rounds)
     print(report)
     return report
 
