@@ -1,7 +1,9 @@
-"""The FastAPI application: every protocol's router over one model repository.
+"""The application: every protocol's routes over one model repository, as a Starlette app.
 
 ``create_app(repository, settings)`` is the one constructor used by Lambda (Mangum), the SageMaker
-container and ``maaskit serve``.
+container and ``maaskit serve``. Routes come from :mod:`handlers.protocols` route tables and are
+served as plain Starlette routes; FastAPI builds ``/openapi.json`` and ``/docs`` on first request
+only (see :mod:`handlers.routing` for why).
 """
 
 from __future__ import annotations
@@ -11,23 +13,27 @@ from contextlib import asynccontextmanager
 from importlib import import_module
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
 from handlers.engine import ModelRepository
 from handlers.http import json_response
 from handlers.metrics import Metrics
 from handlers.observability import ObservabilityMiddleware
+from handlers.routing import RouteSpec
 from handlers.settings import Settings
 
 __all__ = ["create_app"]
 
 _VERSION = "0.1.0"
+_TITLE = "model server"
+_DESCRIPTION = "Predictions from verified ONNX bundles in several wire protocols."
+# Tried first: the routes that carry traffic (Starlette matches routes in order).
+_HOT = ("/invocations", "/ping")
 
 
 def _route_error(request: Request, status: int, message: str) -> Response:
@@ -41,36 +47,35 @@ def _route_error(request: Request, status: int, message: str) -> Response:
     return json_response({"error": {"status": status, "type": "HTTPException", "message": message}}, status)
 
 
-def _add_error_handlers(app: FastAPI) -> None:
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        message = f"{request.method} {request.url.path}: {exc.detail}"
-        if exc.status_code == 404:
-            message += "; see /docs for the routes this server answers"
-        return _route_error(request, exc.status_code, message)
-
-    async def validation_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        return _route_error(request, 400, f"invalid request: {details}")
-
-    app.add_exception_handler(HTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = f"{request.method} {request.url.path}: {exc.detail}"
+    if exc.status_code == 404:
+        message += "; see /docs for the routes this server answers"
+    return _route_error(request, exc.status_code, message)
 
 
-def _mount_plain(app: FastAPI, api: APIRouter, documented: list[BaseRoute]) -> None:
-    """Serve ``api``'s routes as plain Starlette routes and keep the FastAPI ones for the OpenAPI document.
+def _ordered(specs: list[RouteSpec]) -> list[RouteSpec]:
+    """Hot routes first, then every POST, then GETs (paths never overlap across methods' meaning)."""
+    return sorted(specs, key=lambda spec: (spec.path not in _HOT, spec.method != "POST"))
 
-    The endpoints take only the request and parse it themselves, so FastAPI's per-request dependency
-    solving (and an included router's nested matching) would cost latency for nothing.
-    """
-    for route in api.routes:
-        if not isinstance(route, APIRoute):
-            raise TypeError(f"protocol routers hold APIRoutes only, got {route!r}")
-        app.router.routes.append(
-            Route(route.path, route.endpoint, methods=sorted(route.methods or ()), name=route.name)
-        )
-        documented.append(route)
+
+def _docs_routes(title: str, specs: list[RouteSpec]) -> list[Route]:
+    cache: dict[str, Any] = {}
+
+    async def openapi(request: Request) -> Response:
+        if "document" not in cache:
+            from handlers.openapi import build_openapi
+
+            cache["document"] = build_openapi(title, _VERSION, _DESCRIPTION, specs)
+        return json_response(cache["document"])
+
+    async def docs(request: Request) -> Response:
+        from handlers.openapi import swagger_page
+
+        return HTMLResponse(swagger_page(title, "/openapi.json"))
+
+    return [Route("/openapi.json", openapi, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
 
 
 def create_app(
@@ -78,8 +83,8 @@ def create_app(
     settings: Settings | None = None,
     *,
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
-) -> FastAPI:
-    """A FastAPI app serving ``repository`` in every protocol.
+) -> Starlette:
+    """An ASGI app serving ``repository`` in every protocol.
 
     maaskit JSON, Open Inference Protocol v2, TensorFlow Serving REST, TorchServe and SageMaker.
     ``on_shutdown`` coroutines run when the server stops (e.g. closing batchers' threads).
@@ -87,31 +92,29 @@ def create_app(
     from handlers.protocols import PROTOCOL_MODULES
 
     settings = settings or Settings.load()
+    title = f"{settings.service_name} {_TITLE}"
+    specs: list[RouteSpec] = []
+    for module in PROTOCOL_MODULES:
+        specs.extend(import_module(module).router(repository, settings).specs)
+    metrics = Metrics() if settings.metrics == "prometheus" else None
+    if metrics is not None:
+
+        async def prometheus_metrics(request: Request) -> Response:
+            """Request counts, errors and latency per model version in the Prometheus text format."""
+            return PlainTextResponse(metrics.prometheus(), media_type="text/plain; version=0.0.4")
+
+        specs.append(RouteSpec("/metrics", "GET", prometheus_metrics, ("operations",)))
+    specs = _ordered(specs)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         try:
             yield
         finally:
             for hook in on_shutdown:
                 await hook()
 
-    app = FastAPI(
-        lifespan=lifespan,
-        # FastAPI's native OpenTelemetry hooks are off: the server logs and counts requests itself.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-        title=f"{settings.service_name} model server",
-        version=_VERSION,
-        description="Predictions from verified ONNX bundles in several wire protocols.",
-        docs_url="/docs",
-        redoc_url=None,
-        openapi_url="/openapi.json",
-    )
-    app.state.repository = repository
-    app.state.settings = settings
-    metrics = Metrics() if settings.metrics == "prometheus" else None
-    app.state.metrics = metrics
-    app.add_middleware(
+    observability = Middleware(
         ObservabilityMiddleware,
         metrics=metrics,
         metrics_mode=settings.metrics,
@@ -119,24 +122,13 @@ def create_app(
         log_payload=settings.log_payload,
         namespace=settings.service_name,
     )
-    _add_error_handlers(app)
-    documented: list[BaseRoute] = []
-    for module in PROTOCOL_MODULES:
-        _mount_plain(app, import_module(module).router(repository, settings), documented)
-
-    if metrics is not None:
-
-        @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-        async def prometheus_metrics() -> Response:
-            """Request counts, errors and latency per model version in the Prometheus text format."""
-            return PlainTextResponse(metrics.prometheus(), media_type="text/plain; version=0.0.4")
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            from handlers.openapi import build_openapi
-
-            app.openapi_schema = build_openapi(app, [*app.routes, *documented])
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    app = Starlette(
+        routes=[spec.route() for spec in specs] + _docs_routes(title, specs),
+        middleware=[observability],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.repository = repository
+    app.state.settings = settings
+    app.state.metrics = metrics
     return app

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import cached_property
 from typing import Any
 
 from mangum import Mangum
+from mangum.handlers import ALB, APIGateway, HTTPGateway
+from mangum.types import LambdaHandler, Scope
 
 from handlers.app import create_app
 from handlers.engine import ModelRepository
@@ -36,6 +39,33 @@ def default_settings(environ: dict[str, str] | None = None) -> Settings:
     return Settings.load(env, **overrides)
 
 
+class _HTTPGateway(HTTPGateway):
+    """HTTP API v2 / Function URL (and REST v1 events in that shape), ASGI scope built once per event."""
+
+    @cached_property
+    def scope(self) -> Scope:  # mangum rebuilds it when answering otherwise
+        return super().scope
+
+
+class _APIGateway(APIGateway):
+    """API Gateway REST v1, ASGI scope built once per event."""
+
+    @cached_property
+    def scope(self) -> Scope:
+        return super().scope
+
+
+class _ALB(ALB):
+    """Application Load Balancer, ASGI scope built once per event."""
+
+    @cached_property
+    def scope(self) -> Scope:
+        return super().scope
+
+
+_HANDLERS: list[type[LambdaHandler]] = [_ALB, _HTTPGateway, _APIGateway]
+
+
 def build_handler(settings: Settings | None = None) -> Mangum:
     """Load every bundle (verified, warmed up) and wrap the app for Lambda events."""
     configure_logging()
@@ -45,7 +75,12 @@ def build_handler(settings: Settings | None = None) -> Mangum:
     except Exception:
         logger.exception("no model can be served: loading the bundles failed (%s)", ", ".join(settings.bundles))
         raise
-    return Mangum(create_app(repository, settings), lifespan="off", api_gateway_base_path=settings.base_path)
+    return Mangum(
+        create_app(repository, settings),
+        lifespan="off",
+        api_gateway_base_path=settings.base_path,
+        custom_handlers=_HANDLERS,
+    )
 
 
 handler = build_handler()

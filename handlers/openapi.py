@@ -1,15 +1,17 @@
-"""Build the OpenAPI document, filling the raw-request JSON routes with their real schemas."""
+"""The OpenAPI document and the /docs page, built on first request with FastAPI's generator.
+
+FastAPI (and the pydantic models in :mod:`handlers.schemas`) are imported here only, so serving
+predictions never pays for them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from starlette.routing import BaseRoute
+from handlers.routing import RouteSpec
 
-__all__ = ["build_openapi"]
+__all__ = ["build_openapi", "swagger_page"]
 
 _BODY = "x-maaskit-body"
 _RESPONSE = "x-maaskit-response"
@@ -20,11 +22,24 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def build_openapi(app: FastAPI, routes: Sequence[BaseRoute]) -> dict[str, Any]:
-    """The OpenAPI 3 document of ``routes`` with request/response schemas for operations tagged ``x-maaskit-*``."""
+def build_openapi(title: str, version: str, description: str, specs: Sequence[RouteSpec]) -> dict[str, Any]:
+    """The OpenAPI 3 document of ``specs``, with request/response schemas for operations tagged ``x-maaskit-*``."""
+    from fastapi import APIRouter
+    from fastapi.openapi.utils import get_openapi
+
     from handlers.schemas import SCHEMAS
 
-    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
+    router = APIRouter()
+    for spec in specs:
+        router.add_api_route(
+            spec.path,
+            spec.endpoint,
+            methods=[spec.method],
+            tags=list(spec.tags) or None,
+            openapi_extra=spec.openapi_extra or None,
+            name=spec.endpoint.__name__,
+        )
+    document = get_openapi(title=title, version=version, description=description, routes=router.routes)
     components = document.setdefault("components", {}).setdefault("schemas", {})
     used: set[str] = set()
     for operations in document.get("paths", {}).values():
@@ -53,3 +68,10 @@ def build_openapi(app: FastAPI, routes: Sequence[BaseRoute]) -> dict[str, Any]:
             components[sub_name] = sub_schema
         components[name] = schema
     return document
+
+
+def swagger_page(title: str, openapi_url: str) -> bytes:
+    """The Swagger UI page for the document at ``openapi_url``."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    return bytes(get_swagger_ui_html(openapi_url=openapi_url, title=f"{title} - docs").body)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from handlers.app import create_app
 from handlers.engine import ModelRepository
@@ -12,7 +12,7 @@ from handlers.settings import Settings
 __all__ = ["create_from_env"]
 
 
-def create_from_env() -> FastAPI:
+def create_from_env() -> Starlette:
     """Load the bundles named by MAASKIT_BUNDLES (verified, warmed up) and return the app.
 
     Use as ``uvicorn handlers.server:create_from_env --factory``.

@@ -2,7 +2,7 @@
 
 __all__ = ["PROTOCOL_MODULES"]
 
-#: Modules exposing ``router(repository, settings) -> APIRouter``, included in this order.
+#: Modules exposing ``router(repository, settings) -> RouteTable``.
 PROTOCOL_MODULES = (
     "handlers.protocols.maaskit",
     "handlers.protocols.oip",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -29,6 +28,7 @@ from handlers.http import (
     read_body,
 )
 from handlers.labels import label_output_values, predicted_labels
+from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.tabular import rows_to_tensors
 from handlers.validation import coerce_feed
@@ -77,9 +77,9 @@ def _tensors(payload: Any, runtime: ModelRuntime) -> dict[str, Any]:
     raise InvalidInputError('body needs "inputs" (named tensors) or "rows" (one entry per example)')
 
 
-def router(repository: ModelRepository, settings: Settings) -> APIRouter:
+def router(repository: ModelRepository, settings: Settings) -> RouteTable:
     """The maaskit JSON routes over ``repository``."""
-    api = APIRouter(tags=["maaskit"])
+    api = RouteTable(tags=["maaskit"])
     limit = settings.max_body_bytes
 
     @api.get("/models", openapi_extra={"x-maaskit-response": "ModelList"})

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -28,6 +27,7 @@ from handlers.http import (
     read_body,
 )
 from handlers.protocols.oip_codec import HEADER_LENGTH, datatype_of, decode_input, encode_bytes, parse_body
+from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.validation import coerce_feed
 
@@ -157,9 +157,9 @@ def _response(
     )
 
 
-def router(repository: ModelRepository, settings: Settings) -> APIRouter:
+def router(repository: ModelRepository, settings: Settings) -> RouteTable:
     """The OIP v2 routes over ``repository``."""
-    api = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
+    api = RouteTable(prefix="/v2", tags=["open inference protocol v2"])
 
     @api.get("/health/live")
     async def live(request: Request) -> Response:
@@ -227,7 +227,7 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
     return api
 
 
-def _add_infer_routes(api: APIRouter, repository: ModelRepository, limit: int) -> None:
+def _add_infer_routes(api: RouteTable, repository: ModelRepository, limit: int) -> None:
     """POST infer, with and without a version."""
 
     async def infer(request: Request, name: str, version: str | None) -> Response:

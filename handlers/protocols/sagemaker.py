@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,6 +20,7 @@ from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError
 from handlers.http import content_type, describe, error_response, json_response, pinned_version, read_body
 from handlers.labels import predicted_labels
+from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.validation import coerce_feed
 
@@ -79,9 +79,9 @@ def _answer(runtime: ModelRuntime, outputs: dict[str, Any], accept: str) -> Resp
     return json_response(answer)
 
 
-def router(repository: ModelRepository, settings: Settings) -> APIRouter:
+def router(repository: ModelRepository, settings: Settings) -> RouteTable:
     """``/ping`` and ``/invocations`` over ``repository``."""
-    api = APIRouter(tags=["sagemaker"])
+    api = RouteTable(tags=["sagemaker"])
     limit = settings.max_body_bytes
 
     @api.get("/ping")

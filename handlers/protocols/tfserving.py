@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,6 +24,7 @@ from handlers.http import (
     pinned_version,
     read_body,
 )
+from handlers.routing import RouteTable
 from handlers.semver import semver_key
 from handlers.settings import Settings
 from handlers.tabular import records_to_tensors
@@ -109,9 +109,9 @@ def _columnar(runtime: ModelRuntime, inputs: Any) -> dict[str, Any]:
     return {runtime.manifest.inputs[0].name: inputs}
 
 
-def router(repository: ModelRepository, settings: Settings) -> APIRouter:
+def router(repository: ModelRepository, settings: Settings) -> RouteTable:
     """The TF Serving REST routes over ``repository``."""
-    api = APIRouter(prefix="/v1/models", tags=["tensorflow serving"])
+    api = RouteTable(prefix="/v1/models", tags=["tensorflow serving"])
 
     def status(request: Request, name: str, version: str | None) -> Response:
         describe(request, PROTOCOL)
@@ -166,7 +166,7 @@ def router(repository: ModelRepository, settings: Settings) -> APIRouter:
     return api
 
 
-def _add_predict_routes(api: APIRouter, repository: ModelRepository, limit: int) -> None:
+def _add_predict_routes(api: RouteTable, repository: ModelRepository, limit: int) -> None:
     """POST :predict, with and without a version."""
 
     async def predict(request: Request, name: str, version: str | None) -> Response:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -29,6 +28,7 @@ from handlers.http import (
     pinned_version,
     read_body,
 )
+from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.validation import coerce_feed
 
@@ -71,9 +71,9 @@ def _add_batch_axis(runtime: ModelRuntime, tensors: dict[str, Any]) -> tuple[dic
     return {name: array[np.newaxis, ...] for name, array in arrays.items()}, True
 
 
-def router(repository: ModelRepository, settings: Settings) -> APIRouter:
+def router(repository: ModelRepository, settings: Settings) -> RouteTable:
     """The TorchServe inference routes over ``repository``."""
-    api = APIRouter(tags=["torchserve"])
+    api = RouteTable(tags=["torchserve"])
     limit = settings.max_body_bytes
 
     async def predict(request: Request, name: str, version: str | None) -> Response:
