@@ -38,7 +38,7 @@ from handlers.bundle import BundleError
 from handlers.settings import ENV, Settings, SettingsError
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from starlette.applications import Starlette
 
 __all__ = ["ServerConfig", "build_app", "default_providers", "main", "worker_app"]
 
@@ -158,7 +158,7 @@ def default_providers(available: Sequence[str] | None = None) -> tuple[str, ...]
     return (CPU,)
 
 
-def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None = None) -> FastAPI:
+def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None = None) -> Starlette:
     """Load, verify and warm every bundle, put a batcher in front of each, and build the app.
 
     Raises BundleError when a bundle is missing or cannot be trusted, SettingsError on bad settings.
@@ -197,7 +197,7 @@ def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None 
     return create_app(repository, settings, on_shutdown=[close_batchers])
 
 
-def worker_app() -> FastAPI:
+def worker_app() -> Starlette:
     """App factory for each uvicorn worker process: claim a GPU of its own, then build the app."""
     assign_worker_gpu(os.environ)
     return build_app()
