@@ -56,3 +56,11 @@ def test_label_agreement_threshold(iris):
         }
     )
     check_outputs(lenient, samples, outputs, accelerator=False)
+
+
+def test_scalar_outputs_match_their_stored_one_element_form(iris):
+    manifest, samples = iris
+    stored = Samples(samples.inputs, {"total": np.asarray([3.0])})  # samples.npz keeps a 0-d output as [1]
+    check_outputs(manifest, stored, {"total": np.asarray(3.0)}, accelerator=False)
+    with pytest.raises(WarmupMismatchError):
+        check_outputs(manifest, stored, {"total": np.asarray(4.0)}, accelerator=False)
