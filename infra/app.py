@@ -21,7 +21,6 @@ from infra.stack import MaaskitStack, MaaskitStackProps
 __all__ = ["REPO_ROOT", "build_stack", "main"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STAGE_PATTERN = r"^[a-z][a-z0-9]{0,15}$"
 
 
 def _resolve(config: DeployConfig, base_dir: Path, build_root: Path) -> tuple[dict[str, BundleSource], dict[str, BundleSource]]:
@@ -44,10 +43,6 @@ def build_stack(
     env: Environment | None = None,
 ) -> MaaskitStack:
     """Validate the deploy file and add the stage's stack to ``app`` (cdk-nag on unless ``nag`` is false)."""
-    import re
-
-    if not re.fullmatch(STAGE_PATTERN, stage):
-        raise ConfigError(f"stage {stage!r} must be lowercase letters and digits, starting with a letter (e.g. dev)")
     config = load_config(config_path, stage)
     build_root = repo_root / ".maaskit" / "build"
     bundles, challengers = _resolve(config, config_path.resolve().parent, build_root)

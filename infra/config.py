@@ -26,12 +26,17 @@ __all__ = [
     "RolloutConfig",
     "SageMakerAutoscaling",
     "SageMakerConfig",
+    "STAGE_PATTERN",
     "ThrottleConfig",
+    "check_stage",
     "load_config",
+    "parse_config",
 ]
 
 #: Same rule as the bundle's model name: it becomes part of function, endpoint and URL names.
 ENDPOINT_NAME = r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$"
+#: Stage names: they become part of stack, function, endpoint and parameter names.
+STAGE_PATTERN = r"^[a-z][a-z0-9]{0,15}$"
 #: Retention values CloudWatch Logs accepts.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922)
 
@@ -251,10 +256,18 @@ def parse_config(data: Any, source: str = "deploy config", stage: str | None = N
     return config
 
 
+def check_stage(stage: str) -> None:
+    """Raise ConfigError unless ``stage`` is a valid stage name."""
+    if not re.fullmatch(STAGE_PATTERN, stage):
+        raise ConfigError(f"stage {stage!r} must be 1-16 lowercase letters and digits, starting with a letter (e.g. dev)")
+
+
 def load_config(path: Path, stage: str | None = None) -> DeployConfig:
-    """Read and validate the YAML deploy file at ``path``."""
+    """Read and validate the YAML deploy file at ``path`` (with ``stages[stage]`` overrides applied)."""
     import yaml
 
+    if stage is not None:
+        check_stage(stage)
     if not path.is_file():
         raise ConfigError(f"deploy config {path} not found; pass --config or set the 'maaskit:config' context")
     try:

@@ -255,7 +255,8 @@ def test_dashboard_and_log_retention(default_synth: Synth):
 
 
 def test_cdk_nag_reports_no_unacknowledged_finding(default_synth: Synth, custom_synth: Synth):
-    assert default_synth.nag_report, "cdk-nag did not run"
+    # A finding would have made app.synth() raise ValidationFailed (see test_api); the report says none.
+    assert default_synth.nag_report["title"] == "Validation Report"
     assert default_synth.violations() == []
     assert custom_synth.violations() == []
 

@@ -1,0 +1,60 @@
+"""The API construct alone (no packaging, fast): JWT auth and default props; and that cdk-nag does bite."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aws_cdk import App, Stack
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+
+from infra.config import ApiConfig, AuthConfig
+from infra.constructs.api import ModelApi, ModelApiProps, SageMakerRoute
+from infra.nag import enable_nag
+from tests.infra.conftest import cdk_context
+
+POOL = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Abc123"
+ROUTE = SageMakerRoute("maaskit-dev-gpu", "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/maaskit-dev-gpu")
+
+
+def _template(config: ApiConfig) -> tuple[ModelApi, dict]:
+    stack = Stack(App(context=cdk_context()), "Api")
+    api = ModelApi(stack, "Api", ModelApiProps(stage="dev", config=config, sagemaker_models={"gpu": ROUTE}))
+    return api, Template.from_stack(stack).to_json()
+
+
+def test_jwt_auth_uses_a_cognito_authorizer_on_every_method():
+    api, template = _template(ApiConfig(auth=AuthConfig(type="jwt", user_pool_arn=POOL)))
+    resources = template["Resources"].values()
+    (authorizer,) = [r["Properties"] for r in resources if r["Type"] == "AWS::ApiGateway::Authorizer"]
+    assert authorizer["Type"] == "COGNITO_USER_POOLS" and authorizer["ProviderARNs"] == [POOL]
+    methods = [r["Properties"] for r in resources if r["Type"] == "AWS::ApiGateway::Method"]
+    assert methods and {m["AuthorizationType"] for m in methods} == {"COGNITO_USER_POOLS"}
+    assert api.authorizer is not None and api.usage_plan is None
+
+
+def test_direct_integration_defaults():
+    api, template = _template(ApiConfig())
+    methods = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Method"]
+    assert {m["HttpMethod"] for m in methods} == {"POST"}
+    assert all(m["AuthorizationType"] == "AWS_IAM" and m["RequestValidatorId"] for m in methods)
+    assert {"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/maaskit-dev-gpu"} == {
+        s["Resource"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert "application/x-npy" in json.dumps(template)
+    assert api.sagemaker_role is not None
+
+
+def test_cdk_nag_reports_a_plain_bucket(tmp_path):
+    app = App(context=cdk_context(), outdir=str(tmp_path))
+    stack = Stack(app, "Plain")
+    s3.Bucket(stack, "Plain")
+    enable_nag(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed") as info:
+        app.synth()
+    assert "AwsSolutions-S1" in str(info.value) and "AwsSolutions-S10" in str(info.value)
