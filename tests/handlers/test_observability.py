@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from handlers.app import create_app
 from handlers.engine import ModelRepository
@@ -19,7 +19,7 @@ from tests.handlers.conftest import asgi_get, asgi_post
 ROW = {"inputs": {"a": [[1, 2]], "b": [[3, 4]]}}
 
 
-def _app_with_log(repository: ModelRepository, **overrides: Any) -> tuple[FastAPI, io.StringIO]:
+def _app_with_log(repository: ModelRepository, **overrides: Any) -> tuple[Starlette, io.StringIO]:
     settings = Settings.load(environ={}, intra_op_threads=1, **overrides)
     app = create_app(repository, settings)
     stream = io.StringIO()
