@@ -63,7 +63,7 @@ def _runner(session: ort.InferenceSession, x: np.ndarray) -> Callable[[], object
     return lambda: session.run(None, {"X": x})
 
 
-def run(duration: float = 3.0, rounds: int = 2) -> str:
+def run(duration: float = 3.0, rounds: int = 3) -> str:
     """Measure every cell and return the Markdown section."""
     bundle = tabular_bundle(OUT / "bundles")
     rng = np.random.default_rng(0)
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> str:
     """Command line entry; prints and returns the Markdown section."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per cell (default 3)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per cell (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per cell (default 3)")
     args = parser.parse_args(argv)
     report = run(args.duration, args.rounds)
     print(report)
