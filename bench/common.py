@@ -137,6 +137,17 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+def median_timing(timings: Sequence[Timing]) -> Timing:
+    """Per-figure medians of several measurements of one cell (counts and errors summed)."""
+    return Timing(
+        rps=median([t.rps for t in timings]),
+        p50_ms=median([t.p50_ms for t in timings]),
+        p99_ms=median([t.p99_ms for t in timings]),
+        count=sum(t.count for t in timings),
+        errors=sum(t.errors for t in timings),
+    )
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A Markdown table; floats get a sensible number of digits."""
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from bench.common import OUT, ROOT, Timing, median, table, time_calls
+from bench.common import OUT, ROOT, Timing, median_timing, table, time_calls
 from bench.models import TABULAR_FEATURES, tabular_bundle
 
 ROUNDS = 5
@@ -42,15 +42,6 @@ def _context() -> SimpleNamespace:
         memory_limit_in_mb=1024,
         invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:maaskit-bench-tabular:live",
         get_remaining_time_in_millis=lambda: 30_000,
-    )
-
-
-def _median_timing(timings: list[Timing]) -> Timing:
-    return Timing(
-        rps=median([t.rps for t in timings]),
-        p50_ms=median([t.p50_ms for t in timings]),
-        p99_ms=median([t.p99_ms for t in timings]),
-        count=sum(t.count for t in timings),
     )
 
 
@@ -89,7 +80,7 @@ def run(duration: float = 2.0) -> str:
         for _ in range(ROUNDS):
             for name, call in calls.items():
                 rounds[name].append(time_calls(call, duration / ROUNDS))
-        bare, full, lean = (_median_timing(rounds[name]) for name in calls)
+        bare, full, lean = (median_timing(rounds[name]) for name in calls)
     finally:
         sys.stdout, sys.stderr = real
         sink.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from bench.common import PYTHON, ROOT, Timing, median, timing_from
+from bench.common import PYTHON, ROOT, Timing, median_timing, timing_from
 
 __all__ = ["generator_name", "interleaved", "run_load"]
 
@@ -98,16 +98,7 @@ def interleaved(
             order = list(urls.items()) if index % 2 == 0 else list(urls.items())[::-1]
             for name, url in order:
                 runs[(name, key)].append(run_load(url, body, content_type, concurrency, duration_s))
-    return {
-        key: Timing(
-            rps=median([t.rps for t in timings]),
-            p50_ms=median([t.p50_ms for t in timings]),
-            p99_ms=median([t.p99_ms for t in timings]),
-            count=sum(t.count for t in timings),
-            errors=sum(t.errors for t in timings),
-        )
-        for key, timings in runs.items()
-    }
+    return {key: median_timing(timings) for key, timings in runs.items()}
 
 
 async def _connection(host: str, port: int, request: bytes, deadline: float, latencies: list[float]) -> int:
