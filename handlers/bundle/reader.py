@@ -7,7 +7,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from handlers.bundle.archive import extract_archive
 from handlers.bundle.errors import BundleFormatError, BundleIntegrityError, BundleNotFoundError
 from handlers.bundle.manifest import Manifest, load_manifest
 from handlers.bundle.samples import Samples, read_samples
@@ -85,6 +84,8 @@ def open_bundle(path: str | Path, *, verify: bool = True, extract_to: Path | Non
     if source.is_dir():
         root = source.resolve()
     elif source.is_file() and source.name.endswith((".tar.gz", ".tgz", ".tar")):
+        from handlers.bundle.archive import extract_archive  # tarfile costs ~6 ms: only load it for archives
+
         root = extract_to or Path(tempfile.mkdtemp(prefix="maaskit-bundle-"))
         extract_archive(source, root)
         root = root.resolve()
