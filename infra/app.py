@@ -23,7 +23,9 @@ __all__ = ["REPO_ROOT", "build_stack", "main"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _resolve(config: DeployConfig, base_dir: Path, build_root: Path) -> tuple[dict[str, BundleSource], dict[str, BundleSource]]:
+def _resolve(
+    config: DeployConfig, base_dir: Path, build_root: Path
+) -> tuple[dict[str, BundleSource], dict[str, BundleSource]]:
     bundles, challengers = {}, {}
     for endpoint in config.endpoints:
         bundles[endpoint.name] = resolve_bundle(endpoint.bundle, endpoint.name, base_dir, build_root)

@@ -23,7 +23,9 @@ _BAD_INPUT = 2
 _ENV = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_CLI_TELEMETRY": "true"}
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The deploy file (YAML).")]
-StageOption = Annotated[str, typer.Option("--stage", "-s", help="Stage to build: dev, prod, ... (stack maaskit-<stage>).")]
+StageOption = Annotated[
+    str, typer.Option("--stage", "-s", help="Stage to build: dev, prod, ... (stack maaskit-<stage>).")
+]
 
 
 class CdkNotFoundError(RuntimeError):
@@ -64,7 +66,9 @@ def _run(verb: str, config: Path, stage: str, *extra: str) -> int:
         raise typer.Exit(_BAD_INPUT) from None
     started = time.perf_counter()
     result = subprocess.run(command, cwd=REPO_ROOT, env={**os.environ, **_ENV}, check=False)
-    typer.echo(f"cdk {verb} of stage {stage}: exit {result.returncode} after {time.perf_counter() - started:.1f} s", err=True)
+    typer.echo(
+        f"cdk {verb} of stage {stage}: exit {result.returncode} after {time.perf_counter() - started:.1f} s", err=True
+    )
     return result.returncode
 
 

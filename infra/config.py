@@ -148,7 +148,9 @@ class EndpointConfig(_Strict):
 
     @model_validator(mode="after")
     def _bundle_form(self) -> EndpointConfig:
-        if self.bundle.startswith("registry:") and not re.fullmatch(r"registry:[a-z0-9-]+@[0-9A-Za-z.+-]+", self.bundle):
+        if self.bundle.startswith("registry:") and not re.fullmatch(
+            r"registry:[a-z0-9-]+@[0-9A-Za-z.+-]+", self.bundle
+        ):
             raise ValueError(f"bundle {self.bundle!r} must look like registry:<name>@<version>")
         if self.target == "lambda" and self.bundle.startswith("s3://"):
             raise ValueError("a Lambda target needs a local bundle (directory or .tar.gz) or registry:<name>@<version>")
@@ -160,7 +162,9 @@ class AuthConfig(_Strict):
     bound to a usage plan; ``jwt``: bearer tokens issued by a Cognito user pool."""
 
     type: Literal["iam", "api_key", "jwt"] = "iam"
-    user_pool_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/.+$")
+    user_pool_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/.+$"
+    )
     quota_per_day: int | None = Field(default=None, ge=1, description="api_key: requests per key per day.")
 
     @model_validator(mode="after")
@@ -259,7 +263,9 @@ def parse_config(data: Any, source: str = "deploy config", stage: str | None = N
 def check_stage(stage: str) -> None:
     """Raise ConfigError unless ``stage`` is a valid stage name."""
     if not re.fullmatch(STAGE_PATTERN, stage):
-        raise ConfigError(f"stage {stage!r} must be 1-16 lowercase letters and digits, starting with a letter (e.g. dev)")
+        raise ConfigError(
+            f"stage {stage!r} must be 1-16 lowercase letters and digits, starting with a letter (e.g. dev)"
+        )
 
 
 def load_config(path: Path, stage: str | None = None) -> DeployConfig:

@@ -16,7 +16,7 @@ _PREDEFINED_LINEAR = {(10, 1), (10, 2), (10, 3), (10, 10)}
 
 
 def predefined_lambda_config_name(rollout: RolloutConfig) -> str | None:
-    """The CDK (Python) name of the CodeDeploy predefined config matching ``rollout``, or None when a custom one is needed."""
+    """The CDK (Python) name of the predefined CodeDeploy config matching ``rollout``; None: a custom one is needed."""
     key = (rollout.percentage, rollout.interval_minutes)
     if rollout.strategy == "all_at_once":
         return "ALL_AT_ONCE"

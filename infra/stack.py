@@ -123,7 +123,9 @@ class MaaskitStack(Stack):
                     str(deps), exclude=[".complete"], asset_hash=deps.name, asset_hash_type=AssetHashType.CUSTOM
                 ),
                 compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
-                compatible_architectures=[lambda_.Architecture.ARM_64 if arch == "arm64" else lambda_.Architecture.X86_64],
+                compatible_architectures=[
+                    lambda_.Architecture.ARM_64 if arch == "arm64" else lambda_.Architecture.X86_64
+                ],
                 description=f"maaskit runtime deps ({requirements.name}, {arch}, CPython 3.11)",
             )
         return self.layers[arch], size

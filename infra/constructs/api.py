@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
@@ -56,7 +56,7 @@ class ModelApiProps:
     """
 
     stage: str
-    config: ApiConfig = ApiConfig()
+    config: ApiConfig = field(default_factory=ApiConfig)
     lambda_models: dict[str, lambda_.IFunction] = field(default_factory=dict)
     sagemaker_models: dict[str, SageMakerRoute] = field(default_factory=dict)
 
@@ -91,15 +91,24 @@ class ModelApi(Construct):
                 throttling_burst_limit=config.throttling.burst_limit,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True, http_method=True, ip=True, protocol=True, request_time=True,
-                    resource_path=True, response_length=True, status=True, user=True,
-                ),  # fmt: skip
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
             ),
         )
         self.validator = apigw.RequestValidator(
             self, "Validator", rest_api=self.api, validate_request_body=True, validate_request_parameters=True
         )
-        self._predict_model = self.api.add_model("PredictRequest", content_type="application/json", schema=_PREDICT_SCHEMA)
+        self._predict_model = self.api.add_model(
+            "PredictRequest", content_type="application/json", schema=_PREDICT_SCHEMA
+        )
         self.authorizer: apigw.CognitoUserPoolsAuthorizer | None = None
         self.usage_plan: apigw.UsagePlan | None = None
         self.api_key: apigw.IApiKey | None = None
@@ -173,7 +182,9 @@ class ModelApi(Construct):
             self._add(model, "GET", integration, request_validator=self.validator)
             self._add(model.add_resource("{proxy+}"), "ANY", integration, **proxy)
             if version == "v1":  # TF Serving's verb suffix: POST /v1/models/<m>:predict
-                self._add(parent_models.add_resource(f"{name}:predict"), "POST", integration, request_validator=self.validator)
+                self._add(
+                    parent_models.add_resource(f"{name}:predict"), "POST", integration, request_validator=self.validator
+                )
 
     def _sagemaker_routes(self, models: apigw.Resource, name: str, route: SageMakerRoute) -> None:
         if self.sagemaker_role is None:
@@ -228,9 +239,3 @@ def _response(status: str, pattern: str | None) -> apigw.IntegrationResponse:
         response_parameters={"method.response.header.Content-Type": "integration.response.header.Content-Type"},
     )
 
-
-def api_stage_arn(api: apigw.RestApi) -> str:
-    """The ARN of the API's stage (for a WAF web ACL association)."""
-    return Stack.of(api).format_arn(
-        service="apigateway", account="", resource=f"/restapis/{api.rest_api_id}/stages/{api.deployment_stage.stage_name}"
-    )

@@ -41,7 +41,13 @@ class ModelDashboard(Construct):
             cloudwatch.GraphWidget(
                 title="API requests and errors",
                 left=[
-                    cloudwatch.Metric(namespace="AWS/ApiGateway", metric_name=name, dimensions_map=api, statistic="Sum", period=_PERIOD)
+                    cloudwatch.Metric(
+                        namespace="AWS/ApiGateway",
+                        metric_name=name,
+                        dimensions_map=api,
+                        statistic="Sum",
+                        period=_PERIOD,
+                    )
                     for name in ("Count", "4XXError", "5XXError")
                 ],
                 width=12,
@@ -49,7 +55,13 @@ class ModelDashboard(Construct):
             cloudwatch.GraphWidget(
                 title="API latency p99 (ms)",
                 left=[
-                    cloudwatch.Metric(namespace="AWS/ApiGateway", metric_name="Latency", dimensions_map=api, statistic="p99", period=_PERIOD)
+                    cloudwatch.Metric(
+                        namespace="AWS/ApiGateway",
+                        metric_name="Latency",
+                        dimensions_map=api,
+                        statistic="p99",
+                        period=_PERIOD,
+                    )
                 ],
                 width=12,
             ),

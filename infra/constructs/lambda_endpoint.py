@@ -5,22 +5,30 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import AssetHashType, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
-from aws_cdk import aws_iam as iam
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.bundles import BundleSource
-from infra.constructs.logs import retention
 from infra.config import AlarmConfig, LambdaConfig, RolloutConfig
+from infra.constructs.logs import retention
 from infra.nag import acknowledge
-from infra.packaging import LAMBDA_UNZIPPED_LIMIT, PYTHON_VERSION, bundling_options, copy_tree, staged_context, tree_size
+from infra.packaging import (
+    LAMBDA_UNZIPPED_LIMIT,
+    PYTHON_VERSION,
+    bundling_options,
+    copy_tree,
+    staged_context,
+    tree_size,
+)
 from infra.rollout import lambda_deployment_config
 from infra.samples import hook_cases
 
@@ -48,9 +56,9 @@ class LambdaEndpointProps:
     deps_layer: lambda_.ILayerVersion
     deps_size: int
     build_root: Path
-    sizing: LambdaConfig = LambdaConfig()
-    rollout: RolloutConfig = RolloutConfig()
-    alarms: AlarmConfig = AlarmConfig()
+    sizing: LambdaConfig = field(default_factory=LambdaConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)
 
 
 class LambdaEndpoint(Construct):
@@ -70,7 +78,9 @@ class LambdaEndpoint(Construct):
         code_size = tree_size(props.handlers_dir) * 2 + tree_size(bundle_dir)  # sources + their .pyc
         self.unzipped_size = code_size + props.deps_size
         self.uses_image = self.unzipped_size > LAMBDA_UNZIPPED_LIMIT
-        architecture = lambda_.Architecture.ARM_64 if props.sizing.architecture == "arm64" else lambda_.Architecture.X86_64
+        architecture = (
+            lambda_.Architecture.ARM_64 if props.sizing.architecture == "arm64" else lambda_.Architecture.X86_64
+        )
         sizing = props.sizing
         log_group = logs.LogGroup(
             self,
@@ -79,7 +89,7 @@ class LambdaEndpoint(Construct):
             retention=retention(sizing.log_retention_days),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        common = {
+        common: dict[str, Any] = {
             "function_name": props.function_name,
             "architecture": architecture,
             "memory_size": sizing.memory_mb,
@@ -94,7 +104,7 @@ class LambdaEndpoint(Construct):
             ),
         }
         if self.uses_image:
-            print(  # noqa: T201 - the CDK CLI shows synth output; the user must know why a container is used
+            print(
                 f"maaskit: {props.function_name}: the zip package would be {self.unzipped_size / 2**20:.0f} MB "
                 f"unzipped (limit {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MB): deploying a container image built "
                 "from handlers/docker/Dockerfile.lambda instead (cdk deploy builds it; Docker needed then)."
@@ -118,7 +128,9 @@ class LambdaEndpoint(Construct):
             "Live",
             alias_name="live",
             version=self.version,
-            provisioned_concurrent_executions=(sizing.provisioned_concurrency.min if sizing.provisioned_concurrency else None),
+            provisioned_concurrent_executions=(
+                sizing.provisioned_concurrency.min if sizing.provisioned_concurrency else None
+            ),
         )
         pc = sizing.provisioned_concurrency
         if pc is not None and pc.max is not None and pc.max > pc.min:
@@ -181,7 +193,9 @@ def _zip_code(handlers_dir: Path, bundle_dir: Path) -> lambda_.Code:
     )
 
 
-def _image_code(props: LambdaEndpointProps, bundle_dir: Path, architecture: lambda_.Architecture) -> lambda_.DockerImageCode:
+def _image_code(
+    props: LambdaEndpointProps, bundle_dir: Path, architecture: lambda_.Architecture
+) -> lambda_.DockerImageCode:
     trees = {"handlers": props.handlers_dir, f"bundles/{bundle_dir.name}": bundle_dir}
     context = staged_context(props.build_root, props.function_name, trees)
     return lambda_.DockerImageCode.from_image_asset(
@@ -189,9 +203,7 @@ def _image_code(props: LambdaEndpointProps, bundle_dir: Path, architecture: lamb
     )
 
 
-def _platform(architecture: lambda_.Architecture) -> "ecr_assets.Platform":  # noqa: UP037
-    from aws_cdk import aws_ecr_assets as ecr_assets
-
+def _platform(architecture: lambda_.Architecture) -> ecr_assets.Platform:
     return ecr_assets.Platform.LINUX_ARM64 if architecture.name == "arm64" else ecr_assets.Platform.LINUX_AMD64
 
 

@@ -4,7 +4,7 @@ alarms, an optional A/B challenger variant and autoscaling on invocations per in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aws_cdk import ArnFormat, Duration, Stack
@@ -17,8 +17,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from infra.bundles import BundleSource
-from infra.nag import acknowledge
 from infra.config import AlarmConfig, RolloutConfig, SageMakerConfig
+from infra.nag import acknowledge
 from infra.rollout import sagemaker_deployment_config
 
 __all__ = ["INSTANCE_STORAGE_FAMILIES", "SageMakerEndpoint", "SageMakerEndpointProps"]
@@ -41,9 +41,9 @@ class SageMakerEndpointProps:
     endpoint_name: str
     bundle: BundleSource
     image_context: Path
-    sizing: SageMakerConfig = SageMakerConfig()
-    rollout: RolloutConfig = RolloutConfig()
-    alarms: AlarmConfig = AlarmConfig()
+    sizing: SageMakerConfig = field(default_factory=SageMakerConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)
     challenger: BundleSource | None = None
 
 
@@ -153,7 +153,9 @@ class SageMakerEndpoint(Construct):
         if bundle.s3_uri is not None:
             bucket, _, key = bundle.s3_uri.removeprefix("s3://").partition("/")
             self.role.add_to_policy(
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{Stack.of(self).partition}:s3:::{bucket}/{key}"])
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[f"arn:{Stack.of(self).partition}:s3:::{bucket}/{key}"]
+                )
             )
             return bundle.s3_uri
         assert bundle.archive is not None

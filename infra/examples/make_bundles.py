@@ -23,9 +23,16 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "bundles"
 _CREATED = "2026-01-01T00:00:00Z"
 
 
-def _manifest(name: str, version: str, inputs: list[TensorSpec], outputs: list[TensorSpec], checks: list[ParityCheck], **extra: object) -> Manifest:
-    import sklearn
+def _manifest(
+    name: str,
+    version: str,
+    inputs: list[TensorSpec],
+    outputs: list[TensorSpec],
+    checks: list[ParityCheck],
+    **extra: object,
+) -> Manifest:
     import skl2onnx
+    import sklearn
 
     return Manifest.model_validate(
         {
@@ -72,7 +79,10 @@ def _iris(out: Path, version: str) -> Path:
         label_output="label",
         probability_output="probabilities",
     )
-    expected = {"label": model.predict(sample).astype(np.int64), "probabilities": model.predict_proba(sample).astype(np.float32)}
+    expected = {
+        "label": model.predict(sample).astype(np.int64),
+        "probabilities": model.predict_proba(sample).astype(np.float32),
+    }
     return write_bundle(out, manifest, onx.SerializeToString(), {"X": sample}, expected, force=True).directory
 
 
@@ -105,4 +115,4 @@ def build_examples(out: Path = DEFAULT_OUT, version: str = "1.0.0") -> dict[str,
 
 if __name__ == "__main__":
     for name, path in build_examples(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUT).items():
-        print(f"{name}: {path}")  # noqa: T201
+        print(f"{name}: {path}")

@@ -125,7 +125,10 @@ def custom_synth(tmp_path_factory: pytest.TempPathFactory, bundles: dict[str, Pa
                 "rollout": {"strategy": "canary", "percentage": 25, "interval_minutes": 15},
             },
         ],
-        "api": {"auth": {"type": "api_key", "quota_per_day": 10000}, "throttling": {"rate_limit": 50, "burst_limit": 80}},
+        "api": {
+            "auth": {"type": "api_key", "quota_per_day": 10000},
+            "throttling": {"rate_limit": 50, "burst_limit": 80},
+        },
         "stages": {"prod": {"api": {"throttling": {"rate_limit": 500}}}},
     }
     return synthesize(tmp_path_factory.mktemp("custom"), config, stage="prod")

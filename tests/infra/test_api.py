@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from aws_cdk import App, Stack
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template

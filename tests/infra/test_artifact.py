@@ -73,7 +73,7 @@ def test_artifact_layout_and_size(artifact: tuple[Path, Path]):
     assert (layer / "python" / "onnxruntime").is_dir() and (layer / "python" / "numpy").is_dir()
     assert not list((layer / "python").glob("*/tests"))
     size = tree_size(task_root) + tree_size(layer)
-    print(f"\nLambda artifact unzipped: {size / 2**20:.1f} MB of {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MB")  # noqa: T201
+    print(f"\nLambda artifact unzipped: {size / 2**20:.1f} MB of {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MB")
     assert size < LAMBDA_UNZIPPED_LIMIT
 
 

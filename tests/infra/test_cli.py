@@ -51,7 +51,9 @@ def test_cdk_command_passes_stage_config_and_nag():
 @pytest.mark.skipif(not (REPO_ROOT / "node_modules/.bin/cdk").is_file(), reason="npm ci not run")
 def test_synth_of_the_example_config_through_the_cdk_cli(tmp_path: Path):
     out = tmp_path / "cdk.out"
-    result = runner.invoke(app, ["synth", "--stage", "dev", "--output", str(out), "--config", str(REPO_ROOT / "maaskit.deploy.yaml")])
+    result = runner.invoke(
+        app, ["synth", "--stage", "dev", "--output", str(out), "--config", str(REPO_ROOT / "maaskit.deploy.yaml")]
+    )
     assert result.exit_code == 0, result.output
     template = json.loads((out / "maaskit-dev.template.json").read_text())
     kinds = {r["Type"] for r in template["Resources"].values()}

@@ -18,12 +18,20 @@ def test_defaults_are_the_documented_ones():
     assert (endpoint.lambda_.memory_mb, endpoint.lambda_.architecture) == (2048, "arm64")
     assert endpoint.lambda_.provisioned_concurrency is None
     assert (endpoint.sagemaker.instance_type, endpoint.sagemaker.instance_count) == ("ml.g5.xlarge", 1)
-    assert (endpoint.rollout.strategy, endpoint.rollout.percentage, endpoint.rollout.interval_minutes) == ("canary", 10, 5)
+    assert (endpoint.rollout.strategy, endpoint.rollout.percentage, endpoint.rollout.interval_minutes) == (
+        "canary",
+        10,
+        5,
+    )
     assert config.api.auth.type == "iam"
 
 
 def test_stage_overrides_merge_over_the_top_level():
-    data = {**BASE, "api": {"throttling": {"rate_limit": 10}}, "stages": {"prod": {"api": {"throttling": {"burst_limit": 999}}}}}
+    data = {
+        **BASE,
+        "api": {"throttling": {"rate_limit": 10}},
+        "stages": {"prod": {"api": {"throttling": {"burst_limit": 999}}}},
+    }
     prod = parse_config(data, stage="prod")
     assert (prod.api.throttling.rate_limit, prod.api.throttling.burst_limit) == (10, 999)
     assert parse_config(data, stage="dev").api.throttling.burst_limit == 200
@@ -33,7 +41,10 @@ def test_stage_overrides_merge_over_the_top_level():
     ("change", "expected"),
     [
         ({"target": "ec2"}, "endpoints.0.target: got 'ec2'; allowed values: 'lambda' or 'sagemaker'"),
-        ({"lambda": {"architecture": "i386"}}, "endpoints.0.lambda.architecture: got 'i386'; allowed values: 'arm64' or 'x86_64'"),
+        (
+            {"lambda": {"architecture": "i386"}},
+            "endpoints.0.lambda.architecture: got 'i386'; allowed values: 'arm64' or 'x86_64'",
+        ),
         ({"lambda": {"memroy_mb": 512}}, "endpoints.0.lambda.memroy_mb: unknown key"),
         ({"lambda": {"memory_mb": 64}}, "endpoints.0.lambda.memory_mb: Input should be greater than or equal to 128"),
         ({"rollout": {"strategy": "blue"}}, "allowed values: 'canary', 'linear' or 'all_at_once'"),

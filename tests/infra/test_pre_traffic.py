@@ -64,5 +64,9 @@ def test_check_invokes_the_target_with_an_api_gateway_event(cases):
     assert call["FunctionName"].endswith(":7")
     assert (event["httpMethod"], event["path"]) == ("POST", "/models/iris/predict")
     assert json.loads(event["body"])["inputs"]["X"] == cases["inputs"]["X"]
-    assert pre_traffic._check(_Lambda({"statusCode": 422, "body": "{}"}), "t", cases)[0].startswith("the new version answered HTTP 422")
-    assert pre_traffic._check(_Lambda({"errorMessage": "boom"}, error=True), "t", cases)[0].startswith("the new version failed")
+    assert pre_traffic._check(_Lambda({"statusCode": 422, "body": "{}"}), "t", cases)[0].startswith(
+        "the new version answered HTTP 422"
+    )
+    assert pre_traffic._check(_Lambda({"errorMessage": "boom"}, error=True), "t", cases)[0].startswith(
+        "the new version failed"
+    )

@@ -28,16 +28,23 @@ def test_predefined_names(strategy, percentage, interval, name):
 def test_every_predefined_name_exists_in_cdk():
     from aws_cdk import aws_codedeploy as codedeploy
 
-    for strategy, pairs in {"canary": [(10, 5), (10, 10), (10, 15), (10, 30)], "linear": [(10, 1), (10, 2), (10, 3), (10, 10)]}.items():
+    for strategy, pairs in {
+        "canary": [(10, 5), (10, 10), (10, 15), (10, 30)],
+        "linear": [(10, 1), (10, 2), (10, 3), (10, 10)],
+    }.items():
         for percentage, interval in pairs:
-            name = predefined_lambda_config_name(RolloutConfig(strategy=strategy, percentage=percentage, interval_minutes=interval))
+            name = predefined_lambda_config_name(
+                RolloutConfig(strategy=strategy, percentage=percentage, interval_minutes=interval)
+            )
             assert hasattr(codedeploy.LambdaDeploymentConfig, str(name)), name
 
 
 def test_sagemaker_linear_policy():
     from infra.rollout import sagemaker_deployment_config
 
-    policy = sagemaker_deployment_config(RolloutConfig(strategy="linear", percentage=25, interval_minutes=4), ["a", "b"])
+    policy = sagemaker_deployment_config(
+        RolloutConfig(strategy="linear", percentage=25, interval_minutes=4), ["a", "b"]
+    )
     routing = policy.blue_green_update_policy.traffic_routing_configuration
     assert routing.type == "LINEAR" and routing.linear_step_size.value == 25 and routing.wait_interval_in_seconds == 240
     assert [alarm.alarm_name for alarm in policy.auto_rollback_configuration.alarms] == ["a", "b"]

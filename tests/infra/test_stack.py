@@ -19,7 +19,11 @@ def _alias(synth: Synth) -> dict:
 
 
 def _function(synth: Synth, name: str) -> dict:
-    found = [r["Properties"] for r in synth.resources("AWS::Lambda::Function").values() if r["Properties"].get("FunctionName") == name]
+    found = [
+        r["Properties"]
+        for r in synth.resources("AWS::Lambda::Function").values()
+        if r["Properties"].get("FunctionName") == name
+    ]
     assert len(found) == 1, f"no function {name}"
     return found[0]
 
@@ -49,7 +53,7 @@ def test_lambda_defaults(default_synth: Synth):
 def test_version_is_named_after_the_bundle_and_alias_live_points_at_it(default_synth: Synth):
     versions = default_synth.resources("AWS::Lambda::Version")
     assert len(versions) == 1
-    (version_id, version), = versions.items()
+    ((version_id, version),) = versions.items()
     assert "bundle iris@1.0.0 sha256:" in version["Properties"]["Description"]
     assert version["DeletionPolicy"] == "Retain"  # CodeDeploy shifts from the previous version
     alias = _alias(default_synth)
@@ -59,9 +63,9 @@ def test_version_is_named_after_the_bundle_and_alias_live_points_at_it(default_s
 
 def test_deployment_group_uses_predefined_canary_by_default(default_synth: Synth):
     group = default_synth.one("AWS::CodeDeploy::DeploymentGroup")["Properties"]
-    assert group["DeploymentConfigName"] == {"Fn::Join": ["", ["CodeDeployDefault.Lambda", "Canary10Percent5Minutes"]]} or (
-        "Canary10Percent5Minutes" in json.dumps(group["DeploymentConfigName"])
-    )
+    assert group["DeploymentConfigName"] == {
+        "Fn::Join": ["", ["CodeDeployDefault.Lambda", "Canary10Percent5Minutes"]]
+    } or ("Canary10Percent5Minutes" in json.dumps(group["DeploymentConfigName"]))
     assert group["AutoRollbackConfiguration"] == {
         "Enabled": True,
         "Events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
@@ -109,10 +113,11 @@ def test_lambda_overrides(custom_synth: Synth):
     (target,) = [t["Properties"] for t in targets if t["Properties"]["ScalableDimension"].startswith("lambda:")]
     assert target["ScalableDimension"] == "lambda:function:ProvisionedConcurrency"
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 6)
-    policy = [
-        p["Properties"] for p in custom_synth.resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    policy = next(
+        p["Properties"]
+        for p in custom_synth.resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
         if "ProvisionedConcurrency" in json.dumps(p)
-    ][0]
+    )
     assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 0.6
     log_groups = [g["Properties"] for g in custom_synth.resources("AWS::Logs::LogGroup").values()]
     assert {"LogGroupName": "/aws/lambda/maaskit-prod-iris", "RetentionInDays": 14}.items() <= next(
@@ -139,11 +144,19 @@ def test_sagemaker_defaults(default_synth: Synth):
     config = default_synth.one("AWS::SageMaker::EndpointConfig")["Properties"]
     (variant,) = config["ProductionVariants"]
     assert variant["InstanceType"] == "ml.g5.xlarge"
-    assert (variant["InitialInstanceCount"], variant["InitialVariantWeight"], variant["VariantName"]) == (1, 1, "primary")
+    assert (variant["InitialInstanceCount"], variant["InitialVariantWeight"], variant["VariantName"]) == (
+        1,
+        1,
+        "primary",
+    )
     endpoint = default_synth.one("AWS::SageMaker::Endpoint")["Properties"]
     assert endpoint["EndpointName"] == "maaskit-dev-diabetes"
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert policy == {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}, "WaitIntervalInSeconds": 300}
+    assert policy == {
+        "Type": "CANARY",
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+        "WaitIntervalInSeconds": 300,
+    }
     rollback = {a["AlarmName"] for a in endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]}
     assert rollback == {"maaskit-dev-diabetes-primary-errors", "maaskit-dev-diabetes-primary-p99"}
     alarm_names = {a["Properties"].get("AlarmName") for a in default_synth.resources("AWS::CloudWatch::Alarm").values()}
@@ -178,7 +191,10 @@ def test_sagemaker_overrides_with_ab_challenger(custom_synth: Synth):
     endpoint = custom_synth.one("AWS::SageMaker::Endpoint")["Properties"]
     routing = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing["CanarySize"]["Value"] == 25 and routing["WaitIntervalInSeconds"] == 900
-    targets = [t["Properties"]["ResourceId"] for t in custom_synth.resources("AWS::ApplicationAutoScaling::ScalableTarget").values()]
+    targets = [
+        t["Properties"]["ResourceId"]
+        for t in custom_synth.resources("AWS::ApplicationAutoScaling::ScalableTarget").values()
+    ]
     assert "endpoint/maaskit-prod-diabetes/variant/challenger" in targets
 
 
@@ -217,7 +233,11 @@ def test_sagemaker_route_is_a_direct_integration_scoped_to_one_endpoint(default_
     uri = json.dumps(direct[0]["Integration"]["Uri"])
     assert "runtime.sagemaker:path/endpoints/maaskit-dev-diabetes/invocations" in uri
     role_id = _ref_id(direct[0]["Integration"]["Credentials"])
-    policies = [p["Properties"] for p in default_synth.resources("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]]
+    policies = [
+        p["Properties"]
+        for p in default_synth.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
     statements = [s for p in policies for s in p["PolicyDocument"]["Statement"]]
     assert [s["Action"] for s in statements] == ["sagemaker:InvokeEndpoint"]
     assert "endpoint/maaskit-dev-diabetes" in json.dumps(statements[0]["Resource"])
@@ -237,7 +257,10 @@ def test_registry_bucket_is_versioned_encrypted_tls_only_and_named_in_ssm(defaul
     assert registry["VersioningConfiguration"] == {"Status": "Enabled"}
     assert registry["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     policies = [p["Properties"]["PolicyDocument"] for p in default_synth.resources("AWS::S3::BucketPolicy").values()]
-    assert all(any(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false" for s in p["Statement"]) for p in policies)
+    assert all(
+        any(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false" for s in p["Statement"])
+        for p in policies
+    )
     assert len(policies) == len(buckets)
     parameter = default_synth.one("AWS::SSM::Parameter")["Properties"]
     assert parameter["Name"] == "/maaskit/dev/registry-bucket"
