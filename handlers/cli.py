@@ -69,19 +69,50 @@ def serve(  # noqa: PLR0917 (typer maps parameters to options)
     uvicorn.run(create_app(repository, settings), **options)  # type: ignore[arg-type]
 
 
-def invoke(
+def _auth(api_key: str | None, token: str | None, sigv4: bool) -> Any:
+    """The client-SDK auth for the options given (at most one), or None."""
+    chosen = [flag for flag, on in (("--api-key", api_key), ("--token", token), ("--sigv4", sigv4)) if on]
+    if len(chosen) > 1:
+        raise _fail(f"choose one authentication option, not {' and '.join(chosen)}")
+    if not chosen:
+        return None
+    from maaskit.client import ApiKeyAuth, BearerAuth, SigV4Auth
+
+    if api_key:
+        return ApiKeyAuth(api_key)
+    if token:
+        return BearerAuth(token)
+    return SigV4Auth()
+
+
+def invoke(  # noqa: PLR0917 (typer maps parameters to options)
     target: Annotated[str, typer.Argument(help="Server URL (http://...) or a bundle path to run in-process.")],
     model: Annotated[str | None, typer.Option(help="Model name (default: the only model).")] = None,
     data: Annotated[
         Path | None, typer.Option(help="Input file: .json, .csv or .npy (default: the bundle's samples).")
     ] = None,
     version: Annotated[str | None, typer.Option(help="Pin a model version (semver).")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="MAASKIT_API_KEY", help="API Gateway API key (x-api-key).")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="MAASKIT_TOKEN", help="JWT sent as Authorization: Bearer.")
+    ] = None,
+    sigv4: Annotated[
+        bool, typer.Option("--sigv4", help="Sign with AWS SigV4 (IAM auth) using botocore's credentials.")
+    ] = False,
 ) -> None:
-    """Send one prediction request to a server or to a bundle in-process and print the JSON answer."""
+    """Send one prediction request to a server or to a bundle in-process and print the JSON answer.
+
+    URLs are called through the client SDK (``maaskit.client``): retries with backoff on 429/5xx,
+    and IAM (``--sigv4``), API key or JWT authentication for a deployed API.
+    """
     from handlers.invoke import InvokeError, invoke_target
 
     try:
-        status, answer = invoke_target(target, model=model, data=data, version=version)
+        status, answer = invoke_target(
+            target, model=model, data=data, version=version, auth=_auth(api_key, token, sigv4)
+        )
     except InvokeError as exc:
         raise _fail(str(exc)) from None
     if status >= 400:

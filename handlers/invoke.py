@@ -77,21 +77,24 @@ def _pretty(content: bytes) -> str:
         return content.decode("utf-8", "replace")
 
 
-def _over_http(url: str, model: str | None, data: Path | None, version: str | None) -> tuple[int, str]:
-    import httpx
+def _over_http(
+    url: str, model: str | None, data: Path | None, version: str | None, auth: Any = None
+) -> tuple[int, str]:
+    """Send through the client SDK (``maaskit.client``): auth, retries with backoff, clear errors."""
+    from maaskit.client import ClientError, MaaskitClient
 
     base = url.rstrip("/")
     try:
-        with httpx.Client(base_url=base, timeout=_TIMEOUT_S) as client:
+        with MaaskitClient(base, auth=auth, timeout=_TIMEOUT_S) as client:
             if model is None:
-                names = [item["name"] for item in client.get("/models").json().get("models", [])]
+                names = [item["name"] for item in client.models()]
                 if len(names) != 1:
                     raise InvokeError(f"{base} serves {len(names)} models ({', '.join(names)}); pick one with --model")
                 model = names[0]
             request = build_request(model, data, version, None)
-            response = client.post(request["path"], content=request["body"], headers=request["headers"])
-    except httpx.HTTPError as exc:
-        raise InvokeError(f"cannot reach {base}: {exc}") from None
+            response = client.send("POST", request["path"], content=request["body"], headers=request["headers"])
+    except ClientError as exc:
+        raise InvokeError(f"{base}: {exc}") from None
     return response.status_code, _pretty(response.content)
 
 
@@ -124,10 +127,15 @@ async def _in_process(bundle: Path, model: str | None, data: Path | None, versio
     return response.status_code, _pretty(response.content)
 
 
-def invoke_target(target: str, *, model: str | None, data: Path | None, version: str | None) -> tuple[int, str]:
-    """Send the request; return the HTTP status and the answer as indented JSON text."""
+def invoke_target(
+    target: str, *, model: str | None, data: Path | None, version: str | None, auth: Any = None
+) -> tuple[int, str]:
+    """Send the request; return the HTTP status and the answer as indented JSON text.
+
+    ``auth`` (an httpx auth from ``maaskit.client``) applies to URLs only.
+    """
     if target.startswith(("http://", "https://")):
-        return _over_http(target, model, data, version)
+        return _over_http(target, model, data, version, auth)
     path = Path(target)
     if not path.exists():
         raise InvokeError(f"{target} is neither a URL (http://...) nor an existing bundle path")

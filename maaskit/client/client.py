@@ -103,6 +103,13 @@ class MaaskitClient:
                 self._sleep(self.backoff.delay(attempt, response.headers.get("retry-after")))
             attempt += 1
 
+    def send(self, method: str, path: str, *, content: bytes, headers: Mapping[str, str]) -> httpx.Response:
+        """Send a prepared request (auth, retries and backoff applied) and return the final response as is.
+
+        Raises ConnectionFailedError when no HTTP answer came back after the retries.
+        """
+        return self._request(method, path, content=content, headers=dict(headers))
+
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)
         if response.status_code >= 400:

@@ -63,6 +63,15 @@ def test_serve_then_invoke_over_http(served, samples, tmp_path):
     assert json.loads(result.stdout)["outputs"]["total"] == [[4, 6]]
 
 
+def test_invoke_over_http_sends_the_api_key(served, samples, tmp_path):
+    url, _process = served
+    data = tmp_path / "rows.npy"
+    np.save(data, samples["iris"].inputs["X"], allow_pickle=False)
+    result = runner.invoke(app, ["invoke", url, "--model", "iris", "--data", str(data), "--api-key", "secret-key"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["labels"] == samples["iris"].outputs["label"].tolist()
+
+
 def test_served_process_logs_json_lines_without_access_log(served):
     url, process = served
     httpx.get(f"{url}/models")
@@ -119,3 +128,9 @@ def test_invoke_folder_of_models_needs_a_model_name(bundles):
     result = runner.invoke(app, ["invoke", str(bundles.root), "--model", "adder", "--version", "1.0.0"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["version"] == "1.0.0"
+
+
+def test_invoke_refuses_two_authentication_options(bundles):
+    result = runner.invoke(app, ["invoke", "http://127.0.0.1:9", "--api-key", "k", "--token", "t"])
+    assert result.exit_code == 2
+    assert "choose one authentication option, not --api-key and --token" in result.output
