@@ -80,9 +80,10 @@ def resolve_bundle(ref: str, endpoint: str, base_dir: Path, build_root: Path) ->
         digest = hashlib.sha256(ref.encode()).hexdigest()
         return BundleSource(endpoint, "s3", digest, None, None, s3_uri=ref)
     if ref.startswith("registry:"):
+        name, _, version = ref.removeprefix("registry:").partition("@")
         raise ConfigError(
-            f"endpoints.{endpoint}.bundle: {ref} is a registry reference; resolve it to a local bundle "
-            "first (the release tooling downloads it) and point 'bundle' at the directory or .tar.gz"
+            f"endpoints.{endpoint}.bundle: {ref} is a registry reference; download it first with "
+            f"`maaskit pull {name} {version} --out bundles` and set bundle: bundles/{name}-{version}"
         )
     path = Path(ref) if Path(ref).is_absolute() else base_dir / ref
     try:

@@ -238,4 +238,3 @@ def _response(status: str, pattern: str | None) -> apigw.IntegrationResponse:
         selection_pattern=pattern,
         response_parameters={"method.response.header.Content-Type": "integration.response.header.Content-Type"},
     )
-

@@ -64,7 +64,7 @@ class LambdaEndpointProps:
 class LambdaEndpoint(Construct):
     """Function + version + ``live`` alias + deployment group + hook + rollback alarms.
 
-    Attributes: ``function``, ``version``, ``alias``, ``deployment_group``, ``hook``, ``alarms``
+    Attributes: ``function``, ``version``, ``alias``, ``application``, ``deployment_group``, ``hook``, ``alarms``
     (name -> alarm), ``unzipped_size`` (bytes of code and layer), ``uses_image`` (True when the
     bundle was too large for a zip package).
     """
@@ -100,7 +100,9 @@ class LambdaEndpoint(Construct):
             "environment": {"MAASKIT_BUNDLES": TASK_ROOT_BUNDLES, "MAASKIT_METRICS": "emf"},
             "description": f"maaskit model {bundle.label}",
             "current_version_options": lambda_.VersionOptions(
-                description=f"bundle {bundle.label} sha256:{bundle.digest[:16]}", removal_policy=RemovalPolicy.RETAIN
+                # Read back by the release commands (infra.ops.naming.parse_version_description).
+                description=f"maaskit {bundle.name} {bundle.version} sha256:{bundle.digest}",
+                removal_policy=RemovalPolicy.RETAIN,
             ),
         }
         if self.uses_image:
@@ -140,9 +142,13 @@ class LambdaEndpoint(Construct):
         self.hook = _hook(self, props, bundle_dir, self.version.function_arn)
         self.version.grant_invoke(self.hook)
         self._acknowledge()
+        # Application = function name, group "live": the names the release commands look up.
+        self.application = codedeploy.LambdaApplication(self, "Application", application_name=props.function_name)
         self.deployment_group = codedeploy.LambdaDeploymentGroup(
             self,
             "Deployment",
+            application=self.application,
+            deployment_group_name="live",
             alias=self.alias,
             deployment_config=lambda_deployment_config(self, props.rollout),
             alarms=list(self.alarms.values()),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, CfnTag, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -102,6 +102,11 @@ class SageMakerEndpoint(Construct):
                     model_data_url=self._model_data(variant, bundle),
                     environment={"MAASKIT_SERVICE_NAME": name, "MAASKIT_METRICS": "emf"},
                 ),
+                # The release commands read the variant's bundle version from this tag (infra/ops).
+                tags=[
+                    CfnTag(key="maaskit:version", value=bundle.version),
+                    CfnTag(key="maaskit:model", value=bundle.name),
+                ],
             )
             model.node.add_dependency(self.role)
             self.models[variant] = model

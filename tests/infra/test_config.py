@@ -97,3 +97,18 @@ def test_example_deploy_file_is_valid():
     config = load_config(Path(__file__).resolve().parents[2] / "maaskit.deploy.yaml", "prod")
     assert {e.target for e in config.endpoints} == {"lambda", "sagemaker"}
     assert config.api.throttling.rate_limit == 500
+
+
+def test_bundle_references_that_cannot_be_packaged(bundles, tmp_path: Path):
+    from infra.bundles import resolve_bundle
+
+    with pytest.raises(ConfigError, match="maaskit pull iris 1.2.0 --out bundles"):
+        resolve_bundle("registry:iris@1.2.0", "iris", tmp_path, tmp_path / "build")
+    with pytest.raises(ConfigError, match="holds model 'iris'; the endpoint name must be the model name"):
+        resolve_bundle(str(bundles["iris"]), "flowers", tmp_path, tmp_path / "build")
+    with pytest.raises(ConfigError, match=r"endpoints\.iris\.bundle: .*does not exist"):
+        resolve_bundle("nowhere/iris-1.0.0", "iris", tmp_path, tmp_path / "build")
+    archive = resolve_bundle(f"{bundles['iris']}.tar.gz", "iris", tmp_path, tmp_path / "build")
+    directory = resolve_bundle(str(bundles["iris"]), "iris", tmp_path, tmp_path / "build")
+    assert archive.digest == directory.digest and archive.version == "1.0.0"
+    assert archive.directory is not None and (archive.directory / "model.onnx").is_file()

@@ -54,7 +54,10 @@ def test_version_is_named_after_the_bundle_and_alias_live_points_at_it(default_s
     versions = default_synth.resources("AWS::Lambda::Version")
     assert len(versions) == 1
     ((version_id, version),) = versions.items()
-    assert "bundle iris@1.0.0 sha256:" in version["Properties"]["Description"]
+    from infra.ops.naming import parse_version_description
+
+    tag = parse_version_description(version["Properties"]["Description"])
+    assert tag is not None and (tag.model, tag.version) == ("iris", "1.0.0") and len(str(tag.sha256)) == 64
     assert version["DeletionPolicy"] == "Retain"  # CodeDeploy shifts from the previous version
     alias = _alias(default_synth)
     assert alias["Name"] == "live"
@@ -63,6 +66,9 @@ def test_version_is_named_after_the_bundle_and_alias_live_points_at_it(default_s
 
 def test_deployment_group_uses_predefined_canary_by_default(default_synth: Synth):
     group = default_synth.one("AWS::CodeDeploy::DeploymentGroup")["Properties"]
+    application = default_synth.one("AWS::CodeDeploy::Application")["Properties"]
+    assert application == {"ApplicationName": "maaskit-dev-iris", "ComputePlatform": "Lambda"}
+    assert group["DeploymentGroupName"] == "live"  # the names infra/ops looks up
     assert group["DeploymentConfigName"] == {
         "Fn::Join": ["", ["CodeDeployDefault.Lambda", "Canary10Percent5Minutes"]]
     } or ("Canary10Percent5Minutes" in json.dumps(group["DeploymentConfigName"]))
@@ -162,6 +168,7 @@ def test_sagemaker_defaults(default_synth: Synth):
     alarm_names = {a["Properties"].get("AlarmName") for a in default_synth.resources("AWS::CloudWatch::Alarm").values()}
     assert rollback <= alarm_names
     model = default_synth.one("AWS::SageMaker::Model")["Properties"]
+    assert {"Key": "maaskit:version", "Value": "1.0.0"} in model["Tags"]  # read by infra/ops
     assert model["EnableNetworkIsolation"] is True
     assert "ModelDataUrl" in model["PrimaryContainer"] and "Image" in model["PrimaryContainer"]
 
