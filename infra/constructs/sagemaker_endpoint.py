@@ -133,6 +133,20 @@ class SageMakerEndpoint(Construct):
         self.scalable_targets: dict[str, appscaling.ScalableTarget] = {}
         scaling = sizing.autoscaling
         if scaling is not None:
+            # Application Auto Scaling's service-linked role for SageMaker (created by AWS on first use);
+            # without it CDK would create an empty role that cannot update the endpoint.
+            scaling_role = iam.Role.from_role_arn(
+                self,
+                "ScalingRole",
+                stack.format_arn(
+                    service="iam",
+                    region="",
+                    resource="role",
+                    resource_name="aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+                    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+                ),
+                mutable=False,
+            )
             for variant, _bundle, _weight in variants:
                 target = appscaling.ScalableTarget(
                     self,
@@ -140,6 +154,7 @@ class SageMakerEndpoint(Construct):
                     service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
                     resource_id=f"endpoint/{name}/variant/{variant}",
                     scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+                    role=scaling_role,
                     min_capacity=scaling.min,
                     max_capacity=scaling.max,
                 )

@@ -119,6 +119,7 @@ def test_lambda_overrides(custom_synth: Synth):
     (target,) = [t["Properties"] for t in targets if t["Properties"]["ScalableDimension"].startswith("lambda:")]
     assert target["ScalableDimension"] == "lambda:function:ProvisionedConcurrency"
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 6)
+    assert "AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency" in json.dumps(target["RoleARN"])
     policy = next(
         p["Properties"]
         for p in custom_synth.resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
@@ -179,6 +180,7 @@ def test_sagemaker_autoscaling_on_invocations_per_instance(default_synth: Synth)
     assert props["ResourceId"] == "endpoint/maaskit-dev-diabetes/variant/primary"
     assert props["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
     assert (props["MinCapacity"], props["MaxCapacity"]) == (1, 2)
+    assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in json.dumps(props["RoleARN"])
     policy = default_synth.one("AWS::ApplicationAutoScaling::ScalingPolicy")["Properties"]
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
