@@ -24,6 +24,7 @@ __all__ = [
     "json_response",
     "jsonable",
     "loads",
+    "numpy_default",
     "pinned_version",
     "read_body",
     "request_info",
@@ -119,9 +120,19 @@ def _text(value: Any) -> Any:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+def numpy_default(value: Any) -> Any:
+    """orjson ``default``: numpy scalars orjson does not know natively (e.g. ``longlong``) become Python ones."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response written by orjson (numpy arrays serialised natively)."""
-    return Response(orjson.dumps(data, option=_DUMP_OPTIONS), status_code=status, media_type=JSON, headers=headers)
+    """A JSON response written by orjson (numpy arrays and scalars serialised natively)."""
+    body = orjson.dumps(data, option=_DUMP_OPTIONS, default=numpy_default)
+    return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
 def pinned_version(request: Request, path_version: str | None = None) -> str | None:

@@ -23,6 +23,7 @@ from handlers.http import (
     json_response,
     jsonable,
     loads,
+    numpy_default,
     pinned_version,
     read_body,
 )
@@ -149,7 +150,7 @@ def _response(
         answer["id"] = payload["id"]
     if not chunks:
         return json_response(answer)
-    header = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+    header = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY, default=numpy_default)
     return Response(
         header + b"".join(chunks),
         media_type="application/octet-stream",
