@@ -41,6 +41,8 @@ PYTHON_VERSION = "3.11"
 Arch = Literal["arm64", "x86_64"]
 _PIP_ARCH = {"arm64": "aarch64", "x86_64": "x86_64"}
 _STRIP_DIRS = {"__pycache__", "tests", "test", ".pytest_cache"}
+#: Bumped when the staged layout or compilation changes, so old caches are not reused.
+_CACHE_FORMAT = "v2"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache")
 
 
@@ -66,9 +68,14 @@ def copy_tree(source: Path, target: Path) -> None:
     shutil.copytree(source, target, ignore=_IGNORE, dirs_exist_ok=True)
 
 
-def _compile(root: Path) -> None:
-    """Write .pyc next to the sources (unchecked-hash: valid on a read-only file system whatever the mtimes)."""
-    command = [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(root)]
+def _compile(root: Path, runtime_root: str) -> None:
+    """Write .pyc next to the sources, deterministically: unchecked-hash (valid on a read-only file system
+    whatever the mtimes) and file names rewritten to where the code runs (``runtime_root``), not this
+    machine's staging directory, so the same sources always give the same asset hash."""
+    command = [
+        sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+        "-s", str(root), "-p", runtime_root, str(root),
+    ]  # fmt: skip
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -94,7 +101,7 @@ def dependency_dir(requirements: Path, arch: Arch, cache_root: Path) -> Path:
     Both manylinux tags are passed: with one alone pip silently picks old or wrong wheels.
     """
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
-    target = cache_root / f"deps-{arch}-cp311-{digest}"
+    target = cache_root / f"deps-{arch}-cp311-{_CACHE_FORMAT}-{digest}"
     if (target / ".complete").is_file():
         return target
     cache_root.mkdir(parents=True, exist_ok=True)
@@ -117,7 +124,7 @@ def dependency_dir(requirements: Path, arch: Arch, cache_root: Path) -> Path:
                 f"{result.stderr.strip()[-2000:]}\nCheck network access to the package index, then synthesize again."
             )
         _strip(work / "python")
-        _compile(work / "python")
+        _compile(work / "python", "/opt/python")
         (work / ".complete").write_text(digest)
         if target.exists():
             shutil.rmtree(target)
@@ -140,7 +147,7 @@ class LocalStaging:
         out = Path(output_dir)
         self._stage(out)
         if self._compile:
-            _compile(out)
+            _compile(out, "/var/task")
         return True
 
 
