@@ -138,9 +138,3 @@ class MaaskitStack(Stack):
             "API Gateway's account-level CloudWatch role needs exactly this AWS-maintained policy to write the "
             "execution and access logs required by APIG1/APIG6.",
         )
-        acknowledge(
-            self,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "AWS-maintained minimal Lambda policy (logs:CreateLogStream/PutLogEvents); each function writes to its "
-            "own log group with retention set in this stack.",
-        )

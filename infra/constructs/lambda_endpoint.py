@@ -13,6 +13,7 @@ from aws_cdk import AssetHashType, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -96,6 +97,7 @@ class LambdaEndpoint(Construct):
             "timeout": Duration.seconds(sizing.timeout_s),
             "tracing": lambda_.Tracing.ACTIVE,
             "log_group": log_group,
+            "role": _role(self, "Role", log_group, f"Runs {props.function_name}"),
             "reserved_concurrent_executions": sizing.reserved_concurrency,
             "environment": {"MAASKIT_BUNDLES": TASK_ROOT_BUNDLES, "MAASKIT_METRICS": "emf"},
             "description": f"maaskit model {bundle.label}",
@@ -171,9 +173,10 @@ class LambdaEndpoint(Construct):
         )
 
     def _acknowledge(self) -> None:
-        for function in (self.function, self.hook):
+        for role in (self.function.role, self.hook.role):
+            assert role is not None
             acknowledge(
-                function,
+                role,
                 "AwsSolutions-IAM5[Resource::*]",
                 "Active X-Ray tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support no "
                 "resource-level permissions; every other statement of this role names one ARN.",
@@ -211,6 +214,18 @@ def _image_code(
 
 def _platform(architecture: lambda_.Architecture) -> ecr_assets.Platform:
     return ecr_assets.Platform.LINUX_ARM64 if architecture.name == "arm64" else ecr_assets.Platform.LINUX_AMD64
+
+
+def _role(scope: Construct, construct_id: str, log_group: logs.LogGroup, description: str) -> iam.Role:
+    """A function role that may write to its own log group only (instead of AWSLambdaBasicExecutionRole's
+    account-wide logs permissions); CDK adds X-Ray and the grants made later."""
+    role = iam.Role(
+        scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn])
+    )
+    return role
 
 
 def _alarms(scope: Construct, name: str, alias: lambda_.Alias, config: AlarmConfig) -> dict[str, cloudwatch.Alarm]:
@@ -254,6 +269,7 @@ def _hook(scope: Construct, props: LambdaEndpointProps, bundle_dir: Path, target
     hook = lambda_.Function(
         scope,
         "PreTrafficHook",
+        role=_role(scope, "HookRole", hook_logs, f"Runs {name}"),
         function_name=name,
         description=f"Runs the samples of {props.bundle.label} against the new version before traffic shifts",
         runtime=lambda_.Runtime.PYTHON_3_14,  # stdlib + boto3 only: can follow the latest runtime

@@ -304,3 +304,22 @@ def test_cfn_lint_reports_no_error(default_synth: Synth, custom_synth: Synth):
     errors = [line for line in result.stdout.splitlines() if ":E" in line]
     assert errors == [], result.stdout
     assert result.returncode in (0, 4, 8), result.stderr  # 4/8: warnings/informational only
+
+
+def test_function_roles_write_only_their_own_log_group(default_synth: Synth):
+    function = _function(default_synth, "maaskit-dev-iris")
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    role = default_synth.template["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role  # no AWSLambdaBasicExecutionRole (logs on every group)
+    policies = [
+        p["Properties"]
+        for p in default_synth.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    statements = [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+    logs = next(s for s in statements if "logs:PutLogEvents" in s["Action"])
+    log_group_id = logs["Resource"]["Fn::GetAtt"][0]
+    assert (
+        default_synth.template["Resources"][log_group_id]["Properties"]["LogGroupName"]
+        == "/aws/lambda/maaskit-dev-iris"
+    )
