@@ -24,14 +24,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _resolve(
-    config: DeployConfig, base_dir: Path, build_root: Path
+    config: DeployConfig, base_dir: Path, build_root: Path, stage: str
 ) -> tuple[dict[str, BundleSource], dict[str, BundleSource]]:
     bundles, challengers = {}, {}
     for endpoint in config.endpoints:
-        bundles[endpoint.name] = resolve_bundle(endpoint.bundle, endpoint.name, base_dir, build_root)
+        bundles[endpoint.name] = resolve_bundle(endpoint.bundle, endpoint.name, base_dir, build_root, stage)
         challenger = endpoint.sagemaker.challenger if endpoint.target == "sagemaker" else None
         if challenger is not None:
-            challengers[endpoint.name] = resolve_bundle(challenger.bundle, endpoint.name, base_dir, build_root)
+            challengers[endpoint.name] = resolve_bundle(challenger.bundle, endpoint.name, base_dir, build_root, stage)
     return bundles, challengers
 
 
@@ -47,7 +47,7 @@ def build_stack(
     """Validate the deploy file and add the stage's stack to ``app`` (cdk-nag on unless ``nag`` is false)."""
     config = load_config(config_path, stage)
     build_root = repo_root / ".maaskit" / "build"
-    bundles, challengers = _resolve(config, config_path.resolve().parent, build_root)
+    bundles, challengers = _resolve(config, config_path.resolve().parent, build_root, stage)
     props = MaaskitStackProps(
         stage=stage, config=config, bundles=bundles, challengers=challengers, repo_root=repo_root, build_root=build_root
     )

@@ -72,19 +72,35 @@ def _extracted(archive: Path, build_root: Path) -> Path:
     return target
 
 
-def resolve_bundle(ref: str, endpoint: str, base_dir: Path, build_root: Path) -> BundleSource:
-    """Open, verify and describe the bundle ``ref`` of ``endpoint``; raise ConfigError with the fix."""
+def _pull_from_registry(ref: str, endpoint: str, build_root: Path, stage: str | None) -> Path:
+    """Pull ``registry:name@version`` from the stage's model registry (verified) and return the archive."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from infra.ops.errors import OpsError
+        from infra.ops.registry import resolve_bundle_ref
+    except ImportError:
+        raise ConfigError(
+            f"endpoints.{endpoint}.bundle: {ref} needs boto3 to read the registry; pip install 'maaskit[aws]'"
+        ) from None
+    try:
+        return resolve_bundle_ref(ref, stage=stage, cache_dir=build_root / "registry")
+    except (OpsError, BotoCoreError, ClientError) as exc:
+        raise ConfigError(f"endpoints.{endpoint}.bundle: cannot pull {ref} from the registry: {exc}") from None
+
+
+def resolve_bundle(ref: str, endpoint: str, base_dir: Path, build_root: Path, stage: str | None = None) -> BundleSource:
+    """Open, verify and describe the bundle ``ref`` of ``endpoint``; raise ConfigError with the fix.
+
+    ``registry:name@version`` refs are pulled from ``stage``'s registry bucket (see ``maaskit push``).
+    """
     from handlers.bundle import BundleError, open_bundle
 
     if ref.startswith("s3://"):
         digest = hashlib.sha256(ref.encode()).hexdigest()
         return BundleSource(endpoint, "s3", digest, None, None, s3_uri=ref)
     if ref.startswith("registry:"):
-        name, _, version = ref.removeprefix("registry:").partition("@")
-        raise ConfigError(
-            f"endpoints.{endpoint}.bundle: {ref} is a registry reference; download it first with "
-            f"`maaskit pull {name} {version} --out bundles` and set bundle: bundles/{name}-{version}"
-        )
+        ref = str(_pull_from_registry(ref, endpoint, build_root, stage))
     path = Path(ref) if Path(ref).is_absolute() else base_dir / ref
     try:
         if path.is_file():

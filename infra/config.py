@@ -136,7 +136,7 @@ class EndpointConfig(_Strict):
     bundle: str = Field(
         min_length=1,
         description="Bundle directory or .tar.gz (relative to the deploy file), s3://bucket/key.tar.gz "
-        "(SageMaker only), or registry:name@version (resolved by the release tooling).",
+        "(SageMaker only), or registry:name@version (pulled from the stage's model registry at synth and verified).",
     )
     target: Literal["lambda", "sagemaker"] = "lambda"
     lambda_: LambdaConfig = Field(default_factory=LambdaConfig, alias="lambda")
