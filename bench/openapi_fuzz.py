@@ -20,7 +20,11 @@ from urllib.parse import urlencode
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from schemathesis import Case
+from schemathesis import Case as _Case
+from schemathesis.core.result import Ok
+
+#: a generated request for any operation
+Case = _Case[Any]
 
 __all__ = ["FuzzResult", "asgi_caller", "fuzz_app", "lambda_caller", "lambda_event"]
 
@@ -154,6 +158,8 @@ def fuzz_app(
     known = st.sampled_from(pairs) if pairs else st.just((None, None))
     chosen = st.one_of(st.just((None, None)), known)
     for operation_result in schema.get_all_operations():
+        if not isinstance(operation_result, Ok):
+            raise RuntimeError(f"the served OpenAPI document has an invalid operation: {operation_result.err()}")
         operation = operation_result.ok()
         result.operations += 1
 

@@ -210,8 +210,10 @@ def package(
         written = write_bundle(
             out, manifest, final_bytes, _stored(conversion.inputs, rows), _stored(expected, rows), force=force
         )
-    except PermissionError as exc:
-        raise InvalidRequestError(f"cannot write to {out}: {exc.strerror}; choose another --out") from None
+    except OSError as exc:  # permission denied, disk full, read-only file system...
+        raise InvalidRequestError(
+            f"cannot write to {out}: {exc.strerror or exc}; free space there or choose another --out (nothing written)"
+        ) from None
     timings["total_s"] = time.perf_counter() - started
     final = Manifest.model_validate_json((written.directory / "manifest.json").read_bytes())
     return PackageResult(written.directory, written.archive, final, notes, timings)

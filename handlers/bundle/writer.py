@@ -84,7 +84,11 @@ def write_bundle(
             elif path.exists():
                 path.unlink()
         os.replace(staged_dir, paths.directory)
-        os.replace(staged_archive, paths.archive)
+        try:
+            os.replace(staged_archive, paths.archive)
+        except BaseException:  # no directory without its archive: half a bundle is none
+            shutil.rmtree(paths.directory, ignore_errors=True)
+            raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return paths
