@@ -3,6 +3,7 @@
     python -m bench                 # short default durations (about 2 minutes)
     python -m bench --duration 10   # longer cells, steadier figures
     python -m bench --only serve_throughput cold_start
+    python -m bench --only reliability --soak 60   # soak, memory, fuzzing; latency plot in bench/out/reliability.png
 
 Figures on a shared machine move from run to run: compare ratios taken in one run, not absolute numbers.
 """
@@ -25,6 +26,7 @@ BENCHMARKS = {
     "cold_start": ["--runs", "5"],
     "binary_vs_json": ["--duration", "{d}"],
     "batching": ["--duration", "{d}"],
+    "reliability": ["--duration", "{soak}"],
 }
 #: the longest one benchmark may take before it is stopped
 TIMEOUT_S = 900
@@ -34,17 +36,20 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen benchmarks; returns the exit code (1 when one failed)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per measured cell (default 3)")
+    parser.add_argument("--soak", type=float, default=60.0, help="reliability soak seconds per server (default 60)")
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these")
     args = parser.parse_args(argv)
     chosen = args.only or list(BENCHMARKS)
     sections = [
         "# maaskit benchmarks\n",
         f"Taken {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine_line()}.\n"
-        f"Re-run: `python -m bench --duration {args.duration:g}`. Loopback only; every loop is bounded.\n",
+        f"Re-run: `python -m bench --duration {args.duration:g} --soak {args.soak:g}`. "
+        "Loopback only; every loop is bounded.\n",
     ]
     failed = []
     for name in chosen:
-        command = [PYTHON, "-m", f"bench.{name}", *(a.format(d=args.duration) for a in BENCHMARKS[name])]
+        arguments = [a.format(d=args.duration, soak=args.soak) for a in BENCHMARKS[name]]
+        command = [PYTHON, "-m", f"bench.{name}", *arguments]
         print(f"== {name}", file=sys.stderr, flush=True)
         began = time.monotonic()
         result = subprocess.run(
