@@ -9,7 +9,7 @@
 
 Writes ``bench/out/reliability.png`` (latency per second and memory) and prints the Markdown section.
 
-    python -m bench.reliability [--duration 60] [--concurrency 32] [--fuzz-examples 60]
+    python -m bench.reliability [--duration 60] [--concurrency 32] [--fuzz-examples 150]
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def fuzz(examples: int) -> list[tuple[str, Any]]:
         ]
 
 
-def run(duration: float = 60.0, concurrency: int = 32, fuzz_examples: int = 60) -> str:
+def run(duration: float = 60.0, concurrency: int = 32, fuzz_examples: int = 150) -> str:
     """Soak both servers, fuzz both entries, plot; returns the Markdown section."""
     bundle = tabular_bundle(OUT / "bundles")
     row = np.random.default_rng(0).normal(size=(1, TABULAR_FEATURES)).astype(np.float32).tolist()
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=60.0, help="soak seconds per server (default 60)")
     parser.add_argument("--concurrency", type=int, default=32, help="keep-alive connections (default 32)")
-    parser.add_argument("--fuzz-examples", type=int, default=60, help="generated requests per operation (default 60)")
+    parser.add_argument("--fuzz-examples", type=int, default=150, help="generated requests per operation (default 150)")
     args = parser.parse_args(argv)
     if args.duration < 2 * WINDOW_S:
         parser.error(f"--duration must be at least {2 * WINDOW_S} s to compare the first and last {WINDOW_S} s")
