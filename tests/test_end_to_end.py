@@ -9,19 +9,30 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from starlette.testclient import TestClient
 
 import model_packager
 from handlers.app import create_app
 from handlers.bundle import Samples, open_bundle
 from handlers.engine import ModelRepository
 from handlers.settings import Settings
+from tests.handlers.conftest import asgi_post
+
+
+class _AppClient:
+    """POSTs to the ASGI app in-process (the same request path a server would take)."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+
+    def post(self, path: str, **kwargs: object) -> httpx.Response:
+        return asgi_post(self.app, path, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +49,10 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Samples]:
 
 
 @pytest.fixture(scope="module")
-def client(packaged: tuple[Path, Samples]) -> TestClient:
+def client(packaged: tuple[Path, Samples]) -> _AppClient:
     settings = Settings.load(environ={}, access_log=False, intra_op_threads=1)
     app = create_app(ModelRepository.load(settings, [packaged[0]]), settings)
-    return TestClient(app)
+    return _AppClient(app)
 
 
 def _rows(packaged: tuple[Path, Samples]) -> tuple[np.ndarray, list[int]]:
@@ -50,7 +61,7 @@ def _rows(packaged: tuple[Path, Samples]) -> tuple[np.ndarray, list[int]]:
     return samples.inputs[name], samples.outputs["label"].tolist()
 
 
-def test_every_protocol_answers_the_packaged_labels(client: TestClient, packaged) -> None:
+def test_every_protocol_answers_the_packaged_labels(client: _AppClient, packaged) -> None:
     x, labels = _rows(packaged)
     npy = io.BytesIO()
     np.save(npy, x, allow_pickle=False)
