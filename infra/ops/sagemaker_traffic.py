@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.semver import semver_key
 from infra.ops.aws import aws_errors
 from infra.ops.naming import resource_name, resource_prefix
-from infra.ops.semver import semver_key
 from infra.ops.state import Plan, Slot, TrafficState
 
 __all__ = ["VERSION_TAG", "apply_sagemaker_plan", "read_sagemaker_state", "sagemaker_models"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers.semver import semver_key
 from infra.ops.naming import (
     alias_note,
     format_alias_note,
@@ -10,7 +11,6 @@ from infra.ops.naming import (
     registry_parameter,
     resource_name,
 )
-from infra.ops.semver import semver_key
 
 
 def test_names() -> None:
