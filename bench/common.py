@@ -88,7 +88,7 @@ def start_server(
 def maaskit_serve(bundle: Path, port: int, *, threads: int = 1, **env: str) -> list[str]:
     """The command line of ``maaskit serve`` for one bundle."""
     del env
-    return [PYTHON, "-m", "maaskit.cli", "serve", str(bundle), "--port", str(port), "--threads", str(threads)]
+    return [PYTHON, "-m", "maaskit", "serve", str(bundle), "--port", str(port), "--threads", str(threads)]
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,7 @@ _register_phases()
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

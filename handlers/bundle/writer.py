@@ -44,6 +44,28 @@ def _entry(payload: bytes) -> FileEntry:
     return FileEntry(sha256=hashlib.sha256(payload).hexdigest(), size=len(payload))
 
 
+def _place(staging: Path, staged_dir: Path, staged_archive: Path, paths: BundlePaths) -> None:
+    """Move the staged bundle into place; on failure restore what was there (``--force``) and leave no half."""
+    previous = staging / "previous"
+    previous.mkdir()
+    moved_aside = []
+    for path in (paths.directory, paths.archive):
+        if path.exists():
+            os.replace(path, previous / path.name)
+            moved_aside.append(path)
+    placed: list[Path] = []
+    try:
+        os.replace(staged_dir, paths.directory)
+        placed.append(paths.directory)
+        os.replace(staged_archive, paths.archive)
+    except BaseException:  # no directory without its archive: half a bundle is none
+        for path in placed:
+            shutil.rmtree(path, ignore_errors=True)
+        for path in moved_aside:
+            os.replace(previous / path.name, path)
+        raise
+
+
 def write_bundle(
     out_dir: Path,
     manifest: Manifest,
@@ -78,17 +100,7 @@ def write_bundle(
             (staged_dir / name).write_bytes(payload)
         staged_archive = staging / "bundle.tar.gz"
         staged_archive.write_bytes(archive_bytes(contents))
-        for path in (paths.directory, paths.archive):
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-        os.replace(staged_dir, paths.directory)
-        try:
-            os.replace(staged_archive, paths.archive)
-        except BaseException:  # no directory without its archive: half a bundle is none
-            shutil.rmtree(paths.directory, ignore_errors=True)
-            raise
+        _place(staging, staged_dir, staged_archive, paths)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return paths

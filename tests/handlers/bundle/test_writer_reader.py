@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tarfile
 from pathlib import Path
 
@@ -70,3 +71,23 @@ def test_missing_file_is_refused(written_bundle) -> None:
     (written_bundle.directory / "samples.npz").unlink()
     with pytest.raises(BundleIntegrityError, match="missing"):
         open_bundle(written_bundle.directory)
+
+
+def test_failed_forced_replacement_keeps_the_previous_bundle(written_bundle, monkeypatch) -> None:
+    out = written_bundle.directory.parent
+    before = written_bundle.archive.read_bytes()
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if Path(dst) == written_bundle.archive and "previous" not in str(src):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    x = np.zeros((1, 3), dtype=np.float32)
+    with pytest.raises(OSError, match="No space left"):
+        write_bundle(out, make_manifest(), double_model_bytes(), {"x": x}, {"y": x}, force=True)
+    monkeypatch.undo()
+    assert written_bundle.archive.read_bytes() == before
+    assert open_bundle(written_bundle.directory).samples().count == 2
+    assert sorted(p.name for p in out.iterdir()) == ["double-1.0.0", "double-1.0.0.tar.gz"]
