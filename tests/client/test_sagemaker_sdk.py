@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,9 @@ import pytest
 
 from handlers.bundle import open_bundle
 from tests.handlers.bundles import BuiltBundles
+from tests.isolated_venv import isolated_venv
 
 SDK = "sagemaker-core==2.27.0"
-ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".maaskit" / "sagemaker-sdk"
 PROBE = Path(__file__).with_name("sagemaker_sdk_probe.py")
 
 pytestmark = pytest.mark.slow
@@ -32,17 +30,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def sdk_python() -> Path:
-    python = VENV / "bin" / "python"
-    check = [str(python), "-c", "import sagemaker.core.serializers, sagemaker.core.deserializers"]
-    if python.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
-        return python
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", SDK], capture_output=True, text=True, check=False
-    )
-    if install.returncode != 0:
-        pytest.fail(f"could not install {SDK} into {VENV}:\n{install.stderr[-2000:]}")
-    return python
+    probe = ["-c", "import sagemaker.core.serializers, sagemaker.core.deserializers"]
+    return isolated_venv("sagemaker-sdk", SDK, probe) / "python"
 
 
 def probe(python: Path, url: str, model: str, rows: np.ndarray) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 
 from infra.examples.make_bundles import build_examples
 from tests.infra.conftest import synthesize
+from tests.isolated_venv import isolated_venv
 
 pytestmark = pytest.mark.slow
 
@@ -200,7 +200,6 @@ def test_log_groups_expire(templates):
 
 #: checkov pins boto3, packaging and others below this venv's, so it lives in its own venv (created on first use)
 CHECKOV = "checkov==3.3.30"
-CHECKOV_VENV = Path(__file__).resolve().parents[2] / ".maaskit" / "checkov"
 
 #: checkov findings accepted for the generated templates, with the reason (anything else fails the test)
 ACKNOWLEDGED_CHECKOV = {
@@ -217,17 +216,7 @@ ACKNOWLEDGED_CHECKOV = {
 
 @pytest.fixture(scope="module")
 def checkov() -> Path:
-    program = CHECKOV_VENV / "bin" / "checkov"
-    if program.exists():
-        return program
-    python = CHECKOV_VENV / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(CHECKOV_VENV)], check=True)
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", CHECKOV], capture_output=True, text=True, check=False
-    )
-    if install.returncode != 0:
-        pytest.fail(f"could not install {CHECKOV} into {CHECKOV_VENV}:\n{install.stderr[-2000:]}")
-    return program
+    return isolated_venv("checkov", CHECKOV, ["-c", "import checkov"]) / "checkov"
 
 
 def test_checkov_findings_are_fixed_or_acknowledged(templates, checkov, tmp_path):
