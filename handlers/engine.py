@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from handlers.bundle import Bundle, BundleFormatError, Manifest, Samples, open_bundle
-from handlers.errors import ModelExecutionError, ModelNotFoundError, ModelNotReadyError, VersionNotFoundError
+from handlers.errors import (
+    InferenceTimeoutError,
+    ModelExecutionError,
+    ModelNotFoundError,
+    ModelNotReadyError,
+    VersionNotFoundError,
+)
 from handlers.locate import find_bundles
 from handlers.semver import semver_key
 from handlers.settings import Settings
@@ -79,10 +85,11 @@ class ModelRuntime:
         self.ready = False
         self._warming = False
         self.single_row_ms: float | None = None
+        self._budget_s = 0.0
         self.infer: Inferencer = self._infer_inline
         """Awaitable inference; replaceable (e.g. by a batching wrapper)."""
 
-    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feed: dict[str, np.ndarray], options: onnxruntime.RunOptions | None = None) -> dict[str, np.ndarray]:
         """Synchronous ``session.run``; onnxruntime failures become ModelExecutionError (422).
 
         Raises ModelNotReadyError (503) before the warm-up has passed.
@@ -90,7 +97,7 @@ class ModelRuntime:
         if not self.ready and not self._warming:
             raise ModelNotReadyError(f"model {self.name} {self.version} is not warmed up yet; retry shortly")
         try:
-            results = self.session.run(self.output_names, feed)
+            results = self.session.run(self.output_names, feed, options)
         except Exception as exc:  # onnxruntime raises its own (pybind) exception types
             raise ModelExecutionError(
                 f"model {self.name} {self.version} rejected the input: {_trim_ort_message(exc)}"
@@ -103,6 +110,22 @@ class ModelRuntime:
     async def _infer_threaded(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return await asyncio.get_running_loop().run_in_executor(None, self.run, feed)
 
+    async def _infer_with_budget(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run in a worker thread; past the budget, tell onnxruntime to stop the run and answer 504."""
+        import onnxruntime  # already loaded by the session; a local name for RunOptions
+
+        options = onnxruntime.RunOptions()
+        future = asyncio.get_running_loop().run_in_executor(None, self.run, feed, options)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._budget_s)
+        except TimeoutError:
+            options.terminate = True  # onnxruntime stops at the next operator; the thread is freed
+            future.add_done_callback(lambda done: done.exception())  # the terminated run's error is expected
+            raise InferenceTimeoutError(
+                f"model {self.name} {self.version} took longer than its {self._budget_s * 1000:.0f} ms budget and "
+                "was stopped; send fewer rows per request or raise MAASKIT_INFERENCE_TIMEOUT_MS"
+            ) from None
+
     def warm_up(self, settings: Settings) -> None:
         """Run the bundle's samples, check them against the stored outputs, pick inline or threaded inference."""
         samples = self.bundle.samples()
@@ -112,8 +135,12 @@ class ModelRuntime:
             self._check_and_time(feed, samples, settings)
         finally:
             self._warming = False
-        threaded = (self.single_row_ms or 0.0) > settings.inline_max_ms
-        self.infer = self._infer_threaded if threaded else self._infer_inline
+        threaded = (self.single_row_ms or 0.0) > settings.inline_max_ms or settings.inference_timeout_ms > 0
+        self._budget_s = settings.inference_timeout_ms / 1000
+        if self._budget_s > 0:
+            self.infer = self._infer_with_budget
+        else:
+            self.infer = self._infer_threaded if threaded else self._infer_inline
         self.ready = True
         logger.info(
             "model %s %s ready (providers %s, single-row run %.3f ms, inference %s)",

@@ -10,7 +10,8 @@ Hierarchy::
     ├── UnsupportedMediaTypeError 415  Content-Type not understood by this route
     ├── NotAcceptableError     406  Accept asks for a type the route cannot produce
     ├── ModelExecutionError    422  onnxruntime refused input that passed validation
-    └── ModelNotReadyError     503  models are still loading or warming up
+    ├── ModelNotReadyError     503  models are still loading or warming up
+    └── InferenceTimeoutError  504  the run took longer than the inference budget (MAASKIT_INFERENCE_TIMEOUT_MS)
 
 Protocol routers render these in their own error shape; the status stays the same.
 """
@@ -18,6 +19,7 @@ Protocol routers render these in their own error shape; the status stays the sam
 from __future__ import annotations
 
 __all__ = [
+    "InferenceTimeoutError",
     "InvalidInputError",
     "ModelExecutionError",
     "ModelNotFoundError",
@@ -84,3 +86,9 @@ class ModelNotReadyError(ServingError):
     """The model is not loaded and warmed up yet."""
 
     status = 503
+
+
+class InferenceTimeoutError(ServingError):
+    """The model run exceeded the per-request inference budget and was stopped."""
+
+    status = 504

@@ -24,6 +24,7 @@ ENV: dict[str, str] = {
     "metrics": "MAASKIT_METRICS",
     "verify_samples": "MAASKIT_VERIFY_SAMPLES",
     "inline_max_ms": "MAASKIT_INLINE_MAX_MS",
+    "inference_timeout_ms": "MAASKIT_INFERENCE_TIMEOUT_MS",
     "service_name": "MAASKIT_SERVICE_NAME",
     "base_path": "MAASKIT_BASE_PATH",
 }
@@ -64,6 +65,8 @@ class Settings:
     """At warm-up, compare the model's answers on its samples with the stored outputs; refuse on mismatch."""
     inline_max_ms: float = 1.0
     """Run inference inline on the event loop when a warm single-row run takes less than this; else a thread."""
+    inference_timeout_ms: float = 0.0
+    """Budget of one model run; a longer run is stopped and answered 504 (0: no budget). Runs go to a thread."""
     service_name: str = "maaskit"
     """Name reported by server metadata routes and used as the metrics namespace."""
     base_path: str = "/"
@@ -110,11 +113,14 @@ def _parse(name: str, raw: str, source: str) -> Any:
         if number < 0:
             raise SettingsError(f"{source}={raw!r} must not be negative")
         return number
-    if name == "inline_max_ms":
+    if name in {"inline_max_ms", "inference_timeout_ms"}:
         try:
-            return float(text)
+            millis = float(text)
         except ValueError:
             raise SettingsError(f"{source}={raw!r} must be a number of milliseconds") from None
+        if millis < 0:
+            raise SettingsError(f"{source}={raw!r} must not be negative")
+        return millis
     if name in {"log_payload", "access_log", "verify_samples"}:
         lowered = text.lower()
         if lowered in _TRUE:

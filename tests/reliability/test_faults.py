@@ -1,8 +1,7 @@
 """Faults as real scenarios: bad bundles refused by ``maaskit serve``, a model that fails inside onnxruntime,
 and a disk that fills up while packaging. Each gets a clear error; nothing half-written, nothing unverified served.
 
-No request time budget is tested: the runtime has no per-request timeout setting (``handlers/settings.py``);
-the platform's own limits (API Gateway 30 s, Lambda timeout, SageMaker 60 s) bound a request instead.
+The request time budget (``MAASKIT_INFERENCE_TIMEOUT_MS``) is tested in ``test_timeouts.py``.
 """
 
 from __future__ import annotations
