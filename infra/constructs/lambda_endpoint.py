@@ -20,6 +20,7 @@ from constructs import Construct
 
 from infra.bundles import BundleSource
 from infra.config import AlarmConfig, LambdaConfig, RolloutConfig
+from infra.constructs.alarms import rollback_alarm
 from infra.constructs.logs import retention
 from infra.nag import acknowledge
 from infra.packaging import (
@@ -237,16 +238,14 @@ def _alarms(scope: Construct, name: str, alias: lambda_.Alias, config: AlarmConf
     }
     alarms = {}
     for key, (metric, threshold, what) in metrics.items():
-        alarms[key] = cloudwatch.Alarm(
+        alarms[key] = rollback_alarm(
             scope,
             f"{key.capitalize()}Alarm",
             alarm_name=f"{name}-live-{key}",
-            alarm_description=f"{name}:live {what} at or above {threshold}; rolls back a deployment in progress",
+            description=f"{name}:live {what} at or above {threshold}; rolls back a deployment in progress",
             metric=metric,
             threshold=threshold,
             evaluation_periods=config.evaluation_periods,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
     return alarms
 

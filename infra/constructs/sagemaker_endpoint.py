@@ -18,6 +18,7 @@ from constructs import Construct
 
 from infra.bundles import BundleSource
 from infra.config import AlarmConfig, RolloutConfig, SageMakerConfig
+from infra.constructs.alarms import rollback_alarm
 from infra.nag import acknowledge
 from infra.rollout import sagemaker_deployment_config
 
@@ -228,15 +229,13 @@ def _alarms(scope: Construct, name: str, variants: list[str], config: AlarmConfi
                 statistic=statistic,
                 period=Duration.minutes(1),
             )
-            alarms[f"{variant}-{key}"] = cloudwatch.Alarm(
+            alarms[f"{variant}-{key}"] = rollback_alarm(
                 scope,
                 f"{variant.capitalize()}{key.capitalize()}Alarm",
                 alarm_name=f"{name}-{variant}-{key}",
-                alarm_description=f"{name}/{variant} {what} at or above {threshold}; rolls back a blue/green update",
+                description=f"{name}/{variant} {what} at or above {threshold}; rolls back a blue/green update",
                 metric=metric,
                 threshold=threshold,
                 evaluation_periods=config.evaluation_periods,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
     return alarms
