@@ -10,14 +10,13 @@ intra-op thread in every configuration.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 
 import numpy as np
 import onnxruntime as ort
 
-from bench.common import OUT, PYTHON, free_port, start_server, table, time_calls
+from bench.common import OUT, PYTHON, free_port, rounds_main, start_server, table, time_calls
 from bench.loadgen import generator_name, interleaved
 from bench.models import mlp_bundle
 
@@ -83,13 +82,7 @@ def run(duration: float = 4.0, rounds: int = 2) -> str:
 
 def main(argv: list[str] | None = None) -> str:
     """Command line entry; prints and returns the Markdown section."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per cell (default 4)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per cell (default 2)")
-    args = parser.parse_args(argv)
-    report = run(args.duration, args.rounds)
-    print(report)
-    return report
+    return rounds_main(__doc__, run, argv, duration=4.0, rounds=2)
 
 
 if __name__ == "__main__":

@@ -173,3 +173,18 @@ def machine_line() -> str:
         f"Python {sys.version.split()[0]}, onnxruntime {onnxruntime.__version__}, {os.cpu_count()} CPU(s) "
         f"(shared), load average {os.getloadavg()[0]:.2f} at start"
     )
+
+
+def rounds_main(
+    doc: str | None, run: Callable[[float, int], str], argv: list[str] | None, *, duration: float, rounds: int
+) -> str:
+    """Command line of a benchmark measured in alternating rounds: ``--duration`` per cell, ``--rounds``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=duration, help=f"seconds per cell (default {duration:g})")
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"alternating rounds per cell (default {rounds})")
+    args = parser.parse_args(argv)
+    report = run(args.duration, args.rounds)
+    print(report)
+    return report

@@ -9,7 +9,6 @@ three. maaskit runs with every feature on (validation, labels, structured log li
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import urllib.request
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from bench.common import OUT, PYTHON, Server, free_port, start_server, table, time_calls
+from bench.common import OUT, PYTHON, Server, free_port, rounds_main, start_server, table, time_calls
 from bench.loadgen import generator_name, interleaved
 from bench.models import TABULAR_FEATURES, tabular_bundle
 
@@ -127,13 +126,7 @@ def run(duration: float = 3.0, rounds: int = 3) -> str:
 
 def main(argv: list[str] | None = None) -> str:
     """Command line entry; prints and returns the Markdown section."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds per cell (default 3)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per cell (default 3)")
-    args = parser.parse_args(argv)
-    report = run(args.duration, args.rounds)
-    print(report)
-    return report
+    return rounds_main(__doc__, run, argv, duration=3.0, rounds=3)
 
 
 if __name__ == "__main__":
