@@ -9,8 +9,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from handlers.bundle import FileEntry, Manifest, ParityReport, Provenance, TensorSpec, ToolInfo
-from handlers.bundle.writer import write_bundle
+from bundle import FileEntry, Manifest, ParityReport, Provenance, TensorSpec, ToolInfo
+from bundle.writer import write_bundle
 
 __all__ = ["image_bundle", "mlp_bundle", "tabular_bundle", "TABULAR_FEATURES"]
 

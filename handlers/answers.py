@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from handlers.bundle import Manifest
+from bundle import Manifest
 from handlers.http import jsonable
 from handlers.labels import label_output_values
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from handlers.bundle.manifest import TensorSpec
+from bundle.manifest import TensorSpec
 
 __all__ = ["BatchConfig", "BatchStats", "BatcherClosedError", "MicroBatcher", "RunFn"]
 

@@ -34,7 +34,7 @@ def serve(  # noqa: PLR0917 (typer maps parameters to options)
     """Serve bundles over HTTP in every protocol (maaskit JSON, OIP v2, TF Serving, TorchServe, SageMaker)."""
     import uvicorn
 
-    from handlers.bundle import BundleError
+    from bundle import BundleError
     from handlers.observability import configure_logging
     from handlers.settings import ENV, Settings, SettingsError
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from handlers.bundle import Manifest
+from bundle import Manifest
 from handlers.errors import InvalidInputError, NotAcceptableError, UnsupportedMediaTypeError
 from handlers.http import loads
 from handlers.labels import label_output_values

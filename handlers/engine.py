@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from handlers.bundle import Bundle, BundleFormatError, Manifest, Samples, open_bundle
+from bundle import Bundle, BundleFormatError, Manifest, Samples, open_bundle
 from handlers.errors import (
     InferenceTimeoutError,
     ModelExecutionError,

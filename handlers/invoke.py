@@ -23,7 +23,7 @@ class InvokeError(Exception):
 
 
 def _samples_body(bundle_path: Path) -> bytes:
-    from handlers.bundle import BundleError, open_bundle
+    from bundle import BundleError, open_bundle
 
     try:
         samples = open_bundle(bundle_path).samples()
@@ -102,7 +102,7 @@ async def _in_process(bundle: Path, model: str | None, data: Path | None, versio
     import httpx
 
     from handlers.app import create_app
-    from handlers.bundle import BundleError
+    from bundle import BundleError
     from handlers.engine import ModelRepository
     from handlers.errors import ServingError
     from handlers.settings import Settings

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from handlers.bundle import Manifest
+from bundle import Manifest
 
 __all__ = ["label_output_values", "predicted_labels"]
 

@@ -6,7 +6,7 @@ import glob
 from collections.abc import Iterable
 from pathlib import Path
 
-from handlers.bundle import MANIFEST_FILE, BundleNotFoundError
+from bundle import MANIFEST_FILE, BundleNotFoundError
 
 __all__ = ["find_bundles"]
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from handlers.batching import BatchConfig, MicroBatcher
-from handlers.bundle import BundleError
+from bundle import BundleError
 from handlers.settings import ENV, Settings, SettingsError
 
 if TYPE_CHECKING:

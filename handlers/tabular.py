@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from handlers.bundle import Manifest
+from bundle import Manifest
 from handlers.errors import InvalidInputError
 from handlers.validation import describe_signature
 

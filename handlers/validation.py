@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from handlers.bundle import Manifest, TensorSpec
+from bundle import Manifest, TensorSpec
 from handlers.engine import NUMPY_DTYPES
 from handlers.errors import InvalidInputError
 

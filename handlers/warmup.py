@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from handlers.bundle import BundleError, Manifest, Samples
+from bundle import BundleError, Manifest, Samples
 
 __all__ = ["ACCELERATOR_ATOL", "DEFAULT_ATOL", "DEFAULT_RTOL", "WarmupMismatchError", "check_outputs"]
 

@@ -38,7 +38,7 @@ class BundleSource:
 
 def _archive_for(directory: Path, build_root: Path) -> Path:
     """The sibling ``<dir>.tar.gz`` when present, else a deterministic archive built under ``build_root``."""
-    from handlers.bundle.archive import archive_bytes
+    from bundle.archive import archive_bytes
 
     sibling = directory.with_name(directory.name + ".tar.gz")
     if sibling.is_file():
@@ -57,8 +57,8 @@ def _archive_for(directory: Path, build_root: Path) -> Path:
 
 def _extracted(archive: Path, build_root: Path) -> Path:
     """Extract ``archive`` once under ``build_root`` (keyed by its sha256) and return the directory."""
-    from handlers.bundle import file_sha256
-    from handlers.bundle.archive import extract_archive
+    from bundle import file_sha256
+    from bundle.archive import extract_archive
 
     target = build_root / "extracted" / file_sha256(archive)[:16] / archive.name.removesuffix(".tar.gz")
     if not target.is_dir():
@@ -94,7 +94,7 @@ def resolve_bundle(ref: str, endpoint: str, base_dir: Path, build_root: Path, st
 
     ``registry:name@version`` refs are pulled from ``stage``'s registry bucket (see ``maaskit push``).
     """
-    from handlers.bundle import BundleError, open_bundle
+    from bundle import BundleError, open_bundle
 
     if ref.startswith("s3://"):
         digest = hashlib.sha256(ref.encode()).hexdigest()

@@ -22,7 +22,7 @@ def hook_cases(directory: Path) -> dict[str, Any]:
     """``{"model", "version", "inputs", "outputs"}`` from the bundle at ``directory`` (see infra/hook)."""
     import numpy as np
 
-    from handlers.bundle import open_bundle
+    from bundle import open_bundle
 
     bundle = open_bundle(directory)
     manifest, samples = bundle.manifest, bundle.samples()

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from handlers.bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, ParityReport
-from handlers.bundle.writer import BundlePaths, bundle_paths, write_bundle
+from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, ParityReport
+from bundle.writer import BundlePaths, bundle_paths, write_bundle
 from model_packager.converters.base import ConversionError, ConvertOptions, PackagingError
 from model_packager.converters.registry import ConverterRegistry, default_registry
 from model_packager.optimize import GraphLevel, Quantization, apply_optimizations

@@ -98,7 +98,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Convert a trained model to ONNX, check parity, and write a versioned bundle."""
-    from handlers.bundle import BundleError
+    from bundle import BundleError
     from model_packager.api import package
     from model_packager.converters.base import PackagingError
     from model_packager.parity import ParityError, Tolerances
@@ -174,7 +174,7 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Check a bundle: manifest schema, file checksums, samples re-run through onnxruntime."""
-    from handlers.bundle import BundleNotFoundError
+    from bundle import BundleNotFoundError
     from model_packager.verify import verify_bundle
 
     try:
@@ -207,7 +207,7 @@ def inspect_command(
     """Show a bundle's signature, labels, parity, sizes and provenance."""
     import tempfile
 
-    from handlers.bundle import BundleError, open_bundle, verify_files
+    from bundle import BundleError, open_bundle, verify_files
 
     with tempfile.TemporaryDirectory(prefix="maaskit-inspect-") as tmp:
         try:

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from handlers.bundle import Optimization, ParityReport
+from bundle import Optimization, ParityReport
 from model_packager.converters.base import ConversionError
 from model_packager.parity import Tolerances, check_parity
 

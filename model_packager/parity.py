@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from handlers.bundle import ParityCheck, ParityReport
+from bundle import ParityCheck, ParityReport
 from model_packager.converters.base import ConversionError
 from model_packager.signature import as_ort_feed
 

@@ -18,7 +18,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from handlers.bundle import Provenance
+from bundle import Provenance
 
 __all__ = ["CI_RUN_VARIABLES", "FALLBACK_EPOCH", "created_time", "detect_provenance", "git_commit"]
 

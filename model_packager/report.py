@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from handlers.bundle import Manifest, ParityReport
+from bundle import Manifest, ParityReport
 
 __all__ = ["human_size", "inspect_tables", "parity_lines", "parity_table", "print_tables"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from handlers.bundle import TensorSpec
+from bundle import TensorSpec
 from model_packager.converters.base import SampleData, SampleMismatchError, require
 
 __all__ = [

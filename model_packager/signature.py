@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from handlers.bundle import TensorSpec
+from bundle import TensorSpec
 from model_packager.converters.base import ConversionError
 
 __all__ = ["ONNX_DTYPES", "as_ort_feed", "graph_specs", "normalize_model", "opsets_of"]

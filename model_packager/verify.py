@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handlers.bundle import BundleError, BundleFormatError, BundleNotFoundError, open_bundle, verify_files
+from bundle import BundleError, BundleFormatError, BundleNotFoundError, open_bundle, verify_files
 from model_packager.converters.base import PackagingError
 from model_packager.parity import align_expected, compare_outputs, run_onnx, tolerances_from_report
 

@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 import model_packager
 from handlers.app import create_app
-from handlers.bundle import Samples, open_bundle
+from bundle import Samples, open_bundle
 from handlers.engine import ModelRepository
 from handlers.settings import Settings
 from tests.handlers.conftest import asgi_post

@@ -4,7 +4,7 @@
 
 ``iris`` (a classifier, served on Lambda) and ``diabetes`` (a regressor, served on SageMaker), each
 with the samples and parity report the runtime and the pre-traffic hook check against. Written
-through ``handlers.bundle.writer.write_bundle``, so the output is deterministic.
+through ``bundle.writer.write_bundle``, so the output is deterministic.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from handlers.bundle import Manifest, ParityCheck, ParityReport, Provenance, TensorSpec, ToolInfo
-from handlers.bundle.writer import write_bundle
+from bundle import Manifest, ParityCheck, ParityReport, Provenance, TensorSpec, ToolInfo
+from bundle.writer import write_bundle
 
 __all__ = ["DEFAULT_OUT", "build_examples"]
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from handlers.bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, file_sha256, load_manifest
+from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, file_sha256, load_manifest
 from handlers.semver import semver_key
 from infra.ops.aws import aws_errors
 from infra.ops.errors import NotFoundError, OpsError, RegistryConflictError

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from handlers.bundle import MANIFEST_FILE, Bundle, BundleError, file_sha256, open_bundle
-from handlers.bundle.archive import archive_bytes
+from bundle import MANIFEST_FILE, Bundle, BundleError, file_sha256, open_bundle
+from bundle.archive import archive_bytes
 from infra.ops.errors import OpsError
 
 __all__ = ["LocalBundle", "land", "local_bundle", "manifest_digest", "staging_dir"]

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import onnx
 
-from handlers.bundle import ToolInfo
+from bundle import ToolInfo
 
 __all__ = [
     "Conversion",

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from handlers.bundle import ToolInfo
+from bundle import ToolInfo
 
 __all__ = ["TREE_OPSETS", "binary_probabilities", "labels_list", "tool_info"]
 

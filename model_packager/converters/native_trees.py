@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import onnx
 
-from handlers.bundle import TensorSpec
+from bundle import TensorSpec
 from model_packager.converters.base import (
     Conversion,
     ConversionError,

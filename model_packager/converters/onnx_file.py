@@ -12,7 +12,7 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 
-from handlers.bundle import ToolInfo
+from bundle import ToolInfo
 from model_packager.converters.base import (
     Conversion,
     ConversionError,

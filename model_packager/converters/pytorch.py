@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from handlers.bundle import ToolInfo
+from bundle import ToolInfo
 from model_packager.converters.base import (
     Conversion,
     ConversionError,

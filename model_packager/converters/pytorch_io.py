@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import onnx
 
-from handlers.bundle import TensorSpec
+from bundle import TensorSpec
 from model_packager.converters.base import ConversionError, SampleData, SampleMismatchError
 
 __all__ = [

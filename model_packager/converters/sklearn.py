@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from handlers.bundle import ToolInfo
+from bundle import ToolInfo
 from model_packager.converters.base import (
     Conversion,
     ConversionError,

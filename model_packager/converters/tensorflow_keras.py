@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from handlers.bundle import TensorSpec, ToolInfo
+from bundle import TensorSpec, ToolInfo
 from model_packager.converters.base import (
     Conversion,
     ConversionError,

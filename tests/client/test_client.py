@@ -6,9 +6,9 @@ import httpx
 import numpy as np
 import pytest
 
-from handlers.bundle import open_bundle
+from bundle import open_bundle
 from maaskit.client import InvalidInputError, MaaskitClient, ModelNotFoundError
-from tests.handlers.bundles import BuiltBundles
+from tests.bundles import BuiltBundles
 
 
 @pytest.fixture

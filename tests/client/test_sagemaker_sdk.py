@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from handlers.bundle import open_bundle
-from tests.handlers.bundles import BuiltBundles
+from bundle import open_bundle
+from tests.bundles import BuiltBundles
 from tests.isolated_venv import isolated_venv
 
 SDK = "sagemaker-core==2.27.0"

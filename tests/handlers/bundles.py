@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from handlers.bundle import FileEntry, Manifest, ParityCheck, ParityReport, Provenance, TensorSpec, ToolInfo
-from handlers.bundle.writer import write_bundle
+from bundle import FileEntry, Manifest, ParityCheck, ParityReport, Provenance, TensorSpec, ToolInfo
+from bundle.writer import write_bundle
 
 _PLACEHOLDER = {"model.onnx": FileEntry(sha256="0" * 64, size=0)}
 SPECIES = ["setosa", "versicolor", "virginica"]

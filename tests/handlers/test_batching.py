@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from handlers.batching import BatchConfig, BatcherClosedError, MicroBatcher
-from handlers.bundle.manifest import TensorSpec
+from bundle.manifest import TensorSpec
 
 RNG = np.random.default_rng(7)
 

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from handlers.answers import class_scores, columnar_outputs, prediction_rows
-from handlers.bundle import TensorSpec, open_bundle
+from bundle import TensorSpec, open_bundle
 from handlers.labels import label_output_values, predicted_labels
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from handlers.bundle import open_bundle
+from bundle import open_bundle
 from handlers.settings import Settings
 from tests.handlers.events import LambdaContext, load_event
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.bundle import BundleNotFoundError
+from bundle import BundleNotFoundError
 from handlers.locate import find_bundles
 
 

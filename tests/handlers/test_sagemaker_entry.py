@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from handlers.batching import MicroBatcher
-from handlers.bundle import open_bundle
+from bundle import open_bundle
 from handlers.sagemaker_entry import (
     EntryConfigError,
     ServerConfig,
@@ -29,7 +29,7 @@ from handlers.sagemaker_entry import (
     default_providers,
     visible_gpus,
 )
-from tests.handlers.bundles import BuiltBundles
+from tests.bundles import BuiltBundles
 
 ROOT = Path(__file__).resolve().parents[2]
 

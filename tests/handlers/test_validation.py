@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handlers.bundle import TensorSpec
+from bundle import TensorSpec
 from handlers.errors import InvalidInputError
 from handlers.validation import coerce_tensor
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handlers.bundle import ParityCheck, ParityReport, Samples, open_bundle
+from bundle import ParityCheck, ParityReport, Samples, open_bundle
 from handlers.warmup import WarmupMismatchError, check_outputs
 
 

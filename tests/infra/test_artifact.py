@@ -78,7 +78,7 @@ def test_artifact_layout_and_size(artifact: tuple[Path, Path]):
 
 
 def test_staged_artifact_answers_stored_api_gateway_events(artifact, bundles, tmp_path):
-    from handlers.bundle import open_bundle
+    from bundle import open_bundle
 
     task_root, layer = artifact
     samples = open_bundle(bundles["iris"]).samples()

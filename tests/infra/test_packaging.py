@@ -31,7 +31,7 @@ def test_staging_twice_gives_identical_bytes_and_runtime_paths(tmp_path: Path):
         right = second / left.relative_to(first)
         assert left.read_bytes() == right.read_bytes(), left
     code = marshal.loads(pyc[0].read_bytes()[16:])
-    assert code.co_filename.startswith("/var/task/handlers/bundle/"), code.co_filename
+    assert code.co_filename.startswith("/var/task/bundle/"), code.co_filename
 
 
 def test_staged_context_is_content_addressed(tmp_path: Path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handlers.bundle import open_bundle
+from bundle import open_bundle
 from model_packager import package
 from model_packager.api import InvalidRequestError
 from model_packager.converters.base import SampleMismatchError

@@ -88,9 +88,9 @@ def test_one_altered_byte_in_model_fails_verify(iris_file, tmp_path):
 
 def test_altered_sample_outputs_fail_verify_samples_step(iris_file, tmp_path):
     """A bundle whose checksums were recomputed after tampering still fails: the samples step re-runs the model."""
-    from handlers.bundle import open_bundle
-    from handlers.bundle.samples import samples_bytes
-    from handlers.bundle.writer import write_bundle
+    from bundle import open_bundle
+    from bundle.samples import samples_bytes
+    from bundle.writer import write_bundle
 
     assert _package(iris_file, tmp_path / "a").exit_code == 0
     bundle = open_bundle(tmp_path / "a" / "iris-1.0.0")

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from handlers.bundle import open_bundle
+from bundle import open_bundle
 from model_packager import package
 from model_packager.verify import verify_bundle
 

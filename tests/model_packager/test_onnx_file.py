@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper
 from skl2onnx import to_onnx
 
-from handlers.bundle import open_bundle
+from bundle import open_bundle
 from model_packager import package
 from model_packager.converters.base import ConversionError, ModelLoadError, SampleMismatchError
 from model_packager.verify import verify_bundle

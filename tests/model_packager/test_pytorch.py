@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxscript")
 from torch import nn  # noqa: E402
 
-from handlers.bundle import open_bundle  # noqa: E402
+from bundle import open_bundle  # noqa: E402
 from model_packager.converters.base import (  # noqa: E402
     ConvertOptions,
     MissingFrameworkError,

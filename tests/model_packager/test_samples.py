@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handlers.bundle import TensorSpec
+from bundle import TensorSpec
 from model_packager.converters.base import SampleMismatchError
 from model_packager.samples import feed_for_specs, fit_array, generate_feed, load_sample_file
 

@@ -138,7 +138,7 @@ def test_bad_inputs_get_clear_errors(converter, sequential_file, tmp_path):
 
 @pytest.mark.parametrize("kind", ["keras", "saved_model"])
 def test_package_end_to_end(kind, converter, keras, sequential_file, tmp_path):
-    from handlers.bundle import open_bundle
+    from bundle import open_bundle
     from model_packager import package
 
     original = keras.models.load_model(sequential_file)

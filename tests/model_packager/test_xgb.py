@@ -11,7 +11,7 @@ import xgboost as xgb
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from handlers.bundle import open_bundle
+from bundle import open_bundle
 from model_packager import package
 from model_packager.converters.base import ModelLoadError
 from model_packager.verify import verify_bundle

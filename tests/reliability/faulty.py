@@ -16,8 +16,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from handlers.bundle import FileEntry, Manifest, ParityReport, Provenance, TensorSpec, ToolInfo
-from handlers.bundle.writer import write_bundle
+from bundle import FileEntry, Manifest, ParityReport, Provenance, TensorSpec, ToolInfo
+from bundle.writer import write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 

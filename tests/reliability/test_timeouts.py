@@ -11,8 +11,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from handlers.app import create_app
-from handlers.bundle import FileEntry, Manifest, ParityReport, Provenance, TensorSpec, ToolInfo
-from handlers.bundle.writer import write_bundle
+from bundle import FileEntry, Manifest, ParityReport, Provenance, TensorSpec, ToolInfo
+from bundle.writer import write_bundle
 from handlers.engine import ModelRepository
 from handlers.settings import Settings, SettingsError
 from tests.handlers.conftest import asgi_post

@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from handlers.bundle import Manifest, ParityCheck, ParityReport, Provenance, TensorSpec, ToolInfo
-from handlers.bundle.writer import BundlePaths, write_bundle
+from bundle import Manifest, ParityCheck, ParityReport, Provenance, TensorSpec, ToolInfo
+from bundle.writer import BundlePaths, write_bundle
 
 
 def double_model_bytes() -> bytes:

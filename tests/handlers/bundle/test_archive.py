@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.bundle import BundleError, UnsafeArchiveError, open_bundle
-from handlers.bundle.archive import extract_archive
+from bundle import BundleError, UnsafeArchiveError, open_bundle
+from bundle.archive import extract_archive
 
 
 def _tar(path: Path, members: list[tarfile.TarInfo], payload: bytes = b"x") -> Path:

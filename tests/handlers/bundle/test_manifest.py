@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from handlers.bundle import BundleFormatError, dump_manifest, load_manifest
-from tests.handlers.bundle.conftest import make_manifest
+from bundle import BundleFormatError, dump_manifest, load_manifest
+from tests.bundle.conftest import make_manifest
 
 
 def _raw(**changes: object) -> bytes:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handlers.bundle import BundleIntegrityError, open_bundle
-from handlers.bundle.writer import BundleExistsError, write_bundle
-from tests.handlers.bundle.conftest import double_model_bytes, make_manifest
+from bundle import BundleIntegrityError, open_bundle
+from bundle.writer import BundleExistsError, write_bundle
+from tests.bundle.conftest import double_model_bytes, make_manifest
 
 
 def test_written_directory_and_archive_open_with_the_same_manifest(written_bundle, tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ import httpx
 import numpy as np
 import pytest
 
-from handlers.bundle.writer import BundlePaths, write_bundle
-from tests.handlers.bundle.conftest import double_model_bytes, make_manifest
+from bundle.writer import BundlePaths, write_bundle
+from tests.bundle.conftest import double_model_bytes, make_manifest
 
 REGION = "eu-west-1"
 BUCKET = "maaskit-test-registry"

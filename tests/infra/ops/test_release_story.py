@@ -15,7 +15,7 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from handlers.bundle import file_sha256
+from bundle import file_sha256
 from maaskit.cli import app
 from tests.infra.ops.conftest import REGION, build_bundle, deploy_lambda
 

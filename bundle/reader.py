@@ -7,9 +7,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from handlers.bundle.errors import BundleFormatError, BundleIntegrityError, BundleNotFoundError
-from handlers.bundle.manifest import Manifest, load_manifest
-from handlers.bundle.samples import Samples, read_samples
+from bundle.errors import BundleFormatError, BundleIntegrityError, BundleNotFoundError
+from bundle.manifest import Manifest, load_manifest
+from bundle.samples import Samples, read_samples
 
 __all__ = ["Bundle", "MANIFEST_FILE", "MODEL_FILE", "SAMPLES_FILE", "file_sha256", "open_bundle", "verify_files"]
 
@@ -84,7 +84,7 @@ def open_bundle(path: str | Path, *, verify: bool = True, extract_to: Path | Non
     if source.is_dir():
         root = source.resolve()
     elif source.is_file() and source.name.endswith((".tar.gz", ".tgz", ".tar")):
-        from handlers.bundle.archive import extract_archive  # tarfile costs ~6 ms: only load it for archives
+        from bundle.archive import extract_archive  # tarfile costs ~6 ms: only load it for archives
 
         root = extract_to or Path(tempfile.mkdtemp(prefix="maaskit-bundle-"))
         extract_archive(source, root)

@@ -5,14 +5,14 @@ depends only on numpy, pydantic and orjson so it ships inside every runtime
 artifact; the packager writes through it and the runtime reads through it.
 """
 
-from handlers.bundle.errors import (
+from bundle.errors import (
     BundleError,
     BundleFormatError,
     BundleIntegrityError,
     BundleNotFoundError,
     UnsafeArchiveError,
 )
-from handlers.bundle.manifest import (
+from bundle.manifest import (
     FORMAT_VERSION,
     NAME_PATTERN,
     SEMVER_PATTERN,
@@ -27,7 +27,7 @@ from handlers.bundle.manifest import (
     dump_manifest,
     load_manifest,
 )
-from handlers.bundle.reader import (
+from bundle.reader import (
     MANIFEST_FILE,
     MODEL_FILE,
     SAMPLES_FILE,
@@ -36,7 +36,7 @@ from handlers.bundle.reader import (
     open_bundle,
     verify_files,
 )
-from handlers.bundle.samples import Samples, read_samples
+from bundle.samples import Samples, read_samples
 
 __all__ = [
     "FORMAT_VERSION",

@@ -13,7 +13,7 @@ import tarfile
 import zlib
 from pathlib import Path
 
-from handlers.bundle.errors import BundleError, UnsafeArchiveError
+from bundle.errors import BundleError, UnsafeArchiveError
 
 __all__ = ["ARCHIVE_MTIME", "archive_bytes", "extract_archive"]
 

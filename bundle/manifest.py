@@ -13,7 +13,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from handlers.bundle.errors import BundleFormatError
+from bundle.errors import BundleFormatError
 
 __all__ = [
     "FORMAT_VERSION",

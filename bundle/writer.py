@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from handlers.bundle.archive import archive_bytes
-from handlers.bundle.errors import BundleError
-from handlers.bundle.manifest import FileEntry, Manifest, dump_manifest
-from handlers.bundle.reader import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
-from handlers.bundle.samples import samples_bytes
+from bundle.archive import archive_bytes
+from bundle.errors import BundleError
+from bundle.manifest import FileEntry, Manifest, dump_manifest
+from bundle.reader import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
+from bundle.samples import samples_bytes
 
 __all__ = ["BundleExistsError", "BundlePaths", "bundle_paths", "write_bundle"]
 

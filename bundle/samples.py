@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from handlers.bundle.errors import BundleFormatError
+from bundle.errors import BundleFormatError
 
 __all__ = ["Samples", "read_samples", "samples_bytes", "to_storable"]
 
