@@ -74,7 +74,9 @@ class MaaskitStack(Stack):
                     ),
                 )  # fmt: skip
             else:
-                gpu_context = gpu_context or staged_context(build_root, "gpu", {"handlers": handlers_dir})
+                gpu_context = gpu_context or staged_context(
+                    build_root, "gpu", {"handlers": handlers_dir, "bundle": props.repo_root / "bundle"}
+                )
                 self.sagemaker_endpoints[endpoint.name] = SageMakerEndpoint(
                     self,
                     f"SageMaker-{endpoint.name}",

@@ -77,7 +77,7 @@ class LambdaEndpoint(Construct):
         if bundle.directory is None:
             raise ValueError(f"{props.function_name}: a Lambda target needs a local bundle, got {bundle.s3_uri}")
         bundle_dir: Path = bundle.directory
-        code_size = tree_size(props.handlers_dir) * 2 + tree_size(bundle_dir)  # sources + their .pyc
+        code_size = (tree_size(props.handlers_dir) + tree_size(props.handlers_dir.parent / "bundle")) * 2 + tree_size(bundle_dir)  # sources + their .pyc
         self.unzipped_size = code_size + props.deps_size
         self.uses_image = self.unzipped_size > LAMBDA_UNZIPPED_LIMIT
         architecture = (
@@ -196,6 +196,7 @@ def _zip_code(handlers_dir: Path, bundle_dir: Path) -> lambda_.Code:
     def stage(out: Path) -> None:
         copy_tree(handlers_dir, out / "handlers")
         shutil.rmtree(out / "handlers" / "docker", ignore_errors=True)
+        copy_tree(handlers_dir.parent / "bundle", out / "bundle")
         copy_tree(bundle_dir, out / "bundles" / bundle_dir.name)
 
     return lambda_.Code.from_asset(
@@ -206,7 +207,11 @@ def _zip_code(handlers_dir: Path, bundle_dir: Path) -> lambda_.Code:
 def _image_code(
     props: LambdaEndpointProps, bundle_dir: Path, architecture: lambda_.Architecture
 ) -> lambda_.DockerImageCode:
-    trees = {"handlers": props.handlers_dir, f"bundles/{bundle_dir.name}": bundle_dir}
+    trees = {
+        "handlers": props.handlers_dir,
+        "bundle": props.handlers_dir.parent / "bundle",
+        f"bundles/{bundle_dir.name}": bundle_dir,
+    }
     context = staged_context(props.build_root, props.function_name, trees)
     return lambda_.DockerImageCode.from_image_asset(
         str(context), file="handlers/docker/Dockerfile.lambda", platform=_platform(architecture)
