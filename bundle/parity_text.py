@@ -10,6 +10,10 @@
   the generic rule compares: the argmax label (``label_agreement``) and scores on real tokens only
   (padding positions carry no prediction).
 
+:func:`reproduces_text` is the text form of :func:`bundle.parity.reproduces` (which it calls for the
+element-wise and agreement checks): the packager's gate, ``verify`` and warm-up use it on text bundles,
+with the texts encoded by ``bundle.processing.text``.
+
 Only numpy: this module ships in every runtime artifact.
 """
 
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bundle.manifest import ParityCheck, ParityReport
+from bundle.parity import Tolerances, reproduces
 
 __all__ = [
     "LABEL_VIEW",
@@ -28,6 +33,7 @@ __all__ = [
     "cosine_per_row",
     "embedding_checks",
     "ranking_agreement",
+    "reproduces_text",
     "text_tolerances_from_report",
 ]
 
@@ -144,3 +150,36 @@ def classifier_views(task: str, outputs: dict[str, np.ndarray], attention_mask: 
     if "scores" in views:
         views[LABEL_VIEW] = np.argmax(views["scores"], axis=-1)
     return views
+
+
+def reproduces_text(
+    task: str,
+    actual: dict[str, np.ndarray],
+    expected: dict[str, np.ndarray],
+    *,
+    attention_mask: np.ndarray,
+    tolerances: Tolerances,
+    text_tolerances: TextTolerances,
+) -> tuple[ParityReport, list[str]]:
+    """Do a text model's outputs reproduce the samples? The report and one message per failing check.
+
+    ``attention_mask`` is the encoder's mask for the sample texts (real tokens 1).
+    """
+    if task == "feature-extraction":
+        report, failures = reproduces(actual, expected, tolerances)
+        checks = list(report.checks)
+        for name, want in expected.items():
+            if name in actual and np.shape(actual[name]) == np.shape(want):
+                extra, extra_failures = embedding_checks(name, actual[name], want, text_tolerances)
+                checks += extra
+                failures += extra_failures
+    else:
+        report, failures = reproduces(
+            classifier_views(task, actual, attention_mask),
+            classifier_views(task, expected, attention_mask),
+            tolerances,
+            LABEL_VIEW,
+        )
+        checks = list(report.checks)
+    count = int(np.shape(attention_mask)[0])
+    return ParityReport(sample_count=count, passed=not failures, checks=checks), failures

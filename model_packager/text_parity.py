@@ -6,8 +6,8 @@ Two checks, in order:
    runtime runs it) must give every sample text exactly the ids the original pipeline gives it;
    the first differing text and token fail packaging.
 2. Outputs: the bundle's model.onnx on those encodings against the original's outputs, by the
-   element-wise rule plus, for embeddings, cosine per text and retrieval ranking
-   (``bundle.parity_text``), for classifiers label agreement on real tokens.
+   bundle's text rule (``bundle.parity_text.reproduces_text``: the element-wise rule plus, for
+   embeddings, cosine per text and retrieval ranking; for classifiers label agreement on real tokens).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from bundle import ParityReport
-from bundle.parity_text import LABEL_VIEW, TextTolerances, classifier_views, embedding_checks
+from bundle.parity import OutputMismatchError, Tolerances, align_expected
+from bundle.parity_text import TextTolerances, reproduces_text
 from bundle.processing.text import EncodedBatch
-from model_packager.converters.base import PackagingError
-from model_packager.parity import ParityError, Tolerances, align_expected, compare_outputs, run_onnx
+from model_packager.converters.base import ConversionError, PackagingError
+from model_packager.parity import ParityError, run_onnx
 
 __all__ = ["TokenizerMismatchError", "check_text_parity", "check_tokenizer_agreement", "compare_text_outputs"]
 
@@ -62,22 +63,19 @@ def compare_text_outputs(
     tolerances: Tolerances,
     text_tolerances: TextTolerances,
 ) -> tuple[ParityReport, list[str]]:
-    """Compare a text model's outputs; return the report and one message per failing check."""
-    expected = align_expected(expected, actual)
-    if task == "feature-extraction":
-        report, failures = compare_outputs(actual, expected, tolerances)
-        checks = list(report.checks)
-        for name, value in actual.items():
-            extra, extra_failures = embedding_checks(name, value, expected[name], text_tolerances)
-            checks += extra
-            failures += extra_failures
-    else:
-        mask = encoded.feed["attention_mask"]
-        report, failures = compare_outputs(
-            classifier_views(task, actual, mask), classifier_views(task, expected, mask), tolerances, LABEL_VIEW
-        )
-        checks = list(report.checks)
-    return ParityReport(sample_count=len(encoded.token_counts), passed=not failures, checks=checks), failures
+    """Compare a text model's outputs with the original's by the bundle's text rule (``reproduces_text``)."""
+    try:
+        aligned = align_expected(expected, actual)
+    except OutputMismatchError as exc:
+        raise ConversionError(f"{exc} (onnxruntime versus the original model)") from None
+    return reproduces_text(
+        task,
+        actual,
+        aligned,
+        attention_mask=encoded.feed["attention_mask"],
+        tolerances=tolerances,
+        text_tolerances=text_tolerances,
+    )
 
 
 def check_text_parity(
