@@ -119,7 +119,7 @@ def save_sentence_transformer(directory: Path, pooling: str = "mean", *, normali
 
     base = save_hf_folder(directory.parent / f"{directory.name}-base")
     transformer = models.Transformer(str(base), max_seq_length=32)
-    modules: list[Any] = [transformer, models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode=pooling)]
+    modules: list[Any] = [transformer, models.Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling)]
     if normalize:
         modules.append(models.Normalize())
     SentenceTransformer(modules=modules, device="cpu").save(str(directory))
