@@ -83,7 +83,7 @@ def tiny_bert_config(**overrides: Any) -> Any:
 
 def hf_tokenizer(model_max_length: int = 64) -> Any:
     """A transformers BertTokenizerFast over ``wordpiece_tokenizer()``."""
-    from transformers import BertTokenizerFast
+    from transformers import BertTokenizerFast  # type: ignore[attr-defined]  # lazy alias in transformers 5
 
     return BertTokenizerFast(tokenizer_object=wordpiece_tokenizer(), model_max_length=model_max_length)
 
@@ -94,6 +94,7 @@ def save_hf_folder(directory: Path, head: str = "base", *, multi_label: bool = F
     from transformers import BertForSequenceClassification, BertForTokenClassification, BertModel
 
     torch.manual_seed(seed)
+    model: Any
     if head == "base":
         model = BertModel(tiny_bert_config())
     elif head == "sequence":
@@ -115,7 +116,7 @@ def save_hf_folder(directory: Path, head: str = "base", *, multi_label: bool = F
 
 def save_sentence_transformer(directory: Path, pooling: str = "mean", *, normalize: bool = True) -> Path:
     """What ``SentenceTransformer.save`` writes for Transformer + Pooling (+ Normalize) over a tiny BERT."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]
 
     base = save_hf_folder(directory.parent / f"{directory.name}-base")
     transformer = models.Transformer(str(base), max_seq_length=32)

@@ -80,7 +80,7 @@ def test_text_classifier_object_with_its_tokenizer(classifier_folder: Path, tmp_
     manifest = result.manifest
     assert manifest.task == "text-classification" and manifest.labels == list(SENTIMENT_LABELS.values())
     assert manifest.text is not None and manifest.text.max_length == 64
-    assert any("label_agreement" == check.metric for check in manifest.parity.checks)
+    assert any(check.metric == "label_agreement" for check in manifest.parity.checks)
 
     outputs, _ = run_bundle(result.directory, TEXTS)
     with torch.no_grad():
@@ -145,7 +145,7 @@ def test_texts_longer_than_max_length_are_truncated_as_the_original_does(st_fold
     long_text = "the weather in london is cold and the rain keeps going " * 20
     result = package(st_folder, name="trunc", version="1.0.0", out=tmp_path, sample=[long_text, "short text"])
     assert any("1 sample text(s) longer than max_length 32 tokens were truncated" in note for note in result.notes)
-    outputs, encoded = run_bundle(result.directory, [long_text, "short text"])
+    _outputs, encoded = run_bundle(result.directory, [long_text, "short text"])
     assert encoded.feed["input_ids"].shape[1] == 32 and encoded.truncated == [True, False]
     assert result.parity.passed
 
