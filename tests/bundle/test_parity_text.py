@@ -85,8 +85,9 @@ def test_token_scores_are_compared_on_real_tokens_only() -> None:
 
 
 def test_neighbours_tied_in_the_original_may_swap() -> None:
-    expected = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.8, 0.0, 0.6], [0.0, 0.0, 1.0]])
+    near = np.sqrt(1 - 0.798**2)
+    expected = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.798, 0.0, near], [0.0, 0.0, 1.0]])
     actual = expected.copy()
-    actual[0] = [1.0, -0.001, 0.001]  # texts 1 and 2 (tied at 0.8 for query 0) swap places
+    actual[0] = [1.0, -0.01, 0.01]  # texts 1 and 2 (0.800 and 0.798 for query 0) swap places
     assert ranking_agreement(actual, expected, top_k=2, tie_margin=0.0)[0] < 1.0
     assert ranking_agreement(actual, expected, top_k=2, tie_margin=0.005) == (1.0, None)
