@@ -29,7 +29,7 @@ from handlers.sagemaker_entry import (
     default_providers,
     visible_gpus,
 )
-from tests.bundles import BuiltBundles
+from tests.handlers.bundles import BuiltBundles
 
 ROOT = Path(__file__).resolve().parents[2]
 
