@@ -24,7 +24,10 @@ Batching policy:
   others. If the outputs cannot be split by rows (an output without the batch
   axis), the batch is re-run request by request and the model is marked
   unbatchable from then on.
-* A caller that is cancelled while waiting is dropped from its batch.
+* A caller that is cancelled while waiting is dropped from its batch. With ``run_options`` (a
+  factory of onnxruntime ``RunOptions``), each batch runs with its own options, and a batch whose
+  callers have all been cancelled (e.g. by an inference budget, see :mod:`handlers.strategies`)
+  is stopped with ``options.terminate``: the worker is free for the next batch at once.
 
 Validation against the manifest happens before ``submit``, in the engine.
 """
@@ -39,6 +42,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +54,9 @@ logger = logging.getLogger("maaskit.batching")
 
 Feed = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
-#: The synchronous inference function a batcher fronts: named inputs to named outputs.
-RunFn = Callable[[Feed], Outputs]
+#: The synchronous inference function a batcher fronts: named inputs to named outputs (with
+#: ``run_options``, it also takes the batch's options: ``run(feed, options)``).
+RunFn = Callable[..., Outputs]
 
 ENV_ENABLED = "MAASKIT_BATCHING"
 ENV_MAX_SIZE = "MAASKIT_BATCH_MAX_SIZE"
@@ -144,9 +149,17 @@ class MicroBatcher:
     """Batch concurrent ``submit`` calls for one model version into single ``run`` calls."""
 
     def __init__(
-        self, run: RunFn, inputs: Sequence[TensorSpec], config: BatchConfig | None = None, *, name: str = "model"
+        self,
+        run: RunFn,
+        inputs: Sequence[TensorSpec],
+        config: BatchConfig | None = None,
+        *,
+        name: str = "model",
+        run_options: Callable[[], Any] | None = None,
     ) -> None:
-        self._run = run
+        self._run_fn = run
+        self._run_options = run_options
+        self._running: tuple[list[_Pending], Any] | None = None  # the batch on the worker, its options
         self._config = config or BatchConfig()
         self._names = {spec.name for spec in inputs}
         self._batchable = bool(inputs) and all(spec.shape and spec.shape[0] is None for spec in inputs)
@@ -190,7 +203,17 @@ class MicroBatcher:
         self._queue.append(pending)
         assert self._wakeup is not None
         self._wakeup.set()
-        return await pending.future
+        try:
+            return await pending.future
+        except asyncio.CancelledError:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """A caller gave up: stop the running batch if none of its callers is still waiting."""
+        running = self._running
+        if running is not None and running[1] is not None and all(item.future.done() for item in running[0]):
+            running[1].terminate = True
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -274,9 +297,22 @@ class MicroBatcher:
             if not item.future.done():
                 item.future.set_exception(error)
 
-    def _solo(self, item: _Pending) -> Outputs | BaseException:
+    def _run(self, batch: list[_Pending], feed: Feed) -> Outputs:
+        """One run on the worker thread, stoppable through its options when they are made."""
+        if self._run_options is None:
+            return self._run_fn(feed)
+        options = self._run_options()
+        self._running = (batch, options)
         try:
-            return self._run(item.feed)
+            return self._run_fn(feed, options)
+        finally:
+            self._running = None
+
+    def _solo(self, item: _Pending) -> Outputs | BaseException:
+        if item.future.done():  # its caller gave up while the batch ran: do not run it again
+            return BatcherClosedError(f"request to {self._name} was abandoned by its caller")
+        try:
+            return self._run([item], item.feed)
         except Exception as exc:
             return exc
 
@@ -296,8 +332,10 @@ class MicroBatcher:
         self.stats.batches += 1
         self.stats.rows += offsets[-1]
         try:
-            outputs = self._run(feed)
+            outputs = self._run(batch, feed)
         except Exception as exc:
+            if all(item.future.done() for item in batch):
+                return [exc for _ in batch]  # every caller gave up (the run was stopped): nothing to retry
             logger.info("batch of %d failed on %s (%s); re-running each request alone", len(batch), self._name, exc)
             return self._retry_alone(batch)
         parts = _slice_outputs(outputs, offsets, offsets[-1])
