@@ -275,7 +275,7 @@ class MicroBatcher:
             try:
                 batch = await self._gather(first)
                 live = [item for item in batch if not item.future.done()]
-                results = await self._loop.run_in_executor(self._executor, self._execute, live) if live else []
+                results = await self._dispatch(live) if live else []
             except asyncio.CancelledError:
                 self._fail(batch, BatcherClosedError(f"batcher for {self._name} closed mid-run"))
                 raise
@@ -297,26 +297,28 @@ class MicroBatcher:
             if not item.future.done():
                 item.future.set_exception(error)
 
-    def _run(self, batch: list[_Pending], feed: Feed) -> Outputs:
-        """One run on the worker thread, stoppable through its options when they are made."""
-        if self._run_options is None:
-            return self._run_fn(feed)
-        options = self._run_options()
-        self._running = (batch, options)
+    async def _dispatch(self, batch: list[_Pending]) -> list[Outputs | BaseException]:
+        """Run ``batch`` on the worker thread; its options (when made) let ``_abandon`` stop it."""
+        assert self._loop is not None
+        options = self._run_options() if self._run_options is not None else None
+        self._running = (batch, options)  # set and cleared on the event loop: no race with _abandon
         try:
-            return self._run_fn(feed, options)
+            return await self._loop.run_in_executor(self._executor, self._execute, batch, options)
         finally:
             self._running = None
 
-    def _solo(self, item: _Pending) -> Outputs | BaseException:
+    def _run(self, feed: Feed, options: Any) -> Outputs:
+        return self._run_fn(feed) if options is None else self._run_fn(feed, options)
+
+    def _solo(self, item: _Pending, options: Any) -> Outputs | BaseException:
         if item.future.done():  # its caller gave up while the batch ran: do not run it again
             return BatcherClosedError(f"request to {self._name} was abandoned by its caller")
         try:
-            return self._run([item], item.feed)
+            return self._run(item.feed, options)
         except Exception as exc:
             return exc
 
-    def _execute(self, batch: list[_Pending]) -> list[Outputs | BaseException]:
+    def _execute(self, batch: list[_Pending], options: Any) -> list[Outputs | BaseException]:
         """Worker thread: one run for the whole batch, or one per request when it must."""
         self.stats.requests += len(batch)
         self._last_batch_requests = len(batch)
@@ -324,7 +326,7 @@ class MicroBatcher:
         if len(batch) == 1:
             self.stats.batches += 1
             self.stats.rows += batch[0].rows
-            return [self._solo(batch[0])]
+            return [self._solo(batch[0], options)]
         offsets = [0]
         for item in batch:
             offsets.append(offsets[-1] + item.rows)
@@ -332,23 +334,23 @@ class MicroBatcher:
         self.stats.batches += 1
         self.stats.rows += offsets[-1]
         try:
-            outputs = self._run(batch, feed)
+            outputs = self._run(feed, options)
         except Exception as exc:
             if all(item.future.done() for item in batch):
                 return [exc for _ in batch]  # every caller gave up (the run was stopped): nothing to retry
             logger.info("batch of %d failed on %s (%s); re-running each request alone", len(batch), self._name, exc)
-            return self._retry_alone(batch)
+            return self._retry_alone(batch, options)
         parts = _slice_outputs(outputs, offsets, offsets[-1])
         if parts is None:
             logger.warning("outputs of %s have no batch axis to split; batching is now off for it", self._name)
             self._batchable = False
-            return self._retry_alone(batch)
+            return self._retry_alone(batch, options)
         return list(parts)
 
-    def _retry_alone(self, batch: list[_Pending]) -> list[Outputs | BaseException]:
+    def _retry_alone(self, batch: list[_Pending], options: Any) -> list[Outputs | BaseException]:
         self.stats.solo_retries += len(batch)
         self.stats.batches += len(batch)
-        return [self._solo(item) for item in batch]
+        return [self._solo(item, options) for item in batch]
 
     async def close(self) -> None:
         """Fail queued requests with BatcherClosedError, stop the collector and the worker thread."""
