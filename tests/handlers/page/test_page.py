@@ -67,7 +67,9 @@ def test_unknown_model_page_is_an_escaped_404(app) -> None:
     assert "<img" not in answer.text and "&lt;img" in answer.text
 
 
-def test_latency_per_version_is_charted_from_the_servers_metrics(app, page_bundles) -> None:
+def test_latency_per_version_is_charted_from_the_servers_metrics(page_bundles) -> None:
+    settings = Settings.load(environ={}, access_log=False, intra_op_threads=1)
+    app = create_app(ModelRepository.load(settings, page_bundles), settings)  # fresh metrics
     for version in ("1.0.0", "1.1.0", "1.1.0"):
         body = {"inputs": {"input": [[5.1, 3.5, 1.4, 0.2]]}}
         assert asgi_post(app, f"/models/iris/versions/{version}/predict", json=body).status_code == 200
