@@ -10,8 +10,8 @@ __all__ = ["latency_chart"]
 
 _ROW = 34
 _LEFT = 110
-_WIDTH = 520
-_BAR = 320
+_WIDTH = 900
+_BAR = 360
 
 
 def latency_chart(stats: list[VersionStats]) -> str:
@@ -34,7 +34,7 @@ def latency_chart(stats: list[VersionStats]) -> str:
             f'<text x="0" y="{y + 15}" class="axis">{escape(stat.version)}</text>',
             f'<rect x="{_LEFT}" y="{y}" width="{p95:.1f}" height="20" class="p95"/>',
             f'<rect x="{_LEFT}" y="{y + 5}" width="{p50:.1f}" height="10" class="p50"/>',
-            f'<text x="{_LEFT + p95 + 6:.1f}" y="{y + 15}" class="value">'
+            f'<text x="{_LEFT + _BAR + 10}" y="{y + 15}" class="value">'
             f"p50 ≤{stat.p50_ms:g} ms · p95 ≤{stat.p95_ms:g} ms · {stat.per_second:.2f} req/s · "
             f"{stat.requests} req · {errors} err</text>",
         ]

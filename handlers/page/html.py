@@ -15,7 +15,7 @@ from typing import Any
 from bundle import Manifest, ParityReport
 from handlers.page.chart import latency_chart
 from handlers.page.snippets import Snippet
-from handlers.page.views import ModelView, VersionView
+from handlers.page.views import ModelView, VersionView, pretty_json
 
 __all__ = ["index_page", "model_page"]
 
@@ -138,7 +138,7 @@ def _versions(view: ModelView) -> str:
 
 
 def _try_it(view: ModelView) -> str:
-    expected = json.dumps(view.sample_outputs, indent=2)
+    expected = pretty_json(view.sample_outputs)
     return f"""<section id="try"><h2>Try it</h2>
 <p>Prefilled with {len(next(iter(view.sample_inputs.values()), []))} of the bundle's own samples; edit and send.
 The answer appears beside what the ORIGINAL model gave for the prefilled samples.</p>

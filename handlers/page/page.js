@@ -2,6 +2,12 @@
 // this server, URLs relative to the page so it works at any API Gateway stage path.
 (function () {
   "use strict";
+  // Indented JSON with each innermost list (one row) on one line, like the prefilled sample.
+  function pretty(value) {
+    return JSON.stringify(value, null, 2).replace(/\[\s+([^\[\]{}]*?)\s+\]/g, function (match, inner) {
+      return "[" + inner.replace(/\s*\n\s*/g, " ") + "]";
+    });
+  }
   var form = document.getElementById("try-form");
   if (form) {
     form.addEventListener("submit", function (event) {
@@ -20,7 +26,7 @@
       }).then(function (response) {
         return response.text().then(function (text) {
           var shown = text;
-          try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* not JSON: show as is */ }
+          try { shown = pretty(JSON.parse(text)); } catch (e) { /* not JSON: show as is */ }
           status.textContent = "HTTP " + response.status;
           answer.className = response.ok ? "ok" : "error";
           answer.textContent = shown;  // textContent: never parsed as HTML
