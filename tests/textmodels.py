@@ -33,11 +33,16 @@ def vocabulary() -> list[str]:
     return list(dict.fromkeys(tokens))
 
 
-def wordpiece_tokenizer(max_length: int | None = None) -> Any:
-    """A BERT-style ``tokenizers.Tokenizer``: lowercasing normalizer, WordPiece, ``[CLS] $A [SEP]``."""
+def wordpiece_tokenizer(max_length: int | None = None, vocab_size: int | None = None) -> Any:
+    """A BERT-style ``tokenizers.Tokenizer``: lowercasing normalizer, WordPiece, ``[CLS] $A [SEP]``.
+
+    ``vocab_size`` pads the vocabulary with ``[unusedN]`` entries (as BERT's has) to that size.
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    vocab = {token: index for index, token in enumerate(vocabulary())}
+    tokens = vocabulary()
+    tokens += [f"[unused{index}]" for index in range(max(0, (vocab_size or 0) - len(tokens)))]
+    vocab = {token: index for index, token in enumerate(tokens)}
     tokenizer = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True, handle_chinese_chars=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
