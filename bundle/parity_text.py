@@ -20,12 +20,15 @@ Only numpy: this module ships in every runtime artifact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from bundle.manifest import ParityCheck, ParityReport
-from bundle.parity import Tolerances, reproduces
+from bundle.manifest import Manifest, ParityCheck, ParityReport
+from bundle.parity import Tolerances, final_parity, reproduces, tolerances_for
+from bundle.samples import Samples
 
 __all__ = [
     "LABEL_VIEW",
@@ -34,6 +37,7 @@ __all__ = [
     "cosine_per_row",
     "embedding_checks",
     "ranking_agreement",
+    "reproduces_samples",
     "reproduces_text",
     "text_tolerances_from_report",
 ]
@@ -195,3 +199,33 @@ def reproduces_text(
         checks = list(report.checks)
     count = int(np.shape(attention_mask)[0])
     return ParityReport(sample_count=count, passed=not failures, checks=checks), failures
+
+
+def reproduces_samples(
+    manifest: Manifest,
+    root: Path,
+    samples: Samples,
+    run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+    *,
+    accelerator: bool = False,
+) -> tuple[ParityReport, list[str]]:
+    """Does a TEXT bundle's model still answer its samples? (``verify``, warm-up, deploy-time checks.)
+
+    The stored texts (``samples.inputs["text"]``) are encoded by the bundle's own tokenizer
+    (``bundle.processing.text``), ``run`` maps that feed to the model's outputs, and the result is
+    judged by :func:`reproduces_text` with the tolerances the manifest recorded.
+    """
+    from bundle.processing.text import load_tokenizer
+
+    if manifest.text is None:
+        raise ValueError(f"{manifest.name} is not a text bundle: use bundle.parity.reproduces")
+    texts = [str(text) for text in np.asarray(samples.inputs["text"]).tolist()]
+    encoded = load_tokenizer(root, manifest.text).encode(texts)
+    return reproduces_text(
+        manifest.task,
+        run(encoded.feed),
+        samples.outputs,
+        attention_mask=encoded.feed["attention_mask"],
+        tolerances=tolerances_for(manifest, accelerator=accelerator),
+        text_tolerances=text_tolerances_from_report(final_parity(manifest)),
+    )

@@ -183,3 +183,24 @@ def _texts(tmp_path: Path, texts: list[str]) -> Path:
     path = tmp_path / "sample.txt"
     path.write_text("\n".join(texts) + "\n")
     return path
+
+
+def test_a_text_bundle_reproduces_its_stored_samples_and_a_tampered_one_does_not(
+    st_folder: Path, tmp_path: Path
+) -> None:
+    from bundle.parity_text import reproduces_samples
+    from model_packager.parity import run_onnx
+
+    result = package(st_folder, name="again", version="1.0.0", out=tmp_path, quantize="int8")
+    bundle = open_bundle(result.directory)
+    samples = bundle.samples()
+
+    def run(feed):  # type: ignore[no-untyped-def]
+        return run_onnx(bundle.model_path.read_bytes(), feed)
+
+    report, failures = reproduces_samples(bundle.manifest, bundle.root, samples, run)
+    assert failures == [] and report.sample_count == len(BUILTIN_TEXTS)
+    assert {c.metric: c.tolerance for c in report.checks}["min_cosine"] == 0.99  # the int8 gate, from the manifest
+    samples.outputs["sentence_embedding"] = samples.outputs["sentence_embedding"][::-1].copy()
+    _, failures = reproduces_samples(bundle.manifest, bundle.root, samples, run)
+    assert any("cosine" in failure for failure in failures)
