@@ -13,6 +13,8 @@ from model_packager.parity import ParityError
 from model_packager.text_optimize import OptimizationRefusedError
 from tests.model_packager.text.helpers import cosine, run_bundle
 
+pytestmark = pytest.mark.torch
+
 TEXTS = ["The cat sat on the mat.", "Alice met Bob in Paris.", "Stock markets fell.", "ok"]
 
 

@@ -19,6 +19,8 @@ from model_packager.text_samples import BUILTIN_TEXTS
 from tests.model_packager.text.helpers import cosine, run_bundle
 from tests.textmodels import ENTITY_LABELS, SENTIMENT_LABELS
 
+pytestmark = pytest.mark.torch
+
 runner = CliRunner()
 TEXTS = ["The cat sat on the mat.", "Alice met Bob in Paris.", "Stock markets fell.", "ok"]
 
