@@ -58,6 +58,20 @@ def _overview(manifest: Manifest, root: Path, integrity: str) -> Table:
         ("opsets", ", ".join(f"{domain} {version}" for domain, version in sorted(manifest.opsets.items()))),
         ("task", manifest.task),
     ]
+    if manifest.text is not None:
+        text = manifest.text
+        rows.append(
+            (
+                "text",
+                f"{text.tokenizer_file}, max_length {text.max_length} tokens, vocab_size {text.vocab_size}, "
+                f"inputs {', '.join(text.input_names)}",
+            )
+        )
+    if manifest.embedding is not None:
+        emb = manifest.embedding
+        rows.append(
+            ("embedding", f"{emb.output}: {emb.dimensions} dims, {emb.pooling} pooling, normalized {emb.normalized}")
+        )
     if manifest.labels is not None:
         rows.append(("labels", ", ".join(str(label) for label in manifest.labels)))
         rows.append(("label / probability outputs", f"{manifest.label_output} / {manifest.probability_output}"))
