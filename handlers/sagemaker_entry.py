@@ -33,8 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from handlers.batching import BatchConfig, MicroBatcher
 from bundle import BundleError
+from handlers.batching import BatchConfig, MicroBatcher
 from handlers.settings import ENV, Settings, SettingsError
 
 if TYPE_CHECKING:

@@ -1,3 +1,5 @@
 """maaskit: package trained models as verified ONNX bundles, serve them, deploy them."""
 
-__version__ = "0.1.0"
+from bundle.version import maaskit_version
+
+__version__ = maaskit_version()

@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, ParityReport
+from bundle.version import maaskit_version
 from bundle.writer import BundlePaths, bundle_paths, write_bundle
 from model_packager.converters.base import ConversionError, ConvertOptions, PackagingError
 from model_packager.converters.registry import ConverterRegistry, default_registry
@@ -103,12 +104,6 @@ def _check_target(out: Path, paths: BundlePaths, force: bool) -> None:
 
 def _stored(arrays: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
     return {k: (v[:MAX_STORED_ROWS] if v.ndim and v.shape[0] == rows else v) for k, v in arrays.items()}
-
-
-def _maaskit_version() -> str:
-    from maaskit import __version__
-
-    return str(__version__)
 
 
 def package(
@@ -202,7 +197,7 @@ def package(
         parity=parity,
         optimization=optimization,
         files={"model.onnx": {"sha256": "0" * 64, "size": 0}},  # type: ignore[dict-item]  # filled by write_bundle
-        provenance=detect_provenance(_maaskit_version(), resolved.source),
+        provenance=detect_provenance(maaskit_version(), resolved.source),
         metadata=dict(metadata or {}),
     )
     step("writing bundle")

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bundle.semver import semver_key
 from handlers.answers import columnar_outputs, prediction_rows
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError, VersionNotFoundError
@@ -25,7 +26,6 @@ from handlers.http import (
     read_body,
 )
 from handlers.routing import RouteTable
-from handlers.semver import semver_key
 from handlers.settings import Settings
 from handlers.tabular import records_to_tensors
 from handlers.validation import coerce_feed

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, file_sha256, load_manifest
-from handlers.semver import semver_key
+from bundle.semver import semver_key
 from infra.ops.aws import aws_errors
 from infra.ops.errors import NotFoundError, OpsError, RegistryConflictError
 from infra.ops.staging import land, local_bundle, manifest_digest, staging_dir

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.semver import semver_key
+from bundle.semver import semver_key
 from infra.ops.aws import aws_errors
 from infra.ops.naming import resource_name, resource_prefix
 from infra.ops.state import Plan, Slot, TrafficState

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.bundles import BuiltBundles, build_bundles
+from tests.handlers.bundles import BuiltBundles, build_bundles
 
 
 def free_port() -> int:

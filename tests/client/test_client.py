@@ -8,7 +8,7 @@ import pytest
 
 from bundle import open_bundle
 from maaskit.client import InvalidInputError, MaaskitClient, ModelNotFoundError
-from tests.bundles import BuiltBundles
+from tests.handlers.bundles import BuiltBundles
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from bundle import open_bundle
-from tests.bundles import BuiltBundles
+from tests.handlers.bundles import BuiltBundles
 from tests.isolated_venv import isolated_venv
 
 SDK = "sagemaker-core==2.27.0"

@@ -19,8 +19,8 @@ import httpx
 import numpy as np
 import pytest
 
-from handlers.batching import MicroBatcher
 from bundle import open_bundle
+from handlers.batching import MicroBatcher
 from handlers.sagemaker_entry import (
     EntryConfigError,
     ServerConfig,
@@ -29,7 +29,7 @@ from handlers.sagemaker_entry import (
     default_providers,
     visible_gpus,
 )
-from tests.bundles import BuiltBundles
+from tests.handlers.bundles import BuiltBundles
 
 ROOT = Path(__file__).resolve().parents[2]
 

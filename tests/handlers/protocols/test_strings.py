@@ -11,7 +11,7 @@ import pytest
 
 from handlers.app import create_app
 from handlers.engine import ModelRepository
-from tests.bundles import build_text_bundle
+from tests.handlers.bundles import build_text_bundle
 from tests.handlers.conftest import asgi_post
 
 

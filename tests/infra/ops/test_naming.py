@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.semver import semver_key
+from bundle.semver import semver_key
 from infra.ops.naming import (
     alias_note,
     format_alias_note,

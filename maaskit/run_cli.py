@@ -1,4 +1,4 @@
-"""CLI commands of this phase: ``maaskit serve`` and ``maaskit invoke`` (registered by ``maaskit.cli``).
+"""``maaskit serve`` (the runtime under uvicorn) and ``maaskit invoke`` (the client), registered by ``maaskit.cli``.
 
 Heavy imports (numpy, onnxruntime, fastapi, uvicorn, httpx) happen inside the commands.
 """
@@ -107,7 +107,7 @@ def invoke(  # noqa: PLR0917 (typer maps parameters to options)
     URLs are called through the client SDK (``maaskit.client``): retries with backoff on 429/5xx,
     and IAM (``--sigv4``), API key or JWT authentication for a deployed API.
     """
-    from handlers.invoke import InvokeError, invoke_target
+    from maaskit.invoke import InvokeError, invoke_target
 
     try:
         status, answer = invoke_target(
