@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bundle import names
 from bundle.manifest import TensorSpec
 
 __all__ = ["BatchConfig", "BatchStats", "BatcherClosedError", "MicroBatcher", "RunFn"]
@@ -53,9 +54,9 @@ Outputs = dict[str, np.ndarray]
 #: The synchronous inference function a batcher fronts: named inputs to named outputs.
 RunFn = Callable[[Feed], Outputs]
 
-ENV_ENABLED = "MAASKIT_BATCHING"
-ENV_MAX_SIZE = "MAASKIT_BATCH_MAX_SIZE"
-ENV_MAX_WAIT_MS = "MAASKIT_BATCH_MAX_WAIT_MS"
+ENV_ENABLED = names.BATCHING
+ENV_MAX_SIZE = names.BATCH_MAX_SIZE
+ENV_MAX_WAIT_MS = names.BATCH_MAX_WAIT_MS
 
 
 class BatcherClosedError(RuntimeError):

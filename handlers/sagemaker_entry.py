@@ -33,9 +33,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bundle import BundleError
+from bundle import BundleError, names
 from handlers.batching import BatchConfig, MicroBatcher
 from handlers.settings import ENV, Settings, SettingsError
+from handlers.tunnel import InvocationsTunnel
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -88,8 +89,8 @@ class EntryConfigError(ValueError):
     """An environment variable of the container entry holds an unusable value."""
 
 
-def _int_env(env: Mapping[str, str], names: Sequence[str], default: int, minimum: int) -> int:
-    for name in names:
+def _int_env(env: Mapping[str, str], variables: Sequence[str], default: int, minimum: int) -> int:
+    for name in variables:
         raw = env.get(name, "").strip()
         if raw:
             try:
@@ -117,8 +118,8 @@ class ServerConfig:
         """Read the container's environment (see the module docstring for the names)."""
         source = os.environ if env is None else env
         gpus = len(visible_gpus(source)) if gpu_count is None else gpu_count
-        workers = _int_env(source, ("MAASKIT_WORKERS", "SAGEMAKER_MODEL_SERVER_WORKERS"), max(gpus, 1), 1)
-        port = _int_env(source, ("SAGEMAKER_BIND_TO_PORT", "MAASKIT_PORT"), 8080, 1)
+        workers = _int_env(source, (names.WORKERS, "SAGEMAKER_MODEL_SERVER_WORKERS"), max(gpus, 1), 1)
+        port = _int_env(source, ("SAGEMAKER_BIND_TO_PORT", names.PORT), 8080, 1)
         if port > 65535:
             raise EntryConfigError(f"port {port} is out of range; set SAGEMAKER_BIND_TO_PORT to 1-65535")
         try:
@@ -126,10 +127,10 @@ class ServerConfig:
         except ValueError as exc:
             raise EntryConfigError(str(exc)) from None
         return cls(
-            host=source.get("MAASKIT_HOST", "0.0.0.0"),
+            host=source.get(names.HOST, "0.0.0.0"),
             port=port,
             workers=workers,
-            keep_alive_s=_int_env(source, ("MAASKIT_KEEP_ALIVE_S",), 75, 1),
+            keep_alive_s=_int_env(source, (names.KEEP_ALIVE_S,), 75, 1),
             batch=batch,
         )
 
@@ -194,7 +195,9 @@ def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None 
             if config.batch.enabled
             else "off",
         )
-    return create_app(repository, settings, on_shutdown=[close_batchers])
+    app = create_app(repository, settings, on_shutdown=[close_batchers])
+    app.add_middleware(InvocationsTunnel)  # the API's maaskit routes arrive as /invocations (handlers.tunnel)
+    return app
 
 
 def worker_app() -> Starlette:

@@ -18,6 +18,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from bundle import names
+
 __all__ = ["register"]
 
 EXIT_PARITY = 1
@@ -141,10 +143,10 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     except (PackagingError, BundleError) as exc:
         _fail(str(exc), EXIT_BAD_INPUT, as_json)
     except Exception as exc:
-        if os.environ.get("MAASKIT_DEBUG"):
+        if os.environ.get(names.DEBUG):
             raise
         _fail(
-            f"unexpected {type(exc).__name__} while packaging: {exc} (a bug: rerun with MAASKIT_DEBUG=1 and report it)",
+            f"unexpected {type(exc).__name__} while packaging: {exc} (a bug: rerun with {names.DEBUG}=1 and report it)",
             EXIT_INTERNAL,
             as_json,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bundle.semver import semver_key
-from infra.ops.naming import (
+from infra.names import (
     alias_note,
     format_alias_note,
     format_version_description,
