@@ -192,7 +192,7 @@ def fuzz(examples: int) -> list[tuple[str, Any]]:
     from handlers.app import create_app
     from handlers.engine import ModelRepository
     from handlers.settings import Settings
-    from tests.bundles import build_bundles
+    from tests.handlers.bundles import build_bundles
 
     with tempfile.TemporaryDirectory() as scratch:
         built = build_bundles(Path(scratch))

@@ -1,4 +1,4 @@
-"""The bundle contract: schema, reader, writer and checksum verification.
+"""The bundle contract: schema, reader, writer, checksum verification and the parity rule.
 
 This package is the single definition of the bundle format (DESIGN.md §2). It
 depends only on numpy, pydantic and orjson so it ships inside every runtime
@@ -36,6 +36,14 @@ if TYPE_CHECKING:
         dump_manifest,
         load_manifest,
     )
+    from bundle.parity import (
+        ACCELERATOR_ATOL,
+        DEFAULT_TOLERANCES,
+        INT8_TOLERANCES,
+        Tolerances,
+        reproduces,
+        tolerances_for,
+    )
     from bundle.reader import (
         MANIFEST_FILE,
         MODEL_FILE,
@@ -70,6 +78,12 @@ _EXPORTS: dict[str, str] = {
     "ToolInfo": "bundle.manifest",
     "dump_manifest": "bundle.manifest",
     "load_manifest": "bundle.manifest",
+    "ACCELERATOR_ATOL": "bundle.parity",
+    "DEFAULT_TOLERANCES": "bundle.parity",
+    "INT8_TOLERANCES": "bundle.parity",
+    "Tolerances": "bundle.parity",
+    "reproduces": "bundle.parity",
+    "tolerances_for": "bundle.parity",
     "Bundle": "bundle.reader",
     "MANIFEST_FILE": "bundle.reader",
     "MODEL_FILE": "bundle.reader",
@@ -82,6 +96,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "ACCELERATOR_ATOL",
+    "DEFAULT_TOLERANCES",
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "MODEL_FILE",
@@ -94,6 +110,7 @@ __all__ = [
     "BundleIntegrityError",
     "BundleNotFoundError",
     "FileEntry",
+    "INT8_TOLERANCES",
     "Manifest",
     "Optimization",
     "ParityCheck",
@@ -102,12 +119,15 @@ __all__ = [
     "Samples",
     "TensorSpec",
     "ToolInfo",
+    "Tolerances",
     "UnsafeArchiveError",
     "dump_manifest",
     "file_sha256",
     "load_manifest",
     "open_bundle",
     "read_samples",
+    "reproduces",
+    "tolerances_for",
     "verify_files",
 ]
 

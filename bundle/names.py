@@ -34,6 +34,7 @@ __all__ = [
     "LOG_PAYLOAD",
     "MAX_BODY_BYTES",
     "METRICS",
+    "PAGE",
     "PORT",
     "PROVIDERS",
     "REGISTRY_BUCKET",
@@ -61,6 +62,7 @@ INLINE_MAX_MS = "MAASKIT_INLINE_MAX_MS"
 INFERENCE_TIMEOUT_MS = "MAASKIT_INFERENCE_TIMEOUT_MS"
 SERVICE_NAME = "MAASKIT_SERVICE_NAME"
 BASE_PATH = "MAASKIT_BASE_PATH"
+PAGE = "MAASKIT_PAGE"
 
 # SageMaker entry and its request batcher (handlers.sagemaker_entry, handlers.batching).
 BATCHING = "MAASKIT_BATCHING"

@@ -29,6 +29,7 @@ ENV: dict[str, str] = {
     "inference_timeout_ms": names.INFERENCE_TIMEOUT_MS,
     "service_name": names.SERVICE_NAME,
     "base_path": names.BASE_PATH,
+    "page": names.PAGE,
 }
 
 MetricsMode = Literal["prometheus", "emf", "none"]
@@ -73,6 +74,8 @@ class Settings:
     """Name reported by server metadata routes and used as the metrics namespace."""
     base_path: str = "/"
     """Lambda only: a custom-domain base path that API Gateway leaves in the request path (e.g. ``/iris``)."""
+    page: bool = True
+    """Serve the HTML model page to browsers at ``/`` and ``/models/{name}`` (off on Lambda unless set)."""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -123,7 +126,7 @@ def _parse(name: str, raw: str, source: str) -> Any:
         if millis < 0:
             raise SettingsError(f"{source}={raw!r} must not be negative")
         return millis
-    if name in {"log_payload", "access_log", "verify_samples"}:
+    if name in {"log_payload", "access_log", "verify_samples", "page"}:
         lowered = text.lower()
         if lowered in _TRUE:
             return True

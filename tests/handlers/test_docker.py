@@ -136,7 +136,10 @@ _IMPORTS = textwrap.dedent(
 
 
 #: Imported here only because they happen to be installed; the runtime works without them.
-OPTIONAL = {"python-multipart": "starlette.formparsers tries it; no maaskit route takes form data"}
+OPTIONAL = {
+    "python-multipart": "starlette.formparsers tries it; no maaskit route takes form data",
+    "sniffio": "anyio tries it (try/except ModuleNotFoundError) to detect trio; maaskit runs on asyncio only",
+}
 
 
 @pytest.mark.parametrize(
