@@ -18,12 +18,44 @@ _REGISTERED: set[str] = set()
 _CLASSIFIER_OPTIONS = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
 
 
-def iter_estimators(model: Any) -> list[Any]:
-    """The model and every estimator nested in it (Pipeline steps, ColumnTransformer parts, ...)."""
-    found = [model]
-    for value in getattr(model, "get_params", lambda deep=True: {})(deep=True).values():
-        if hasattr(value, "fit") and value is not model:
+#: Attributes holding the FITTED sub-estimators (ColumnTransformer, ensembles, searches clone their params).
+_FITTED = (
+    "steps",
+    "transformers_",
+    "estimators_",
+    "named_estimators_",
+    "best_estimator_",
+    "estimator_",
+    "final_estimator_",
+)
+
+
+def _children(model: Any) -> list[Any]:
+    found = [value for value in getattr(model, "get_params", lambda deep=False: {})(deep=False).values()]
+    for attribute in _FITTED:
+        value = getattr(model, attribute, None)
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list | tuple):
+            found += [item[1] if isinstance(item, tuple) and len(item) > 1 else item for item in value]
+        elif value is not None:
             found.append(value)
+    return [value for value in found if hasattr(value, "fit")]
+
+
+def iter_estimators(model: Any) -> list[Any]:
+    """The model and every estimator nested in it, fitted ones included (Pipeline steps, ColumnTransformer
+    parts, ensemble members, a search's best estimator), each once."""
+    found: list[Any] = []
+    seen: set[int] = set()
+    pending = [model]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen or isinstance(current, type):
+            continue
+        seen.add(id(current))
+        found.append(current)
+        pending += _children(current)
     return found
 
 

@@ -31,6 +31,7 @@ from model_packager.converters.base import (
     SampleMismatchError,
     require,
 )
+from model_packager.converters.common import rename_values
 from model_packager.converters.pytorch_io import first_line, name_dims
 from model_packager.samples import feed_for_specs, generate_feed
 
@@ -67,24 +68,6 @@ def _quiet() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
-
-
-def rename_values(model: onnx.ModelProto, mapping: Mapping[str, str]) -> None:
-    """Rename graph inputs/outputs (and every reference to them, subgraphs included)."""
-
-    def visit(graph: onnx.GraphProto) -> None:
-        for value in [*graph.input, *graph.output, *graph.value_info]:
-            value.name = mapping.get(value.name, value.name)
-        for node in graph.node:
-            node.input[:] = [mapping.get(name, name) for name in node.input]
-            node.output[:] = [mapping.get(name, name) for name in node.output]
-            for attribute in node.attribute:
-                if attribute.type == onnx.AttributeProto.GRAPH:
-                    visit(attribute.g)
-                for sub in attribute.graphs:
-                    visit(sub)
-
-    visit(model.graph)
 
 
 def _dtype_name(dtype: Any) -> str:
