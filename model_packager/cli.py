@@ -73,7 +73,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     model: Annotated[
         Path,
         typer.Argument(
-            help="Saved model: .pkl/.joblib, .json/.ubj (XGBoost), .txt (LightGBM), "
+            help="Saved model: .pkl/.joblib, .json/.ubj (XGBoost), .txt (LightGBM), .cbm (CatBoost), "
             ".onnx, .pt/.pt2, .keras or a SavedModel directory."
         ),
     ],
@@ -81,7 +81,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     version: Annotated[str, typer.Option(help="Semantic version, e.g. 1.0.0.")],
     sample: Annotated[Path | None, typer.Option(help="Sample input: .npy, .npz (one array per input) or .csv.")] = None,
     framework: Annotated[
-        str | None, typer.Option(help="Force a converter (sklearn, xgboost, lightgbm, onnx, torch, tensorflow).")
+        str | None, typer.Option(help="Force a converter (sklearn, xgboost, lightgbm, catboost, onnx, torch, tensorflow).")
     ] = None,
     optimize: Annotated[str, typer.Option(help="Graph optimization: none, basic or extended.")] = "none",
     quantize: Annotated[str | None, typer.Option(help="Quantization: int8 (dynamic).")] = None,

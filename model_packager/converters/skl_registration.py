@@ -59,22 +59,23 @@ def iter_estimators(model: Any) -> list[Any]:
     return found
 
 
-#: library -> (module and function of onnxmltools' converter, classifier class, regressor class,
-#: regressor options, alias prefix skl2onnx uses for the operator).
-_TREE_LIBRARIES: dict[str, tuple[str, str, str, str, dict[str, Any] | None, str]] = {
+#: library -> (module and function of onnxmltools' converter, classifier classes, regressor classes,
+#: regressor options, alias prefix skl2onnx uses for the operator). Rankers and random-forest modes
+#: predict like regressors/classifiers and share their converters.
+_TREE_LIBRARIES: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...], dict[str, Any] | None, str]] = {
     "xgboost": (
         "onnxmltools.convert.xgboost.operator_converters.XGBoost",
         "convert_xgboost",
-        "XGBClassifier",
-        "XGBRegressor",
+        ("XGBClassifier", "XGBRFClassifier"),
+        ("XGBRegressor", "XGBRFRegressor", "XGBRanker"),
         None,
         "XGBoost",
     ),
     "lightgbm": (
         "onnxmltools.convert.lightgbm.operator_converters.LightGbm",
         "convert_lightgbm",
-        "LGBMClassifier",
-        "LGBMRegressor",
+        ("LGBMClassifier",),
+        ("LGBMRegressor", "LGBMRanker"),
         {"split": None},
         "LightGbm",
     ),
@@ -82,25 +83,27 @@ _TREE_LIBRARIES: dict[str, tuple[str, str, str, str, dict[str, Any] | None, str]
 
 
 def _register(library: str) -> None:
-    module_name, function, classifier, regressor, regressor_options, prefix = _TREE_LIBRARIES[library]
+    module_name, function, classifiers, regressors, regressor_options, prefix = _TREE_LIBRARIES[library]
     framework: Any = require(library, library)
     skl2onnx: Any = require("skl2onnx", library)
     shapes: Any = require("skl2onnx.common.shape_calculator", library)
     convert: Any = getattr(require(module_name, library), function)
-    skl2onnx.update_registered_converter(
-        getattr(framework, classifier),
-        f"{prefix}{classifier}",
-        shapes.calculate_linear_classifier_output_shapes,
-        convert,
-        options=_CLASSIFIER_OPTIONS,
-    )
-    skl2onnx.update_registered_converter(
-        getattr(framework, regressor),
-        f"{prefix}{regressor}",
-        shapes.calculate_linear_regressor_output_shapes,
-        convert,
-        options=regressor_options,
-    )
+    for classifier in classifiers:
+        skl2onnx.update_registered_converter(
+            getattr(framework, classifier),
+            f"{prefix}{classifier}",
+            shapes.calculate_linear_classifier_output_shapes,
+            convert,
+            options=_CLASSIFIER_OPTIONS,
+        )
+    for regressor in regressors:
+        skl2onnx.update_registered_converter(
+            getattr(framework, regressor),
+            f"{prefix}{regressor}",
+            shapes.calculate_linear_regressor_output_shapes,
+            convert,
+            options=regressor_options,
+        )
 
 
 def register_tree_converters(model: Any) -> list[str]:

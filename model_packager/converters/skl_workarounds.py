@@ -92,6 +92,11 @@ _NEVER: dict[str, tuple[str, str]] = {
         "(https://github.com/onnx/sklearn-onnx/issues/1192)",
         "use LGBMRegressor or XGBRegressor (same algorithm, converted exactly) or GradientBoostingRegressor",
     ),
+    "XGBRFClassifier": (
+        "converts with onnxmltools to a graph whose probabilities differ from XGBoost once it has more than "
+        "two parallel trees (https://github.com/onnx/onnxmltools/issues/663)",
+        "use XGBClassifier, RandomForestClassifier, or XGBRFRegressor for scores",
+    ),
     "MultiOutputClassifier": (
         "gives one probability table per target (an ONNX sequence), which maaskit does not serve",
         "package one classifier per target",
@@ -106,6 +111,12 @@ def _conditional(step: Any) -> tuple[str, str] | None:
         return "with encode='onehot' returns a sparse matrix, which ONNX cannot", "refit with encode='onehot-dense'"
     if name == "RandomTreesEmbedding" and getattr(step, "sparse_output", False):
         return "with sparse_output=True returns a sparse matrix, which ONNX cannot", "refit with sparse_output=False"
+    if name.startswith("LGBM") and getattr(step, "boosting_type", "gbdt") == "rf":
+        return (
+            "with boosting_type='rf' averages its trees, and onnxmltools converts it as gbdt (summing them): "
+            "predictions would be off by the number of trees",
+            "use boosting_type='gbdt', RandomForestClassifier/Regressor, or XGBRFRegressor",
+        )
     if name == "TargetEncoder" and getattr(step, "target_type_", "") == "multiclass":
         return (
             "is converted for binary or continuous targets only by skl2onnx",
