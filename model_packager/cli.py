@@ -125,6 +125,10 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     int8_rtol: Annotated[float, typer.Option(help="Relative tolerance after int8 quantization.")] = 0.05,
     int8_min_label_agreement: Annotated[float, typer.Option(help="Label agreement after int8.")] = 0.95,
     metadata: Annotated[list[str] | None, typer.Option(help="key=value recorded in the manifest (repeatable).")] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Class labels of a PyTorch/Keras softmax or sigmoid output, comma-separated (e.g. cat,dog)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     debug: Annotated[
@@ -171,6 +175,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
                     metadata=meta,
                     force=force,
                     on_step=spinner.update if spinner is not None else None,
+                    labels=[label.strip() for label in labels.split(",")] if labels else None,
                 )
     except ParityError as exc:
         if not as_json and not quiet:

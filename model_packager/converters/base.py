@@ -107,6 +107,9 @@ class ConvertOptions:
     """Axes of each input (by input name) to export as dynamic, e.g. ``{"input_ids": (0, 1)}``; axes not
     listed stay fixed. None lets the converter choose: every axis the model allows for torch.export
     (nn.Module), the batch axis (0) otherwise. Ignored where the format fixes them (ONNX files, .pt2)."""
+    labels: Sequence[str | int] | None = None
+    """Class labels of a PyTorch/Keras classifier's probability output (softmax/sigmoid head); None reads
+    them from the model or uses 0..k-1."""
 
 
 @dataclass

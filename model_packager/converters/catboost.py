@@ -81,7 +81,7 @@ class CatBoostConverter(Converter):
             raise UnsupportedModelError(
                 f"{type(model).__name__} with categorical features {names} cannot be packaged: CatBoost's ONNX "
                 "export does not support cat_features. Instead: encode them as numbers before training "
-                "(e.g. ordinal codes), or export your own ONNX and package it with --onnx"
+                "(e.g. ordinal codes), or export your own ONNX and package that .onnx file"
             )
         width = len(booster.feature_names_)
         feed, notes = native_feed(sample, width, options.sample_rows)

@@ -45,7 +45,9 @@ def binary_probabilities(positive: np.ndarray) -> np.ndarray:
 def first_line(exc: BaseException, limit: int = 240) -> str:
     """``Type: first line of the message`` (colour codes removed, at most ``limit`` characters)."""
     lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
-    text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    first = lines[0] if lines else ""
+    kind = type(exc).__name__
+    text = first if first.startswith(kind) else f"{kind}: {first}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

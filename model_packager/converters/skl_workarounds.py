@@ -81,11 +81,11 @@ _NEVER: dict[str, tuple[str, str]] = {
     ),
     "QuantileTransformer": (
         "converts to a graph that differs from scikit-learn by up to 0.03 (it interpolates the quantiles one way only)",
-        "use PowerTransformer or StandardScaler, or export your own ONNX and package it with --onnx",
+        "use PowerTransformer or StandardScaler, or export your own ONNX and package that .onnx file",
     ),
     "GaussianProcessClassifier": (
         "converts to a graph using com.microsoft Solve, an operator onnxruntime does not ship",
-        "use SVC(probability=True) or LogisticRegression, or export your own ONNX and package it with --onnx",
+        "use SVC(probability=True) or LogisticRegression, or export your own ONNX and package that .onnx file",
     ),
     "HistGradientBoostingRegressor": (
         "converts to a graph whose predictions differ from scikit-learn by 10% and more with skl2onnx 1.20 "

@@ -141,7 +141,9 @@ class SklearnConverter(Converter):
             )
         except Exception as exc:
             raise ConversionError(
-                f"skl2onnx cannot convert this {type(model).__name__}: {type(exc).__name__}: {first_line(exc)}",
+                f"skl2onnx cannot convert this {type(model).__name__}: {first_line(exc)}. Instead: use estimators "
+                "skl2onnx supports (docs/coverage.md), register a converter with skl2onnx.update_registered_converter, "
+                "or export your own ONNX and package that .onnx file",
                 detail=exc,
             ) from None
         option_notes += restore_input_names(onx, plan)

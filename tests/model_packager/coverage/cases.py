@@ -33,6 +33,8 @@ class Case:
     """Upstream issue our converter layer works around for this case (URL)."""
     pending: str | None = None
     """A known failure outside the converter layer (expected to fail, not strictly), with the reason."""
+    labels: tuple[str | int, ...] | None = None
+    """For classifiers beyond scikit-learn: the labels the bundle must carry (task ``classifier``)."""
     framework: str | None = None
     package_kwargs: tuple[tuple[str, Any], ...] = ()
 

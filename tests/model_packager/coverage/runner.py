@@ -32,6 +32,8 @@ class Outcome:
     size: int = 0
     seconds: float = 0.0
     framework: str = ""
+    task: str = ""
+    labels: list[str] | list[int] | None = None
 
 
 def _name(case: Case) -> str:
@@ -121,4 +123,6 @@ def run_case(case: Case, out: Path) -> Outcome:
         size=result.archive_size,
         seconds=seconds,
         framework=f"{manifest.framework.name} {manifest.framework.version}",
+        task=manifest.task,
+        labels=manifest.labels,
     )

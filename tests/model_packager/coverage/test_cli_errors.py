@@ -36,8 +36,8 @@ def _maaskit(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
 def failing(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
     """Saved models that cannot be packaged, each with its sample file."""
     from sklearn.ensemble import HistGradientBoostingRegressor
-    from sklearn.pipeline import make_pipeline
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
 
     from tests.model_packager.coverage.custom import HomegrownScaler
 

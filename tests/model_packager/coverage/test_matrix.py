@@ -23,6 +23,8 @@ def test_case(case, tmp_path):
     outcome = run_case(case, tmp_path)
     if case.refusal is None:
         assert outcome.status == "passed", outcome.message
+        if case.labels is not None:
+            assert outcome.task == "classifier" and outcome.labels == list(case.labels)
         return
     assert outcome.status == "refused", f"expected a refusal containing {case.refusal!r}"
     assert case.refusal in outcome.message
