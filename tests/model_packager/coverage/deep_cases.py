@@ -30,10 +30,9 @@ def torch_cases() -> list[Case]:
     class Species(nn.Module):
         """A softmax classifier that knows its class names."""
 
-        labels = list(IRIS_SPECIES)
-
         def __init__(self) -> None:
             super().__init__()
+            self.labels = list(IRIS_SPECIES)
             self.body = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3), nn.Softmax(dim=1))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:

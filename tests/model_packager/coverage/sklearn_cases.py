@@ -139,6 +139,16 @@ def _special(name: str) -> Callable[[], tuple[Any, Any]] | None:
             return klass().fit(features, targets), features
 
         return multitask
+    if name in {"KNNImputer", "SimpleImputer"}:
+        klass = getattr(__import__("sklearn.impute", fromlist=[name]), name)
+
+        def imputer() -> tuple[Any, Any]:
+            features, _ = _data("wine")
+            holes = features.copy()
+            holes[::7, 2] = np.nan  # something to impute
+            return klass().fit(holes), holes
+
+        return imputer
     if name == "MultiOutputRegressor":
 
         def multi_regressor() -> tuple[Any, Any]:
