@@ -54,10 +54,21 @@ def _parity_figure(report: Any) -> str:
 _DATATYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32", "bool": "BOOL"}
 
 
+def _finite_rows(inputs: dict[str, np.ndarray], rows: int) -> np.ndarray:
+    """The first ``rows`` sample rows without NaN (JSON has no NaN; imputers' samples hold some)."""
+    count = len(next(iter(inputs.values())))
+    keep = np.ones(count, dtype=bool)
+    for array in inputs.values():
+        if array.dtype.kind == "f" and array.ndim:
+            keep &= np.isfinite(array.reshape(count, -1)).all(axis=1)
+    return np.flatnonzero(keep)[:rows]
+
+
 def _oip_request(inputs: dict[str, np.ndarray], rows: int) -> dict[str, Any]:
     body = []
+    chosen = _finite_rows(inputs, rows)
     for name, array in inputs.items():
-        part = array[:rows]
+        part = array[chosen]
         datatype = "BYTES" if part.dtype.kind in "OUS" else _DATATYPES[str(part.dtype)]
         data = [str(value) for value in part.ravel()] if datatype == "BYTES" else part.ravel().tolist()
         body.append({"name": name, "shape": list(part.shape), "datatype": datatype, "data": data})
