@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,11 +149,13 @@ def package(
     force: bool = False,
     on_step: Callable[[str], None] | None = None,
     registry: ConverterRegistry | None = None,
+    labels: Sequence[str | int] | None = None,
 ) -> PackageResult:
     """Convert ``model_or_path`` to ONNX, check parity, optimize if asked, and write the bundle.
 
     ``sample`` may be a ``.npy``/``.npz``/``.csv`` path, an array, a dict of arrays, a tuple of
-    arrays/tensors or a DataFrame; None generates one where the signature allows it.
+    arrays/tensors or a DataFrame; None generates one where the signature allows it. ``labels`` names the
+    classes of a PyTorch/Keras softmax or sigmoid output (else read from the model, else 0..k-1).
     Raises PackagingError (fixable input problem), BundleError (writing) or ParityError.
     """
     step = on_step or (lambda _message: None)
@@ -169,7 +171,7 @@ def package(
         sample = load_sample_file(Path(sample))
     resolved = (registry or default_registry()).resolve(model_or_path, framework)
     step(f"converting with {resolved.converter.name}")
-    conversion = resolved.converter.convert(resolved.model, sample, ConvertOptions())
+    conversion = resolved.converter.convert(resolved.model, sample, ConvertOptions(labels=labels))
     model = normalize_model(conversion.model, name)
     try:
         onnx.checker.check_model(model)
