@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bundle import Bundle, BundleFormatError, Manifest, Samples, open_bundle
+from bundle.semver import semver_key
 from handlers.errors import (
     ModelExecutionError,
     ModelNotFoundError,
@@ -25,7 +26,6 @@ from handlers.errors import (
     VersionNotFoundError,
 )
 from handlers.locate import find_bundles
-from handlers.semver import semver_key
 from handlers.settings import Settings
 from handlers.strategies import Inline, Strategy, choose_strategy
 from handlers.warmup import check_outputs

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +21,7 @@ import onnx
 
 from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, ParityReport
 from bundle.parity import OutputMismatchError, align_expected, reproduces, tolerances_for
+from bundle.version import maaskit_version
 from bundle.writer import BundlePaths, bundle_paths, write_bundle
 from model_packager.converters.base import Conversion, ConversionError, ConvertOptions, PackagingError
 from model_packager.converters.registry import ConverterRegistry, default_registry
@@ -144,12 +145,6 @@ def _stored_samples(
     return inputs, outputs
 
 
-def _maaskit_version() -> str:
-    from maaskit import __version__
-
-    return str(__version__)
-
-
 def _gate_tensor(
     conversion: Conversion,
     model_bytes: bytes,
@@ -201,6 +196,7 @@ def package(
     force: bool = False,
     on_step: Callable[[str], None] | None = None,
     registry: ConverterRegistry | None = None,
+    labels: Sequence[str | int] | None = None,
     task: str | None = None,
     tokenizer: Any = None,
     text_tolerances: TextTolerances = DEFAULT_TEXT_TOLERANCES,
@@ -209,7 +205,8 @@ def package(
     """Convert ``model_or_path`` to ONNX, check parity, optimize if asked, and write the bundle.
 
     ``sample`` may be a ``.npy``/``.npz``/``.csv`` path, an array, a dict of arrays, a tuple of
-    arrays/tensors or a DataFrame; None generates one where the signature allows it.
+    arrays/tensors or a DataFrame; None generates one where the signature allows it. ``labels`` names the
+    classes of a PyTorch/Keras softmax or sigmoid output (else read from the model, else 0..k-1).
     Text models (a transformers / sentence-transformers folder, or a model object with ``tokenizer=``)
     take ``task`` (None detects it), texts as the sample (a list, a ``.txt``/``.jsonl`` path, None for a
     built-in set), ``optimize="transformer"`` and cosine/ranking gates (``text_tolerances``).
@@ -234,7 +231,9 @@ def package(
             "task, tokenizer and optimize='transformer' are for text models (transformers folders and objects)"
         )
     step(f"converting with {resolved.converter.name}")
-    conversion = resolved.converter.convert(resolved.model, sample, ConvertOptions(task=task, tokenizer=tokenizer))
+    conversion = resolved.converter.convert(
+        resolved.model, sample, ConvertOptions(labels=labels, task=task, tokenizer=tokenizer)
+    )
     model = normalize_model(conversion.model, name)
     try:
         onnx.checker.check_model(model)
@@ -289,7 +288,7 @@ def package(
         parity=parity,
         optimization=optimization,
         files=placeholder_files(conversion),  # filled by write_bundle
-        provenance=detect_provenance(_maaskit_version(), resolved.source),
+        provenance=detect_provenance(maaskit_version(), resolved.source),
         metadata=dict(metadata or {}),
         **gated.manifest_fields,
     )

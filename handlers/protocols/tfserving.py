@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bundle.semver import semver_key
 from handlers.answers import columnar_outputs, prediction_rows
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, VersionNotFoundError
@@ -19,7 +20,6 @@ from handlers.processing import Inputs
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.oip import error_shape
 from handlers.routing import RouteTable
-from handlers.semver import semver_key
 from handlers.settings import Settings
 from handlers.tabular import records_to_tensors
 
