@@ -33,6 +33,8 @@ from handlers.warmup import check_outputs
 if TYPE_CHECKING:
     import onnxruntime
 
+    from handlers.processing import Processor
+
 __all__ = ["NUMPY_DTYPES", "Inferencer", "ModelRepository", "ModelRuntime", "load_runtime"]
 
 logger = logging.getLogger("maaskit.engine")
@@ -73,7 +75,11 @@ def _trim_ort_message(exc: Exception) -> str:
 class ModelRuntime:
     """One loaded, verified bundle version with its onnxruntime session."""
 
-    def __init__(self, bundle: Bundle, session: onnxruntime.InferenceSession) -> None:
+    def __init__(
+        self, bundle: Bundle, session: onnxruntime.InferenceSession, processor: Processor | None = None
+    ) -> None:
+        from handlers.processing import processor_for  # processing -> validation -> engine: import here
+
         self.bundle = bundle
         self.manifest: Manifest = bundle.manifest
         self.session = session
@@ -81,7 +87,8 @@ class ModelRuntime:
         self.version = self.manifest.version
         self.key = f"{self.name}-{self.version}"
         self.output_names = [spec.name for spec in self.manifest.outputs]
-        self.allow_nonfinite = self.manifest.metadata.get("allow_nonfinite", "").lower() == "true"
+        self.processor: Processor = processor or processor_for(bundle)
+        """Inputs -> feed and outputs -> answers for this model (see :mod:`handlers.processing`)."""
         self.ready = False
         self._warming = False
         self.single_row_ms: float | None = None
