@@ -80,6 +80,12 @@ def _payload(request: Request, body: bytes) -> dict[str, Any]:
     return payload
 
 
+def _check_json(request: Request) -> None:
+    media = content_type(request)
+    if media and media != JSON and not media.endswith("+json"):
+        raise UnsupportedMediaTypeError(f"Content-Type {media!r} is not supported; send application/json")
+
+
 def _model(repository: ModelRepository, request: Request, payload: dict[str, Any]) -> ModelRuntime:
     model = payload.get("model")
     if not isinstance(model, str) or not model:
@@ -144,6 +150,7 @@ class Embeddings(Codec[_Asked]):
 
     async def resolve(self, call: Call) -> ModelRuntime:
         """The model named by the body's ``model``; it must be an embedding model."""
+        _check_json(call.request)  # before the body is parsed for its model
         runtime = _model(call.repository, call.request, _payload(call.request, await call.body()))
         describe_model(call.request, runtime.name, runtime.version)
         processor = text_processor_of(runtime)
@@ -158,9 +165,7 @@ class Embeddings(Codec[_Asked]):
 
     def check_headers(self, request: Request, runtime: ModelRuntime) -> None:
         """JSON bodies only."""
-        media = content_type(request)
-        if media and media != JSON and not media.endswith("+json"):
-            raise UnsupportedMediaTypeError(f"Content-Type {media!r} is not supported; send application/json")
+        _check_json(request)
 
     def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[_Asked]:
         """``input``, ``encoding_format`` and ``dimensions``, each checked before inference."""
