@@ -122,7 +122,7 @@ class ParityReport(_Strict):
 class Optimization(_Strict):
     """An offline optimization applied to model.onnx, re-checked for parity."""
 
-    graph_level: Literal["none", "basic", "extended"] = "none"
+    graph_level: Literal["none", "basic", "extended", "transformer"] = "none"
     quantization: Literal["none", "int8"] = "none"
     size_before: int = Field(ge=0)
     size_after: int = Field(ge=0)

@@ -58,3 +58,69 @@ def save_tokenizer_json(directory: Path) -> Path:
     path = directory / "tokenizer.json"
     wordpiece_tokenizer().save(str(path))
     return path
+
+
+#: Labels of the tiny classifiers.
+SENTIMENT_LABELS = {0: "negative", 1: "positive", 2: "neutral"}
+ENTITY_LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
+
+
+def tiny_bert_config(**overrides: Any) -> Any:
+    """BertConfig: hidden 32, 2 layers, 2 heads, 64 positions, the test vocabulary."""
+    from transformers import BertConfig
+
+    settings: dict[str, Any] = {
+        "vocab_size": len(vocabulary()),
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 37,
+        "max_position_embeddings": 64,
+    }
+    settings.update(overrides)
+    return BertConfig(**settings)
+
+
+def hf_tokenizer(model_max_length: int = 64) -> Any:
+    """A transformers BertTokenizerFast over ``wordpiece_tokenizer()``."""
+    from transformers import BertTokenizerFast
+
+    return BertTokenizerFast(tokenizer_object=wordpiece_tokenizer(), model_max_length=model_max_length)
+
+
+def save_hf_folder(directory: Path, head: str = "base", *, multi_label: bool = False, seed: int = 0) -> Path:
+    """``save_pretrained`` of a tiny BERT (head ``base``, ``sequence`` or ``token``) and its tokenizer."""
+    import torch
+    from transformers import BertForSequenceClassification, BertForTokenClassification, BertModel
+
+    torch.manual_seed(seed)
+    if head == "base":
+        model = BertModel(tiny_bert_config())
+    elif head == "sequence":
+        labels = SENTIMENT_LABELS
+        problem = "multi_label_classification" if multi_label else "single_label_classification"
+        config = tiny_bert_config(id2label=labels, label2id={v: k for k, v in labels.items()}, problem_type=problem)
+        model = BertForSequenceClassification(config)
+    elif head == "token":
+        labels = ENTITY_LABELS
+        model = BertForTokenClassification(
+            tiny_bert_config(id2label=labels, label2id={v: k for k, v in labels.items()})
+        )
+    else:
+        raise ValueError(f"unknown head {head!r}")
+    model.eval().save_pretrained(directory)
+    hf_tokenizer().save_pretrained(directory)
+    return directory
+
+
+def save_sentence_transformer(directory: Path, pooling: str = "mean", *, normalize: bool = True) -> Path:
+    """What ``SentenceTransformer.save`` writes for Transformer + Pooling (+ Normalize) over a tiny BERT."""
+    from sentence_transformers import SentenceTransformer, models
+
+    base = save_hf_folder(directory.parent / f"{directory.name}-base")
+    transformer = models.Transformer(str(base), max_seq_length=32)
+    modules: list[Any] = [transformer, models.Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling)]
+    if normalize:
+        modules.append(models.Normalize())
+    SentenceTransformer(modules=modules, device="cpu").save(str(directory))
+    return directory
