@@ -1,4 +1,4 @@
-"""The bundle contract: schema, reader, writer and checksum verification.
+"""The bundle contract: schema, reader, writer, checksum verification and the parity rule.
 
 This package is the single definition of the bundle format (DESIGN.md §2). It
 depends only on numpy, pydantic and orjson so it ships inside every runtime
@@ -10,22 +10,35 @@ from bundle.errors import (
     BundleFormatError,
     BundleIntegrityError,
     BundleNotFoundError,
+    InputError,
     UnsafeArchiveError,
 )
 from bundle.manifest import (
     FORMAT_VERSION,
     NAME_PATTERN,
     SEMVER_PATTERN,
+    TEXT_TASKS,
+    EmbeddingSpec,
     FileEntry,
     Manifest,
     Optimization,
     ParityCheck,
     ParityReport,
     Provenance,
+    Task,
     TensorSpec,
+    TextSpec,
     ToolInfo,
     dump_manifest,
     load_manifest,
+)
+from bundle.parity import (
+    ACCELERATOR_ATOL,
+    DEFAULT_TOLERANCES,
+    INT8_TOLERANCES,
+    Tolerances,
+    reproduces,
+    tolerances_for,
 )
 from bundle.reader import (
     MANIFEST_FILE,
@@ -39,31 +52,42 @@ from bundle.reader import (
 from bundle.samples import Samples, read_samples
 
 __all__ = [
+    "ACCELERATOR_ATOL",
+    "DEFAULT_TOLERANCES",
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "MODEL_FILE",
     "NAME_PATTERN",
     "SAMPLES_FILE",
     "SEMVER_PATTERN",
+    "TEXT_TASKS",
     "Bundle",
     "BundleError",
     "BundleFormatError",
     "BundleIntegrityError",
     "BundleNotFoundError",
+    "EmbeddingSpec",
     "FileEntry",
+    "INT8_TOLERANCES",
+    "InputError",
     "Manifest",
     "Optimization",
     "ParityCheck",
     "ParityReport",
     "Provenance",
     "Samples",
+    "Task",
     "TensorSpec",
+    "TextSpec",
     "ToolInfo",
+    "Tolerances",
     "UnsafeArchiveError",
     "dump_manifest",
     "file_sha256",
     "load_manifest",
     "open_bundle",
     "read_samples",
+    "reproduces",
+    "tolerances_for",
     "verify_files",
 ]

@@ -74,16 +74,23 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         Path,
         typer.Argument(
             help="Saved model: .pkl/.joblib, .json/.ubj (XGBoost), .txt (LightGBM), "
-            ".onnx, .pt/.pt2, .keras or a SavedModel directory."
+            ".onnx, .pt/.pt2, .keras, a SavedModel directory, or a transformers / sentence-transformers folder."
         ),
     ],
     name: Annotated[str, typer.Option(help="Bundle name: lowercase letters, digits, inner hyphens.")],
     version: Annotated[str, typer.Option(help="Semantic version, e.g. 1.0.0.")],
-    sample: Annotated[Path | None, typer.Option(help="Sample input: .npy, .npz (one array per input) or .csv.")] = None,
+    sample: Annotated[
+        Path | None,
+        typer.Option(
+            help="Sample input: .npy, .npz (one array per input) or .csv; texts for text models: .txt or .jsonl."
+        ),
+    ] = None,
     framework: Annotated[
         str | None, typer.Option(help="Force a converter (sklearn, xgboost, lightgbm, onnx, torch, tensorflow).")
     ] = None,
-    optimize: Annotated[str, typer.Option(help="Graph optimization: none, basic or extended.")] = "none",
+    optimize: Annotated[
+        str, typer.Option(help="Graph optimization: none, basic, extended, or transformer (text models).")
+    ] = "none",
     quantize: Annotated[str | None, typer.Option(help="Quantization: int8 (dynamic).")] = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("bundles"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of this version.")] = False,
@@ -94,6 +101,17 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     int8_rtol: Annotated[float, typer.Option(help="Relative tolerance after int8 quantization.")] = 0.05,
     int8_min_label_agreement: Annotated[float, typer.Option(help="Label agreement after int8.")] = 0.95,
     metadata: Annotated[list[str] | None, typer.Option(help="key=value recorded in the manifest (repeatable).")] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="Text models: feature-extraction, text-classification or token-classification (default: detected)."
+        ),
+    ] = None,
+    min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine to the original per text.")] = 0.9999,
+    int8_min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine after int8.")] = 0.99,
+    min_ranking_agreement: Annotated[
+        float, typer.Option(help="Embeddings: share of retrieval top-3 neighbours that must stay the same.")
+    ] = 1.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -102,10 +120,13 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     from model_packager.api import package
     from model_packager.converters.base import PackagingError
     from model_packager.parity import ParityError, Tolerances
+    from model_packager.text_package import TextTolerances
 
     try:
         tolerances = Tolerances(atol, rtol, min_label_agreement)
         int8 = Tolerances(int8_atol, int8_rtol, int8_min_label_agreement)
+        text_gate = TextTolerances(min_cosine, min_ranking_agreement)
+        int8_text_gate = TextTolerances(int8_min_cosine, min_ranking_agreement)
         meta = _parse_metadata(metadata or [])
     except ValueError as exc:
         _fail(str(exc), EXIT_BAD_INPUT, as_json)
@@ -130,6 +151,9 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
                 metadata=meta,
                 force=force,
                 on_step=spinner.update if spinner is not None else None,
+                task=task,
+                text_tolerances=text_gate,
+                int8_text_tolerances=int8_text_gate,
             )
     except ParityError as exc:
         if not as_json and not quiet:

@@ -1,7 +1,9 @@
 """maaskit JSON: ``GET /models``, ``GET /models/{name}``, ``POST /models/{name}/predict``.
 
 Predict takes ``{"inputs": {name: nested list}}`` or ``{"rows": [...]}`` and answers
-``{"model", "version", "outputs": {name: ...}, "labels": [...]}`` (labels for classifiers).
+``{"model", "version", "outputs": {name: ...}, "labels": [...]}`` (labels for classifiers). Text
+models also take ``{"inputs": {"text": str | [str]}, "parameters": {"top_k": k}}`` and answer
+``{"model", "version", "task", "predictions"}`` (see :mod:`handlers.text.wire`).
 Errors are ``{"error": {"status", "type", "message"}}``.
 """
 
@@ -22,6 +24,8 @@ from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint, 
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.tabular import rows_to_tensors
+from handlers.text.processor import text_processor_of
+from handlers.text.wire import TextRequest, maaskit_texts
 
 __all__ = ["PROTOCOL", "describe_version", "error_shape", "router"]
 
@@ -67,7 +71,7 @@ def _tensors(payload: Any, runtime: ModelRuntime) -> dict[str, Any]:
     raise InvalidInputError('body needs "inputs" (named tensors) or "rows" (one entry per example)')
 
 
-class Predict(Codec[None]):
+class Predict(Codec[TextRequest | None]):
     """Predict with the latest version, or the one in the path, ``?version=`` or X-Maaskit-Model-Version."""
 
     def check_headers(self, request: Request, runtime: ModelRuntime) -> None:
@@ -79,13 +83,23 @@ class Predict(Codec[None]):
                 "send application/json (or use /invocations for CSV/.npy)"
             )
 
-    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[None]:
-        """``{"inputs": {name: tensor}}`` or ``{"rows": [...]}``."""
-        return Decoded(Inputs(_tensors(loads(body), runtime)), None)
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[TextRequest | None]:
+        """``{"inputs": {name: tensor}}`` or ``{"rows": [...]}``; text models also ``{"inputs": {"text": ...}}``."""
+        payload = loads(body)
+        texts = maaskit_texts(payload) if text_processor_of(runtime) else None
+        if texts is not None:
+            return Decoded(*texts)
+        return Decoded(Inputs(_tensors(payload, runtime)), None)
 
-    def encode(self, result: Result[None]) -> Response:
-        """``{"model", "version", "outputs"[, "labels"]}`` (class indices mapped to labels)."""
+    def encode(self, result: Result[TextRequest | None]) -> Response:
+        """``{"model", "version", "outputs"[, "labels"]}``; text: ``{"model", "version", "task", "predictions"}``."""
         runtime, outputs = result.runtime, result.outputs
+        processor = text_processor_of(runtime)
+        if processor is not None and result.state is not None:
+            predictions = processor.predictions(result.feed, outputs, result.state.top_k)
+            return json_response(
+                {"model": runtime.name, "version": runtime.version, "task": processor.task, "predictions": predictions}
+            )
         manifest = runtime.manifest
         mapped = {name: jsonable(label_output_values(manifest, name, value)) for name, value in outputs.items()}
         answer = {"model": runtime.name, "version": runtime.version, "outputs": mapped}

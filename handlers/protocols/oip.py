@@ -2,6 +2,8 @@
 
 Errors are ``{"error": "..."}``. Classifier probabilities can be asked for as classifications
 (Triton's ``parameters.classification: k`` on a requested output: ``"score:index:label"`` strings).
+Text models take their texts as one ``BYTES`` input (JSON or binary); a token classifier's answer
+adds an ``entities`` BYTES output (one JSON list of entities per text).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint, 
 from handlers.protocols.oip_codec import HEADER_LENGTH, datatype_of, decode_input, encode_bytes, parse_body
 from handlers.routing import RouteTable
 from handlers.settings import Settings
+from handlers.text.inputs import decode_text_array
+from handlers.text.processor import text_processor_of
+from handlers.text.wire import oip_entities
 
 __all__ = ["PROTOCOL", "error_shape", "router"]
 
@@ -123,6 +128,18 @@ def _request_tensors(payload: Any, binary: bytes) -> dict[str, np.ndarray]:
 class _Asked:
     payload: dict[str, Any]
     chosen: Chosen
+    entities: bool = False
+    """A token classifier sent raw text: answer its entities as a BYTES output too."""
+
+
+def _text_inputs(runtime: ModelRuntime, tensors: dict[str, np.ndarray]) -> Inputs | None:
+    """A text model's one BYTES input as raw texts (None when the request sends token tensors)."""
+    texts = [name for name, array in tensors.items() if array.dtype == object]
+    if not texts or text_processor_of(runtime) is None:
+        return None
+    if len(tensors) != 1:
+        raise InvalidInputError(f"send the texts as one BYTES input (got {', '.join(tensors)})")
+    return Inputs(raw=decode_text_array(tensors[texts[0]], f"input {texts[0]!r}"))
 
 
 class Infer(Codec[_Asked]):
@@ -133,11 +150,22 @@ class Infer(Codec[_Asked]):
         header, binary = parse_body(body, request.headers.get(HEADER_LENGTH))
         payload = loads(header, "inference request header")
         tensors = _request_tensors(payload, binary)
-        return Decoded(Inputs(tensors), _Asked(payload, _requested_outputs(payload, runtime)))
+        chosen = _requested_outputs(payload, runtime)
+        texts = _text_inputs(runtime, tensors)
+        if texts is None:
+            return Decoded(Inputs(tensors), _Asked(payload, chosen))
+        entities = runtime.manifest.task == "token-classification" and payload.get("outputs") is None
+        return Decoded(texts, _Asked(payload, chosen, entities))
 
     def encode(self, result: Result[_Asked]) -> Response:
-        """The outputs asked for, in JSON or binary, classifications where asked."""
-        return _response(result.state.payload, result.runtime, result.outputs, result.state.chosen)
+        """The outputs asked for, in JSON or binary, classifications where asked (text: entities too)."""
+        outputs, chosen = result.outputs, result.state.chosen
+        processor = text_processor_of(result.runtime)
+        if processor is not None and result.state.entities:
+            entities = np.asarray(oip_entities(processor, result.feed, outputs), dtype=object)
+            outputs = {**outputs, "entities": entities}
+            chosen = [*chosen, ("entities", chosen[0][1] if chosen else False, 0)]
+        return _response(result.state.payload, result.runtime, outputs, chosen)
 
 
 def _response(

@@ -17,12 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import onnx
 
-from bundle import ToolInfo
+from bundle import Task, ToolInfo
 
 __all__ = [
     "Conversion",
@@ -34,6 +34,7 @@ __all__ = [
     "PackagingError",
     "SampleData",
     "SampleMismatchError",
+    "Task",
     "UnsupportedModelError",
     "require",
 ]
@@ -41,8 +42,6 @@ __all__ = [
 #: What a user may give as a sample: one array, arrays by input name, a DataFrame,
 #: a tuple/list of arrays or tensors (positional inputs), or None (generate one).
 SampleData = Any
-
-Task = Literal["classifier", "regressor", "other"]
 
 
 class PackagingError(Exception):
@@ -91,6 +90,10 @@ class ConvertOptions:
     """Axes of each input (by input name) to export as dynamic, e.g. ``{"input_ids": (0, 1)}``; axes not
     listed stay fixed. None lets the converter choose: every axis the model allows for torch.export
     (nn.Module), the batch axis (0) otherwise. Ignored where the format fixes them (ONNX files, .pt2)."""
+    task: str | None = None
+    """The task to package for, where a model serves several (text models); None detects it."""
+    tokenizer: Any = None
+    """A text model's own tokenizer (a transformers tokenizer) when the model is given as an object."""
 
 
 @dataclass
