@@ -23,8 +23,11 @@ from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, ParityReport
 from bundle.parity import OutputMismatchError, align_expected, reproduces, tolerances_for
 from bundle.writer import BundlePaths, bundle_paths, write_bundle
 from model_packager.converters.base import Conversion, ConversionError, ConvertOptions, PackagingError
+from model_packager.converters.image import ImageConversion
 from model_packager.converters.registry import ConverterRegistry, default_registry
 from model_packager.converters.transformers_text import TextConversion
+from model_packager.image_package import gate_image, image_files
+from model_packager.image_samples import is_image_sample
 from model_packager.optimize import GraphLevel, Quantization, apply_optimizations
 from model_packager.parity import DEFAULT_TOLERANCES, INT8_TOLERANCES, ParityError, Tolerances, run_onnx
 from model_packager.provenance import created_time, detect_provenance
@@ -160,7 +163,17 @@ def _gate_tensor(
     notes: list[str],
     step: Callable[[str], None],
 ) -> GateResult:
-    """The parity gate and the optimizations of a tensor model (sample arrays in, arrays out)."""
+    """The parity gate and the optimizations of a tensor model (sample arrays in, arrays out), or an image model."""
+    if isinstance(conversion, ImageConversion):
+        return gate_image(
+            conversion,
+            model_bytes,
+            graph_level=optimize,
+            quantization=quantize or "none",
+            gates=gates,
+            notes=notes,
+            step=step,
+        )
     step("checking parity with onnxruntime")
     actual = run_onnx(model_bytes, conversion.inputs)
     expected = _aligned(conversion.expected, actual)
@@ -224,15 +237,16 @@ def package(
     _check_target(out, paths, force)
 
     step("loading model")
-    if isinstance(sample, str | Path) and not is_text_sample_file(sample):
+    if isinstance(sample, str | Path) and not is_text_sample_file(sample) and not is_image_sample(sample):
         sample = load_sample_file(Path(sample))
     resolved = (registry or default_registry()).resolve(model_or_path, framework)
     step(f"converting with {resolved.converter.name}")
     conversion = resolved.converter.convert(resolved.model, sample, ConvertOptions(task=task, tokenizer=tokenizer))
-    is_text = isinstance(conversion, TextConversion)
-    if not is_text and (task is not None or tokenizer is not None or optimize == "transformer"):
+    is_text, is_image = isinstance(conversion, TextConversion), isinstance(conversion, ImageConversion)
+    if not is_text and (tokenizer is not None or optimize == "transformer" or (task is not None and not is_image)):
         raise InvalidRequestError(
-            "task, tokenizer and optimize='transformer' are for text models (transformers folders and objects)"
+            "task, tokenizer and optimize='transformer' are for text models (transformers folders and objects); "
+            "image models take task image-classification only"
         )
     model = normalize_model(conversion.model, name)
     try:
@@ -287,12 +301,12 @@ def package(
         probability_output=conversion.probability_output,
         parity=parity,
         optimization=optimization,
-        files=placeholder_files(conversion),  # filled by write_bundle
+        files=image_files(conversion) if isinstance(conversion, ImageConversion) else placeholder_files(conversion),
         provenance=detect_provenance(_maaskit_version(), resolved.source),
         metadata=dict(metadata or {}),
         **gated.manifest_fields,
     )
-    if isinstance(conversion, TextConversion):  # already cut to the stored texts by the text gate
+    if is_text or is_image:  # already cut to the stored texts / images by their gate
         stored_inputs, stored_outputs = gated.sample_inputs, gated.sample_outputs
     else:
         stored_inputs, stored_outputs = _stored_samples(
@@ -307,7 +321,7 @@ def package(
             stored_inputs,
             stored_outputs,
             force=force,
-            extra_files=conversion.files if isinstance(conversion, TextConversion) else None,
+            extra_files=conversion.files if isinstance(conversion, TextConversion | ImageConversion) else None,
         )
     except OSError as exc:  # permission denied, disk full, read-only file system...
         raise InvalidRequestError(
