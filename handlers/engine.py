@@ -139,6 +139,11 @@ class ModelRuntime:
             from handlers.processing import Inputs
 
             return self.processor.preprocess(Inputs(raw=[str(text) for text in samples.inputs["text"].tolist()]))
+        if self.manifest.image is not None:
+            from bundle.processing.image import unpack_images
+            from handlers.processing import Inputs
+
+            return self.processor.preprocess(Inputs(raw=unpack_images(samples.inputs)))
         return {name: _as_feed(array) for name, array in samples.inputs.items()}
 
     def _check_and_time(self, feed: dict[str, np.ndarray], samples: Samples, settings: Settings) -> None:

@@ -63,7 +63,12 @@ def _verify_root(source: Path, root_hint: Path | None, result: VerifyResult) -> 
     result.steps.append(Step("checksums", True, "sha256 and size match for " + ", ".join(sorted(manifest.files))))
     try:
         samples = bundle.samples()
-        actual = run_onnx(bundle.model_path.read_bytes(), samples.inputs)
+        feed = samples.inputs
+        if manifest.image is not None:  # stored image files: through the bundle's own preprocessing
+            from bundle.processing.image import sample_feed
+
+            feed = sample_feed(manifest.image, samples.inputs)
+        actual = run_onnx(bundle.model_path.read_bytes(), feed)
         report, failures = reproduces(actual, samples.outputs, tolerances_for(manifest), manifest.label_output)
     except (BundleError, PackagingError) as exc:
         result.steps.append(Step("samples", False, str(exc)))

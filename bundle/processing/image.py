@@ -92,7 +92,10 @@ def decode_image(data: bytes, max_pixels: int, where: str = "the image") -> Any:
     except InputError:
         raise
     except image_module.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"{where} is refused as a decompression bomb: {exc}") from None
+        raise ImageTooLargeError(
+            f"{where} is over this model's limit of {max_pixels} pixels (max_pixels), refused from its header as a "
+            f"possible decompression bomb ({exc}); send a smaller image"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
         detail = str(exc).split("\n", 1)[0][:200] or type(exc).__name__
         raise ImageDecodeError(f"{where} cannot be decoded as JPEG, PNG or WebP ({detail})") from None

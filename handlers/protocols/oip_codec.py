@@ -80,8 +80,8 @@ def parse_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[:length], body[length:]
 
 
-def _decode_bytes_elements(chunk: bytes, count: int, name: str) -> np.ndarray:
-    items: list[str] = []
+def _decode_bytes_elements(chunk: bytes, count: int, name: str, raw_bytes: bool = False) -> np.ndarray:
+    items: list[str | bytes] = []
     offset = 0
     for _ in range(count):
         if offset + 4 > len(chunk):
@@ -92,6 +92,9 @@ def _decode_bytes_elements(chunk: bytes, count: int, name: str) -> np.ndarray:
             raise InvalidInputError(f"input {name!r}: BYTES element {len(items)} runs past the end of its data")
         raw = chunk[offset : offset + size]
         offset += size
+        if raw_bytes:
+            items.append(raw)
+            continue
         try:
             items.append(raw.decode("utf-8"))
         except UnicodeDecodeError:
@@ -119,8 +122,11 @@ def _shape(spec: dict[str, Any], name: str) -> list[int]:
     return shape
 
 
-def decode_input(spec: Any, binary: bytes, offset: int) -> tuple[str, np.ndarray, int]:
-    """One ``$request_input``: its name, its array, and the binary offset after it."""
+def decode_input(spec: Any, binary: bytes, offset: int, *, raw_bytes: bool = False) -> tuple[str, np.ndarray, int]:
+    """One ``$request_input``: its name, its array, and the binary offset after it.
+
+    ``raw_bytes``: binary BYTES elements are kept as bytes (encoded images), not decoded as UTF-8.
+    """
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise InvalidInputError('each entry of "inputs" must be an object with a "name"')
     name = spec["name"]
@@ -138,7 +144,7 @@ def decode_input(spec: Any, binary: bytes, offset: int) -> tuple[str, np.ndarray
             )
         chunk = binary[offset : offset + size]
         if datatype == "BYTES":
-            array = _decode_bytes_elements(chunk, count, name)
+            array = _decode_bytes_elements(chunk, count, name, raw_bytes)
         else:
             dtype = DATATYPES[datatype]
             if size != count * dtype.itemsize:
