@@ -22,6 +22,7 @@ from bundle.manifest import (
     ParityCheck,
     ParityReport,
     Provenance,
+    Resources,
     TensorSpec,
     ToolInfo,
     dump_manifest,
@@ -29,6 +30,7 @@ from bundle.manifest import (
 )
 from bundle.reader import (
     MANIFEST_FILE,
+    MODEL_DATA_FILE,
     MODEL_FILE,
     SAMPLES_FILE,
     Bundle,
@@ -41,6 +43,7 @@ from bundle.samples import Samples, read_samples
 __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_FILE",
+    "MODEL_DATA_FILE",
     "MODEL_FILE",
     "NAME_PATTERN",
     "SAMPLES_FILE",
@@ -56,6 +59,7 @@ __all__ = [
     "ParityCheck",
     "ParityReport",
     "Provenance",
+    "Resources",
     "Samples",
     "TensorSpec",
     "ToolInfo",

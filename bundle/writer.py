@@ -10,14 +10,15 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from bundle.archive import archive_bytes
+from bundle.archive import Payload, write_archive
 from bundle.errors import BundleError
 from bundle.manifest import FileEntry, Manifest, dump_manifest
-from bundle.reader import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
+from bundle.reader import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE, file_sha256
 from bundle.samples import samples_bytes
 
 __all__ = ["BundleExistsError", "BundlePaths", "bundle_paths", "write_bundle"]
@@ -40,7 +41,9 @@ def bundle_paths(out_dir: Path, name: str, version: str) -> BundlePaths:
     return BundlePaths(out_dir, name, version)
 
 
-def _entry(payload: bytes) -> FileEntry:
+def _entry(payload: Payload) -> FileEntry:
+    if isinstance(payload, Path):
+        return FileEntry(sha256=file_sha256(payload), size=payload.stat().st_size)
     return FileEntry(sha256=hashlib.sha256(payload).hexdigest(), size=len(payload))
 
 
@@ -69,15 +72,19 @@ def _place(staging: Path, staged_dir: Path, staged_archive: Path, paths: BundleP
 def write_bundle(
     out_dir: Path,
     manifest: Manifest,
-    model_bytes: bytes,
+    model: bytes | Path,
     sample_inputs: dict[str, np.ndarray],
     sample_outputs: dict[str, np.ndarray],
     *,
     force: bool = False,
+    data_files: Mapping[str, Path] | None = None,
 ) -> BundlePaths:
     """Write ``<name>-<version>/`` and ``<name>-<version>.tar.gz`` under ``out_dir``.
 
-    The manifest's ``files`` is filled in here from the bytes actually written.
+    ``model`` is the model.onnx bytes, or the path of a model.onnx written elsewhere; ``data_files``
+    (bundle name -> path, e.g. ``{"model.onnx.data": ...}``) are its external weights. Files given by
+    path are MOVED into the bundle and read in chunks, never held in memory (models over 2 GB).
+    The manifest's ``files`` is filled in here from the files actually written.
     Raises BundleExistsError when the version exists and ``force`` is false.
     """
     paths = bundle_paths(out_dir, manifest.name, manifest.version)
@@ -86,10 +93,12 @@ def write_bundle(
             f"bundle {manifest.name} {manifest.version} already exists in {out_dir}; "
             "bump the version or pass --force to replace it"
         )
+    extra = dict(data_files or {})
+    clash = sorted(set(extra) & {MODEL_FILE, SAMPLES_FILE, MANIFEST_FILE})
+    if clash:
+        raise ValueError(f"data_files may not replace {clash}")
     samples = samples_bytes(sample_inputs, sample_outputs)
-    files = {MODEL_FILE: _entry(model_bytes), SAMPLES_FILE: _entry(samples)}
-    final = manifest.model_copy(update={"files": files})
-    contents = {MODEL_FILE: model_bytes, SAMPLES_FILE: samples, MANIFEST_FILE: dump_manifest(final)}
+    contents: dict[str, Payload] = {MODEL_FILE: model, SAMPLES_FILE: samples, **extra}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{paths.directory.name}.", dir=out_dir))
@@ -97,9 +106,15 @@ def write_bundle(
         staged_dir = staging / "bundle"
         staged_dir.mkdir()
         for name, payload in contents.items():
-            (staged_dir / name).write_bytes(payload)
+            if isinstance(payload, bytes):
+                (staged_dir / name).write_bytes(payload)
+            else:
+                shutil.move(payload, staged_dir / name)
+        staged = {name: staged_dir / name for name in contents}
+        final = manifest.model_copy(update={"files": {name: _entry(path) for name, path in sorted(staged.items())}})
+        (staged_dir / MANIFEST_FILE).write_bytes(dump_manifest(final))
         staged_archive = staging / "bundle.tar.gz"
-        staged_archive.write_bytes(archive_bytes(contents))
+        write_archive({**staged, MANIFEST_FILE: staged_dir / MANIFEST_FILE}, staged_archive)
         _place(staging, staged_dir, staged_archive, paths)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

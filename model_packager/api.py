@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,13 +21,16 @@ from typing import Any
 import numpy as np
 import onnx
 
-from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, ParityReport
+from bundle import MODEL_DATA_FILE, NAME_PATTERN, SAMPLES_FILE, SEMVER_PATTERN, Manifest, ParityReport
+from bundle.samples import samples_bytes
 from bundle.writer import BundlePaths, bundle_paths, write_bundle
-from model_packager.converters.base import ConversionError, ConvertOptions, PackagingError
+from model_packager.converters.base import Conversion, ConvertOptions, PackagingError
 from model_packager.converters.registry import ConverterRegistry, default_registry
+from model_packager.model_files import check_staged, stage_model
 from model_packager.optimize import GraphLevel, Quantization, apply_optimizations
 from model_packager.parity import (
     DEFAULT_TOLERANCES,
+    FP16_TOLERANCES,
     INT8_TOLERANCES,
     ParityError,
     Tolerances,
@@ -33,15 +38,19 @@ from model_packager.parity import (
     compare_outputs,
     run_onnx,
 )
+from model_packager.precision import PRECISIONS, Precision
 from model_packager.provenance import created_time, detect_provenance
+from model_packager.resources import check_packaging_memory, measure_resources
 from model_packager.samples import load_sample_file
 from model_packager.signature import graph_specs, normalize_model, opsets_of
 
-__all__ = ["MAX_STORED_ROWS", "InvalidRequestError", "PackageResult", "package"]
+__all__ = ["MAX_STORED_ROWS", "MEASURE_ABOVE_BYTES", "InvalidRequestError", "PackageResult", "package"]
 
 #: samples.npz keeps at most this many rows (parity runs on the whole sample).
 MAX_STORED_ROWS = 64
-_ONNX_LIMIT = 2 * 1024**3
+#: Models this large get their memory and time to ready measured by default: a machine-dependent figure
+#: that makes their manifest differ between builds, and the one that sizes a Lambda for them.
+MEASURE_ABOVE_BYTES = 64 * 1024**2
 
 
 class InvalidRequestError(PackagingError):
@@ -69,7 +78,17 @@ class PackageResult:
         return self.archive.stat().st_size
 
 
-def _validate(name: str, version: str, metadata: Mapping[str, str] | None, optimize: str, quantize: str | None) -> None:
+def _existing_parent(out: Path) -> Path:
+    """``out``, or its nearest existing ancestor: staging there keeps model files on the bundle's file system."""
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    return existing
+
+
+def _validate(
+    name: str, version: str, metadata: Mapping[str, str] | None, optimize: str, quantize: str | None, *, precision: str
+) -> None:
     if not re.fullmatch(NAME_PATTERN, name):
         raise InvalidRequestError(
             f"invalid name {name!r}: use 1-48 lowercase letters, digits and inner hyphens (e.g. 'iris-classifier')"
@@ -83,14 +102,18 @@ def _validate(name: str, version: str, metadata: Mapping[str, str] | None, optim
         raise InvalidRequestError(f"optimize must be none, basic or extended (portable levels), not {optimize!r}")
     if quantize not in {None, "none", "int8"}:
         raise InvalidRequestError(f"quantize must be int8 or None, not {quantize!r}")
+    if precision not in PRECISIONS:
+        raise InvalidRequestError(f"precision must be fp32 or fp16 (GPU targets), not {precision!r}")
+    if precision == "fp16" and quantize == "int8":
+        raise InvalidRequestError(
+            "fp16 (GPU) and int8 (CPU) exclude each other: choose --precision fp16 or --quantize int8"
+        )
 
 
 def _check_target(out: Path, paths: BundlePaths, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise InvalidRequestError(f"output directory {out} is a file; give a directory with --out")
-    existing = out
-    while not existing.exists():
-        existing = existing.parent
+    existing = _existing_parent(out)
     if not existing.is_dir():
         raise InvalidRequestError(f"cannot create output directory {out}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -127,20 +150,29 @@ def package(
     force: bool = False,
     on_step: Callable[[str], None] | None = None,
     registry: ConverterRegistry | None = None,
+    precision: Precision = "fp32",
+    fp16_tolerances: Tolerances = FP16_TOLERANCES,
+    measure: bool | None = None,
 ) -> PackageResult:
     """Convert ``model_or_path`` to ONNX, check parity, optimize if asked, and write the bundle.
 
     ``sample`` may be a ``.npy``/``.npz``/``.csv`` path, an array, a dict of arrays, a tuple of
     arrays/tensors or a DataFrame; None generates one where the signature allows it.
+    ``precision="fp16"`` converts the model to half precision for GPU targets (float32 inputs and
+    outputs kept), gated by ``fp16_tolerances``. Models over 2 GB keep their weights as external
+    data (``model.onnx.data``); a model too large for this machine's memory is refused first
+    (ModelTooLargeError). ``measure`` records the resident memory and time to ready of
+    the final model in a fresh onnxruntime process (``manifest.resources``, used to size Lambda);
+    None measures models of MEASURE_ABOVE_BYTES or more only, so small bundles stay byte-reproducible.
     Raises PackagingError (fixable input problem), BundleError (writing) or ParityError.
     """
     step = on_step or (lambda _message: None)
-    timings: dict[str, float] = {}
     started = time.perf_counter()
     out = Path(out)
-    _validate(name, version, metadata, optimize, quantize)
+    _validate(name, version, metadata, optimize, quantize, precision=precision)
     paths = bundle_paths(out, name, version)
     _check_target(out, paths, force)
+    check_packaging_memory(model_or_path)
 
     step("loading model")
     if isinstance(sample, str | Path):
@@ -148,44 +180,96 @@ def package(
     resolved = (registry or default_registry()).resolve(model_or_path, framework)
     step(f"converting with {resolved.converter.name}")
     conversion = resolved.converter.convert(resolved.model, sample, ConvertOptions())
+    workdir = Path(tempfile.mkdtemp(prefix=f".maaskit-{name}-", dir=_existing_parent(out)))
+    try:
+        job = _Job(
+            name, version, out, optimize, quantize, precision, tolerances, int8_tolerances, fp16_tolerances,
+            metadata, force, step, measure,
+        )  # fmt: skip
+        model_path = Path(model_or_path) if isinstance(model_or_path, str | Path) else None
+        return _finish(job, conversion, source=resolved.source, model_path=model_path, workdir=workdir, started=started)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What ``package`` was asked for, past validation."""
+
+    name: str
+    version: str
+    out: Path
+    optimize: GraphLevel
+    quantize: Quantization | None
+    precision: Precision
+    tolerances: Tolerances
+    int8_tolerances: Tolerances
+    fp16_tolerances: Tolerances
+    metadata: Mapping[str, str] | None
+    force: bool
+    step: Callable[[str], None]
+    measure: bool | None
+
+
+def _finish(
+    job: _Job, conversion: Conversion, *, source: str | None, model_path: Path | None, workdir: Path, started: float
+) -> PackageResult:
+    """From the converted model to the written bundle; every model file lives under ``workdir`` until then."""
+    name, version, out, step = job.name, job.version, job.out, job.step
+    timings: dict[str, float] = {}
     model = normalize_model(conversion.model, name)
     try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        raise ConversionError(f"the converted model fails onnx.checker: {exc}") from None
-    if model.ByteSize() > _ONNX_LIMIT:
-        raise ConversionError("the converted model is over 2 GB; maaskit bundles hold single-file models only")
-    model_bytes = model.SerializeToString()
+        staged = stage_model(model, workdir / "converted", external_data_dir=conversion.external_data_dir)
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot stage the model under {workdir.parent}: {exc.strerror or exc}") from None
+    del model
+    conversion.model = onnx.ModelProto()  # the weights are on disk now: let the protobuf go
+    check_staged(staged)
     timings["convert_s"] = time.perf_counter() - started
 
     step("checking parity with onnxruntime")
-    actual = run_onnx(model_bytes, conversion.inputs)
+    actual = run_onnx(staged.path, conversion.inputs)
     expected = align_expected(conversion.expected, actual)
-    parity, failures = compare_outputs(actual, expected, tolerances, conversion.label_output)
+    parity, failures = compare_outputs(actual, expected, job.tolerances, conversion.label_output)
     if failures:
         raise ParityError("parity failed: " + "; ".join(failures), parity, "conversion")
+    del actual
     timings["parity_s"] = time.perf_counter() - started - timings["convert_s"]
 
-    if optimize != "none" or quantize == "int8":
+    if job.optimize != "none" or job.quantize == "int8" or job.precision != "fp32":
         step("optimizing and re-checking parity")
-    final_bytes, optimization = apply_optimizations(
-        model_bytes,
+    final, optimization = apply_optimizations(
+        staged,
         conversion.inputs,
         expected,
-        graph_level=optimize,
-        quantization=quantize or "none",
-        tolerances=tolerances,
-        int8_tolerances=int8_tolerances,
+        graph_level=job.optimize,
+        quantization=job.quantize or "none",
+        tolerances=job.tolerances,
+        int8_tolerances=job.int8_tolerances,
         label_output=conversion.label_output,
+        precision=job.precision,
+        fp16_tolerances=job.fp16_tolerances,
+        workdir=workdir,
     )
-    final_model = onnx.load_from_string(final_bytes) if optimization else model
+    final_model = final.graph()
     inputs, outputs = graph_specs(final_model)
 
     notes = list(conversion.notes)
     rows = parity.sample_count
     if rows > MAX_STORED_ROWS:
         notes.append(f"parity measured on {rows} rows; samples.npz keeps the first {MAX_STORED_ROWS}")
-    model_path = Path(model_or_path) if isinstance(model_or_path, str | Path) else None
+    if final.data is not None:
+        notes.append(f"weights stored as ONNX external data ({MODEL_DATA_FILE}): the model is over 2 GB")
+    if job.precision == "fp16":
+        notes.append("fp16 parity was checked on the CPU provider (no GPU here); inputs and outputs stay float32")
+    stored_inputs, stored_outputs = _stored(conversion.inputs, rows), _stored(expected, rows)
+    resources = None
+    if job.measure or (job.measure is None and final.size >= MEASURE_ABOVE_BYTES):
+        step("measuring memory and time to ready in a fresh onnxruntime process")
+        probe_samples = workdir / SAMPLES_FILE
+        probe_samples.write_bytes(samples_bytes(stored_inputs, stored_outputs))
+        resources = measure_resources(final.path, probe_samples)
+        timings["measure_s"] = time.perf_counter() - started - sum(timings.values())
     manifest = Manifest(
         name=name,
         version=version,
@@ -201,19 +285,20 @@ def package(
         probability_output=conversion.probability_output,
         parity=parity,
         optimization=optimization,
+        resources=resources,
         files={"model.onnx": {"sha256": "0" * 64, "size": 0}},  # type: ignore[dict-item]  # filled by write_bundle
-        provenance=detect_provenance(_maaskit_version(), resolved.source),
-        metadata=dict(metadata or {}),
+        provenance=detect_provenance(_maaskit_version(), source),
+        metadata=dict(job.metadata or {}),
     )
     step("writing bundle")
     try:
         written = write_bundle(
-            out, manifest, final_bytes, _stored(conversion.inputs, rows), _stored(expected, rows), force=force
+            out, manifest, final.path, stored_inputs, stored_outputs, force=job.force, data_files=final.data_files
         )
     except OSError as exc:  # permission denied, disk full, read-only file system...
         raise InvalidRequestError(
             f"cannot write to {out}: {exc.strerror or exc}; free space there or choose another --out (nothing written)"
         ) from None
     timings["total_s"] = time.perf_counter() - started
-    final = Manifest.model_validate_json((written.directory / "manifest.json").read_bytes())
-    return PackageResult(written.directory, written.archive, final, notes, timings)
+    final_manifest = Manifest.model_validate_json((written.directory / "manifest.json").read_bytes())
+    return PackageResult(written.directory, written.archive, final_manifest, notes, timings)

@@ -63,7 +63,7 @@ def _verify_root(source: Path, root_hint: Path | None, result: VerifyResult) -> 
     tolerances = tolerances_from_report(reference)
     try:
         samples = bundle.samples()
-        actual = run_onnx(bundle.model_path.read_bytes(), samples.inputs)
+        actual = run_onnx(bundle.model_path, samples.inputs)  # by path: model.onnx.data beside it
         report, failures = compare_outputs(
             actual, align_expected(samples.outputs, actual), tolerances, manifest.label_output
         )

@@ -110,6 +110,8 @@ class Conversion:
     probability_output: str | None = None
     sample_generated: bool = False
     notes: list[str] = field(default_factory=list)
+    external_data_dir: Path | None = None
+    """Where ``model``'s external tensors live when it references any (an ONNX file with ``.data`` beside it)."""
 
 
 class Converter(ABC):

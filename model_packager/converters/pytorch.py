@@ -5,13 +5,14 @@ dynamo exporter; by default every input axis is marked ``Dim.AUTO``, so axes the
 model really lets vary (batch, sequence) come out dynamic and the others fixed.
 A TorchScript module goes through the dynamo exporter when it can take it and the
 TorchScript exporter otherwise. A ``.pt2`` program keeps the dynamic axes it was
-exported with. Weights are always inline in the one ``model.onnx``.
+exported with. The exported ModelProto holds the weights in memory; the packager writes them
+inline, or as ``model.onnx.data`` when the model is over 2 GB (``model_packager.model_files``).
 """
 
 from __future__ import annotations
 
-import io
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,13 +195,22 @@ class TorchConverter(Converter):
         }
         if any(0 in axes.get(name, ()) for name in names):
             dynamic_axes.update({name: {0: "batch"} for name in output_names})
-        buffer = io.BytesIO()
+        # a file, not a BytesIO: over 2 GB the TorchScript exporter writes external data beside it
+        with tempfile.TemporaryDirectory(prefix="maaskit-ts-") as tmp:
+            target = Path(tmp) / "model.onnx"
+            self._torchscript_export(job, target, dynamic_axes)
+            exported = onnx.load(str(target))  # external data, if any, is pulled in
+        return exported, ToolInfo(name="torch.onnx.torchscript", version=torch.__version__)
+
+    @staticmethod
+    def _torchscript_export(job: _Job, target: Path, dynamic_axes: dict[str, dict[int, str]]) -> None:
+        torch, names, output_names, options = job.torch, job.names, job.output_names, job.options
         try:
             with quiet():
                 torch.onnx.export(
                     job.model,
                     tuple(job.args),
-                    buffer,
+                    str(target),
                     dynamo=False,
                     verbose=False,
                     input_names=names,
@@ -210,9 +220,6 @@ class TorchConverter(Converter):
                 )
         except Exception as exc:
             raise ConversionError(f"torch.onnx (TorchScript exporter) failed: {first_line(exc)}") from None
-        return onnx.load_from_string(buffer.getvalue()), ToolInfo(
-            name="torch.onnx.torchscript", version=torch.__version__
-        )
 
     def _convert_program(self, program: Any, sample: SampleData, options: ConvertOptions, torch: Any) -> Conversion:
         specs = program_specs(program, torch)
