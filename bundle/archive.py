@@ -33,10 +33,10 @@ ARCHIVE_MTIME = 315532800
 MAX_UNPACKED_BYTES = 10 * 1024**3
 
 
-#: Float weights deflate by ~7% at 10-20 MB/s on a busy CPU: archives whose contents exceed this are
-#: written as stored gzip (level 0, ~5x faster), smaller ones at level 9. Chosen from the sizes alone,
-#: so the same files always give the same bytes.
-STORED_ABOVE_BYTES = 1024**3
+#: Float weights deflate by only ~7%, slowly (0.5 GB took 275 s at level 9 on a shared CPU): archives
+#: whose contents exceed this are written as stored gzip (level 0), smaller ones at level 9. Chosen
+#: from the sizes alone, so the same files always give the same bytes.
+STORED_ABOVE_BYTES = 256 * 1024**2
 _COPY_CHUNK = 8 * 1024 * 1024
 
 #: A bundle file's content: bytes in memory, or a path read in chunks (multi-GB weights).

@@ -13,11 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
+from google.protobuf.message import EncodeError
 
 from bundle import MODEL_DATA_FILE, MODEL_FILE
 from model_packager.converters.base import ConversionError
 
-__all__ = ["EXTERNAL_DATA_THRESHOLD", "StagedModel", "check_staged", "stage_model", "staged_in", "uses_external_data"]
+__all__ = [
+    "EXTERNAL_DATA_THRESHOLD",
+    "over_threshold",
+    "StagedModel",
+    "check_staged",
+    "stage_model",
+    "staged_in",
+    "uses_external_data",
+]
 
 #: A model whose protobuf would be larger than this keeps its weights as external data. protobuf's hard
 #: limit is 2 GiB; the margin leaves room for the graph. Read at call time, so tests may lower it.
@@ -53,6 +62,14 @@ def uses_external_data(model: onnx.ModelProto) -> bool:
     return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
 
 
+def over_threshold(model: onnx.ModelProto) -> bool:
+    """Whether ``model``'s protobuf is over EXTERNAL_DATA_THRESHOLD (protobuf cannot even size one past 2 GB)."""
+    try:
+        return bool(model.ByteSize() > EXTERNAL_DATA_THRESHOLD)
+    except EncodeError:
+        return True
+
+
 def stage_model(model: onnx.ModelProto, directory: Path, *, external_data_dir: Path | None = None) -> StagedModel:
     """Write ``model`` as ``directory/model.onnx``, with ``model.onnx.data`` when it is over the threshold.
 
@@ -64,7 +81,7 @@ def stage_model(model: onnx.ModelProto, directory: Path, *, external_data_dir: P
         onnx.load_external_data_for_model(model, str(external_data_dir))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / MODEL_FILE
-    if model.ByteSize() <= EXTERNAL_DATA_THRESHOLD:
+    if not over_threshold(model):
         path.write_bytes(model.SerializeToString())
         return StagedModel(path)
     data = directory / MODEL_DATA_FILE

@@ -101,7 +101,8 @@ def weights_bytes(model_or_path: Any) -> tuple[int, bool] | None:
             return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()), False
         return None
     if hasattr(model_or_path, "ByteSize") and hasattr(model_or_path, "graph"):
-        return int(model_or_path.ByteSize()), True
+        tensors = model_or_path.graph.initializer
+        return sum(len(t.raw_data) for t in tensors), True
     if callable(getattr(model_or_path, "parameters", None)) and callable(getattr(model_or_path, "buffers", None)):
         tensors = [*model_or_path.parameters(), *model_or_path.buffers()]
         return sum(int(t.numel()) * int(t.element_size()) for t in tensors), True
