@@ -26,7 +26,7 @@ from bundle.samples import samples_bytes
 from bundle.writer import BundlePaths, bundle_paths, write_bundle
 from model_packager.converters.base import Conversion, ConvertOptions, PackagingError
 from model_packager.converters.registry import ConverterRegistry, default_registry
-from model_packager.model_files import check_staged, stage_model
+from model_packager.model_files import StagedModel, check_staged, stage_model
 from model_packager.optimize import GraphLevel, Quantization, apply_optimizations
 from model_packager.parity import (
     DEFAULT_TOLERANCES,
@@ -211,19 +211,32 @@ class _Job:
     measure: bool | None
 
 
+def _stage(conversion: Conversion, workdir: Path, name: str) -> StagedModel:
+    """Write the converted model under ``workdir`` (external data over 2 GB) and let go of its protobuf."""
+    model = normalize_model(conversion.model, name)
+    try:
+        staged = stage_model(
+            model,
+            workdir / "converted",
+            external_data_dir=conversion.external_data_dir,
+            move_external_data=conversion.external_data_temporary,
+        )
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot stage the model under {workdir.parent}: {exc.strerror or exc}") from None
+    finally:
+        if conversion.external_data_temporary and conversion.external_data_dir is not None:
+            shutil.rmtree(conversion.external_data_dir, ignore_errors=True)
+    conversion.model = onnx.ModelProto()  # the weights are on disk now: let the protobuf go
+    return staged
+
+
 def _finish(
     job: _Job, conversion: Conversion, *, source: str | None, model_path: Path | None, workdir: Path, started: float
 ) -> PackageResult:
     """From the converted model to the written bundle; every model file lives under ``workdir`` until then."""
     name, version, out, step = job.name, job.version, job.out, job.step
     timings: dict[str, float] = {}
-    model = normalize_model(conversion.model, name)
-    try:
-        staged = stage_model(model, workdir / "converted", external_data_dir=conversion.external_data_dir)
-    except OSError as exc:
-        raise InvalidRequestError(f"cannot stage the model under {workdir.parent}: {exc.strerror or exc}") from None
-    del model
-    conversion.model = onnx.ModelProto()  # the weights are on disk now: let the protobuf go
+    staged = _stage(conversion, workdir, name)
     check_staged(staged)
     timings["convert_s"] = time.perf_counter() - started
 

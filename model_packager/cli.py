@@ -62,7 +62,7 @@ def _summary(result: Any) -> list[str]:
     if manifest.optimization:
         opt = manifest.optimization
         lines.append(
-            f"  optimized graph={opt.graph_level} quantization={opt.quantization}: "
+            f"  optimized graph={opt.graph_level} quantization={opt.quantization} precision={opt.precision}: "
             f"{human_size(opt.size_before)} -> {human_size(opt.size_after)}; parity after it:"
         )
         lines += [f"    {line}" for line in parity_lines(opt.parity)]
@@ -85,6 +85,10 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     ] = None,
     optimize: Annotated[str, typer.Option(help="Graph optimization: none, basic or extended.")] = "none",
     quantize: Annotated[str | None, typer.Option(help="Quantization: int8 (dynamic).")] = None,
+    precision: Annotated[
+        str,
+        typer.Option(help="fp32, or fp16 for GPU targets (float32 inputs/outputs kept; parity re-checked on CPU)."),
+    ] = "fp32",
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("bundles"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of this version.")] = False,
     atol: Annotated[float, typer.Option(help="Absolute tolerance of the parity gate.")] = 1e-4,
@@ -125,6 +129,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
                 out=out,
                 optimize=optimize,  # type: ignore[arg-type]  # validated by package()
                 quantize=quantize,  # type: ignore[arg-type]
+                precision=precision,  # type: ignore[arg-type]
                 tolerances=tolerances,
                 int8_tolerances=int8,
                 metadata=meta,

@@ -9,6 +9,7 @@ Smaller models keep their weights inline (DESIGN §2).
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,17 +71,45 @@ def over_threshold(model: onnx.ModelProto) -> bool:
         return True
 
 
-def stage_model(model: onnx.ModelProto, directory: Path, *, external_data_dir: Path | None = None) -> StagedModel:
+def _locations(model: onnx.ModelProto) -> set[str]:
+    return {
+        str(entry.value)
+        for tensor in model.graph.initializer
+        if tensor.data_location == onnx.TensorProto.EXTERNAL
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+
+
+def stage_model(
+    model: onnx.ModelProto,
+    directory: Path,
+    *,
+    external_data_dir: Path | None = None,
+    move_external_data: bool = False,
+) -> StagedModel:
     """Write ``model`` as ``directory/model.onnx``, with ``model.onnx.data`` when it is over the threshold.
 
     ``external_data_dir``: where the model's external tensors live now (an ONNX file packaged from
-    disk); they are rewritten into the one ``model.onnx.data``. Writing external data strips the
-    weights from ``model`` in place: use :meth:`StagedModel.graph` afterwards.
+    disk). Over the threshold, a ``model.onnx.data`` there is taken as it is (moved when
+    ``move_external_data``, else copied) without loading the weights; other layouts are loaded and
+    rewritten into the one ``model.onnx.data``. Writing external data strips the weights from
+    ``model`` in place: use :meth:`StagedModel.graph` afterwards.
     """
-    if external_data_dir is not None and uses_external_data(model):
-        onnx.load_external_data_for_model(model, str(external_data_dir))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / MODEL_FILE
+    if external_data_dir is not None and uses_external_data(model):
+        source = external_data_dir / MODEL_DATA_FILE
+        if (
+            _locations(model) == {MODEL_DATA_FILE}
+            and source.is_file()
+            and source.stat().st_size > EXTERNAL_DATA_THRESHOLD
+        ):
+            # already laid out as the bundle wants it: take the data file as it is, never load the weights
+            (shutil.move if move_external_data else shutil.copyfile)(source, directory / MODEL_DATA_FILE)
+            path.write_bytes(model.SerializeToString())
+            return StagedModel(path, directory / MODEL_DATA_FILE)
+        onnx.load_external_data_for_model(model, str(external_data_dir))
     if not over_threshold(model):
         path.write_bytes(model.SerializeToString())
         return StagedModel(path)
