@@ -1,4 +1,4 @@
-"""The bundle contract: schema, reader, writer and checksum verification.
+"""The bundle contract: schema, reader, writer, checksum verification and the parity rule.
 
 This package is the single definition of the bundle format (DESIGN.md §2). It
 depends only on numpy, pydantic and orjson so it ships inside every runtime
@@ -28,6 +28,14 @@ from bundle.manifest import (
     dump_manifest,
     load_manifest,
 )
+from bundle.parity import (
+    ACCELERATOR_ATOL,
+    DEFAULT_TOLERANCES,
+    INT8_TOLERANCES,
+    Tolerances,
+    reproduces,
+    tolerances_for,
+)
 from bundle.reader import (
     MANIFEST_FILE,
     MODEL_DATA_FILE,
@@ -41,6 +49,8 @@ from bundle.reader import (
 from bundle.samples import Samples, read_samples
 
 __all__ = [
+    "ACCELERATOR_ATOL",
+    "DEFAULT_TOLERANCES",
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "MODEL_DATA_FILE",
@@ -54,6 +64,7 @@ __all__ = [
     "BundleIntegrityError",
     "BundleNotFoundError",
     "FileEntry",
+    "INT8_TOLERANCES",
     "Manifest",
     "Optimization",
     "ParityCheck",
@@ -63,11 +74,14 @@ __all__ = [
     "Samples",
     "TensorSpec",
     "ToolInfo",
+    "Tolerances",
     "UnsafeArchiveError",
     "dump_manifest",
     "file_sha256",
     "load_manifest",
     "open_bundle",
     "read_samples",
+    "reproduces",
+    "tolerances_for",
     "verify_files",
 ]

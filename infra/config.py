@@ -81,6 +81,10 @@ class LambdaConfig(_Strict):
     reserved_concurrency: int | None = Field(default=None, ge=1)
     provisioned_concurrency: ProvisionedConcurrency | None = None
     log_retention_days: int = 30
+    page: bool = Field(
+        default=False,
+        description="Serve the HTML model page to browsers at GET /models/<name> (behind the API's own auth).",
+    )
 
     @model_validator(mode="after")
     def _retention_allowed(self) -> LambdaConfig:
@@ -166,8 +170,8 @@ class EndpointConfig(_Strict):
             raise ValueError(f"bundle {self.bundle!r} must look like registry:<name>@<version>")
         if self.target in {"lambda", "auto"} and self.bundle.startswith("s3://"):
             raise ValueError(
-                f"{'a Lambda target' if self.target == 'lambda' else 'target: auto'} needs a local bundle (directory or "
-                ".tar.gz) or registry:<name>@<version>: an s3:// reference cannot be sized or shipped in a function"
+                f"{'a Lambda target' if self.target == 'lambda' else 'target: auto'} needs a local bundle (a directory "
+                "or .tar.gz) or registry:<name>@<version>: an s3:// reference cannot be sized or shipped in a function"
             )
         return self
 

@@ -22,9 +22,10 @@ import numpy as np
 import onnx
 
 from bundle import MODEL_DATA_FILE, NAME_PATTERN, SAMPLES_FILE, SEMVER_PATTERN, Manifest, ParityReport
+from bundle.parity import OutputMismatchError, align_expected, reproduces, tolerances_for
 from bundle.samples import samples_bytes
 from bundle.writer import BundlePaths, bundle_paths, write_bundle
-from model_packager.converters.base import Conversion, ConvertOptions, PackagingError
+from model_packager.converters.base import Conversion, ConversionError, ConvertOptions, PackagingError
 from model_packager.converters.registry import ConverterRegistry, default_registry
 from model_packager.model_files import StagedModel, check_staged, stage_model
 from model_packager.optimize import GraphLevel, Quantization, apply_optimizations
@@ -34,8 +35,6 @@ from model_packager.parity import (
     INT8_TOLERANCES,
     ParityError,
     Tolerances,
-    align_expected,
-    compare_outputs,
     run_onnx,
 )
 from model_packager.precision import PRECISIONS, Precision
@@ -126,6 +125,40 @@ def _check_target(out: Path, paths: BundlePaths, force: bool) -> None:
 
 def _stored(arrays: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
     return {k: (v[:MAX_STORED_ROWS] if v.ndim and v.shape[0] == rows else v) for k, v in arrays.items()}
+
+
+def _aligned(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    try:
+        return align_expected(expected, actual)
+    except OutputMismatchError as exc:
+        raise ConversionError(f"{exc} (onnxruntime versus the original model)") from None
+
+
+def _stored_samples(
+    model_bytes: bytes | Path, feed: dict[str, np.ndarray], expected: dict[str, np.ndarray], manifest: Manifest
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The rows kept in samples.npz; they must pass the very check ``verify`` and the runtime's warm-up make.
+
+    Parity was measured on every sample row; a label agreement that passed there can fall below its
+    minimum on the stored subset (one flip in 64 rows is 98.4%), and such a bundle would be refused at load.
+    """
+    measured = manifest.parity.sample_count
+    inputs, outputs = _stored(feed, measured), _stored(expected, measured)
+    if measured <= MAX_STORED_ROWS:
+        return inputs, outputs  # every measured row is stored: the gate already judged exactly these samples
+    report, failures = reproduces(
+        run_onnx(model_bytes, inputs), outputs, tolerances_for(manifest), manifest.label_output
+    )
+    if failures:
+        raise ParityError(
+            f"the first {report.sample_count} of the {measured} sample rows, kept in samples.npz, do not reproduce "
+            "within tolerance, so verify and serve would refuse the bundle: "
+            + "; ".join(failures)
+            + ". Give a sample whose first rows agree, or lower min_label_agreement.",
+            report,
+            "stored samples",
+        )
+    return inputs, outputs
 
 
 def _maaskit_version() -> str:
@@ -242,8 +275,8 @@ def _finish(
 
     step("checking parity with onnxruntime")
     actual = run_onnx(staged.path, conversion.inputs)
-    expected = align_expected(conversion.expected, actual)
-    parity, failures = compare_outputs(actual, expected, job.tolerances, conversion.label_output)
+    expected = _aligned(conversion.expected, actual)
+    parity, failures = reproduces(actual, expected, job.tolerances, conversion.label_output)
     if failures:
         raise ParityError("parity failed: " + "; ".join(failures), parity, "conversion")
     del actual
@@ -275,14 +308,6 @@ def _finish(
         notes.append(f"weights stored as ONNX external data ({MODEL_DATA_FILE}): the model is over 2 GB")
     if job.precision == "fp16":
         notes.append("fp16 parity was checked on the CPU provider (no GPU here); inputs and outputs stay float32")
-    stored_inputs, stored_outputs = _stored(conversion.inputs, rows), _stored(expected, rows)
-    resources = None
-    if job.measure or (job.measure is None and final.size >= MEASURE_ABOVE_BYTES):
-        step("measuring memory and time to ready in a fresh onnxruntime process")
-        probe_samples = workdir / SAMPLES_FILE
-        probe_samples.write_bytes(samples_bytes(stored_inputs, stored_outputs))
-        resources = measure_resources(final.path, probe_samples)
-        timings["measure_s"] = time.perf_counter() - started - sum(timings.values())
     manifest = Manifest(
         name=name,
         version=version,
@@ -298,11 +323,18 @@ def _finish(
         probability_output=conversion.probability_output,
         parity=parity,
         optimization=optimization,
-        resources=resources,
         files={"model.onnx": {"sha256": "0" * 64, "size": 0}},  # type: ignore[dict-item]  # filled by write_bundle
         provenance=detect_provenance(_maaskit_version(), source),
         metadata=dict(job.metadata or {}),
     )
+    stored_inputs, stored_outputs = _stored_samples(final.path, conversion.inputs, expected, manifest)
+    if job.measure or (job.measure is None and final.size >= MEASURE_ABOVE_BYTES):
+        step("measuring memory and time to ready in a fresh onnxruntime process")
+        probe_samples = workdir / SAMPLES_FILE
+        probe_samples.write_bytes(samples_bytes(stored_inputs, stored_outputs))
+        resources = measure_resources(final.path, probe_samples)
+        timings["measure_s"] = time.perf_counter() - started - sum(timings.values())
+        manifest = manifest.model_copy(update={"resources": resources})
     step("writing bundle")
     try:
         written = write_bundle(

@@ -3,7 +3,6 @@ a pre-traffic hook and CloudWatch alarms that roll back automatically."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -33,12 +32,11 @@ from infra.packaging import (
     tree_size,
 )
 from infra.rollout import lambda_deployment_config
-from infra.samples import hook_cases
+from infra.samples import HOOK_HANDLER, HOOK_SOURCE, stage_hook_asset
 from infra.sizing import lambda_memory, lambda_package, ready_warning
 
 __all__ = ["LambdaEndpoint", "LambdaEndpointProps"]
 
-HOOK_SOURCE = Path(__file__).resolve().parent.parent / "hook" / "pre_traffic.py"
 TASK_ROOT_BUNDLES = "/var/task/bundles"
 
 
@@ -111,7 +109,11 @@ class LambdaEndpoint(Construct):
             "log_group": log_group,
             "role": _role(self, "Role", log_group, f"Runs {props.function_name}"),
             "reserved_concurrent_executions": sizing.reserved_concurrency,
-            "environment": {"MAASKIT_BUNDLES": TASK_ROOT_BUNDLES, "MAASKIT_METRICS": "emf"},
+            "environment": {
+                "MAASKIT_BUNDLES": TASK_ROOT_BUNDLES,
+                "MAASKIT_METRICS": "emf",
+                "MAASKIT_PAGE": "true" if sizing.page else "false",
+            },
             "description": f"maaskit model {bundle.label}",
             "current_version_options": lambda_.VersionOptions(
                 # Read back by the release commands (infra.ops.naming.parse_version_description).
@@ -160,7 +162,7 @@ class LambdaEndpoint(Construct):
             scaling = self.alias.add_auto_scaling(min_capacity=pc.min, max_capacity=pc.max)
             scaling.scale_on_utilization(utilization_target=pc.target_utilization)
         self.alarms = _alarms(self, props.function_name, self.alias, props.alarms)
-        self.hook = _hook(self, props, bundle_dir, self.version.function_arn)
+        self.hook = _hook(self, props, bundle_dir, self.version.function_arn, architecture)
         self.version.grant_invoke(self.hook)
         self._acknowledge()
         # Application = function name, group "live": the names the release commands look up.
@@ -192,6 +194,12 @@ class LambdaEndpoint(Construct):
         )
 
     def _acknowledge(self) -> None:
+        acknowledge(
+            self.hook,
+            "AwsSolutions-L1",
+            f"Python {PYTHON_VERSION} on purpose: the hook judges answers with the bundle package and the "
+            "endpoint's dependency layer (cp311 wheels), the same code and libraries the runtime checks with.",
+        )
         for role in (self.function.role, self.hook.role):
             assert role is not None
             acknowledge(
@@ -273,13 +281,14 @@ def _alarms(scope: Construct, name: str, alias: lambda_.Alias, config: AlarmConf
     return alarms
 
 
-def _hook(scope: Construct, props: LambdaEndpointProps, bundle_dir: Path, target_arn: str) -> lambda_.Function:
-    cases = json.dumps(hook_cases(bundle_dir), sort_keys=True)
-
-    def stage(out: Path) -> None:
-        shutil.copyfile(HOOK_SOURCE, out / "pre_traffic.py")
-        (out / "cases.json").write_text(cases)
-
+def _hook(
+    scope: Construct,
+    props: LambdaEndpointProps,
+    bundle_dir: Path,
+    target_arn: str,
+    architecture: lambda_.Architecture,
+) -> lambda_.Function:
+    """The pre-traffic hook: its own small function, judging with the bundle package on the endpoint's layer."""
     name = f"{props.function_name}-pre-traffic"
     hook_logs = logs.LogGroup(
         scope,
@@ -294,16 +303,17 @@ def _hook(scope: Construct, props: LambdaEndpointProps, bundle_dir: Path, target
         role=_role(scope, "HookRole", hook_logs, f"Runs {name}"),
         function_name=name,
         description=f"Runs the samples of {props.bundle.label} against the new version before traffic shifts",
-        runtime=lambda_.Runtime.PYTHON_3_14,  # stdlib + boto3 only: can follow the latest runtime
-        architecture=lambda_.Architecture.ARM_64,
-        handler="pre_traffic.handler",
+        runtime=lambda_.Runtime.PYTHON_3_11,  # the dependency layer's Python (numpy, pydantic, orjson)
+        architecture=architecture,  # the layer is built for the endpoint's architecture
+        handler=HOOK_HANDLER,
         code=lambda_.Code.from_asset(
             str(HOOK_SOURCE.parent),
             asset_hash_type=AssetHashType.OUTPUT,
-            bundling=bundling_options(stage, compile_python=False),
+            bundling=bundling_options(lambda out: stage_hook_asset(out, bundle_dir)),
         ),
+        layers=[props.deps_layer],
         timeout=Duration.minutes(5),
-        memory_size=256,
+        memory_size=512,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=hook_logs,
         environment={"TARGET_VERSION_ARN": target_arn},
