@@ -24,7 +24,7 @@ __all__ = [
 
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
-#: External weights of a model over 2 GB, beside model.onnx (onnxruntime resolves it from the model's path).
+#: External weights of a large model (over 512 MiB; a must over 2 GB) beside model.onnx (resolved from its path).
 MODEL_DATA_FILE = "model.onnx.data"
 SAMPLES_FILE = "samples.npz"
 _CHUNK = 1024 * 1024

@@ -192,8 +192,8 @@ def package(
     ``sample`` may be a ``.npy``/``.npz``/``.csv`` path, an array, a dict of arrays, a tuple of
     arrays/tensors or a DataFrame; None generates one where the signature allows it.
     ``precision="fp16"`` converts the model to half precision for GPU targets (float32 inputs and
-    outputs kept), gated by ``fp16_tolerances``. Models over 2 GB keep their weights as external
-    data (``model.onnx.data``); a model too large for this machine's memory is refused first
+    outputs kept), gated by ``fp16_tolerances``. Large models (over 512 MiB, and necessarily over
+    2 GB) keep their weights as external data (``model.onnx.data``); a model too large for this machine's memory is refused first
     (ModelTooLargeError). ``measure`` records the resident memory and time to ready of
     the final model in a fresh onnxruntime process (``manifest.resources``, used to size Lambda);
     None measures models of MEASURE_ABOVE_BYTES or more only, so small bundles stay byte-reproducible.
@@ -245,7 +245,7 @@ class _Job:
 
 
 def _stage(conversion: Conversion, workdir: Path, name: str) -> StagedModel:
-    """Write the converted model under ``workdir`` (external data over 2 GB) and let go of its protobuf."""
+    """Write the converted model under ``workdir`` (external data when large) and let go of its protobuf."""
     model = normalize_model(conversion.model, name)
     try:
         staged = stage_model(
@@ -305,7 +305,7 @@ def _finish(
     if rows > MAX_STORED_ROWS:
         notes.append(f"parity measured on {rows} rows; samples.npz keeps the first {MAX_STORED_ROWS}")
     if final.data is not None:
-        notes.append(f"weights stored as ONNX external data ({MODEL_DATA_FILE}): the model is over 2 GB")
+        notes.append(f"weights stored as ONNX external data ({MODEL_DATA_FILE}) beside model.onnx: a large model")
     if job.precision == "fp16":
         notes.append("fp16 parity was checked on the CPU provider (no GPU here); inputs and outputs stay float32")
     manifest = Manifest(

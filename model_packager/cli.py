@@ -66,6 +66,12 @@ def _summary(result: Any) -> list[str]:
             f"{human_size(opt.size_before)} -> {human_size(opt.size_after)}; parity after it:"
         )
         lines += [f"    {line}" for line in parity_lines(opt.parity)]
+    if manifest.resources:
+        used = manifest.resources
+        lines.append(
+            f"  serving {human_size(used.resident_bytes)} resident, ready in {used.ready_seconds:.2f} s "
+            "(measured in a fresh onnxruntime process; sizes the Lambda memory)"
+        )
     return lines
 
 
@@ -89,6 +95,14 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         str,
         typer.Option(help="fp32, or fp16 for GPU targets (float32 inputs/outputs kept; parity re-checked on CPU)."),
     ] = "fp32",
+    measure: Annotated[
+        bool | None,
+        typer.Option(
+            "--measure/--no-measure",
+            help="Record resident memory and time to ready (fresh onnxruntime process) in the manifest; "
+            "default: for models of 64 MB or more (Lambda is sized from it).",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("bundles"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of this version.")] = False,
     atol: Annotated[float, typer.Option(help="Absolute tolerance of the parity gate.")] = 1e-4,
@@ -130,6 +144,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
                 optimize=optimize,  # type: ignore[arg-type]  # validated by package()
                 quantize=quantize,  # type: ignore[arg-type]
                 precision=precision,  # type: ignore[arg-type]
+                measure=measure,
                 tolerances=tolerances,
                 int8_tolerances=int8,
                 metadata=meta,

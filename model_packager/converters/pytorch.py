@@ -6,7 +6,7 @@ model really lets vary (batch, sequence) come out dynamic and the others fixed.
 A TorchScript module goes through the dynamo exporter when it can take it and the
 TorchScript exporter otherwise. A ``.pt2`` program keeps the dynamic axes it was
 exported with. The exported ModelProto holds the weights in memory; the packager writes them
-inline, or as ``model.onnx.data`` when the model is over 2 GB (``model_packager.model_files``).
+inline, or as ``model.onnx.data`` when it is large (``model_packager.model_files``).
 """
 
 from __future__ import annotations

@@ -138,3 +138,22 @@ def test_the_cli_refuses_a_model_too_big_with_exit_2(tmp_path: Path, monkeypatch
     )
     assert outcome.exit_code == 2, outcome.output
     assert "free memory or package it on a larger machine" in outcome.output
+
+
+@pytest.mark.slow
+def test_a_model_over_2_gb_packages_verifies_and_serves(tmp_path: Path) -> None:
+    """2.4 GB of real float32 weights (nine 8192x8192 Linear layers): the protobuf could not hold them inline."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model = nn.Sequential(*[nn.Linear(8192, 8192) for _ in range(9)])
+        for parameter in model.parameters():
+            parameter.normal_(0, 8192**-0.5)
+    sample = torch.randn(2, 8192)
+    result = package(model, name="huge", version="1.0.0", sample=(sample,), out=tmp_path, measure=True)
+    data = result.manifest.files[MODEL_DATA_FILE]
+    assert data.size > 2 * 1024**3 and result.manifest.files["model.onnx"].size < 1024**2
+    assert result.manifest.resources is not None and result.manifest.resources.resident_bytes > 2 * 1024**3
+    assert verify_bundle(result.directory).passed
+    expected = model(sample[:1]).numpy()
+    del model
+    np.testing.assert_allclose(_predict(result.directory, sample[:1].numpy()), expected, atol=1e-4)

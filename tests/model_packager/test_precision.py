@@ -76,6 +76,9 @@ def test_cli_precision_fp16(tmp_path: Path) -> None:
     torch.onnx.export(_mlp(), (torch.randn(2, 16),), dynamo=True, verbose=False, input_names=["x"]).save(str(path))
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((2, 16)).astype(np.float32))
     args = ["package", str(path), "--name", "mlp", "--version", "1.0.0", "--out", str(tmp_path / "b")]
-    outcome = CliRunner().invoke(cli_app, [*args, "--sample", str(tmp_path / "x.npy"), "--precision", "fp16"])
+    outcome = CliRunner().invoke(
+        cli_app, [*args, "--sample", str(tmp_path / "x.npy"), "--precision", "fp16", "--measure"]
+    )
     assert outcome.exit_code == 0, outcome.output
     assert "precision=fp16" in outcome.output
+    assert "resident, ready in" in outcome.output  # --measure: the figures that size a Lambda
