@@ -193,8 +193,8 @@ def package(
     arrays/tensors or a DataFrame; None generates one where the signature allows it.
     ``precision="fp16"`` converts the model to half precision for GPU targets (float32 inputs and
     outputs kept), gated by ``fp16_tolerances``. Large models (over 512 MiB, and necessarily over
-    2 GB) keep their weights as external data (``model.onnx.data``); a model too large for this machine's memory is refused first
-    (ModelTooLargeError). ``measure`` records the resident memory and time to ready of
+    2 GB) keep their weights as external data (``model.onnx.data``); a model too large for this
+    machine's memory is refused first (ModelTooLargeError). ``measure`` records the resident memory and time to ready of
     the final model in a fresh onnxruntime process (``manifest.resources``, used to size Lambda);
     None measures models of MEASURE_ABOVE_BYTES or more only, so small bundles stay byte-reproducible.
     Raises PackagingError (fixable input problem), BundleError (writing) or ParityError.
