@@ -28,6 +28,7 @@ __all__ = [
     "ParityCheck",
     "ParityReport",
     "Provenance",
+    "Resources",
     "TensorSpec",
     "ToolInfo",
     "dump_manifest",
@@ -133,6 +134,8 @@ class Optimization(_Strict):
 
     graph_level: Literal["none", "basic", "extended", "transformer"] = "none"
     quantization: Literal["none", "int8"] = "none"
+    precision: Literal["fp32", "fp16"] = "fp32"
+    """fp16: float weights and compute in half precision (GPU targets), float32 inputs and outputs kept."""
     size_before: int = Field(ge=0)
     size_after: int = Field(ge=0)
     parity: ParityReport
@@ -143,6 +146,15 @@ class FileEntry(_Strict):
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
+
+
+class Resources(_Strict):
+    """What serving the model takes, measured at packaging in a fresh onnxruntime process (CPU)."""
+
+    resident_bytes: int = Field(ge=0)
+    """Peak resident memory of a process that imported onnxruntime, loaded model.onnx and ran one sample."""
+    ready_seconds: float = Field(ge=0)
+    """Time from that process's start (before importing onnxruntime) to its first answer."""
 
 
 class Provenance(_Strict):
@@ -256,6 +268,7 @@ class Manifest(_Strict):
     probability_output: str | None = None
     parity: ParityReport
     optimization: Optimization | None = None
+    resources: Resources | None = None
     files: dict[str, FileEntry]
     provenance: Provenance
     metadata: dict[str, str] = Field(default_factory=dict)

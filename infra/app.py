@@ -30,7 +30,7 @@ def _resolve(
     bundles, challengers = {}, {}
     for endpoint in config.endpoints:
         bundles[endpoint.name] = resolve_bundle(endpoint.bundle, endpoint.name, base_dir, build_root, stage)
-        challenger = endpoint.sagemaker.challenger if endpoint.target == "sagemaker" else None
+        challenger = endpoint.sagemaker.challenger if endpoint.target != "lambda" else None
         if challenger is not None:
             challengers[endpoint.name] = resolve_bundle(challenger.bundle, endpoint.name, base_dir, build_root, stage)
     return bundles, challengers

@@ -24,6 +24,8 @@ from typing import Literal
 import jsii
 from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 
+from bundle.limits import LAMBDA_ZIP_UNZIPPED_BYTES
+
 __all__ = [
     "LAMBDA_LEFT_OUT",
     "LAMBDA_UNZIPPED_LIMIT",
@@ -42,8 +44,8 @@ __all__ = [
     "tree_size",
 ]
 
-#: Lambda's limit on a function's unzipped code and layers together.
-LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+#: Lambda's limit on a function's unzipped code and layers together (bundle.limits, DESIGN §5).
+LAMBDA_UNZIPPED_LIMIT = LAMBDA_ZIP_UNZIPPED_BYTES
 PYTHON_VERSION = "3.11"
 Arch = Literal["arm64", "x86_64"]
 _PIP_ARCH = {"arm64": "aarch64", "x86_64": "x86_64"}

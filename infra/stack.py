@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.bundles import BundleSource
-from infra.config import DeployConfig
+from infra.config import ConfigError, DeployConfig
 from infra.constructs.api import ModelApi, ModelApiProps, SageMakerRoute
 from infra.constructs.dashboard import ModelDashboard, ModelDashboardProps
 from infra.constructs.lambda_endpoint import LambdaEndpoint, LambdaEndpointProps
@@ -19,6 +19,7 @@ from infra.constructs.sagemaker_endpoint import SageMakerEndpoint, SageMakerEndp
 from infra.nag import acknowledge
 from infra.names import resource_name, stage_name
 from infra.packaging import dependency_dir, lambda_requirements, runtime_sources, staged_context, tree_size
+from infra.sizing import check_sagemaker, choose_target
 
 __all__ = ["MaaskitStack", "MaaskitStackProps"]
 
@@ -57,7 +58,13 @@ class MaaskitStack(Stack):
         for endpoint in props.config.endpoints:
             name = resource_name(props.stage, endpoint.name)
             bundle = props.bundles[endpoint.name]
-            if endpoint.target == "lambda":
+            target = choose_target(endpoint, bundle.resources, bundle.size)
+            if target == "lambda" and endpoint.sagemaker.challenger is not None and endpoint.target == "auto":
+                raise ConfigError(
+                    f"endpoints.{endpoint.name}: target auto chose Lambda, which has no A/B variants for "
+                    "sagemaker.challenger; set target: sagemaker or remove the challenger"
+                )
+            if target == "lambda":
                 arch = endpoint.lambda_.architecture
                 layer, deps_size = self._layer(arch, props.repo_root, cache_root)
                 self.lambda_endpoints[endpoint.name] = LambdaEndpoint(
@@ -70,6 +77,7 @@ class MaaskitStack(Stack):
                     ),
                 )  # fmt: skip
             else:
+                check_sagemaker(endpoint, bundle.resources)
                 gpu_context = gpu_context or staged_context(build_root, "gpu", runtime_sources(props.repo_root))
                 self.sagemaker_endpoints[endpoint.name] = SageMakerEndpoint(
                     self,

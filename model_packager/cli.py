@@ -96,10 +96,16 @@ def _summary(result: Any) -> list[str]:
     if manifest.optimization:
         opt = manifest.optimization
         lines.append(
-            f"  optimized graph={opt.graph_level} quantization={opt.quantization}: "
+            f"  optimized graph={opt.graph_level} quantization={opt.quantization} precision={opt.precision}: "
             f"{human_size(opt.size_before)} -> {human_size(opt.size_after)}; parity after it:"
         )
         lines += [f"    {line}" for line in parity_lines(opt.parity)]
+    if manifest.resources:
+        used = manifest.resources
+        lines.append(
+            f"  serving {human_size(used.resident_bytes)} resident, ready in {used.ready_seconds:.2f} s "
+            "(measured in a fresh onnxruntime process; sizes the Lambda memory)"
+        )
     return lines
 
 
@@ -129,6 +135,18 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         str, typer.Option(help="Graph optimization: none, basic, extended, or transformer (text models).")
     ] = "none",
     quantize: Annotated[str | None, typer.Option(help="Quantization: int8 (dynamic).")] = None,
+    precision: Annotated[
+        str,
+        typer.Option(help="fp32, or fp16 for GPU targets (float32 inputs/outputs kept; parity re-checked on CPU)."),
+    ] = "fp32",
+    measure: Annotated[
+        bool | None,
+        typer.Option(
+            "--measure/--no-measure",
+            help="Record resident memory and time to ready (fresh onnxruntime process) in the manifest; "
+            "default: for models of 64 MB or more (Lambda is sized from it).",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("bundles"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of this version.")] = False,
     atol: Annotated[float, typer.Option(help="Absolute tolerance of the parity gate.")] = 1e-4,
@@ -198,6 +216,8 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
                     out=out,
                     optimize=optimize,  # type: ignore[arg-type]  # validated by package()
                     quantize=quantize,  # type: ignore[arg-type]
+                    precision=precision,  # type: ignore[arg-type]
+                    measure=measure,
                     tolerances=tolerances,
                     int8_tolerances=int8,
                     metadata=meta,

@@ -24,7 +24,7 @@ from bundle.parity import Tolerances, reproduces
 from bundle.processing.image import pack_images
 from model_packager.converters.base import PackagingError
 from model_packager.converters.image import ImageConversion
-from model_packager.optimize import apply_optimizations
+from model_packager.optimize_bytes import apply_optimizations_in_memory
 from model_packager.parity import ParityError, run_onnx
 from model_packager.text_package import GateResult
 
@@ -90,7 +90,7 @@ def gate_image(
     parity, failures = reproduces(actual, conversion.expected, gates[0])
     if failures:
         raise ParityError("parity failed: " + "; ".join(failures), parity, "conversion")
-    final, optimization = apply_optimizations(
+    final, optimization = apply_optimizations_in_memory(
         model_bytes,
         conversion.inputs,
         conversion.expected,

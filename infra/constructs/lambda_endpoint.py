@@ -3,11 +3,12 @@ a pre-traffic hook and CloudWatch alarms that roll back automatically."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import AssetHashType, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, AssetHashType, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -34,6 +35,7 @@ from infra.packaging import (
 )
 from infra.rollout import lambda_deployment_config
 from infra.samples import HOOK_HANDLER, HOOK_SOURCE, stage_hook_asset
+from infra.sizing import lambda_memory, lambda_package, ready_warning
 
 __all__ = ["LambdaEndpoint", "LambdaEndpointProps"]
 
@@ -68,8 +70,9 @@ class LambdaEndpoint(Construct):
     """Function + version + ``live`` alias + deployment group + hook + rollback alarms.
 
     Attributes: ``function``, ``version``, ``alias``, ``application``, ``deployment_group``, ``hook``, ``alarms``
-    (name -> alarm), ``unzipped_size`` (bytes of code and layer), ``uses_image`` (True when the
-    bundle was too large for a zip package).
+    (name -> alarm), ``unzipped_size`` (bytes of code and layer), ``package`` (``zip``, or ``image`` when
+    asked or when the bundle is too large for a zip), ``uses_image``, ``memory_mb`` (configured, else
+    the resident memory measured at packaging plus headroom; see ``infra.sizing``).
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: LambdaEndpointProps) -> None:
@@ -78,10 +81,17 @@ class LambdaEndpoint(Construct):
         if bundle.directory is None:
             raise ValueError(f"{props.function_name}: a Lambda target needs a local bundle, got {bundle.s3_uri}")
         bundle_dir: Path = bundle.directory
+        bundle_size = max(tree_size(bundle_dir), bundle.size)  # the manifest's figure for external weights too
         sources = sum(tree_size(path) for path in runtime_sources(props.source_root).values())
-        code_size = sources * 2 + tree_size(bundle_dir)  # sources + their .pyc
+        code_size = sources * 2 + bundle_size  # sources + their .pyc
         self.unzipped_size = code_size + props.deps_size
-        self.uses_image = self.unzipped_size > LAMBDA_UNZIPPED_LIMIT
+        self.package = lambda_package(bundle.name, props.sizing, self.unzipped_size, bundle_size)
+        self.uses_image = self.package == "image"
+        self.memory_mb = lambda_memory(bundle.name, props.sizing, bundle.resources)
+        slow_start = ready_warning(bundle.name, bundle.resources)
+        if slow_start:
+            Annotations.of(self).add_warning_v2("maaskit:slow-init", slow_start)
+            print(f"maaskit: warning: {slow_start}", file=sys.stderr)
         architecture = (
             lambda_.Architecture.ARM_64 if props.sizing.architecture == "arm64" else lambda_.Architecture.X86_64
         )
@@ -96,7 +106,7 @@ class LambdaEndpoint(Construct):
         common: dict[str, Any] = {
             "function_name": props.function_name,
             "architecture": architecture,
-            "memory_size": sizing.memory_mb,
+            "memory_size": self.memory_mb,
             "timeout": Duration.seconds(sizing.timeout_s),
             "tracing": lambda_.Tracing.ACTIVE,
             "log_group": log_group,
@@ -115,9 +125,16 @@ class LambdaEndpoint(Construct):
             ),
         }
         if self.uses_image:
+            why = (
+                "as configured"
+                if sizing.package == "image"
+                else (
+                    f"the zip package would be {self.unzipped_size / 2**20:.0f} MB unzipped "
+                    f"(limit {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MB)"
+                )
+            )
             print(
-                f"maaskit: {props.function_name}: the zip package would be {self.unzipped_size / 2**20:.0f} MB "
-                f"unzipped (limit {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MB): deploying a container image built "
+                f"maaskit: {props.function_name}: {why}: deploying a container image built "
                 "from handlers/docker/Dockerfile.lambda instead (cdk deploy builds it; Docker needed then)."
             )
             self.function: lambda_.Function = lambda_.DockerImageFunction(

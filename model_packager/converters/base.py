@@ -132,6 +132,10 @@ class Conversion:
     probability_output: str | None = None
     sample_generated: bool = False
     notes: list[str] = field(default_factory=list)
+    external_data_dir: Path | None = None
+    """Where ``model``'s external tensors live when it references any (an ONNX file with ``.data`` beside it)."""
+    external_data_temporary: bool = False
+    """``external_data_dir`` is the converter's own temporary folder: the packager moves from it and removes it."""
 
 
 class Converter(ABC):

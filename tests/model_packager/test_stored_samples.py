@@ -8,8 +8,9 @@ import pytest
 from onnx import TensorProto, helper
 
 from bundle import Manifest
-from model_packager.api import MAX_STORED_ROWS, _stored_samples
+from model_packager.job import MAX_STORED_ROWS
 from model_packager.parity import ParityError
+from model_packager.tensor_finish import _stored_samples
 
 
 def _identity() -> bytes:
