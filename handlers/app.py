@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from handlers.engine import ModelRepository
 from handlers.http import json_response
+from handlers.limits import RequestLimits, RequestLimitsMiddleware
 from handlers.metrics import Metrics
 from handlers.observability import ObservabilityMiddleware
 from handlers.routing import RouteSpec
@@ -122,9 +123,13 @@ def create_app(
         log_payload=settings.log_payload,
         namespace=settings.service_name,
     )
+    middleware = [observability]
+    limits = RequestLimits.from_settings(settings)
+    if limits.active:  # inside observability, so its 408/413/504 answers are logged and counted
+        middleware.append(Middleware(RequestLimitsMiddleware, limits=limits, render=_route_error))
     app = Starlette(
         routes=[spec.route() for spec in specs] + _docs_routes(title, specs),
-        middleware=[observability],
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
