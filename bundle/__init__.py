@@ -14,8 +14,10 @@ from bundle.errors import (
 )
 from bundle.manifest import (
     FORMAT_VERSION,
+    NAME_MAX_LENGTH,
     NAME_PATTERN,
     SEMVER_PATTERN,
+    VERSION_MAX_LENGTH,
     FileEntry,
     Manifest,
     Optimization,
@@ -42,9 +44,11 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "MODEL_FILE",
+    "NAME_MAX_LENGTH",
     "NAME_PATTERN",
     "SAMPLES_FILE",
     "SEMVER_PATTERN",
+    "VERSION_MAX_LENGTH",
     "Bundle",
     "BundleError",
     "BundleFormatError",

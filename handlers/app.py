@@ -24,7 +24,7 @@ from handlers.engine import ModelRepository
 from handlers.http import json_response
 from handlers.limits import RequestLimits, RequestLimitsMiddleware
 from handlers.metrics import Metrics
-from handlers.observability import ObservabilityMiddleware
+from handlers.observability import ObservabilityMiddleware, cap
 from handlers.routing import RouteSpec
 from handlers.settings import Settings
 
@@ -50,7 +50,7 @@ def _route_error(request: Request, status: int, message: str) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    message = f"{request.method} {request.url.path}: {exc.detail}"
+    message = f"{cap(request.method, 16)} {cap(request.url.path, 256)}: {exc.detail}"  # never echo megabytes
     if exc.status_code == 404:
         message += "; see /docs for the routes this server answers"
     return _route_error(request, exc.status_code, message)

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bundle import VERSION_MAX_LENGTH
 from handlers.answers import columnar_outputs, prediction_rows
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError, VersionNotFoundError
@@ -56,8 +57,8 @@ def _error(request: Request, error: ServingError) -> Response:
 
 def resolve(repository: ModelRepository, name: str, version: str | None) -> ModelRuntime:
     """The runtime for a TF Serving path version: exact semver, or an integer major version."""
-    if version is None or not version.isdigit():
-        return repository.get(name, version)
+    if version is None or not (version.isascii() and version.isdigit()) or len(version) > VERSION_MAX_LENGTH:
+        return repository.get(name, version)  # also refuses over-long names and versions
     candidates = [v for v in repository.version_names(name) if semver_key(v)[0] == int(version)]
     if not candidates:
         repository.get(name)  # raises ModelNotFoundError for an unknown model
