@@ -188,3 +188,49 @@ def disconnect_mid_body(
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     finally:
         sock.close()
+
+
+_POSTER = """
+import sys, threading, urllib.request
+url, path, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+body = open(path, "rb").read()
+headers = dict(item.split("=", 1) for item in sys.argv[4:])
+def post():
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            answer.read()
+            print(answer.status, flush=True)
+    except urllib.error.HTTPError as error:
+        print(error.code, flush=True)
+threads = [threading.Thread(target=post) for _ in range(count)]
+[thread.start() for thread in threads]
+[thread.join(150) for thread in threads]
+"""
+
+
+def ping_under_large_bodies(
+    url: str, body_file: str, *, path: str = "/invocations", headers: dict[str, str], count: int = 4
+) -> tuple[list[float], list[int]]:
+    """``/ping`` latencies (s), one every 10 ms, while ``count`` clients in another process each post ``body_file``.
+
+    The posters run in their own process so that their work never shares this process's GIL with the pinger.
+    Returns the latencies and the posters' statuses.
+    """
+    import subprocess
+    import sys
+    import urllib.request
+
+    pairs = [f"{name}={value}" for name, value in headers.items()]
+    command = [sys.executable, "-c", _POSTER, url + path, body_file, str(count), *pairs]
+    latencies: list[float] = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as posters:
+        deadline = time.monotonic() + 150
+        while posters.poll() is None and time.monotonic() < deadline:
+            started = time.perf_counter()
+            with urllib.request.urlopen(url + "/ping", timeout=10) as answer:
+                answer.read()
+            latencies.append(time.perf_counter() - started)
+            time.sleep(0.01)
+        output, _ = posters.communicate(timeout=30)
+    return latencies, [int(line) for line in output.split()]

@@ -16,8 +16,9 @@ from handlers.errors import InvalidInputError, NotAcceptableError, UnsupportedMe
 from handlers.http import loads
 from handlers.labels import label_output_values
 from handlers.tabular import records_to_tensors, rows_to_tensors
+from handlers.validation import coerce_feed
 
-__all__ = ["CSV", "JSON", "NPY", "choose_accept", "decode_body", "primary_output", "to_csv", "to_npy"]
+__all__ = ["CSV", "JSON", "NPY", "choose_accept", "decode_body", "decode_feed", "primary_output", "to_csv", "to_npy"]
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -123,6 +124,11 @@ def decode_body(manifest: Manifest, media_type: str, body: bytes) -> dict[str, A
     if media_type in (NPY, "application/npy"):
         return _npy_tensors(manifest, body)
     raise UnsupportedMediaTypeError(f"Content-Type {media_type!r} is not supported; send one of {', '.join(READABLE)}")
+
+
+def decode_feed(manifest: Manifest, media_type: str, body: bytes, allow_nonfinite: bool) -> dict[str, np.ndarray]:
+    """The validated feed for a JSON, CSV or .npy body (module-level, so a worker process can run it)."""
+    return coerce_feed(manifest, decode_body(manifest, media_type, body), allow_nonfinite=allow_nonfinite)
 
 
 def choose_accept(accept: str | None, default: str = JSON) -> str:

@@ -87,6 +87,7 @@ class ModelRuntime:
         self._warming = False
         self.single_row_ms: float | None = None
         self._budget_s = 0.0
+        self._inline_rows = 1
         self.infer: Inferencer = self._infer_inline
         """Awaitable inference; replaceable (e.g. by a batching wrapper)."""
 
@@ -106,6 +107,9 @@ class ModelRuntime:
         return dict(zip(self.output_names, results, strict=True))
 
     async def _infer_inline(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = max((array.shape[0] for array in feed.values() if array.ndim), default=1)
+        if rows > self._inline_rows:  # a big batch of a fast model still takes long: keep the loop free
+            return await self._infer_threaded(feed)
         return self.run(feed)
 
     async def _infer_threaded(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -138,6 +142,7 @@ class ModelRuntime:
             self._warming = False
         threaded = (self.single_row_ms or 0.0) > settings.inline_max_ms or settings.inference_timeout_ms > 0
         self._budget_s = settings.inference_timeout_ms / 1000
+        self._inline_rows = max(1, int(settings.inline_max_ms / max(self.single_row_ms or 0.0, 1e-3)))
         if self._budget_s > 0:
             self.infer = self._infer_with_budget
         else:

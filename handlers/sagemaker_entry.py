@@ -17,6 +17,7 @@ Environment (argument > environment > default, as everywhere in maaskit):
 ``MAASKIT_KEEP_ALIVE_S``        HTTP keep-alive seconds (default 75, above SageMaker's 60)
 ``MAASKIT_REQUEST_TIMEOUT_S``   request head to answer (default 60, SageMaker's invocation timeout)
 ``MAASKIT_MAX_RESPONSE_BYTES``  largest answer (default 6 MB, SageMaker's real-time limit; 413 above)
+``MAASKIT_DECODE_PROCESSES``    processes decoding large /invocations bodies (default 2; 0: threads)
 (header, body and connection limits: ``MAASKIT_HEADER_TIMEOUT_S``, ``MAASKIT_BODY_TIMEOUT_S``,
 ``MAASKIT_BODY_MIN_RATE``, ``MAASKIT_MAX_HEADER_BYTES``, ``MAASKIT_MAX_HEADERS``,
 ``MAASKIT_MAX_CONNECTIONS``: see handlers/settings.py)
@@ -52,6 +53,7 @@ logger = logging.getLogger("maaskit.sagemaker")
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 KEEP_ALIVE_S = 75  # above the 60 s SageMaker's front end keeps idle connections
+DECODE_PROCESSES = 2  # large /invocations bodies decode outside the GIL that /ping needs
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 
@@ -168,7 +170,10 @@ def default_providers(available: Sequence[str] | None = None) -> tuple[str, ...]
 def container_settings(env: Mapping[str, str], **overrides: object) -> Settings:
     """Settings from the container's environment with SageMaker's defaults (invocation timeout, 6 MB answers)."""
     defaults = target_defaults(
-        env, request_timeout_s=float(SAGEMAKER_INVOCATION_TIMEOUT_S), max_response_bytes=SAGEMAKER_PAYLOAD_BYTES
+        env,
+        request_timeout_s=float(SAGEMAKER_INVOCATION_TIMEOUT_S),
+        max_response_bytes=SAGEMAKER_PAYLOAD_BYTES,
+        decode_processes=DECODE_PROCESSES,
     )
     return Settings.load(environ=env, **{**defaults, **overrides})
 
@@ -180,6 +185,7 @@ def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None 
     """
     from handlers.app import create_app
     from handlers.engine import ModelRepository
+    from handlers.offload import shutdown_processes, warm_processes
 
     source = dict(os.environ if env is None else env)
     config = config or ServerConfig.from_env(source)
@@ -195,9 +201,12 @@ def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None 
             runtime.infer = batcher.submit
             batchers.append(batcher)
 
+    warm_processes(settings.decode_processes)
+
     async def close_batchers() -> None:
         for batcher in batchers:
             await batcher.close()
+        shutdown_processes()
         logger.info("shut down: %d request batcher(s) closed", len(batchers))
 
     for runtime in repository.runtimes():

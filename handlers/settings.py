@@ -41,12 +41,13 @@ ENV: dict[str, str] = {
     # Answers and decoding (every target); see handlers/limits.py and handlers/codecs.py.
     "max_response_bytes": "MAASKIT_MAX_RESPONSE_BYTES",
     "offload_bytes": "MAASKIT_OFFLOAD_BYTES",
+    "decode_processes": "MAASKIT_DECODE_PROCESSES",
 }
 
 MetricsMode = Literal["prometheus", "emf", "none"]
 _WHOLE_NUMBERS = {
     "max_body_bytes", "intra_op_threads", "inter_op_threads", "body_min_rate", "max_header_bytes", "max_headers",
-    "max_connections", "max_response_bytes", "offload_bytes",
+    "max_connections", "max_response_bytes", "offload_bytes", "decode_processes",
 }  # fmt: skip
 _SECONDS = {"header_timeout_s", "body_timeout_s", "request_timeout_s", "keep_alive_s"}
 _TRUE = {"1", "true", "yes", "on"}
@@ -110,6 +111,8 @@ class Settings:
     """Largest answer as the platform carries it (413 above it; 0: no limit). Lambda and SageMaker: 6 MB."""
     offload_bytes: int = 262144
     """Bodies of at least this many bytes are decoded in a worker thread, so health checks never wait on them."""
+    decode_processes: int = 0
+    """Worker processes that decode and encode large ``/invocations`` bodies (0: threads; the container: 2)."""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

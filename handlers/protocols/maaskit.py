@@ -28,6 +28,7 @@ from handlers.http import (
     read_body,
 )
 from handlers.labels import label_output_values, predicted_labels
+from handlers.offload import off_loop
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.tabular import rows_to_tensors
@@ -75,6 +76,19 @@ def _tensors(payload: Any, runtime: ModelRuntime) -> dict[str, Any]:
     if "rows" in payload:
         return rows_to_tensors(runtime.manifest, payload["rows"])
     raise InvalidInputError('body needs "inputs" (named tensors) or "rows" (one entry per example)')
+
+
+def _answer(runtime: ModelRuntime, outputs: dict[str, Any]) -> Response:
+    manifest = runtime.manifest
+    answer: dict[str, Any] = {
+        "model": runtime.name,
+        "version": runtime.version,
+        "outputs": {name: jsonable(label_output_values(manifest, name, value)) for name, value in outputs.items()},
+    }
+    labels = predicted_labels(manifest, outputs)
+    if labels is not None:
+        answer["labels"] = labels
+    return json_response(answer)
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:
@@ -130,22 +144,16 @@ def router(repository: ModelRepository, settings: Settings) -> RouteTable:
                     f"Content-Type {media!r} is not supported here; "
                     "send application/json (or use /invocations for CSV/.npy)"
                 )
-            payload = loads(await read_body(request, limit))
-            tensors = _tensors(payload, runtime)
-            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
-            outputs = await runtime.infer(feed)
+            body = await read_body(request, limit)
+
+            def decode() -> dict[str, Any]:
+                tensors = _tensors(loads(body), runtime)
+                return coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
+
+            outputs = await runtime.infer(await off_loop(request, len(body), decode))
         except ServingError as error:
             return _error(request, error)
-        manifest = runtime.manifest
-        answer: dict[str, Any] = {
-            "model": runtime.name,
-            "version": runtime.version,
-            "outputs": {name: jsonable(label_output_values(manifest, name, value)) for name, value in outputs.items()},
-        }
-        labels = predicted_labels(manifest, outputs)
-        if labels is not None:
-            answer["labels"] = labels
-        return json_response(answer)
+        return await off_loop(request, len(body), lambda: _answer(runtime, outputs))
 
     extra = {"x-maaskit-body": "PredictRequest", "x-maaskit-response": "PredictResponse"}
 

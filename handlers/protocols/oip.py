@@ -27,6 +27,7 @@ from handlers.http import (
     pinned_version,
     read_body,
 )
+from handlers.offload import off_loop
 from handlers.protocols.oip_codec import HEADER_LENGTH, datatype_of, decode_input, encode_bytes, parse_body
 from handlers.routing import RouteTable
 from handlers.settings import Settings
@@ -236,13 +237,18 @@ def _add_infer_routes(api: RouteTable, repository: ModelRepository, limit: int) 
         try:
             runtime = repository.get(name, pinned_version(request, version))
             describe(request, PROTOCOL, runtime.name, runtime.version)
-            header, binary = parse_body(await read_body(request, limit), request.headers.get(HEADER_LENGTH))
-            payload = loads(header, "inference request header")
-            tensors = _request_tensors(payload, binary)
-            chosen = _requested_outputs(payload, runtime)
-            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
+            body, header_length = await read_body(request, limit), request.headers.get(HEADER_LENGTH)
+
+            def decode() -> tuple[Any, list[tuple[str, bool, int]], dict[str, np.ndarray]]:
+                header, binary = parse_body(body, header_length)
+                payload = loads(header, "inference request header")
+                tensors = _request_tensors(payload, binary)
+                chosen = _requested_outputs(payload, runtime)
+                return payload, chosen, coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
+
+            payload, chosen, feed = await off_loop(request, len(body), decode)
             outputs = await runtime.infer(feed)
-            return _response(payload, runtime, outputs, chosen)
+            return await off_loop(request, len(body), lambda: _response(payload, runtime, outputs, chosen))
         except ServingError as error:
             return _error(request, error)
 

@@ -14,15 +14,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bundle import Manifest
 from handlers.answers import prediction_rows
-from handlers.codecs import CSV, NPY, choose_accept, decode_body, primary_output, to_csv, to_npy
+from handlers.codecs import CSV, JSON, NPY, choose_accept, decode_feed, primary_output, to_csv, to_npy
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError
 from handlers.http import content_type, describe, error_response, json_response, pinned_version, read_body
 from handlers.labels import predicted_labels
+from handlers.offload import in_worker_process
 from handlers.routing import RouteTable
 from handlers.settings import Settings
-from handlers.validation import coerce_feed
 
 __all__ = ["PROTOCOL", "MODEL_HEADER", "router", "select_model"]
 
@@ -63,20 +64,21 @@ def select_model(repository: ModelRepository, request: Request) -> ModelRuntime:
     return repository.get(name, version)
 
 
-def _answer(runtime: ModelRuntime, outputs: dict[str, Any], accept: str) -> Response:
+def encode_answer(manifest: Manifest, outputs: dict[str, Any], accept: str) -> tuple[bytes, str]:
+    """The answer's body and media type (module-level, so a worker process can run it)."""
     if accept == CSV:
-        return Response(to_csv(primary_output(runtime.manifest, outputs)), media_type=CSV)
+        return to_csv(primary_output(manifest, outputs)), CSV
     if accept == NPY:
-        return Response(to_npy(primary_output(runtime.manifest, outputs)), media_type=NPY)
+        return to_npy(primary_output(manifest, outputs)), NPY
     answer: dict[str, Any] = {
-        "model": runtime.name,
-        "version": runtime.version,
-        "predictions": prediction_rows(runtime.manifest, outputs),
+        "model": manifest.name,
+        "version": manifest.version,
+        "predictions": prediction_rows(manifest, outputs),
     }
-    labels = predicted_labels(runtime.manifest, outputs)
+    labels = predicted_labels(manifest, outputs)
     if labels is not None:
         answer["labels"] = labels
-    return json_response(answer)
+    return bytes(json_response(answer).body), JSON
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:
@@ -100,10 +102,14 @@ def router(repository: ModelRepository, settings: Settings) -> RouteTable:
             runtime = select_model(repository, request)
             describe(request, PROTOCOL, runtime.name, runtime.version)
             accept = choose_accept(request.headers.get("accept"))
-            tensors = decode_body(runtime.manifest, content_type(request), await read_body(request, limit))
-            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
+            body, manifest = await read_body(request, limit), runtime.manifest
+            size = len(body)
+            feed = await in_worker_process(
+                request, size, decode_feed, manifest, content_type(request), body, runtime.allow_nonfinite
+            )
             outputs = await runtime.infer(feed)
-            return _answer(runtime, outputs, accept)
+            answer, media = await in_worker_process(request, size, encode_answer, manifest, outputs, accept)
+            return Response(answer, media_type=media)
         except ServingError as error:
             return error_response(request, error, {"error": error.message})
 

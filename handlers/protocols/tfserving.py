@@ -25,6 +25,7 @@ from handlers.http import (
     pinned_version,
     read_body,
 )
+from handlers.offload import off_loop
 from handlers.routing import RouteTable
 from handlers.semver import semver_key
 from handlers.settings import Settings
@@ -175,21 +176,32 @@ def _add_predict_routes(api: RouteTable, repository: ModelRepository, limit: int
         try:
             runtime = resolve(repository, name, pinned_version(request, version))
             describe(request, PROTOCOL, runtime.name, runtime.version)
-            payload = loads(await read_body(request, limit))
-            if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
-                raise InvalidInputError('send exactly one of "instances" (row format) or "inputs" (columnar format)')
-            signature = payload.get("signature_name")
-            if signature not in (None, "", "serving_default"):
-                raise InvalidInputError(f"unknown signature_name {signature!r}; this model has serving_default")
-            rows = "instances" in payload
-            tensors = _instances(runtime, payload["instances"]) if rows else _columnar(runtime, payload["inputs"])
-            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
+            body = await read_body(request, limit)
+
+            def decode() -> tuple[dict[str, Any], bool]:
+                payload = loads(body)
+                if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
+                    raise InvalidInputError(
+                        'send exactly one of "instances" (row format) or "inputs" (columnar format)'
+                    )
+                signature = payload.get("signature_name")
+                if signature not in (None, "", "serving_default"):
+                    raise InvalidInputError(f"unknown signature_name {signature!r}; this model has serving_default")
+                rows = "instances" in payload
+                tensors = _instances(runtime, payload["instances"]) if rows else _columnar(runtime, payload["inputs"])
+                return coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite), rows
+
+            feed, rows = await off_loop(request, len(body), decode)
             outputs = await runtime.infer(feed)
         except ServingError as error:
             return _error(request, error)
-        if rows:
-            return json_response({"predictions": prediction_rows(runtime.manifest, outputs)})
-        return json_response({"outputs": columnar_outputs(runtime.manifest, outputs)})
+
+        def encode() -> Response:
+            if rows:
+                return json_response({"predictions": prediction_rows(runtime.manifest, outputs)})
+            return json_response({"outputs": columnar_outputs(runtime.manifest, outputs)})
+
+        return await off_loop(request, len(body), encode)
 
     extra = {
         "x-maaskit-body": "TfPredictRequest",

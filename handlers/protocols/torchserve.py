@@ -28,6 +28,7 @@ from handlers.http import (
     pinned_version,
     read_body,
 )
+from handlers.offload import off_loop
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.validation import coerce_feed
@@ -82,17 +83,23 @@ def router(repository: ModelRepository, settings: Settings) -> RouteTable:
         try:
             runtime = repository.get(name, pinned_version(request, version))
             describe(request, PROTOCOL, runtime.name, runtime.version)
-            tensors = decode_body(runtime.manifest, content_type(request), await read_body(request, limit))
-            tensors, single = _add_batch_axis(runtime, tensors)
-            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
+            body, media = await read_body(request, limit), content_type(request)
+
+            def decode() -> tuple[dict[str, Any], bool]:
+                tensors, single = _add_batch_axis(runtime, decode_body(runtime.manifest, media, body))
+                return coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite), single
+
+            feed, single = await off_loop(request, len(body), decode)
             outputs = await runtime.infer(feed)
         except ServingError as error:
             return _error(request, error)
-        answer = class_scores(runtime.manifest, outputs)
-        rows: Any = answer if answer is not None else prediction_rows(runtime.manifest, outputs)
-        if single:
-            rows = rows[0]
-        return json_response(rows)
+
+        def encode() -> Response:
+            answer = class_scores(runtime.manifest, outputs)
+            rows: Any = answer if answer is not None else prediction_rows(runtime.manifest, outputs)
+            return json_response(rows[0] if single else rows)
+
+        return await off_loop(request, len(body), encode)
 
     @api.post("/predictions/{name}", openapi_extra=NAME_PARAMS)
     async def predict_latest(request: Request) -> Response:
