@@ -70,3 +70,40 @@ def test_check_invokes_the_target_with_an_api_gateway_event(cases):
     assert pre_traffic._check(_Lambda({"errorMessage": "boom"}, error=True), "t", cases)[0].startswith(
         "the new version failed"
     )
+
+
+def test_hook_clients_are_created_at_init_not_per_invocation(monkeypatch, tmp_path, cases):
+    """On Lambda (AWS_LAMBDA_FUNCTION_NAME set) the clients exist after import; the handler makes none."""
+    import importlib
+
+    import boto3
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "maaskit-hook")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("TARGET_VERSION_ARN", "arn:aws:lambda:eu-west-1:123456789012:function:f:7")
+    module = importlib.reload(pre_traffic)
+    try:
+        lambda_client, codedeploy = module._CLIENTS
+        assert (lambda_client.meta.service_model.service_name, codedeploy.meta.service_model.service_name) == (
+            "lambda",
+            "codedeploy",
+        )
+        reports: list[dict[str, Any]] = []
+
+        class _CodeDeploy:
+            def put_lifecycle_event_hook_execution_status(self, **kwargs: Any) -> None:
+                reports.append(kwargs)
+
+        body = json.dumps({"outputs": _answer(cases)})
+        monkeypatch.setattr(module, "_CLIENTS", (_Lambda({"statusCode": 200, "body": body}), _CodeDeploy()))
+        monkeypatch.setattr(boto3, "client", lambda *a, **k: pytest.fail("a client was made inside the handler"))
+        cases_file = tmp_path / "cases.json"
+        cases_file.write_text(json.dumps(cases))
+        monkeypatch.setattr(module, "CASES_FILE", cases_file)
+        assert module.handler({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "h-1"}, None) == {
+            "status": "Succeeded"
+        }
+        assert reports[0]["status"] == "Succeeded"
+    finally:
+        monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+        importlib.reload(pre_traffic)
