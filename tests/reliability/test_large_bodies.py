@@ -14,7 +14,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from bench.common import PYTHON, free_port, start_server
+from bench.common import PYTHON, free_port, sagemaker_env, start_server
 from bench.hostile_clients import ping_under_large_bodies
 
 ROW = "[5.1, 3.5, 1.4, 0.2],"
@@ -24,16 +24,7 @@ QUIET_IDLE_P99_S = 0.010  # an idle /ping p99 above this: CPUs shared with other
 
 
 def _container(bundle, port: int, **env: str):
-    environment = {
-        "SM_MODEL_DIR": str(bundle),
-        "SAGEMAKER_BIND_TO_PORT": str(port),
-        "MAASKIT_HOST": "127.0.0.1",
-        "MAASKIT_INTRA_OP_THREADS": "1",
-        "MAASKIT_ACCESS_LOG": "false",
-        "MAASKIT_BATCHING": "0",
-        "MAASKIT_MAX_RESPONSE_BYTES": "0",
-        **env,
-    }
+    environment = sagemaker_env(bundle, port, MAASKIT_BATCHING="0", MAASKIT_MAX_RESPONSE_BYTES="0", **env)
     return start_server("sagemaker-large-bodies", [PYTHON, "-m", "handlers.sagemaker_entry"], port, environment)
 
 
