@@ -77,9 +77,7 @@ class LambdaEndpoint(Construct):
         if bundle.directory is None:
             raise ValueError(f"{props.function_name}: a Lambda target needs a local bundle, got {bundle.s3_uri}")
         bundle_dir: Path = bundle.directory
-        code_size = (tree_size(props.handlers_dir) + tree_size(props.handlers_dir.parent / "bundle")) * 2 + tree_size(
-            bundle_dir
-        )  # sources + their .pyc
+        code_size = (tree_size(props.handlers_dir) + tree_size(props.handlers_dir.parent / "bundle")) * 2 + tree_size(bundle_dir)  # sources + their .pyc
         self.unzipped_size = code_size + props.deps_size
         self.uses_image = self.unzipped_size > LAMBDA_UNZIPPED_LIMIT
         architecture = (
