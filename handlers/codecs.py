@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from tokenize import TokenError
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,8 @@ from handlers.errors import InvalidInputError, NotAcceptableError, UnsupportedMe
 from handlers.http import loads
 from handlers.labels import label_output_values
 from handlers.tabular import records_to_tensors, rows_to_tensors
-from handlers.validation import coerce_feed
 
-__all__ = ["CSV", "JSON", "NPY", "choose_accept", "decode_body", "decode_feed", "primary_output", "to_csv", "to_npy"]
+__all__ = ["CSV", "JSON", "NPY", "choose_accept", "decode_body", "primary_output", "to_csv", "to_npy"]
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -102,8 +102,8 @@ def _npy_tensors(manifest: Manifest, body: bytes) -> dict[str, Any]:
         array = np.load(io.BytesIO(body), allow_pickle=False)
     except ValueError as exc:
         raise InvalidInputError(f"body is not a .npy array without pickled objects: {exc}") from None
-    except (OSError, EOFError) as exc:
-        raise InvalidInputError(f"body is not a readable .npy array: {exc}") from None
+    except (OSError, EOFError, SyntaxError, TokenError, TypeError, KeyError) as exc:  # a damaged header
+        raise InvalidInputError(f"body is not a readable .npy array: {type(exc).__name__}: {exc}") from None
     if not isinstance(array, np.ndarray):
         raise InvalidInputError("body holds an .npz archive; send a single .npy array")
     if array.dtype.kind not in _NPY_KINDS:
@@ -124,11 +124,6 @@ def decode_body(manifest: Manifest, media_type: str, body: bytes) -> dict[str, A
     if media_type in (NPY, "application/npy"):
         return _npy_tensors(manifest, body)
     raise UnsupportedMediaTypeError(f"Content-Type {media_type!r} is not supported; send one of {', '.join(READABLE)}")
-
-
-def decode_feed(manifest: Manifest, media_type: str, body: bytes, allow_nonfinite: bool) -> dict[str, np.ndarray]:
-    """The validated feed for a JSON, CSV or .npy body (module-level, so a worker process can run it)."""
-    return coerce_feed(manifest, decode_body(manifest, media_type, body), allow_nonfinite=allow_nonfinite)
 
 
 def choose_accept(accept: str | None, default: str = JSON) -> str:

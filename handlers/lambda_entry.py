@@ -37,6 +37,8 @@ def default_settings(environ: dict[str, str] | None = None) -> Settings:
         overrides["bundles"] = (os.path.join(root, "bundles", "*"),)
     if ENV["metrics"] not in env:
         overrides["metrics"] = "emf"
+    if ENV["page"] not in env:
+        overrides["page"] = False  # the model page is opt-in on Lambda (the deploy file's `page: true`)
     # No socket to guard (the platform delivers whole requests); answers must fit the invocation response.
     overrides.update(
         target_defaults(env, body_timeout_s=0.0, request_timeout_s=0.0, max_response_bytes=response_limit("lambda"))

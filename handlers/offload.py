@@ -5,15 +5,14 @@ a second; four at once made ``/ping`` wait that long. At ``MAASKIT_OFFLOAD_BYTES
 and above, routes run that work through :func:`off_loop` in Starlette's thread pool; smaller bodies
 stay inline, where a thread hop would cost more than the work.
 
-A thread still shares the GIL, and orjson or numpy hold it for a whole 5 MB parse (100-500 ms). So the
-SageMaker ``/invocations`` route, whose ``/ping`` the platform health-checks, can decode and encode
-in worker *processes* instead (:func:`in_worker_process`, ``MAASKIT_DECODE_PROCESSES``; the container
-default is 2): the loop then only waits for pickled arrays and bytes.
+A thread still shares the GIL, and orjson or numpy hold it for a whole parse (100-500 ms for 5 MB on a
+busy machine). So the SageMaker ``/invocations`` codec, whose ``/ping`` the platform health-checks, hands
+large bodies from that thread to a worker *process* (:func:`in_process`, ``MAASKIT_DECODE_PROCESSES``, 2
+in the container): the thread waits without the GIL and the loop only unpickles arrays and bytes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -23,11 +22,10 @@ from typing import Any, TypeVar
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-__all__ = ["in_worker_process", "off_loop", "shutdown_processes", "warm_processes"]
+__all__ = ["in_process", "off_loop", "shutdown_processes", "warm_processes"]
 
 T = TypeVar("T")
 _DEFAULT_THRESHOLD = 262144
-_NICENESS = 5
 
 
 def _threshold(request: Request) -> int:
@@ -44,6 +42,7 @@ async def off_loop(request: Request, size: int, work: Callable[[], T]) -> T:
 
 
 _pools: dict[int, ProcessPoolExecutor] = {}
+_NICENESS = 5
 
 
 def _pool(processes: int) -> ProcessPoolExecutor:
@@ -55,23 +54,29 @@ def _pool(processes: int) -> ProcessPoolExecutor:
     return pool
 
 
-async def in_worker_process(request: Request, size: int, function: Callable[..., T], *args: Any) -> T:
-    """``function(*args)`` (module-level, picklable) in a worker process when the body is large and processes are
-    configured; else as :func:`off_loop` would run it."""
-    settings = getattr(request.app.state, "settings", None) if "app" in request.scope else None
-    processes = int(getattr(settings, "decode_processes", 0))
-    threshold = _threshold(request)
-    if processes and threshold and size >= threshold:
-        return await asyncio.get_running_loop().run_in_executor(_pool(processes), function, *args)
-    return await off_loop(request, size, lambda: function(*args))
+def in_process(processes: int, function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` (module-level, picklable) in a worker process, waited for without the GIL.
+
+    Call from a worker thread (inside :func:`off_loop`), never on the event loop; ``processes`` 0 runs it here.
+    """
+    if processes <= 0:
+        return function(*args)
+    return _pool(processes).submit(function, *args).result()
 
 
 def warm_processes(processes: int) -> None:
     """Start the worker processes now (they import the codecs once), not on the first large request."""
-    if processes:
+    if processes > 0:
         pool = _pool(processes)
         for future in [pool.submit(_ready) for _ in range(processes)]:
             future.result(timeout=120)
+
+
+def shutdown_processes() -> None:
+    """Stop the worker processes (server shutdown)."""
+    for pool in _pools.values():
+        pool.shutdown(wait=False, cancel_futures=True)
+    _pools.clear()
 
 
 def _lower_priority() -> None:
@@ -83,10 +88,3 @@ def _ready() -> bool:
     import handlers.codecs  # noqa: F401 (the import is the warm-up)
 
     return True
-
-
-def shutdown_processes() -> None:
-    """Stop the worker processes (server shutdown)."""
-    for pool in _pools.values():
-        pool.shutdown(wait=False, cancel_futures=True)
-    _pools.clear()

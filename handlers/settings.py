@@ -1,4 +1,4 @@
-"""Runtime settings: precedence argument > environment > default, env var names in one place."""
+"""Runtime settings: precedence argument > environment > default; env var names from :mod:`bundle.names`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from bundle import names
 from bundle.limits import LAMBDA_PAYLOAD_BYTES
 
 __all__ = ["ENV", "LAMBDA_MAX_BODY_BYTES", "Settings", "SettingsError", "target_defaults"]
@@ -14,34 +15,35 @@ __all__ = ["ENV", "LAMBDA_MAX_BODY_BYTES", "Settings", "SettingsError", "target_
 #: Lambda's synchronous request/response limit (6 MB); also the SageMaker real-time limit.
 LAMBDA_MAX_BODY_BYTES = LAMBDA_PAYLOAD_BYTES
 
-#: Setting name -> environment variable. The only place these names are spelled.
+#: Setting name -> environment variable (the names are spelled once, in bundle.names).
 ENV: dict[str, str] = {
-    "bundles": "MAASKIT_BUNDLES",
-    "max_body_bytes": "MAASKIT_MAX_BODY_BYTES",
-    "providers": "MAASKIT_PROVIDERS",
-    "intra_op_threads": "MAASKIT_INTRA_OP_THREADS",
-    "inter_op_threads": "MAASKIT_INTER_OP_THREADS",
-    "log_payload": "MAASKIT_LOG_PAYLOAD",
-    "access_log": "MAASKIT_ACCESS_LOG",
-    "metrics": "MAASKIT_METRICS",
-    "verify_samples": "MAASKIT_VERIFY_SAMPLES",
-    "inline_max_ms": "MAASKIT_INLINE_MAX_MS",
-    "inference_timeout_ms": "MAASKIT_INFERENCE_TIMEOUT_MS",
-    "service_name": "MAASKIT_SERVICE_NAME",
-    "base_path": "MAASKIT_BASE_PATH",
+    "bundles": names.BUNDLES,
+    "max_body_bytes": names.MAX_BODY_BYTES,
+    "providers": names.PROVIDERS,
+    "intra_op_threads": names.INTRA_OP_THREADS,
+    "inter_op_threads": names.INTER_OP_THREADS,
+    "log_payload": names.LOG_PAYLOAD,
+    "access_log": names.ACCESS_LOG,
+    "metrics": names.METRICS,
+    "verify_samples": names.VERIFY_SAMPLES,
+    "inline_max_ms": names.INLINE_MAX_MS,
+    "inference_timeout_ms": names.INFERENCE_TIMEOUT_MS,
+    "service_name": names.SERVICE_NAME,
+    "base_path": names.BASE_PATH,
+    "page": names.PAGE,
     # Servers maaskit starts (`maaskit serve`, the SageMaker container); see handlers/connections.py.
-    "header_timeout_s": "MAASKIT_HEADER_TIMEOUT_S",
-    "body_timeout_s": "MAASKIT_BODY_TIMEOUT_S",
-    "body_min_rate": "MAASKIT_BODY_MIN_RATE",
-    "request_timeout_s": "MAASKIT_REQUEST_TIMEOUT_S",
-    "keep_alive_s": "MAASKIT_KEEP_ALIVE_S",
-    "max_header_bytes": "MAASKIT_MAX_HEADER_BYTES",
-    "max_headers": "MAASKIT_MAX_HEADERS",
-    "max_connections": "MAASKIT_MAX_CONNECTIONS",
-    # Answers and decoding (every target); see handlers/limits.py and handlers/codecs.py.
-    "max_response_bytes": "MAASKIT_MAX_RESPONSE_BYTES",
-    "offload_bytes": "MAASKIT_OFFLOAD_BYTES",
-    "decode_processes": "MAASKIT_DECODE_PROCESSES",
+    "header_timeout_s": names.HEADER_TIMEOUT_S,
+    "body_timeout_s": names.BODY_TIMEOUT_S,
+    "body_min_rate": names.BODY_MIN_RATE,
+    "request_timeout_s": names.REQUEST_TIMEOUT_S,
+    "keep_alive_s": names.KEEP_ALIVE_S,
+    "max_header_bytes": names.MAX_HEADER_BYTES,
+    "max_headers": names.MAX_HEADERS,
+    "max_connections": names.MAX_CONNECTIONS,
+    # Answers and decoding (every target); see handlers/limits.py and handlers/offload.py.
+    "max_response_bytes": names.MAX_RESPONSE_BYTES,
+    "offload_bytes": names.OFFLOAD_BYTES,
+    "decode_processes": names.DECODE_PROCESSES,
 }
 
 MetricsMode = Literal["prometheus", "emf", "none"]
@@ -91,6 +93,8 @@ class Settings:
     """Name reported by server metadata routes and used as the metrics namespace."""
     base_path: str = "/"
     """Lambda only: a custom-domain base path that API Gateway leaves in the request path (e.g. ``/iris``)."""
+    page: bool = True
+    """Serve the HTML model page to browsers at ``/`` and ``/models/{name}`` (off on Lambda unless set)."""
     header_timeout_s: float = 10.0
     """Servers: seconds a client has to send a request's line and headers (also a new connection's first byte); 408."""
     body_timeout_s: float = 10.0
@@ -112,7 +116,7 @@ class Settings:
     offload_bytes: int = 262144
     """Bodies of at least this many bytes are decoded in a worker thread, so health checks never wait on them."""
     decode_processes: int = 0
-    """Worker processes that decode and encode large ``/invocations`` bodies (0: threads; the container: 2)."""
+    """Worker processes that decode and encode large ``/invocations`` bodies (0: the thread; the container: 2)."""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -171,7 +175,7 @@ def _parse(name: str, raw: str, source: str) -> Any:
         if millis < 0:
             raise SettingsError(f"{source}={raw!r} must not be negative")
         return millis
-    if name in {"log_payload", "access_log", "verify_samples"}:
+    if name in {"log_payload", "access_log", "verify_samples", "page"}:
         lowered = text.lower()
         if lowered in _TRUE:
             return True

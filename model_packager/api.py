@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,19 +20,13 @@ import numpy as np
 import onnx
 
 from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, ParityReport
+from bundle.parity import OutputMismatchError, align_expected, reproduces, tolerances_for
+from bundle.version import maaskit_version
 from bundle.writer import BundlePaths, bundle_paths, write_bundle
 from model_packager.converters.base import ConversionError, ConvertOptions, PackagingError
 from model_packager.converters.registry import ConverterRegistry, default_registry
 from model_packager.optimize import GraphLevel, Quantization, apply_optimizations
-from model_packager.parity import (
-    DEFAULT_TOLERANCES,
-    INT8_TOLERANCES,
-    ParityError,
-    Tolerances,
-    align_expected,
-    compare_outputs,
-    run_onnx,
-)
+from model_packager.parity import DEFAULT_TOLERANCES, INT8_TOLERANCES, ParityError, Tolerances, run_onnx
 from model_packager.provenance import created_time, detect_provenance
 from model_packager.samples import load_sample_file
 from model_packager.signature import graph_specs, normalize_model, opsets_of
@@ -105,10 +99,38 @@ def _stored(arrays: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
     return {k: (v[:MAX_STORED_ROWS] if v.ndim and v.shape[0] == rows else v) for k, v in arrays.items()}
 
 
-def _maaskit_version() -> str:
-    from maaskit import __version__
+def _aligned(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    try:
+        return align_expected(expected, actual)
+    except OutputMismatchError as exc:
+        raise ConversionError(f"{exc} (onnxruntime versus the original model)") from None
 
-    return str(__version__)
+
+def _stored_samples(
+    model_bytes: bytes, feed: dict[str, np.ndarray], expected: dict[str, np.ndarray], manifest: Manifest
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The rows kept in samples.npz; they must pass the very check ``verify`` and the runtime's warm-up make.
+
+    Parity was measured on every sample row; a label agreement that passed there can fall below its
+    minimum on the stored subset (one flip in 64 rows is 98.4%), and such a bundle would be refused at load.
+    """
+    measured = manifest.parity.sample_count
+    inputs, outputs = _stored(feed, measured), _stored(expected, measured)
+    if measured <= MAX_STORED_ROWS:
+        return inputs, outputs  # every measured row is stored: the gate already judged exactly these samples
+    report, failures = reproduces(
+        run_onnx(model_bytes, inputs), outputs, tolerances_for(manifest), manifest.label_output
+    )
+    if failures:
+        raise ParityError(
+            f"the first {report.sample_count} of the {measured} sample rows, kept in samples.npz, do not reproduce "
+            "within tolerance, so verify and serve would refuse the bundle: "
+            + "; ".join(failures)
+            + ". Give a sample whose first rows agree, or lower min_label_agreement.",
+            report,
+            "stored samples",
+        )
+    return inputs, outputs
 
 
 def package(
@@ -127,11 +149,13 @@ def package(
     force: bool = False,
     on_step: Callable[[str], None] | None = None,
     registry: ConverterRegistry | None = None,
+    labels: Sequence[str | int] | None = None,
 ) -> PackageResult:
     """Convert ``model_or_path`` to ONNX, check parity, optimize if asked, and write the bundle.
 
     ``sample`` may be a ``.npy``/``.npz``/``.csv`` path, an array, a dict of arrays, a tuple of
-    arrays/tensors or a DataFrame; None generates one where the signature allows it.
+    arrays/tensors or a DataFrame; None generates one where the signature allows it. ``labels`` names the
+    classes of a PyTorch/Keras softmax or sigmoid output (else read from the model, else 0..k-1).
     Raises PackagingError (fixable input problem), BundleError (writing) or ParityError.
     """
     step = on_step or (lambda _message: None)
@@ -147,7 +171,7 @@ def package(
         sample = load_sample_file(Path(sample))
     resolved = (registry or default_registry()).resolve(model_or_path, framework)
     step(f"converting with {resolved.converter.name}")
-    conversion = resolved.converter.convert(resolved.model, sample, ConvertOptions())
+    conversion = resolved.converter.convert(resolved.model, sample, ConvertOptions(labels=labels))
     model = normalize_model(conversion.model, name)
     try:
         onnx.checker.check_model(model)
@@ -160,8 +184,8 @@ def package(
 
     step("checking parity with onnxruntime")
     actual = run_onnx(model_bytes, conversion.inputs)
-    expected = align_expected(conversion.expected, actual)
-    parity, failures = compare_outputs(actual, expected, tolerances, conversion.label_output)
+    expected = _aligned(conversion.expected, actual)
+    parity, failures = reproduces(actual, expected, tolerances, conversion.label_output)
     if failures:
         raise ParityError("parity failed: " + "; ".join(failures), parity, "conversion")
     timings["parity_s"] = time.perf_counter() - started - timings["convert_s"]
@@ -202,14 +226,13 @@ def package(
         parity=parity,
         optimization=optimization,
         files={"model.onnx": {"sha256": "0" * 64, "size": 0}},  # type: ignore[dict-item]  # filled by write_bundle
-        provenance=detect_provenance(_maaskit_version(), resolved.source),
+        provenance=detect_provenance(maaskit_version(), resolved.source),
         metadata=dict(metadata or {}),
     )
+    stored_inputs, stored_outputs = _stored_samples(final_bytes, conversion.inputs, expected, manifest)
     step("writing bundle")
     try:
-        written = write_bundle(
-            out, manifest, final_bytes, _stored(conversion.inputs, rows), _stored(expected, rows), force=force
-        )
+        written = write_bundle(out, manifest, final_bytes, stored_inputs, stored_outputs, force=force)
     except OSError as exc:  # permission denied, disk full, read-only file system...
         raise InvalidRequestError(
             f"cannot write to {out}: {exc.strerror or exc}; free space there or choose another --out (nothing written)"

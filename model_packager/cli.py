@@ -3,8 +3,10 @@
 Exit codes: 0 success; 1 parity failed (package) or the bundle failed a check
 (verify); 2 bad input (unknown model kind, corrupted file, bad sample, invalid
 name or version, existing bundle, unwritable output directory); 3 an unexpected
-failure inside a converter (one line; ``MAASKIT_DEBUG=1`` shows the traceback). Heavy libraries
-are imported inside the commands so ``maaskit --help`` stays fast.
+failure inside a converter. Every error is a few lines (cause, estimator or layer, what to do);
+what converters print and the full traceback go to a log file named in the message, or to the
+terminal with ``--debug`` (or ``MAASKIT_DEBUG=1``). Heavy libraries are imported inside the
+commands so ``maaskit --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from bundle import names
+
 __all__ = ["register"]
 
 EXIT_PARITY = 1
@@ -26,11 +30,39 @@ EXIT_INTERNAL = 3
 _CI_VARIABLES = ("CI", "GITHUB_ACTIONS", "CODEBUILD_BUILD_ID", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "TF_BUILD")
 
 
-def _fail(message: str, code: int, as_json: bool) -> NoReturn:
+def _fail(
+    message: str,
+    code: int,
+    as_json: bool,
+    *,
+    error_type: str | None = None,
+    log: Path | None = None,
+    detail: str = "",
+    debug: bool = False,
+) -> NoReturn:
+    """Print one short error (at most a few lines): the cause, what to do, and where the details are."""
+    from model_packager.failure_log import short_message
+
+    text = short_message(message)
+    if debug and detail:
+        typer.echo(detail.rstrip(), err=True)
+    hint = f"details: {log} (or rerun with --debug)" if log is not None and not debug else None
     if as_json:
-        typer.echo(json.dumps({"ok": False, "exit_code": code, "error": message}))
-    typer.echo(f"error: {message}", err=True)
+        payload: dict[str, Any] = {"ok": False, "exit_code": code, "error": text, "error_type": error_type}
+        payload["log"] = str(log) if log is not None else None
+        if debug:
+            payload["detail"] = detail
+        typer.echo(json.dumps(payload))
+    typer.echo(f"error: {text}" + (f"\n  {hint}" if hint else ""), err=True)
     raise typer.Exit(code)
+
+
+def _write_detail(log: Path, detail: str) -> Path | None:
+    """Append ``detail`` to the run's log; the log's path when it holds anything worth reading."""
+    if detail:
+        with log.open("a", encoding="utf-8") as stream:
+            stream.write("\n" + detail)
+    return log if log.is_file() and log.stat().st_size > 0 else None
 
 
 def _interactive(quiet: bool, as_json: bool) -> bool:
@@ -73,7 +105,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     model: Annotated[
         Path,
         typer.Argument(
-            help="Saved model: .pkl/.joblib, .json/.ubj (XGBoost), .txt (LightGBM), "
+            help="Saved model: .pkl/.joblib, .json/.ubj (XGBoost), .txt (LightGBM), .cbm (CatBoost), "
             ".onnx, .pt/.pt2, .keras or a SavedModel directory."
         ),
     ],
@@ -81,7 +113,8 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     version: Annotated[str, typer.Option(help="Semantic version, e.g. 1.0.0.")],
     sample: Annotated[Path | None, typer.Option(help="Sample input: .npy, .npz (one array per input) or .csv.")] = None,
     framework: Annotated[
-        str | None, typer.Option(help="Force a converter (sklearn, xgboost, lightgbm, onnx, torch, tensorflow).")
+        str | None,
+        typer.Option(help="Force a converter (sklearn, xgboost, lightgbm, catboost, onnx, torch, tensorflow)."),
     ] = None,
     optimize: Annotated[str, typer.Option(help="Graph optimization: none, basic or extended.")] = "none",
     quantize: Annotated[str | None, typer.Option(help="Quantization: int8 (dynamic).")] = None,
@@ -94,8 +127,15 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     int8_rtol: Annotated[float, typer.Option(help="Relative tolerance after int8 quantization.")] = 0.05,
     int8_min_label_agreement: Annotated[float, typer.Option(help="Label agreement after int8.")] = 0.95,
     metadata: Annotated[list[str] | None, typer.Option(help="key=value recorded in the manifest (repeatable).")] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Class labels of a PyTorch/Keras softmax or sigmoid output, comma-separated (e.g. cat,dog)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show converter output and tracebacks instead of a log file.")
+    ] = False,
 ) -> None:
     """Convert a trained model to ONNX, check parity, and write a versioned bundle."""
     from bundle import BundleError
@@ -109,45 +149,54 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         meta = _parse_metadata(metadata or [])
     except ValueError as exc:
         _fail(str(exc), EXIT_BAD_INPUT, as_json)
-    interactive = _interactive(quiet, as_json)
+    import traceback
+
     from rich.console import Console
 
-    console = Console(stderr=True)
-    status: AbstractContextManager[Any] = console.status("packaging") if interactive else nullcontext()
+    from model_packager.failure_log import captured, log_path
+
+    debug = debug or bool(os.environ.get(names.DEBUG))
+    interactive = _interactive(quiet, as_json)
+    log = log_path(name, version)
     try:
-        with status as spinner:
-            result = package(
-                model,
-                name=name,
-                version=version,
-                sample=sample,
-                framework=framework,
-                out=out,
-                optimize=optimize,  # type: ignore[arg-type]  # validated by package()
-                quantize=quantize,  # type: ignore[arg-type]
-                tolerances=tolerances,
-                int8_tolerances=int8,
-                metadata=meta,
-                force=force,
-                on_step=spinner.update if spinner is not None else None,
-            )
+        with nullcontext(sys.stderr) if debug else captured(log) as terminal:
+            console = Console(file=terminal)
+            status: AbstractContextManager[Any] = console.status("packaging") if interactive else nullcontext()
+            with status as spinner:
+                result = package(
+                    model,
+                    name=name,
+                    version=version,
+                    sample=sample,
+                    framework=framework,
+                    out=out,
+                    optimize=optimize,  # type: ignore[arg-type]  # validated by package()
+                    quantize=quantize,  # type: ignore[arg-type]
+                    tolerances=tolerances,
+                    int8_tolerances=int8,
+                    metadata=meta,
+                    force=force,
+                    on_step=spinner.update if spinner is not None else None,
+                    labels=[label.strip() for label in labels.split(",")] if labels else None,
+                )
     except ParityError as exc:
         if not as_json and not quiet:
             from model_packager.report import parity_lines
 
-            for line in parity_lines(exc.report):
+            for line in parity_lines(exc.report)[:6]:
                 typer.echo(f"  {line}", err=True)
-        _fail(f"{exc} (no bundle written)", EXIT_PARITY, as_json)
+        written = None if debug else _write_detail(log, "")
+        _fail(f"{exc} (no bundle written)", EXIT_PARITY, as_json, error_type="ParityError", log=written, debug=debug)
     except (PackagingError, BundleError) as exc:
-        _fail(str(exc), EXIT_BAD_INPUT, as_json)
+        detail = exc.detail_text() if isinstance(exc, PackagingError) else ""
+        written = None if debug else _write_detail(log, detail)
+        kind = type(exc).__name__
+        _fail(str(exc), EXIT_BAD_INPUT, as_json, error_type=kind, log=written, detail=detail, debug=debug)
     except Exception as exc:
-        if os.environ.get("MAASKIT_DEBUG"):
-            raise
-        _fail(
-            f"unexpected {type(exc).__name__} while packaging: {exc} (a bug: rerun with MAASKIT_DEBUG=1 and report it)",
-            EXIT_INTERNAL,
-            as_json,
-        )
+        detail = "".join(traceback.format_exception(exc))
+        written = None if debug else _write_detail(log, detail)
+        message = f"unexpected {type(exc).__name__} while packaging: {str(exc).strip()[:300]} (a bug: please report it)"
+        _fail(message, EXIT_INTERNAL, as_json, error_type=type(exc).__name__, log=written, detail=detail, debug=debug)
     if as_json:
         typer.echo(
             json.dumps(

@@ -9,18 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bundle import Manifest, ParityReport
+from bundle.text import human_size
 
 __all__ = ["human_size", "inspect_tables", "parity_lines", "parity_table", "print_tables"]
-
-
-def human_size(size: int) -> str:
-    """1536 -> '1.5 KiB'."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def _mark(passed: bool) -> str:

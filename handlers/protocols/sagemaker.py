@@ -9,19 +9,19 @@ CSV and .npy answers carry the primary output (a classifier's labels, else the f
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from bundle import Manifest
-from handlers.answers import prediction_rows
-from handlers.codecs import CSV, JSON, NPY, choose_accept, decode_feed, primary_output, to_csv, to_npy
+from handlers.answers import labelled, prediction_rows
+from handlers.codecs import CSV, JSON, NPY, choose_accept, decode_body, primary_output, to_csv, to_npy
 from handlers.engine import ModelRepository, ModelRuntime
-from handlers.errors import InvalidInputError, ServingError
-from handlers.http import content_type, describe, error_response, json_response, pinned_version, read_body
-from handlers.labels import predicted_labels
-from handlers.offload import in_worker_process
+from handlers.errors import InvalidInputError
+from handlers.http import content_type, json_response, pinned_version
+from handlers.offload import in_process
+from handlers.processing import Inputs, Outputs
+from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
+from handlers.protocols.oip import error_shape
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 
@@ -64,53 +64,58 @@ def select_model(repository: ModelRepository, request: Request) -> ModelRuntime:
     return repository.get(name, version)
 
 
-def encode_answer(manifest: Manifest, outputs: dict[str, Any], accept: str) -> tuple[bytes, str]:
+class Invocations(Codec[str]):
+    """Predict from a JSON, CSV or .npy body; answer in the Accept type (JSON by default)."""
+
+    async def resolve(self, call: Call) -> ModelRuntime:
+        """The model named by the headers (the only one when a single model is loaded)."""
+        return select_model(call.repository, call.request)
+
+    def check_headers(self, request: Request, runtime: ModelRuntime) -> None:
+        """406 before the body is read when Accept names nothing this route writes."""
+        choose_accept(request.headers.get("accept"))
+
+    def __init__(self, settings: Settings) -> None:
+        self.processes = settings.decode_processes
+        self.large = settings.offload_bytes
+
+    def _processes(self, size: int) -> int:
+        return self.processes if self.large and size >= self.large else 0
+
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[str]:
+        """The body's tensors by Content-Type (a large body in a worker process); the state is the Accept type."""
+        processes = self._processes(len(body))
+        tensors = in_process(processes, decode_body, runtime.manifest, content_type(request), body)
+        return Decoded(Inputs(tensors), choose_accept(request.headers.get("accept")))
+
+    def encode(self, result: Result[str]) -> Response:
+        """CSV or .npy of the primary output, or ``{"model", "version", "predictions"[, "labels"]}``."""
+        rows = max((len(value) for value in result.outputs.values() if getattr(value, "ndim", 0)), default=0)
+        processes = self._processes(rows * 64)  # about the bytes of the answer
+        body, media = in_process(processes, encode_answer, result.runtime.manifest, result.outputs, result.state)
+        return Response(body, media_type=media)
+
+
+def encode_answer(manifest: Manifest, outputs: Outputs, accept: str) -> tuple[bytes, str]:
     """The answer's body and media type (module-level, so a worker process can run it)."""
     if accept == CSV:
         return to_csv(primary_output(manifest, outputs)), CSV
     if accept == NPY:
         return to_npy(primary_output(manifest, outputs)), NPY
-    answer: dict[str, Any] = {
-        "model": manifest.name,
-        "version": manifest.version,
-        "predictions": prediction_rows(manifest, outputs),
-    }
-    labels = predicted_labels(manifest, outputs)
-    if labels is not None:
-        answer["labels"] = labels
-    return bytes(json_response(answer).body), JSON
+    answer = {"model": manifest.name, "version": manifest.version, "predictions": prediction_rows(manifest, outputs)}
+    return bytes(json_response(labelled(answer, manifest, outputs)).body), JSON
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:
     """``/ping`` and ``/invocations`` over ``repository``."""
-    api = RouteTable(tags=["sagemaker"])
-    limit = settings.max_body_bytes
+    api = RouteTable(PROTOCOL, error_shape, prefixes=("/invocations",), tags=["sagemaker"])
 
     @api.get("/ping")
     async def ping(request: Request) -> Response:
         """200 ``{"status": "Healthy"}`` once every model is loaded and warm, else 503 ``Unhealthy``."""
-        describe(request, PROTOCOL)
         if repository.ready:
             return json_response({"status": "Healthy"})
         return json_response({"status": "Unhealthy"}, 503)
 
-    @api.post("/invocations")
-    async def invocations(request: Request) -> Response:
-        """Predict from a JSON, CSV or .npy body; answer in the Accept type (JSON by default)."""
-        describe(request, PROTOCOL)
-        try:
-            runtime = select_model(repository, request)
-            describe(request, PROTOCOL, runtime.name, runtime.version)
-            accept = choose_accept(request.headers.get("accept"))
-            body, manifest = await read_body(request, limit), runtime.manifest
-            size = len(body)
-            feed = await in_worker_process(
-                request, size, decode_feed, manifest, content_type(request), body, runtime.allow_nonfinite
-            )
-            outputs = await runtime.infer(feed)
-            answer, media = await in_worker_process(request, size, encode_answer, manifest, outputs, accept)
-            return Response(answer, media_type=media)
-        except ServingError as error:
-            return error_response(request, error, {"error": error.message})
-
+    api.post("/invocations")(inference_endpoint(Invocations(settings), repository, settings))
     return api

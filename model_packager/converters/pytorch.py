@@ -31,6 +31,7 @@ from model_packager.converters.base import (
     UnsupportedModelError,
     require,
 )
+from model_packager.converters.heads import apply_classifier_head
 from model_packager.converters.pytorch_io import (
     archive_kind,
     argument_names,
@@ -136,7 +137,10 @@ class TorchConverter(Converter):
         finally:
             module.train(training)
         inputs = {name: arg.numpy() for name, arg in zip(names, args, strict=True)}
-        return self._result(onnx_model, converter, inputs, dict(zip(output_names, expected, strict=True)), notes)
+        result = self._result(onnx_model, converter, inputs, dict(zip(output_names, expected, strict=True)), notes)
+        sigmoid = any(isinstance(m, torch.nn.Sigmoid) for m in module.modules())
+        apply_classifier_head(result, module, options.labels, ends_in_sigmoid=sigmoid)
+        return result
 
     def _export_module(self, job: _Job) -> tuple[onnx.ModelProto, ToolInfo]:
         torch = job.torch

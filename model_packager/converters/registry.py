@@ -21,6 +21,7 @@ __all__ = ["DEFAULT_CONVERTERS", "ConverterRegistry", "Resolved", "default_regis
 DEFAULT_CONVERTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("xgboost", "model_packager.converters.xgb:XGBoostConverter", ("xgb",)),
     ("lightgbm", "model_packager.converters.lgbm:LightGBMConverter", ("lgbm", "lgb")),
+    ("catboost", "model_packager.converters.catboost:CatBoostConverter", ("cb",)),
     ("sklearn", "model_packager.converters.sklearn:SklearnConverter", ("scikit-learn", "skl")),
     ("torch", "model_packager.converters.pytorch:TorchConverter", ("pytorch",)),
     ("tensorflow", "model_packager.converters.tensorflow_keras:TensorFlowConverter", ("keras", "tf")),
