@@ -9,6 +9,9 @@ CSV and .npy answers carry the primary output (a classifier's labels, else the f
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -85,7 +88,7 @@ class Invocations(Codec[str]):
     def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[str]:
         """The body's tensors by Content-Type (a large body in a worker process); the state is the Accept type."""
         processes = self._processes(len(body))
-        tensors = in_process(processes, decode_body, runtime.manifest, content_type(request), body)
+        tensors = in_process(processes, decode_arrays, runtime.manifest, content_type(request), body)
         return Decoded(Inputs(tensors), choose_accept(request.headers.get("accept")))
 
     def encode(self, result: Result[str]) -> Response:
@@ -94,6 +97,23 @@ class Invocations(Codec[str]):
         processes = self._processes(rows * 64)  # about the bytes of the answer
         body, media = in_process(processes, encode_answer, result.runtime.manifest, result.outputs, result.state)
         return Response(body, media_type=media)
+
+
+def decode_arrays(manifest: Manifest, media_type: str, body: bytes) -> dict[str, Any]:
+    """:func:`decode_body`, with numeric nested lists made arrays where they are parsed (a worker process), so
+    neither the pickled answer nor the validation that follows walks Python lists on the server's GIL."""
+    tensors = decode_body(manifest, media_type, body)
+    arrays: dict[str, Any] = {}
+    for name, value in tensors.items():
+        arrays[name] = value
+        if isinstance(value, list):
+            try:
+                array = np.asarray(value)
+            except (ValueError, TypeError, OverflowError):  # ragged or mixed: validation names the problem
+                continue
+            if array.dtype.kind in "biuf":
+                arrays[name] = array
+    return arrays
 
 
 def encode_answer(manifest: Manifest, outputs: Outputs, accept: str) -> tuple[bytes, str]:
