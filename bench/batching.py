@@ -16,7 +16,7 @@ import json
 import numpy as np
 import onnxruntime as ort
 
-from bench.common import OUT, PYTHON, free_port, rounds_main, start_server, table, time_calls
+from bench.common import OUT, PYTHON, free_port, rounds_main, sagemaker_env, start_server, table, time_calls
 from bench.loadgen import generator_name, interleaved
 from bench.models import mlp_bundle
 
@@ -45,14 +45,7 @@ def run(duration: float = 4.0, rounds: int = 2) -> str:
         urls = {}
         for name, env in CONFIGS.items():
             port = free_port()
-            full_env = {
-                "SM_MODEL_DIR": str(bundle),
-                "SAGEMAKER_BIND_TO_PORT": str(port),
-                "MAASKIT_HOST": "127.0.0.1",
-                "MAASKIT_INTRA_OP_THREADS": "1",
-                "MAASKIT_ACCESS_LOG": "false",
-                **env,
-            }
+            full_env = sagemaker_env(bundle, port, **env)
             command = [PYTHON, "-m", "handlers.sagemaker_entry", "serve"]
             server = stack.enter_context(
                 start_server(

@@ -85,6 +85,18 @@ def start_server(
     raise RuntimeError(f"{name} did not become ready on port {port} within 60 s")
 
 
+def sagemaker_env(bundle: Path, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a SageMaker-entry server on loopback for ``bundle`` (one ORT thread, no access log)."""
+    return {
+        "SM_MODEL_DIR": str(bundle),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "MAASKIT_HOST": "127.0.0.1",
+        "MAASKIT_INTRA_OP_THREADS": "1",
+        "MAASKIT_ACCESS_LOG": "false",
+        **extra,
+    }
+
+
 def maaskit_serve(bundle: Path, port: int, *, threads: int = 1, **env: str) -> list[str]:
     """The command line of ``maaskit serve`` for one bundle."""
     del env

@@ -6,10 +6,12 @@
    tree) is sampled every second; growth compares the mean of the first 10 s with the mean of the last 10 s.
 2. Fuzzing: schemathesis over the served ``/openapi.json`` (``bench.openapi_fuzz``), in-process through the
    ASGI app and through the Lambda handler (API Gateway v2 events). Every 5xx or exception is counted.
+3. Hostile clients (``bench.hostile``): slow-client probes cut off (count, time to cut), 5xx under a
+   disconnect storm, ``/ping`` p99 while four 5 MB requests run. ``--hostile-only`` runs just this part.
 
 Writes ``bench/out/reliability.png`` (latency per second and memory) and prints the Markdown section.
 
-    python -m bench.reliability [--duration 60] [--concurrency 32] [--fuzz-examples 150]
+    python -m bench.reliability [--duration 60] [--concurrency 32] [--fuzz-examples 150] [--hostile-only]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import hostile
 from bench.common import OUT, PYTHON, ROOT, free_port, start_server, table
 from bench.models import TABULAR_FEATURES, tabular_bundle
 
@@ -258,6 +261,8 @@ def run(duration: float = 60.0, concurrency: int = 32, fuzz_examples: int = 150)
         + table(["entry", "operations", "requests", "5xx or crash", "statuses"], fuzz_rows)
         + "\n"
         + failures
+        + "\n"
+        + hostile.run()
     )
 
 
@@ -273,7 +278,12 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--duration", type=float, default=60.0, help="soak seconds per server (default 60)")
     parser.add_argument("--concurrency", type=int, default=32, help="keep-alive connections (default 32)")
     parser.add_argument("--fuzz-examples", type=int, default=150, help="generated requests per operation (default 150)")
+    parser.add_argument("--hostile-only", action="store_true", help="only the hostile-client measurements")
     args = parser.parse_args(argv)
+    if args.hostile_only:
+        report = hostile.run()
+        print(report)
+        return report
     if args.duration < 2 * WINDOW_S:
         parser.error(f"--duration must be at least {2 * WINDOW_S} s to compare the first and last {WINDOW_S} s")
     report = run(args.duration, args.concurrency, args.fuzz_examples)

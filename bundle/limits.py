@@ -1,19 +1,42 @@
-"""Limits of the ground a bundle is deployed on (DESIGN §5): one place, imported by every phase.
+"""Limits of the ground a bundle is deployed on (DESIGN.md §5): one table, imported by every phase.
 
-Deployment sizing (``infra``) decides from these where a bundle can run; the packager uses the
-ONNX one. Request and response limits of the HTTP surface sit beside them.
+The runtime refuses what the platform would refuse (a 413 that says what to do instead of an opaque
+platform error); deployment sizing (``infra``) decides from these where a bundle can run and checks
+configurations against the same figures; the packager uses the ONNX one.
+
+==========================================  ============================================================
+``LAMBDA_PAYLOAD_BYTES``                    Lambda synchronous invocation request and response (as the
+                                            runtime serialises them: JSON-escaped text, base64 binary)
+``API_GATEWAY_PAYLOAD_BYTES``               API Gateway request and response payload
+``API_GATEWAY_TIMEOUT_S``                   API Gateway integration timeout (REST regional can be raised)
+``SAGEMAKER_PAYLOAD_BYTES``                 SageMaker real-time invocation request and response
+``SAGEMAKER_INVOCATION_TIMEOUT_S``          SageMaker real-time: the container must answer within this
+``LAMBDA_ZIP_UNZIPPED_BYTES``               a Lambda zip: code and layers, unzipped
+``LAMBDA_IMAGE_BYTES``                      a Lambda container image
+``LAMBDA_INIT_SECONDS``                     Lambda's init phase
+``ONNX_PROTOBUF_BYTES``                     one ONNX protobuf file
+==========================================  ============================================================
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 __all__ = [
+    "API_GATEWAY_PAYLOAD_BYTES",
+    "API_GATEWAY_TIMEOUT_S",
     "LAMBDA_IMAGE_BYTES",
     "LAMBDA_INIT_SECONDS",
     "LAMBDA_MEMORY_MB_MAX",
     "LAMBDA_MEMORY_MB_MIN",
+    "LAMBDA_PAYLOAD_BYTES",
     "LAMBDA_ZIP_UNZIPPED_BYTES",
     "ONNX_PROTOBUF_BYTES",
     "SAGEMAKER_INSTANCE_MEMORY_GIB",
+    "SAGEMAKER_INVOCATION_TIMEOUT_S",
+    "SAGEMAKER_PAYLOAD_BYTES",
+    "Target",
+    "response_limit",
 ]
 
 MIB = 1024**2
@@ -54,3 +77,17 @@ SAGEMAKER_INSTANCE_MEMORY_GIB: dict[str, int] = {
     "ml.g6.xlarge": 16,
     "ml.g6.2xlarge": 32,
 }
+
+LAMBDA_PAYLOAD_BYTES = 6 * MIB
+API_GATEWAY_PAYLOAD_BYTES = 10 * MIB
+API_GATEWAY_TIMEOUT_S = 29
+SAGEMAKER_PAYLOAD_BYTES = 6 * MIB
+SAGEMAKER_INVOCATION_TIMEOUT_S = 60
+
+Target = Literal["lambda", "sagemaker"]
+
+
+def response_limit(target: Target, behind_api_gateway: bool = True) -> int:
+    """The largest answer that reaches a client of ``target`` (the tightest limit on its path)."""
+    own = LAMBDA_PAYLOAD_BYTES if target == "lambda" else SAGEMAKER_PAYLOAD_BYTES
+    return min(own, API_GATEWAY_PAYLOAD_BYTES) if behind_api_gateway else own

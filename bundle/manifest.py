@@ -33,11 +33,13 @@ __all__ = [
     "ToolInfo",
     "dump_manifest",
     "load_manifest",
+    "NAME_MAX_LENGTH",
     "NAME_PATTERN",
     "SEMVER_PATTERN",
     "TEXT_TASKS",
     "Task",
     "TextSpec",
+    "VERSION_MAX_LENGTH",
 ]
 
 FORMAT_VERSION: Literal[1] = 1
@@ -45,6 +47,10 @@ FORMAT_VERSION: Literal[1] = 1
 #: Lowercase letters, digits and inner hyphens, 1 to 48 characters: valid as a
 #: Lambda function name part, a SageMaker endpoint name part and a URL segment.
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$"
+#: The longest name NAME_PATTERN allows.
+NAME_MAX_LENGTH = 48
+#: The longest version a manifest may carry (semver itself sets no bound; no real version comes near).
+VERSION_MAX_LENGTH = 64
 #: Semantic version 2.0.0 (https://semver.org), without a leading "v".
 SEMVER_PATTERN = (
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -255,7 +261,7 @@ class Manifest(_Strict):
 
     format_version: Literal[1] = FORMAT_VERSION
     name: str = Field(pattern=NAME_PATTERN)
-    version: str = Field(pattern=SEMVER_PATTERN)
+    version: str = Field(pattern=SEMVER_PATTERN, max_length=VERSION_MAX_LENGTH)
     created: str
     framework: ToolInfo
     converter: ToolInfo

@@ -23,8 +23,9 @@ from starlette.routing import Route
 from handlers.engine import ModelRepository
 from handlers.errors import MethodNotAllowedError, RouteNotFoundError, ServingError
 from handlers.http import json_response
+from handlers.limits import RequestLimits, RequestLimitsMiddleware
 from handlers.metrics import Metrics
-from handlers.observability import ObservabilityMiddleware
+from handlers.observability import ObservabilityMiddleware, cap
 from handlers.routing import RouteSpec, RouteTable
 from handlers.settings import Settings
 
@@ -53,10 +54,20 @@ def _http_error_handler(tables: Sequence[RouteTable]) -> Callable[[Request, Exce
         assert isinstance(exc, HTTPException)
         path = request.url.path
         table = max(tables, key=lambda candidate: candidate.claim(path))
-        error = _route_error(exc.status_code, f"{request.method} {path}: {exc.detail}")
-        return table.error(request, error, dict(exc.headers or {}))
+        message = f"{cap(request.method, 16)} {cap(path, 256)}: {exc.detail}"  # never echo megabytes
+        return table.error(request, _route_error(exc.status_code, message), dict(exc.headers or {}))
 
     return http_error
+
+
+def _limit_renderer(tables: Sequence[RouteTable]) -> Callable[[Request, int, str], Response]:
+    """Answers of the request limits (408, 413, 504) in the shape of the protocol that owns the path."""
+
+    def render(request: Request, status: int, message: str) -> Response:
+        table = max(tables, key=lambda candidate: candidate.claim(request.url.path))
+        return table.error(request, _route_error(status, message))
+
+    return render
 
 
 def _ordered(specs: list[RouteSpec]) -> list[RouteSpec]:
@@ -131,6 +142,9 @@ def create_app(
         namespace=settings.service_name,
     )
     middleware = [observability]
+    limits = RequestLimits.from_settings(settings)
+    if limits.active:  # inside observability, so its 408/413/504 answers are logged and counted
+        middleware.append(Middleware(RequestLimitsMiddleware, limits=limits, render=_limit_renderer(tables)))
     if settings.page:
         from handlers.page import PageMiddleware
 

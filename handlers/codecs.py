@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from tokenize import TokenError
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ JSON = "application/json"
 CSV = "text/csv"
 NPY = "application/x-npy"
 READABLE = (JSON, CSV, NPY)
+_NPY_KINDS = frozenset("biufUS")  # booleans, integers, floats, text; not complex, records, datetimes or void
 
 
 def _json_tensors(manifest: Manifest, payload: Any) -> dict[str, Any]:
@@ -69,6 +71,12 @@ def _csv_tensors(manifest: Manifest, body: bytes) -> dict[str, Any]:
         raise InvalidInputError("CSV body holds no rows")
     if len(rows) > 1 and _all_text(rows[0]) and not _all_text(rows[1]):
         rows = rows[1:]  # a header line (pandas' to_csv writes one by default)
+    width = len(rows[0])
+    for number, row in enumerate(rows, start=1):
+        if len(row) != width:
+            raise InvalidInputError(
+                f"CSV row {number} has {len(row)} fields where row 1 has {width}; every row needs the same columns"
+            )
     tensors = rows_to_tensors(manifest, rows)
     converted: dict[str, Any] = {}
     for spec in manifest.inputs:
@@ -94,10 +102,14 @@ def _npy_tensors(manifest: Manifest, body: bytes) -> dict[str, Any]:
         array = np.load(io.BytesIO(body), allow_pickle=False)
     except ValueError as exc:
         raise InvalidInputError(f"body is not a .npy array without pickled objects: {exc}") from None
-    except (OSError, EOFError) as exc:
-        raise InvalidInputError(f"body is not a readable .npy array: {exc}") from None
+    except (OSError, EOFError, SyntaxError, TokenError, TypeError, KeyError) as exc:  # a damaged header
+        raise InvalidInputError(f"body is not a readable .npy array: {type(exc).__name__}: {exc}") from None
     if not isinstance(array, np.ndarray):
         raise InvalidInputError("body holds an .npz archive; send a single .npy array")
+    if array.dtype.kind not in _NPY_KINDS:
+        raise InvalidInputError(
+            f".npy array has dtype {array.dtype.str!r}; send a plain array of numbers, booleans or strings"
+        )
     if array.dtype.kind in "US":
         array = array.astype(object)
     return {manifest.inputs[0].name: array}

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bundle import Bundle, BundleFormatError, Manifest, Samples, open_bundle
+from bundle import NAME_MAX_LENGTH, VERSION_MAX_LENGTH, Bundle, BundleFormatError, Manifest, Samples, open_bundle
 from bundle.semver import semver_key
 from handlers.errors import (
+    InvalidInputError,
     ModelExecutionError,
     ModelNotFoundError,
     ModelNotReadyError,
@@ -255,7 +256,16 @@ class ModelRepository:
         self._latest[runtime.name] = max(versions.values(), key=lambda item: semver_key(item.version))
 
     def get(self, name: str, version: str | None = None) -> ModelRuntime:
-        """The runtime for ``name`` at ``version`` (latest by semver when None)."""
+        """The runtime for ``name`` at ``version`` (latest by semver when None).
+
+        A name or version longer than a manifest allows is a 400 that does not repeat it (it may be megabytes).
+        """
+        if len(name) > NAME_MAX_LENGTH:
+            raise self._unknown(name)
+        if version is not None and len(version) > VERSION_MAX_LENGTH:
+            raise InvalidInputError(
+                f"the model version is {len(version)} characters long; versions have at most {VERSION_MAX_LENGTH}"
+            )
         if version is None:
             latest = self._latest.get(name)
             if latest is None:
@@ -271,7 +281,11 @@ class ModelRepository:
             )
         return runtime
 
-    def _unknown(self, name: str) -> ModelNotFoundError:
+    def _unknown(self, name: str) -> ModelNotFoundError | InvalidInputError:
+        if len(name) > NAME_MAX_LENGTH:  # never repeated: it may be megabytes
+            return InvalidInputError(
+                f"the model name is {len(name)} characters long; model names have at most {NAME_MAX_LENGTH}"
+            )
         loaded = ", ".join(sorted(self._models)) or "none"
         return ModelNotFoundError(f"no model named {name!r} is loaded; loaded models: {loaded}")
 

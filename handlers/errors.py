@@ -6,7 +6,8 @@ Hierarchy::
     ├── ModelNotFoundError     404  no model with that name is loaded
     │   └── VersionNotFoundError 404  the model exists but not that version
     ├── InvalidInputError      400  malformed body, missing/unknown input, wrong dtype/rank/shape, NaN
-    ├── PayloadTooLargeError   413  body over the target's limit
+    ├── RequestTimeoutError    408  the body arrived slower than the server's minimum rate
+    ├── PayloadTooLargeError   413  body (or answer) over the target's limit
     ├── UnsupportedMediaTypeError 415  Content-Type not understood by this route
     ├── NotAcceptableError     406  Accept asks for a type the route cannot produce
     ├── ModelExecutionError    422  onnxruntime refused input that passed validation
@@ -30,6 +31,7 @@ __all__ = [
     "ModelNotReadyError",
     "NotAcceptableError",
     "PayloadTooLargeError",
+    "RequestTimeoutError",
     "RouteNotFoundError",
     "ServingError",
     "UnsupportedMediaTypeError",
@@ -61,6 +63,12 @@ class InvalidInputError(ServingError):
     """The request does not match the model's signature or is not well-formed."""
 
     status = 400
+
+
+class RequestTimeoutError(ServingError):
+    """The request body did not arrive in time (MAASKIT_BODY_TIMEOUT_S, MAASKIT_BODY_MIN_RATE)."""
+
+    status = 408
 
 
 class PayloadTooLargeError(ServingError):

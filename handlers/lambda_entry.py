@@ -17,10 +17,11 @@ from mangum import Mangum
 from mangum.handlers import ALB, APIGateway, HTTPGateway
 from mangum.types import LambdaHandler, Scope
 
+from bundle.limits import response_limit
 from handlers.app import create_app
 from handlers.engine import ModelRepository
 from handlers.observability import configure_logging
-from handlers.settings import ENV, Settings
+from handlers.settings import ENV, Settings, target_defaults
 
 __all__ = ["build_handler", "default_settings", "handler"]
 
@@ -38,6 +39,10 @@ def default_settings(environ: dict[str, str] | None = None) -> Settings:
         overrides["metrics"] = "emf"
     if ENV["page"] not in env:
         overrides["page"] = False  # the model page is opt-in on Lambda (the deploy file's `page: true`)
+    # No socket to guard (the platform delivers whole requests); answers must fit the invocation response.
+    overrides.update(
+        target_defaults(env, body_timeout_s=0.0, request_timeout_s=0.0, max_response_bytes=response_limit("lambda"))
+    )
     return Settings.load(env, **overrides)
 
 

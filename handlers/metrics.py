@@ -7,19 +7,24 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BUCKETS_MS", "Metrics", "VersionStats", "emf_fields"]
+__all__ = ["BUCKETS_MS", "CLIENT_CLOSED_REQUEST", "Metrics", "VersionStats", "emf_fields"]
 
 #: Latency histogram bucket upper bounds in milliseconds.
 BUCKETS_MS = (0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 10000.0)
 _Key = tuple[str, str, str]
 
 
+#: The status of a request its client abandoned: a disconnect, not a client or server error.
+CLIENT_CLOSED_REQUEST = 499
+
+
 class _Series:
-    __slots__ = ("buckets", "count", "errors_4xx", "errors_5xx", "total_ms")
+    __slots__ = ("buckets", "count", "disconnects", "errors_4xx", "errors_5xx", "total_ms")
 
     def __init__(self) -> None:
         self.buckets = [0] * (len(BUCKETS_MS) + 1)
         self.count = 0
+        self.disconnects = 0
         self.errors_4xx = 0
         self.errors_5xx = 0
         self.total_ms = 0.0
@@ -66,7 +71,9 @@ class Metrics:
         series.count += 1
         series.total_ms += latency_ms
         series.buckets[bisect_left(BUCKETS_MS, latency_ms)] += 1
-        if status >= 500:
+        if status == CLIENT_CLOSED_REQUEST:
+            series.disconnects += 1
+        elif status >= 500:
             series.errors_5xx += 1
         elif status >= 400:
             series.errors_4xx += 1
@@ -114,6 +121,12 @@ class Metrics:
             lines.append(f'maaskit_request_errors_total{{{_labels(key)},class="client"}} {series.errors_4xx}')
             lines.append(f'maaskit_request_errors_total{{{_labels(key)},class="server"}} {series.errors_5xx}')
         lines += [
+            "# HELP maaskit_client_disconnects_total Requests abandoned by their client (logged as status 499).",
+            "# TYPE maaskit_client_disconnects_total counter",
+        ]
+        for key, series in items:
+            lines.append(f"maaskit_client_disconnects_total{{{_labels(key)}}} {series.disconnects}")
+        lines += [
             "# HELP maaskit_request_duration_seconds Request latency inside the server.",
             "# TYPE maaskit_request_duration_seconds histogram",
         ]
@@ -157,12 +170,14 @@ def emf_fields(namespace: str, model: str, version: str, status: int, latency_ms
                         {"Name": "Requests", "Unit": "Count"},
                         {"Name": "ClientErrors", "Unit": "Count"},
                         {"Name": "ServerErrors", "Unit": "Count"},
+                        {"Name": "ClientDisconnects", "Unit": "Count"},
                     ],
                 }
             ],
         },
         "Latency": round(latency_ms, 3),
         "Requests": 1,
-        "ClientErrors": int(400 <= status < 500),
+        "ClientErrors": int(400 <= status < 500 and status != CLIENT_CLOSED_REQUEST),
         "ServerErrors": int(status >= 500),
+        "ClientDisconnects": int(status == CLIENT_CLOSED_REQUEST),
     }

@@ -2,6 +2,10 @@
 
 A pure ASGI middleware (no BaseHTTPMiddleware: it would cost throughput). Routes describe the
 request by filling the :class:`RequestInfo` found with :func:`request_info`.
+
+A client that goes away before its request is read is not a server error: it is logged with status
+499 (nginx's "client closed request"), counted as ``client_disconnects`` and in no error count, so
+it can never page anyone or roll a deployment back. Every logged field is capped in length.
 """
 
 from __future__ import annotations
@@ -13,15 +17,26 @@ import time
 from typing import IO, Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handlers.metrics import Metrics, emf_fields
+from handlers.metrics import CLIENT_CLOSED_REQUEST, Metrics, emf_fields
 
-__all__ = ["JsonFormatter", "ObservabilityMiddleware", "RequestInfo", "configure_logging", "request_info"]
+__all__ = [
+    "CLIENT_CLOSED_REQUEST",
+    "JsonFormatter",
+    "ObservabilityMiddleware",
+    "RequestInfo",
+    "cap",
+    "configure_logging",
+    "request_info",
+]
 
 _SCOPE_KEY = "maaskit.info"
 _PAYLOAD_LOG_LIMIT = 4096
+#: Longest value of a logged field (path, model, version, error...); longer ones are cut and marked.
+FIELD_LOG_LIMIT = 512
+_MESSAGE_LOG_LIMIT = 2048
 logger = logging.getLogger("maaskit.server")
 
 
@@ -50,6 +65,13 @@ def request_info(request: Request) -> RequestInfo | None:
     """The RequestInfo of this request (None when the middleware is not installed)."""
     info: RequestInfo | None = request.scope.get(_SCOPE_KEY)
     return info
+
+
+def cap(value: str | None, limit: int = FIELD_LOG_LIMIT) -> str | None:
+    """``value`` cut to ``limit`` characters (marked with how much was cut), None unchanged."""
+    if value is None or len(value) <= limit:
+        return value
+    return f"{value[:limit]}...[{len(value) - limit} more characters]"
 
 
 def _request_id(scope: Scope) -> str:
@@ -105,6 +127,9 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            status = CLIENT_CLOSED_REQUEST  # nothing to answer: nobody is listening
+            info.error = "the client closed the connection before its request was read"
         except Exception as exc:
             info.error = f"internal error: {type(exc).__name__}"
             logger.exception(
@@ -127,17 +152,17 @@ class ObservabilityMiddleware:
         line: dict[str, Any] = {
             "time": round(time.time(), 3),
             "level": "INFO" if status < 500 else "ERROR",
-            "request_id": request_id,
-            "method": scope["method"],
-            "path": scope["path"],
+            "request_id": cap(request_id),
+            "method": cap(scope["method"]),
+            "path": cap(scope["path"]),
             "status": status,
             "latency_ms": round(latency_ms, 3),
             "protocol": info.protocol,
-            "model": info.model,
-            "version": info.version,
+            "model": cap(info.model),
+            "version": cap(info.version),
         }
         if info.error is not None:
-            line["error"] = info.error
+            line["error"] = cap(info.error, _MESSAGE_LOG_LIMIT)
         if info.payload is not None:
             line["payload"] = info.payload[:_PAYLOAD_LOG_LIMIT].decode("utf-8", "replace")
         if self.emf and info.model is not None:
@@ -155,7 +180,7 @@ class JsonFormatter(logging.Formatter):
             "time": round(record.created, 3),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": cap(record.getMessage(), _MESSAGE_LOG_LIMIT),
         }
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)

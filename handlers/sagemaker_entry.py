@@ -16,6 +16,12 @@ Environment (argument > environment > default, as everywhere in maaskit):
 ``MAASKIT_WORKERS``             server processes (alias ``SAGEMAKER_MODEL_SERVER_WORKERS``);
                                 default one per visible GPU, 1 without GPU
 ``MAASKIT_KEEP_ALIVE_S``        HTTP keep-alive seconds (default 75, above SageMaker's 60)
+``MAASKIT_REQUEST_TIMEOUT_S``   request head to answer (default 60, SageMaker's invocation timeout)
+``MAASKIT_MAX_RESPONSE_BYTES``  largest answer (default 6 MB, SageMaker's real-time limit; 413 above)
+``MAASKIT_DECODE_PROCESSES``    processes decoding large /invocations bodies (default 2; 0: threads)
+(header, body and connection limits: ``MAASKIT_HEADER_TIMEOUT_S``, ``MAASKIT_BODY_TIMEOUT_S``,
+``MAASKIT_BODY_MIN_RATE``, ``MAASKIT_MAX_HEADER_BYTES``, ``MAASKIT_MAX_HEADERS``,
+``MAASKIT_MAX_CONNECTIONS``: see handlers/settings.py)
 ``MAASKIT_BATCHING``            ``0`` turns request batching off (default on)
 ``MAASKIT_BATCH_MAX_SIZE``      rows per batched run (default 32)
 ``MAASKIT_BATCH_MAX_WAIT_MS``   wait for a batch to fill after its first request (default 2)
@@ -35,8 +41,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bundle import BundleError, names
+from bundle.limits import SAGEMAKER_INVOCATION_TIMEOUT_S, SAGEMAKER_PAYLOAD_BYTES
 from handlers.batching import BatchConfig
-from handlers.settings import ENV, Settings, SettingsError
+from handlers.settings import ENV, Settings, SettingsError, target_defaults
 from handlers.strategies import choose_strategy
 from handlers.tunnel import InvocationsTunnel
 
@@ -48,6 +55,8 @@ __all__ = ["ServerConfig", "build_app", "default_providers", "main", "worker_app
 logger = logging.getLogger("maaskit.sagemaker")
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
+KEEP_ALIVE_S = 75  # above the 60 s SageMaker's front end keeps idle connections
+DECODE_PROCESSES = 2  # large /invocations bodies decode outside the GIL that /ping needs
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 
@@ -132,7 +141,7 @@ class ServerConfig:
             host=source.get(names.HOST, "0.0.0.0"),
             port=port,
             workers=workers,
-            keep_alive_s=_int_env(source, (names.KEEP_ALIVE_S,), 75, 1),
+            keep_alive_s=_int_env(source, (names.KEEP_ALIVE_S,), KEEP_ALIVE_S, 1),
             batch=batch,
         )
 
@@ -161,6 +170,17 @@ def default_providers(available: Sequence[str] | None = None) -> tuple[str, ...]
     return (CPU,)
 
 
+def container_settings(env: Mapping[str, str], **overrides: object) -> Settings:
+    """Settings from the container's environment with SageMaker's defaults (invocation timeout, 6 MB answers)."""
+    defaults = target_defaults(
+        env,
+        request_timeout_s=float(SAGEMAKER_INVOCATION_TIMEOUT_S),
+        max_response_bytes=SAGEMAKER_PAYLOAD_BYTES,
+        decode_processes=DECODE_PROCESSES,
+    )
+    return Settings.load(environ=env, **{**defaults, **overrides})
+
+
 def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None = None) -> Starlette:
     """Load, verify and warm every bundle, serve them batched (unless turned off) within the budget, build the app.
 
@@ -168,20 +188,24 @@ def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None 
     """
     from handlers.app import create_app
     from handlers.engine import ModelRepository
+    from handlers.offload import shutdown_processes, warm_processes
 
     source = dict(os.environ if env is None else env)
     config = config or ServerConfig.from_env(source)
     overrides: dict[str, object] = {"bundles": bundle_locations(source)}
     if not source.get(ENV["providers"], "").strip():
         overrides["providers"] = default_providers()
-    settings = Settings.load(environ=source, **overrides)
+    settings = container_settings(source, **overrides)
     strategy = choose_strategy(settings, config.batch)  # the inference budget holds inside the batcher too
     repository = ModelRepository.load(settings, strategy=strategy)
     for runtime in repository.runtimes():
         logger.info("serving %s on %s, inference %s", runtime.key, ",".join(runtime.providers), strategy.describe())
 
+    warm_processes(settings.decode_processes)
+
     async def shut_down() -> None:
         await repository.close()
+        shutdown_processes()
         logger.info("shut down: inference stopped (%s)", strategy.describe())
 
     app = create_app(repository, settings, on_shutdown=[shut_down])
@@ -195,19 +219,20 @@ def worker_app() -> Starlette:
     return build_app()
 
 
-def _uvicorn_options(config: ServerConfig) -> dict[str, object]:
+def _uvicorn_options(config: ServerConfig, settings: Settings) -> dict[str, object]:
     import importlib.util
+
+    from handlers.connections import uvicorn_options
 
     has = importlib.util.find_spec
     return {
         "host": config.host,
         "port": config.port,
         "loop": "uvloop" if has("uvloop") else "asyncio",
-        "http": "httptools" if has("httptools") else "h11",
         "access_log": False,  # maaskit writes its own structured line per request
-        "timeout_keep_alive": config.keep_alive_s,
         "log_level": "warning",
         "server_header": False,
+        **uvicorn_options(settings, keep_alive_s=config.keep_alive_s),
     }
 
 
@@ -224,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         config = ServerConfig.from_env()
-        options = _uvicorn_options(config)
+        options = _uvicorn_options(config, container_settings(os.environ))
         if config.workers == 1:
             app = build_app(config=config)
             uvicorn.run(app, **options)  # type: ignore[arg-type]

@@ -1,4 +1,9 @@
-"""onnxruntime session creation: providers in order of preference, thread counts, fallbacks."""
+"""onnxruntime session creation: providers in order of preference, thread counts, fallbacks.
+
+onnxruntime's own log lines (ANSI-coloured on stderr, e.g. "Failed to persist telemetry device ID" on
+Lambda's read-only file system) are routed into the ``maaskit.onnxruntime`` logger, errors only, and its
+telemetry is off: every line the runtime writes is one of maaskit's JSON lines.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,34 @@ from handlers.settings import Settings
 if TYPE_CHECKING:
     import onnxruntime
 
-__all__ = ["CPU", "CUDA", "choose_providers", "create_session"]
+__all__ = ["CPU", "CUDA", "choose_providers", "create_session", "quiet_onnxruntime"]
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 logger = logging.getLogger("maaskit.session")
+_ort_logger = logging.getLogger("maaskit.onnxruntime")
+_ORT_ERROR = 3
+_ORT_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.CRITICAL}
+_quieted: list[bool] = []
+
+
+def _ort_log(severity: int, category: str, logid: str, code_location: str, message: str) -> None:
+    _ort_logger.log(_ORT_LEVELS.get(severity, logging.ERROR), "%s [%s]", message, category or logid)
+
+
+def quiet_onnxruntime() -> None:
+    """Telemetry off; onnxruntime's errors into the ``maaskit.onnxruntime`` logger, nothing on raw stderr (once)."""
+    if _quieted:
+        return
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()
+    callback = getattr(ort, "set_default_logger_callback", None)  # onnxruntime >= 1.32
+    if callback is not None:
+        callback(_ort_log, _ORT_ERROR)
+    else:
+        ort.set_default_logger_severity(_ORT_ERROR)
+    _quieted.append(True)
 
 
 def choose_providers(requested: tuple[str, ...], available: list[str]) -> list[str]:
@@ -44,6 +72,7 @@ def create_session(model_path: Path, settings: Settings) -> onnxruntime.Inferenc
     """An InferenceSession for ``model_path`` with the providers and thread counts from ``settings``."""
     import onnxruntime as ort
 
+    quiet_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.intra_op_threads
     options.inter_op_num_threads = settings.inter_op_threads

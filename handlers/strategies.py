@@ -111,13 +111,23 @@ class Adaptive(Strategy):
         self.inline_max_ms = inline_max_ms
 
     def bind(self, runtime: ModelRuntime) -> Inferencer:
-        """Inline or threaded by the runtime's measured single-row time."""
-        slow = (runtime.single_row_ms or 0.0) > self.inline_max_ms
-        return (Threaded() if slow else Inline()).bind(runtime)
+        """Inline or threaded by the runtime's measured single-row time; a batch whose rows would take longer
+        than the threshold together goes to the thread even for a fast model (a health check never waits)."""
+        row_ms = max(runtime.single_row_ms or 0.0, 1e-3)
+        threaded = Threaded().bind(runtime)
+        if row_ms > self.inline_max_ms:
+            return threaded
+        inline, inline_rows = Inline().bind(runtime), max(1, int(self.inline_max_ms / row_ms))
+
+        async def adaptive(feed: Feed) -> Outputs:
+            rows = max((array.shape[0] for array in feed.values() if array.ndim), default=1)
+            return await (threaded(feed) if rows > inline_rows else inline(feed))
+
+        return adaptive
 
     def describe(self) -> str:
         """Inline up to the threshold, else threaded."""
-        return f"inline when a row takes under {self.inline_max_ms:g} ms, else in a worker thread"
+        return f"inline when a request's rows take under {self.inline_max_ms:g} ms, else in a worker thread"
 
 
 class Batched(Strategy):

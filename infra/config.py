@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bundle.limits import API_GATEWAY_TIMEOUT_S
+
 __all__ = [
     "AlarmConfig",
     "ApiConfig",
@@ -77,7 +79,9 @@ class LambdaConfig(_Strict):
         description="auto: a zip while code, layers and bundle fit 250 MB unzipped, else a container image (10 GB).",
     )
     architecture: Literal["arm64", "x86_64"] = "arm64"
-    timeout_s: int = Field(default=29, ge=1, le=900, description="API Gateway stops waiting at 29 s.")
+    timeout_s: int = Field(
+        default=API_GATEWAY_TIMEOUT_S, ge=1, le=900, description="API Gateway stops waiting at 29 s."
+    )
     reserved_concurrency: int | None = Field(default=None, ge=1)
     provisioned_concurrency: ProvisionedConcurrency | None = None
     log_retention_days: int = 30
@@ -89,6 +93,18 @@ class LambdaConfig(_Strict):
     @model_validator(mode="after")
     def _retention_allowed(self) -> LambdaConfig:
         _check_retention(self.log_retention_days)
+        return self
+
+    @model_validator(mode="after")
+    def _reserved_covers_provisioned(self) -> LambdaConfig:
+        pc = self.provisioned_concurrency
+        if self.reserved_concurrency is not None and pc is not None:
+            ceiling = pc.max or pc.min
+            if ceiling > self.reserved_concurrency:
+                raise ValueError(
+                    f"reserved_concurrency ({self.reserved_concurrency}) is below the provisioned concurrency "
+                    f"({ceiling}); Lambda refuses that: raise reserved_concurrency or lower provisioned_concurrency"
+                )
         return self
 
 
@@ -122,6 +138,12 @@ class SageMakerConfig(_Strict):
     instance_count: int = Field(default=1, ge=1)
     autoscaling: SageMakerAutoscaling | None = Field(default_factory=SageMakerAutoscaling)
     challenger: ChallengerConfig | None = None
+    log_retention_days: int = Field(default=30, description="Retention of /aws/sagemaker/Endpoints/<name>.")
+
+    @model_validator(mode="after")
+    def _retention_allowed(self) -> SageMakerConfig:
+        _check_retention(self.log_retention_days)
+        return self
 
 
 class RolloutConfig(_Strict):

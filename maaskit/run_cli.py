@@ -50,7 +50,10 @@ def serve(  # noqa: PLR0917 (typer maps parameters to options)
         settings = Settings.load(None, **overrides)
     except SettingsError as exc:
         raise _fail(str(exc)) from None
-    options = {"host": host, "port": port, "access_log": False, "log_level": "info"}
+    from handlers.connections import uvicorn_options
+
+    # Header/body timeouts, header limits, keep-alive and connections from MAASKIT_* (handlers/settings.py).
+    options = {"host": host, "port": port, "access_log": False, "log_level": "info", **uvicorn_options(settings)}
     if workers > 1:
         os.environ[ENV["bundles"]] = os.pathsep.join(settings.bundles)
         if providers:

@@ -17,7 +17,8 @@ particular to the protocol:
 
 The endpoint does the rest, the same for every protocol: resolve, check, read the body (bounded,
 inflated), decode, the model's processor (``preprocess`` into a validated feed), inference through
-the runtime's injected strategy, ``postprocess``, encode; the table renders any ServingError.
+the runtime's injected strategy, ``postprocess``, encode; the table renders any ServingError. Decoding
+and encoding a body of ``MAASKIT_OFFLOAD_BYTES`` or more run in a worker thread (:mod:`handlers.offload`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from starlette.responses import Response
 
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.http import describe_model, pinned_version, read_body
+from handlers.offload import off_loop
 from handlers.processing import Feed, Inputs, Outputs
 from handlers.routing import Endpoint
 from handlers.settings import Settings
@@ -116,11 +118,16 @@ def inference_endpoint(codec: Codec[State], repository: ModelRepository, setting
         runtime = await codec.resolve(call)
         describe_model(request, runtime.name, runtime.version)
         codec.check_headers(request, runtime)
-        decoded = codec.decode(request, runtime, await call.body())
+        body = await call.body()
         processor = runtime.processor
-        feed = processor.preprocess(decoded.inputs)
+
+        def decode() -> tuple[Decoded[State], Feed]:
+            decoded = codec.decode(request, runtime, body)
+            return decoded, processor.preprocess(decoded.inputs)
+
+        decoded, feed = await off_loop(request, len(body), decode)  # a large body never holds up /ping
         outputs = processor.postprocess(feed, await runtime.infer(feed))
-        return codec.encode(Result(runtime, decoded.state, feed, outputs))
+        return await off_loop(request, len(body), lambda: codec.encode(Result(runtime, decoded.state, feed, outputs)))
 
     infer.__name__ = infer.__qualname__ = type(codec).__name__.lower()
     infer.__doc__ = type(codec).__doc__

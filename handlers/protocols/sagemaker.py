@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bundle import Manifest
 from handlers.answers import labelled, prediction_rows
 from handlers.codecs import CSV, JSON, NPY, choose_accept, decode_body, primary_output, to_csv, to_npy
 from handlers.engine import ModelRepository, ModelRuntime
@@ -24,7 +26,8 @@ from handlers.http import content_type, json_response, pinned_version
 from handlers.image.processor import image_processor_of
 from handlers.image.wire import ImageRequest, hf_images
 from handlers.image.wire import hf_answer as image_answer
-from handlers.processing import Inputs
+from handlers.offload import in_process
+from handlers.processing import Inputs, Outputs
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.oip import error_shape
 from handlers.routing import RouteTable
@@ -82,8 +85,15 @@ class Invocations(Codec[str | TextRequest | ImageRequest]):
         """406 before the body is read when Accept names nothing this route writes."""
         choose_accept(request.headers.get("accept"))
 
+    def __init__(self, settings: Settings) -> None:
+        self.processes = settings.decode_processes
+        self.large = settings.offload_bytes
+
+    def _processes(self, size: int) -> int:
+        return self.processes if self.large and size >= self.large else 0
+
     def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[str | TextRequest | ImageRequest]:
-        """The body's tensors by Content-Type; the state is the answer's media type (text: the toolkit's JSON)."""
+        """The body by Content-Type (a large tensor body in a worker process); the state is the answer's type."""
         accept = choose_accept(request.headers.get("accept"))
         if image_processor_of(runtime) is not None:
             if accept != JSON:
@@ -93,7 +103,8 @@ class Invocations(Codec[str | TextRequest | ImageRequest]):
             if accept != JSON:
                 raise NotAcceptableError(f"a text model answers application/json, not {accept}")
             return Decoded(*hf_texts(content_type(request), body))
-        tensors = decode_body(runtime.manifest, content_type(request), body)
+        processes = self._processes(len(body))
+        tensors = in_process(processes, decode_arrays, runtime.manifest, content_type(request), body)
         return Decoded(Inputs(tensors), accept)
 
     def encode(self, result: Result[str | TextRequest | ImageRequest]) -> Response:
@@ -105,20 +116,37 @@ class Invocations(Codec[str | TextRequest | ImageRequest]):
         if processor is not None and isinstance(result.state, TextRequest):
             return json_response(hf_answer(processor, result.feed, result.outputs, result.state))
         assert isinstance(result.state, str)
-        return _answer(result.runtime, result.outputs, result.state)
+        rows = max((len(value) for value in result.outputs.values() if getattr(value, "ndim", 0)), default=0)
+        processes = self._processes(rows * 64)  # about the bytes of the answer
+        body, media = in_process(processes, encode_answer, result.runtime.manifest, result.outputs, result.state)
+        return Response(body, media_type=media)
 
 
-def _answer(runtime: ModelRuntime, outputs: dict[str, Any], accept: str) -> Response:
+def decode_arrays(manifest: Manifest, media_type: str, body: bytes) -> dict[str, Any]:
+    """:func:`decode_body`, with numeric nested lists made arrays where they are parsed (a worker process), so
+    neither the pickled answer nor the validation that follows walks Python lists on the server's GIL."""
+    tensors = decode_body(manifest, media_type, body)
+    arrays: dict[str, Any] = {}
+    for name, value in tensors.items():
+        arrays[name] = value
+        if isinstance(value, list):
+            try:
+                array = np.asarray(value)
+            except (ValueError, TypeError, OverflowError):  # ragged or mixed: validation names the problem
+                continue
+            if array.dtype.kind in "biuf":
+                arrays[name] = array
+    return arrays
+
+
+def encode_answer(manifest: Manifest, outputs: Outputs, accept: str) -> tuple[bytes, str]:
+    """The answer's body and media type (module-level, so a worker process can run it)."""
     if accept == CSV:
-        return Response(to_csv(primary_output(runtime.manifest, outputs)), media_type=CSV)
+        return to_csv(primary_output(manifest, outputs)), CSV
     if accept == NPY:
-        return Response(to_npy(primary_output(runtime.manifest, outputs)), media_type=NPY)
-    answer: dict[str, Any] = {
-        "model": runtime.name,
-        "version": runtime.version,
-        "predictions": prediction_rows(runtime.manifest, outputs),
-    }
-    return json_response(labelled(answer, runtime.manifest, outputs))
+        return to_npy(primary_output(manifest, outputs)), NPY
+    answer = {"model": manifest.name, "version": manifest.version, "predictions": prediction_rows(manifest, outputs)}
+    return bytes(json_response(labelled(answer, manifest, outputs)).body), JSON
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:
@@ -132,5 +160,5 @@ def router(repository: ModelRepository, settings: Settings) -> RouteTable:
             return json_response({"status": "Healthy"})
         return json_response({"status": "Unhealthy"}, 503)
 
-    api.post("/invocations")(inference_endpoint(Invocations(), repository, settings))
+    api.post("/invocations")(inference_endpoint(Invocations(settings), repository, settings))
     return api

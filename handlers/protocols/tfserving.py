@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bundle import VERSION_MAX_LENGTH
 from bundle.semver import semver_key
 from handlers.answers import columnar_outputs, prediction_rows
 from handlers.engine import ModelRepository, ModelRuntime
@@ -53,7 +54,7 @@ _TF_DTYPES = {
 
 def resolve(repository: ModelRepository, name: str, version: str | None) -> ModelRuntime:
     """The runtime for a TF Serving path version: exact semver, or an integer major version."""
-    if version is None or not version.isdigit():
+    if version is None or not (version.isascii() and version.isdigit()) or len(version) > VERSION_MAX_LENGTH:
         return repository.get(name, version)
     candidates = [v for v in repository.version_names(name) if semver_key(v)[0] == int(version)]
     if not candidates:

@@ -42,6 +42,7 @@ PROTOCOL = "torchserve"
 _TYPES = {
     400: "BadRequestException",
     406: "BadRequestException",
+    408: "RequestTimeoutException",
     413: "RequestEntityTooLargeException",
     415: "BadRequestException",
     422: "PredictionException",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
@@ -79,8 +79,8 @@ class ModelApiProps:
 
 
 class ModelApi(Construct):
-    """Attributes: ``api``, ``access_logs``, ``validator``, ``authorizer`` (jwt only), ``usage_plan`` and
-    ``api_key`` (api_key only), ``sagemaker_role`` (when a SageMaker model is routed), ``methods``
+    """Attributes: ``api``, ``access_logs``, ``execution_logs``, ``validator``, ``authorizer`` (jwt only),
+    ``usage_plan`` and ``api_key`` (api_key only), ``sagemaker_role`` (when a SageMaker model is routed), ``methods``
     (list of created methods)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: ModelApiProps) -> None:
@@ -120,6 +120,16 @@ class ModelApi(Construct):
                 ),
             ),
         )
+        # Execution logs (logging_level ERROR) go to a group API Gateway would create outside the template,
+        # keeping logs forever: create it here, with retention, before the stage starts logging.
+        self.execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=Fn.join("", ["API-Gateway-Execution-Logs_", self.api.rest_api_id, f"/{props.stage}"]),
+            retention=retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.api.deployment_stage.node.add_dependency(self.execution_logs)
         self.validator = apigw.RequestValidator(
             self, "Validator", rest_api=self.api, validate_request_body=True, validate_request_parameters=True
         )

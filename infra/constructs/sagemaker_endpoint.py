@@ -7,11 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import ArnFormat, CfnTag, Duration, Stack
+from aws_cdk import ArnFormat, CfnTag, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
@@ -20,6 +21,7 @@ from bundle import names
 from infra.bundles import BundleSource
 from infra.config import AlarmConfig, RolloutConfig, SageMakerConfig
 from infra.constructs.alarms import rollback_alarm
+from infra.constructs.logs import retention
 from infra.nag import acknowledge
 from infra.names import CHALLENGER_VARIANT, MODEL_TAG, PRIMARY_VARIANT, VERSION_TAG
 from infra.rollout import sagemaker_deployment_config
@@ -54,7 +56,8 @@ class SageMakerEndpoint(Construct):
     """Role, image, model(s), endpoint config, endpoint, rollback alarms and autoscaling.
 
     Attributes: ``role``, ``image``, ``models`` (variant -> CfnModel), ``endpoint_config``, ``endpoint``,
-    ``endpoint_arn``, ``alarms`` (name -> alarm), ``scalable_targets`` (variant -> target).
+    ``endpoint_arn``, ``alarms`` (name -> alarm), ``scalable_targets`` (variant -> target), ``logs`` (the
+    endpoint's ``/aws/sagemaker/Endpoints/<name>`` group, with the deploy file's retention).
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: SageMakerEndpointProps) -> None:
@@ -124,6 +127,14 @@ class SageMakerEndpoint(Construct):
             )
         self.endpoint_config = sagemaker.CfnEndpointConfig(self, "Config", production_variants=production_variants)
         self.alarms = _alarms(self, name, [variant for variant, _, _ in variants], props.alarms)
+        # SageMaker would create this group on first log line, outside the template, keeping logs forever.
+        self.logs = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/sagemaker/Endpoints/{name}",
+            retention=retention(sizing.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
@@ -133,6 +144,7 @@ class SageMakerEndpoint(Construct):
         )
         for alarm in self.alarms.values():  # named by string above: keep the creation order explicit
             self.endpoint.node.add_dependency(alarm)
+        self.endpoint.node.add_dependency(self.logs)
         self.scalable_targets: dict[str, appscaling.ScalableTarget] = {}
         scaling = sizing.autoscaling
         if scaling is not None:

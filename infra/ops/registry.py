@@ -148,7 +148,7 @@ class Registry:
                 str(local.archive),
                 self.bucket,
                 prefix + ARCHIVE_OBJECT,
-                ExtraArgs={"Metadata": metadata, "ContentType": "application/gzip"},
+                ExtraArgs={"Metadata": metadata, "ContentType": "application/gzip", "ServerSideEncryption": "AES256"},
             )
             self.s3.put_object(
                 Bucket=self.bucket,
@@ -156,6 +156,7 @@ class Registry:
                 Body=local.manifest_bytes,
                 ContentType="application/json",
                 Metadata=metadata,
+                ServerSideEncryption="AES256",  # the bucket policy refuses any other
             )
             return PushResult(local.name, local.version, self.bucket, prefix, size, local.archive_sha256, True)
 

@@ -133,3 +133,35 @@ def test_label_indices_served_as_string_labels_are_read_back(cases):
     assert pre_traffic.compare(named, samples, [served]) == []
     served["label"][0] = "unknown"
     assert pre_traffic.compare(named, samples, [served])[0].startswith("output 'label': label agreement")
+
+
+def test_hook_clients_are_created_at_init_not_per_invocation(monkeypatch, cases):
+    """On Lambda (AWS_LAMBDA_FUNCTION_NAME set) the clients exist after import; the handler makes none."""
+    import importlib
+
+    import boto3
+
+    manifest, samples = cases
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "maaskit-hook")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("TARGET_VERSION_ARN", "arn:aws:lambda:eu-west-1:123456789012:function:f:7")
+    module = importlib.reload(pre_traffic)
+    try:
+        lambda_client, codedeploy = module._CLIENTS
+        services = (lambda_client.meta.service_model.service_name, codedeploy.meta.service_model.service_name)
+        assert services == ("lambda", "codedeploy")
+        reports: list[dict[str, Any]] = []
+
+        class _CodeDeploy:
+            def put_lifecycle_event_hook_execution_status(self, **kwargs: Any) -> None:
+                reports.append(kwargs)
+
+        monkeypatch.setattr(module, "_CLIENTS", (_Lambda(manifest, samples), _CodeDeploy()))
+        monkeypatch.setattr(module, "load_cases", lambda: (manifest, samples))
+        monkeypatch.setattr(boto3, "client", lambda *a, **k: pytest.fail("a client was made inside the handler"))
+        event = {"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "h-1"}
+        assert module.handler(event, None) == {"status": "Succeeded"}
+        assert reports[0]["status"] == "Succeeded"
+    finally:
+        monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+        importlib.reload(pre_traffic)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+
 import pytest
 
 from handlers.app import create_app
@@ -36,3 +40,38 @@ def rel_app(rel_repository: ModelRepository, rel_settings: Settings):
 def rel_models(rel_repository: ModelRepository) -> dict[str, list[str]]:
     """Model name -> versions served."""
     return {name: rel_repository.version_names(name) for name in rel_repository.names()}
+
+
+class GuardedServer:
+    """uvicorn on a free loopback port, in a thread, with the connection options ``maaskit serve`` uses."""
+
+    def __init__(self, app, settings: Settings, parser: str = "auto") -> None:
+        import uvicorn
+
+        from handlers.connections import uvicorn_options
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        options = uvicorn_options(settings, parser=parser)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, access_log=False, log_level="warning", **options)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> GuardedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start within 20 s")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

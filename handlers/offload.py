@@ -1,0 +1,90 @@
+"""Decode and encode large bodies away from the event loop, so a health check never waits behind them.
+
+Turning a 5 MB JSON body into tensors (or a 160k-row answer into JSON) holds the event loop for about
+a second; four at once made ``/ping`` wait that long. At ``MAASKIT_OFFLOAD_BYTES`` (default 256 KiB)
+and above, routes run that work through :func:`off_loop` in Starlette's thread pool; smaller bodies
+stay inline, where a thread hop would cost more than the work.
+
+A thread still shares the GIL, and orjson or numpy hold it for a whole parse (100-500 ms for 5 MB on a
+busy machine). So the SageMaker ``/invocations`` codec, whose ``/ping`` the platform health-checks, hands
+large bodies from that thread to a worker *process* (:func:`in_process`, ``MAASKIT_DECODE_PROCESSES``, 2
+in the container): the thread waits without the GIL and the loop only unpickles arrays and bytes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+__all__ = ["in_process", "off_loop", "shutdown_processes", "warm_processes"]
+
+T = TypeVar("T")
+_DEFAULT_THRESHOLD = 262144
+
+
+def _threshold(request: Request) -> int:
+    settings = getattr(request.app.state, "settings", None) if "app" in request.scope else None
+    return int(getattr(settings, "offload_bytes", _DEFAULT_THRESHOLD))
+
+
+async def off_loop(request: Request, size: int, work: Callable[[], T]) -> T:
+    """``work()``: in a worker thread when ``size`` (the body's bytes) reaches the threshold, else inline."""
+    threshold = _threshold(request)
+    if threshold and size >= threshold:
+        return await run_in_threadpool(work)
+    return work()
+
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+_NICENESS = 5
+
+
+def _pool(processes: int) -> ProcessPoolExecutor:
+    pool = _pools.get(processes)
+    if pool is None:  # spawn: never fork a process that holds onnxruntime's threads
+        workers = max(1, min(processes, os.cpu_count() or 1))
+        pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), initializer=_lower_priority)
+        _pools[processes] = pool
+    return pool
+
+
+def in_process(processes: int, function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` (module-level, picklable) in a worker process, waited for without the GIL.
+
+    Call from a worker thread (inside :func:`off_loop`), never on the event loop; ``processes`` 0 runs it here.
+    """
+    if processes <= 0:
+        return function(*args)
+    return _pool(processes).submit(function, *args).result()
+
+
+def warm_processes(processes: int) -> None:
+    """Start the worker processes now (they import the codecs once), not on the first large request."""
+    if processes > 0:
+        pool = _pool(processes)
+        for future in [pool.submit(_ready) for _ in range(processes)]:
+            future.result(timeout=120)
+
+
+def shutdown_processes() -> None:
+    """Stop the worker processes (server shutdown)."""
+    for pool in _pools.values():
+        pool.shutdown(wait=False, cancel_futures=True)
+    _pools.clear()
+
+
+def _lower_priority() -> None:
+    """Decoding yields the CPU to the server process, whose event loop answers health checks."""
+    os.nice(_NICENESS)
+
+
+def _ready() -> bool:
+    import handlers.codecs  # noqa: F401 (the import is the warm-up)
+
+    return True

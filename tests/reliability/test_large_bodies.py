@@ -1,0 +1,63 @@
+"""Four 5 MB JSON requests at once never hold up SageMaker's health check: ``/ping`` p99 stays under 50 ms.
+
+The real container entry (``python -m handlers.sagemaker_entry``) on loopback: bodies at or above
+``MAASKIT_OFFLOAD_BYTES`` are decoded and their answers encoded off the event loop by the one inference
+pipeline, and for ``/invocations`` in worker processes (``MAASKIT_DECODE_PROCESSES``; :mod:`handlers.offload`).
+The four posters run in a process of their own.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from bench.common import PYTHON, free_port, sagemaker_env, start_server
+from bench.hostile_clients import ping_under_large_bodies
+
+ROW = "[5.1, 3.5, 1.4, 0.2],"
+BODY = ('{"instances": [' + ROW * (5_000_000 // len(ROW)) + "[5.1, 3.5, 1.4, 0.2]]}").encode()
+HEADERS = {"Content-Type": "application/json", "X-Maaskit-Model": "iris"}
+QUIET_IDLE_P99_S = 0.005  # an idle /ping p99 above this: CPUs shared with other work (quiet: 1-2 ms)
+
+
+def _container(bundle, port: int, **env: str):
+    environment = sagemaker_env(bundle, port, MAASKIT_BATCHING="0", MAASKIT_MAX_RESPONSE_BYTES="0", **env)
+    return start_server("sagemaker-large-bodies", [PYTHON, "-m", "handlers.sagemaker_entry"], port, environment)
+
+
+@pytest.mark.slow
+def test_ping_p99_under_50ms_while_four_5mb_requests_run(rel_bundles, tmp_path):
+    body_file = tmp_path / "body.json"
+    body_file.write_bytes(BODY)
+    port = free_port()
+    with _container(rel_bundles.iris, port) as server:
+        idle = float(np.percentile(idle_ping_latencies(server.url), 99))
+        latencies, statuses = ping_under_large_bodies(server.url, str(body_file), headers=HEADERS)
+    assert statuses == [200] * 4
+    assert len(latencies) >= 20, "the large requests ended before /ping was measured"
+    p99 = float(np.percentile(latencies, 99))
+    measured = f"/ping p99 {p99 * 1000:.1f} ms over {len(latencies)} pings (idle p99 {idle * 1000:.1f} ms)"
+    # With the loop doing the work, four bodies made /ping wait 3.8-6 s here: a loop blocked by them could not
+    # stay under 1 s even on this shared machine; the 50 ms goal is held to account on a quiet one.
+    assert p99 < 1.0, measured
+    if idle > QUIET_IDLE_P99_S:
+        pytest.skip(
+            f"this machine is too loaded to hold a 50 ms p99 to account (idle already {idle * 1000:.1f} ms); "
+            f"the loop was not blocked: {measured}"
+        )
+    assert p99 < 0.050, measured
+
+
+def idle_ping_latencies(url: str, count: int = 200) -> list[float]:
+    """``count`` /ping latencies (s) with nothing else sent: what this machine gives at best."""
+    latencies = []
+    for _ in range(count):
+        started = time.perf_counter()
+        with urllib.request.urlopen(url + "/ping", timeout=10) as answer:
+            answer.read()
+        latencies.append(time.perf_counter() - started)
+        time.sleep(0.01)
+    return latencies
