@@ -211,6 +211,7 @@ def _special(name: str) -> Callable[[], tuple[Any, Any]] | None:
         "RadiusNeighborsRegressor": (lambda: neighbors.RadiusNeighborsRegressor(radius=0.3), "diabetes"),
         "GaussianRandomProjection": (lambda: random_projection.GaussianRandomProjection(n_components=5), "wine"),
         "KernelPCA": (lambda: decomposition.KernelPCA(n_components=2), "iris"),
+        "HistGradientBoostingClassifier": (lambda: ensemble.HistGradientBoostingClassifier(max_iter=30), "iris"),
         "MLPClassifier": (lambda: make_mlp("classifier"), "iris"),
         "MLPRegressor": (lambda: make_mlp("regressor"), "diabetes"),
         "TfidfTransformer": (feature_extraction.text.TfidfTransformer, "digits"),
