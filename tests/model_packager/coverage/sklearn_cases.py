@@ -130,7 +130,9 @@ def _special(name: str) -> Callable[[], tuple[Any, Any]] | None:
     from sklearn import feature_selection as fs
     from sklearn.pipeline import make_pipeline
 
-    logistic = lambda: linear_model.LogisticRegression(max_iter=2000)  # noqa: E731
+    def logistic() -> Any:
+        return linear_model.LogisticRegression(max_iter=2000)
+
     if name in {"MultiTaskElasticNet", "MultiTaskElasticNetCV", "MultiTaskLasso", "MultiTaskLassoCV"}:
         klass = getattr(linear_model, name)
 
@@ -352,7 +354,9 @@ def _shape_cases() -> list[Case]:
     from sklearn import decomposition, ensemble, linear_model, preprocessing, svm
     from sklearn import feature_selection as fs
 
-    logistic = lambda: linear_model.LogisticRegression(max_iter=2000)  # noqa: E731
+    def logistic() -> Any:
+        return linear_model.LogisticRegression(max_iter=2000)
+
     return [
         _pipeline(
             "pipeline-scale-svc-breast-cancer",
