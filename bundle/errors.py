@@ -6,7 +6,8 @@ Hierarchy::
     ├── BundleNotFoundError     the path is not a bundle directory or archive
     ├── BundleFormatError       manifest.json is missing, not JSON, or breaks the schema
     ├── BundleIntegrityError    a file's sha256 or size differs from the manifest
-    └── UnsafeArchiveError      an archive member would escape the target directory
+    ├── UnsafeArchiveError      an archive member would escape the target directory
+    └── InputError              a request's raw input cannot be encoded (names the limit; a 4xx at serving)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ __all__ = [
     "BundleFormatError",
     "BundleIntegrityError",
     "BundleNotFoundError",
+    "InputError",
     "UnsafeArchiveError",
 ]
 
@@ -38,3 +40,10 @@ class BundleIntegrityError(BundleError):
 
 class UnsafeArchiveError(BundleError):
     """An archive member is a link, a device, or a path outside the target."""
+
+
+class InputError(BundleError):
+    """An input the bundle's processing cannot take (empty batch, token id out of range, ...).
+
+    The message names the limit broken; runtimes answer it with a 4xx.
+    """

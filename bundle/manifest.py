@@ -11,13 +11,14 @@ import re
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bundle.errors import BundleFormatError
 
 __all__ = [
     "FORMAT_VERSION",
     "DType",
+    "EmbeddingSpec",
     "FileEntry",
     "Manifest",
     "Optimization",
@@ -30,6 +31,9 @@ __all__ = [
     "load_manifest",
     "NAME_PATTERN",
     "SEMVER_PATTERN",
+    "TEXT_TASKS",
+    "Task",
+    "TextSpec",
 ]
 
 FORMAT_VERSION: Literal[1] = 1
@@ -61,6 +65,23 @@ DType = Literal[
 ]
 
 
+#: What a bundle's model does. Tensor models are classifier / regressor / other; task-aware bundles
+#: (which carry their own pre- and post-processing) name the Hugging Face pipeline task they serve.
+Task = Literal[
+    "classifier",
+    "regressor",
+    "other",
+    "feature-extraction",
+    "text-classification",
+    "token-classification",
+    "image-classification",
+]
+#: Tasks whose bundles take raw text (and carry a ``text`` TextSpec).
+TEXT_TASKS: frozenset[str] = frozenset({"feature-extraction", "text-classification", "token-classification"})
+#: ONNX inputs a text encoder can fill.
+TextInputName = Literal["input_ids", "attention_mask", "token_type_ids"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -84,7 +105,7 @@ class ParityCheck(_Strict):
     """One metric measured on one output, against its tolerance."""
 
     output: str
-    metric: Literal["max_abs_diff", "max_rel_diff", "label_agreement"]
+    metric: Literal["max_abs_diff", "max_rel_diff", "label_agreement", "min_cosine", "ranking_agreement"]
     tolerance: float
     measured: float
     passed: bool
@@ -101,7 +122,7 @@ class ParityReport(_Strict):
 class Optimization(_Strict):
     """An offline optimization applied to model.onnx, re-checked for parity."""
 
-    graph_level: Literal["none", "basic", "extended"] = "none"
+    graph_level: Literal["none", "basic", "extended", "transformer"] = "none"
     quantization: Literal["none", "int8"] = "none"
     size_before: int = Field(ge=0)
     size_after: int = Field(ge=0)
@@ -126,6 +147,40 @@ class Provenance(_Strict):
     source: str | None = None
 
 
+class TextSpec(_Strict):
+    """How raw text becomes the model's inputs (run by ``bundle.processing.text`` with the Rust tokenizers)."""
+
+    tokenizer_file: str = Field(default="tokenizer.json", pattern=r"^[A-Za-z0-9._-]+$")
+    """The tokenizers JSON file inside the bundle (also listed in ``files``)."""
+    tokenizer_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    max_length: int = Field(ge=1)
+    """Longest token sequence the model takes (special tokens included); longer texts are truncated."""
+    vocab_size: int = Field(ge=1)
+    """Token ids must be in ``[0, vocab_size)``."""
+    pad_token_id: int = Field(ge=0)
+    input_names: list[TextInputName] = Field(min_length=1)
+    """The ONNX inputs the encoder fills, in graph order."""
+
+    @field_validator("input_names")
+    @classmethod
+    def _ids_are_fed(cls, names: list[str]) -> list[str]:
+        if "input_ids" not in names:
+            raise ValueError("input_names must include input_ids")
+        if len(set(names)) != len(names):
+            raise ValueError("input_names must not repeat a name")
+        return names
+
+
+class EmbeddingSpec(_Strict):
+    """What a feature-extraction bundle's embedding output is."""
+
+    dimensions: int = Field(ge=1)
+    pooling: Literal["mean", "cls"]
+    normalized: bool
+    """True when the graph L2-normalises the embedding (unit length)."""
+    output: str = Field(default="sentence_embedding", min_length=1)
+
+
 class Manifest(_Strict):
     """manifest.json, format version 1."""
 
@@ -138,7 +193,7 @@ class Manifest(_Strict):
     opsets: dict[str, int]
     inputs: list[TensorSpec] = Field(min_length=1)
     outputs: list[TensorSpec] = Field(min_length=1)
-    task: Literal["classifier", "regressor", "other"] = "other"
+    task: Task = "other"
     labels: list[str] | list[int] | None = None
     label_output: str | None = None
     probability_output: str | None = None
@@ -147,6 +202,10 @@ class Manifest(_Strict):
     files: dict[str, FileEntry]
     provenance: Provenance
     metadata: dict[str, str] = Field(default_factory=dict)
+    text: TextSpec | None = None
+    """Present exactly when ``task`` is a text task: the tokenizer and its limits."""
+    embedding: EmbeddingSpec | None = None
+    """feature-extraction bundles only: the sentence embedding output."""
 
     @field_validator("files")
     @classmethod
@@ -157,6 +216,25 @@ class Manifest(_Strict):
         if "model.onnx" not in files:
             raise ValueError("files must list model.onnx")
         return files
+
+    @model_validator(mode="after")
+    def _text_fields_fit_the_task(self) -> Manifest:
+        if (self.task in TEXT_TASKS) != (self.text is not None):
+            needs = "needs a" if self.task in TEXT_TASKS else "takes no"
+            raise ValueError(f"task {self.task!r} {needs} text spec")
+        if self.text is not None:
+            entry = self.files.get(self.text.tokenizer_file)
+            if entry is None:
+                raise ValueError(f"files must list the tokenizer {self.text.tokenizer_file}")
+            if entry.sha256 != self.text.tokenizer_sha256:
+                raise ValueError(
+                    f"text.tokenizer_sha256 is not the sha256 of {self.text.tokenizer_file} listed in files"
+                )
+        if (self.task == "feature-extraction") != (self.embedding is not None):
+            raise ValueError("an embedding spec goes with task feature-extraction, and only with it")
+        if self.embedding is not None and not any(o.name == self.embedding.output for o in self.outputs):
+            raise ValueError(f"embedding output {self.embedding.output!r} is not an output of the model")
+        return self
 
     def input_spec(self, name: str) -> TensorSpec | None:
         """The input called ``name``, or None."""

@@ -10,12 +10,14 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from bundle.archive import archive_bytes
-from bundle.errors import BundleError
+from bundle.errors import BundleError, BundleFormatError
 from bundle.manifest import FileEntry, Manifest, dump_manifest
 from bundle.reader import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
 from bundle.samples import samples_bytes
@@ -74,10 +76,13 @@ def write_bundle(
     sample_outputs: dict[str, np.ndarray],
     *,
     force: bool = False,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> BundlePaths:
     """Write ``<name>-<version>/`` and ``<name>-<version>.tar.gz`` under ``out_dir``.
 
-    The manifest's ``files`` is filled in here from the bytes actually written.
+    ``extra_files`` are processing files that travel with the model (``tokenizer.json``, ...), by
+    plain file name. The manifest's ``files`` is filled in here from the bytes actually written,
+    and the manifest is validated again with them.
     Raises BundleExistsError when the version exists and ``force`` is false.
     """
     paths = bundle_paths(out_dir, manifest.name, manifest.version)
@@ -87,9 +92,17 @@ def write_bundle(
             "bump the version or pass --force to replace it"
         )
     samples = samples_bytes(sample_inputs, sample_outputs)
+    extras = dict(extra_files or {})
+    clashing = sorted(set(extras) & {MODEL_FILE, SAMPLES_FILE, MANIFEST_FILE})
+    if clashing:
+        raise BundleError(f"extra bundle files may not replace {clashing}")
     files = {MODEL_FILE: _entry(model_bytes), SAMPLES_FILE: _entry(samples)}
-    final = manifest.model_copy(update={"files": files})
-    contents = {MODEL_FILE: model_bytes, SAMPLES_FILE: samples, MANIFEST_FILE: dump_manifest(final)}
+    files.update({name: _entry(payload) for name, payload in sorted(extras.items())})
+    try:
+        final = Manifest.model_validate({**manifest.model_dump(), "files": files})
+    except ValidationError as exc:
+        raise BundleFormatError(f"the manifest does not fit the files written: {exc.errors()[0]['msg']}") from None
+    contents = {MODEL_FILE: model_bytes, SAMPLES_FILE: samples, **extras, MANIFEST_FILE: dump_manifest(final)}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{paths.directory.name}.", dir=out_dir))

@@ -21,38 +21,42 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from handlers.engine import ModelRepository
+from handlers.errors import MethodNotAllowedError, RouteNotFoundError, ServingError
 from handlers.http import json_response
 from handlers.metrics import Metrics
 from handlers.observability import ObservabilityMiddleware
-from handlers.routing import RouteSpec
+from handlers.routing import RouteSpec, RouteTable
 from handlers.settings import Settings
 
 __all__ = ["create_app"]
 
-_VERSION = "0.1.0"
 _TITLE = "model server"
 _DESCRIPTION = "Predictions from verified ONNX bundles in several wire protocols."
 # Tried first: the routes that carry traffic (Starlette matches routes in order).
 _HOT = ("/invocations", "/ping")
 
 
-def _route_error(request: Request, status: int, message: str) -> Response:
-    """Unknown route or method, in the shape of the protocol the path belongs to."""
-    path = request.url.path
-    if path.startswith("/predictions") or path == "/ping":
-        kind = "ResourceNotFoundException" if status == 404 else "MethodNotAllowedException"
-        return json_response({"code": status, "type": kind, "message": message}, status)
-    if path.startswith(("/v1/", "/v2", "/invocations")):
-        return json_response({"error": message}, status)
-    return json_response({"error": {"status": status, "type": "HTTPException", "message": message}}, status)
+def _route_error(status: int, message: str) -> ServingError:
+    if status == 404:
+        return RouteNotFoundError(message + "; see /docs for the routes this server answers")
+    if status == 405:
+        return MethodNotAllowedError(message)
+    error = ServingError(message)
+    error.status = status
+    return error
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    message = f"{request.method} {request.url.path}: {exc.detail}"
-    if exc.status_code == 404:
-        message += "; see /docs for the routes this server answers"
-    return _route_error(request, exc.status_code, message)
+def _http_error_handler(tables: Sequence[RouteTable]) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Unknown routes and methods answered by the table that claims the longest prefix of the path."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        path = request.url.path
+        table = max(tables, key=lambda candidate: candidate.claim(path))
+        error = _route_error(exc.status_code, f"{request.method} {path}: {exc.detail}")
+        return table.error(request, error, dict(exc.headers or {}))
+
+    return http_error
 
 
 def _ordered(specs: list[RouteSpec]) -> list[RouteSpec]:
@@ -65,9 +69,10 @@ def _docs_routes(title: str, specs: list[RouteSpec]) -> list[Route]:
 
     async def openapi(request: Request) -> Response:
         if "document" not in cache:
+            from bundle.version import maaskit_version
             from handlers.openapi import build_openapi
 
-            cache["document"] = build_openapi(title, _VERSION, _DESCRIPTION, specs)
+            cache["document"] = build_openapi(title, maaskit_version(), _DESCRIPTION, specs)
         return json_response(cache["document"])
 
     async def docs(request: Request) -> Response:
@@ -83,19 +88,22 @@ def create_app(
     settings: Settings | None = None,
     *,
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    protocols: Sequence[str] | None = None,
 ) -> Starlette:
     """An ASGI app serving ``repository`` in every protocol.
 
-    maaskit JSON, Open Inference Protocol v2, TensorFlow Serving REST, TorchServe and SageMaker.
-    ``on_shutdown`` coroutines run when the server stops (e.g. closing batchers' threads).
+    maaskit JSON, Open Inference Protocol v2, TensorFlow Serving REST, TorchServe and SageMaker, or
+    the ``protocols`` modules given (see :mod:`handlers.protocols`). ``on_shutdown`` coroutines run
+    when the server stops (e.g. closing batchers' threads).
     """
     from handlers.protocols import PROTOCOL_MODULES
 
     settings = settings or Settings.load()
     title = f"{settings.service_name} {_TITLE}"
-    specs: list[RouteSpec] = []
-    for module in PROTOCOL_MODULES:
-        specs.extend(import_module(module).router(repository, settings).specs)
+    tables: list[RouteTable] = [
+        import_module(module).router(repository, settings) for module in protocols or PROTOCOL_MODULES
+    ]
+    specs = [spec for table in tables for spec in table.specs]
     metrics = Metrics() if settings.metrics == "prometheus" else None
     if metrics is not None:
 
@@ -122,10 +130,17 @@ def create_app(
         log_payload=settings.log_payload,
         namespace=settings.service_name,
     )
+    middleware = [observability]
+    if settings.page:
+        from handlers.page import PageMiddleware
+
+        middleware.append(
+            Middleware(PageMiddleware, repository=repository, metrics=metrics, service=settings.service_name)
+        )
     app = Starlette(
         routes=[spec.route() for spec in specs] + _docs_routes(title, specs),
-        middleware=[observability],
-        exception_handlers={HTTPException: _http_error},
+        middleware=middleware,
+        exception_handlers={HTTPException: _http_error_handler(tables)},
         lifespan=lifespan,
     )
     app.state.repository = repository

@@ -10,10 +10,13 @@ Hierarchy::
     ├── UnsupportedMediaTypeError 415  Content-Type not understood by this route
     ├── NotAcceptableError     406  Accept asks for a type the route cannot produce
     ├── ModelExecutionError    422  onnxruntime refused input that passed validation
+    ├── RouteNotFoundError     404  no route has that path
+    ├── MethodNotAllowedError  405  the path exists, not with that method
     ├── ModelNotReadyError     503  models are still loading or warming up
     └── InferenceTimeoutError  504  the run took longer than the inference budget (MAASKIT_INFERENCE_TIMEOUT_MS)
 
-Protocol routers render these in their own error shape; the status stays the same.
+Each protocol's route table renders these in that protocol's error shape (see
+:mod:`handlers.protocols`); the status stays the same.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from __future__ import annotations
 __all__ = [
     "InferenceTimeoutError",
     "InvalidInputError",
+    "MethodNotAllowedError",
     "ModelExecutionError",
     "ModelNotFoundError",
     "ModelNotReadyError",
     "NotAcceptableError",
     "PayloadTooLargeError",
+    "RouteNotFoundError",
     "ServingError",
     "UnsupportedMediaTypeError",
     "VersionNotFoundError",
@@ -80,6 +85,18 @@ class ModelExecutionError(ServingError):
     """onnxruntime rejected an input that passed validation (message trimmed from ORT's)."""
 
     status = 422
+
+
+class RouteNotFoundError(ServingError):
+    """No route of this server has the request's path."""
+
+    status = 404
+
+
+class MethodNotAllowedError(ServingError):
+    """The path is served, but not with the request's method."""
+
+    status = 405
 
 
 class ModelNotReadyError(ServingError):

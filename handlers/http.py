@@ -15,11 +15,10 @@ from handlers.observability import RequestInfo, request_info
 
 __all__ = [
     "JSON",
-    "NAME_PARAMS",
-    "NAME_VERSION_PARAMS",
     "VERSION_HEADER",
     "content_type",
     "describe",
+    "describe_model",
     "error_response",
     "json_response",
     "jsonable",
@@ -154,20 +153,16 @@ def error_response(request: Request, error: ServingError, body: Any, headers: di
     return json_response(body, error.status, headers)
 
 
-def describe(request: Request, protocol: str, model: str | None = None, version: str | None = None) -> None:
-    """Tell the access log which protocol (and, once known, which model version) serves this request."""
+def describe(request: Request, protocol: str) -> None:
+    """Tell the access log which protocol serves this request."""
     info = request_info(request)
     if info is not None:
-        info.describe(protocol, model, version)
+        info.protocol = protocol
 
 
-def _path_parameter(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
-
-
-# Routes read path parameters from ``request.path_params``: declaring them as typed arguments would
-# make FastAPI build a pydantic field per parameter (slower start, slower requests). These document them.
-NAME_PARAMS: dict[str, Any] = {"parameters": [_path_parameter("name", "model name")]}
-NAME_VERSION_PARAMS: dict[str, Any] = {
-    "parameters": [_path_parameter("name", "model name"), _path_parameter("version", "model version (semver)")]
-}
+def describe_model(request: Request, model: str, version: str) -> None:
+    """Tell the access log (and the metrics) which model version answers this request."""
+    info = request_info(request)
+    if info is not None:
+        info.model = model
+        info.version = version

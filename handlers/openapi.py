@@ -9,13 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from handlers.routing import RouteSpec
+from handlers.routing import BODY_SCHEMA, ERROR_SCHEMA, RESPONSE_SCHEMA, RouteSpec
 
 __all__ = ["build_openapi", "swagger_page"]
-
-_BODY = "x-maaskit-body"
-_RESPONSE = "x-maaskit-response"
-_ERROR = "x-maaskit-error"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -44,9 +40,9 @@ def build_openapi(title: str, version: str, description: str, specs: Sequence[Ro
     used: set[str] = set()
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
-            body = operation.pop(_BODY, None)
-            response = operation.pop(_RESPONSE, None)
-            error = operation.pop(_ERROR, "MaaskitError")
+            body = operation.pop(BODY_SCHEMA, None)
+            response = operation.pop(RESPONSE_SCHEMA, None)
+            error = operation.pop(ERROR_SCHEMA, "MaaskitError")
             if body:
                 operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
                 used.add(body)

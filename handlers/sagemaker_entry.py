@@ -2,7 +2,8 @@
 
 Loads the bundle(s) from the model directory (the extracted ``model.tar.gz``: a bundle root, or a
 folder of bundles), picks onnxruntime-gpu's CUDA provider when it is there (CPU with a warning
-otherwise), puts a request batcher in front of every model version, and serves the one maaskit app
+otherwise), serves every model version through a request batcher (within the inference budget
+when ``MAASKIT_INFERENCE_TIMEOUT_MS`` is set: :mod:`handlers.strategies`), and serves the one maaskit app
 on ``0.0.0.0:8080`` under uvicorn (uvloop and httptools when installed). SageMaker starts the image
 with the argument ``serve``; it is accepted and ignored.
 
@@ -33,9 +34,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from handlers.batching import BatchConfig, MicroBatcher
-from bundle import BundleError
+from bundle import BundleError, names
+from handlers.batching import BatchConfig
 from handlers.settings import ENV, Settings, SettingsError
+from handlers.strategies import choose_strategy
+from handlers.tunnel import InvocationsTunnel
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -88,8 +91,8 @@ class EntryConfigError(ValueError):
     """An environment variable of the container entry holds an unusable value."""
 
 
-def _int_env(env: Mapping[str, str], names: Sequence[str], default: int, minimum: int) -> int:
-    for name in names:
+def _int_env(env: Mapping[str, str], variables: Sequence[str], default: int, minimum: int) -> int:
+    for name in variables:
         raw = env.get(name, "").strip()
         if raw:
             try:
@@ -117,8 +120,8 @@ class ServerConfig:
         """Read the container's environment (see the module docstring for the names)."""
         source = os.environ if env is None else env
         gpus = len(visible_gpus(source)) if gpu_count is None else gpu_count
-        workers = _int_env(source, ("MAASKIT_WORKERS", "SAGEMAKER_MODEL_SERVER_WORKERS"), max(gpus, 1), 1)
-        port = _int_env(source, ("SAGEMAKER_BIND_TO_PORT", "MAASKIT_PORT"), 8080, 1)
+        workers = _int_env(source, (names.WORKERS, "SAGEMAKER_MODEL_SERVER_WORKERS"), max(gpus, 1), 1)
+        port = _int_env(source, ("SAGEMAKER_BIND_TO_PORT", names.PORT), 8080, 1)
         if port > 65535:
             raise EntryConfigError(f"port {port} is out of range; set SAGEMAKER_BIND_TO_PORT to 1-65535")
         try:
@@ -126,10 +129,10 @@ class ServerConfig:
         except ValueError as exc:
             raise EntryConfigError(str(exc)) from None
         return cls(
-            host=source.get("MAASKIT_HOST", "0.0.0.0"),
+            host=source.get(names.HOST, "0.0.0.0"),
             port=port,
             workers=workers,
-            keep_alive_s=_int_env(source, ("MAASKIT_KEEP_ALIVE_S",), 75, 1),
+            keep_alive_s=_int_env(source, (names.KEEP_ALIVE_S,), 75, 1),
             batch=batch,
         )
 
@@ -159,7 +162,7 @@ def default_providers(available: Sequence[str] | None = None) -> tuple[str, ...]
 
 
 def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None = None) -> Starlette:
-    """Load, verify and warm every bundle, put a batcher in front of each, and build the app.
+    """Load, verify and warm every bundle, serve them batched (unless turned off) within the budget, build the app.
 
     Raises BundleError when a bundle is missing or cannot be trusted, SettingsError on bad settings.
     """
@@ -172,29 +175,18 @@ def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None 
     if not source.get(ENV["providers"], "").strip():
         overrides["providers"] = default_providers()
     settings = Settings.load(environ=source, **overrides)
-    repository = ModelRepository.load(settings)
-    batchers: list[MicroBatcher] = []
-    if config.batch.enabled:
-        for runtime in repository.runtimes():
-            batcher = MicroBatcher(runtime.run, runtime.manifest.inputs, config.batch, name=runtime.key)
-            runtime.infer = batcher.submit
-            batchers.append(batcher)
-
-    async def close_batchers() -> None:
-        for batcher in batchers:
-            await batcher.close()
-        logger.info("shut down: %d request batcher(s) closed", len(batchers))
-
+    strategy = choose_strategy(settings, config.batch)  # the inference budget holds inside the batcher too
+    repository = ModelRepository.load(settings, strategy=strategy)
     for runtime in repository.runtimes():
-        logger.info(
-            "serving %s on %s, batching %s",
-            runtime.key,
-            ",".join(runtime.providers),
-            f"up to {config.batch.max_batch_size} rows / {config.batch.max_wait_ms:g} ms"
-            if config.batch.enabled
-            else "off",
-        )
-    return create_app(repository, settings, on_shutdown=[close_batchers])
+        logger.info("serving %s on %s, inference %s", runtime.key, ",".join(runtime.providers), strategy.describe())
+
+    async def shut_down() -> None:
+        await repository.close()
+        logger.info("shut down: inference stopped (%s)", strategy.describe())
+
+    app = create_app(repository, settings, on_shutdown=[shut_down])
+    app.add_middleware(InvocationsTunnel)  # the API's maaskit routes arrive as /invocations (handlers.tunnel)
+    return app
 
 
 def worker_app() -> Starlette:

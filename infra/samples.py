@@ -1,44 +1,34 @@
-"""Turn a bundle's samples into the JSON test cases the pre-traffic hook runs against a new version."""
+"""Stage the pre-traffic hook's asset: the hook, the bundle contract it judges with, and the bundle's samples.
+
+The hook decides with the same function as the packager's gate, ``verify`` and the runtime's
+warm-up (:func:`bundle.parity.reproduces`), so it ships the ``bundle`` package itself (numpy,
+pydantic and orjson come from the endpoint's dependency layer) together with the bundle's
+``manifest.json`` (tolerances, dtypes, labels) and ``samples.npz`` (inputs and expected outputs).
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Any
 
-__all__ = ["MAX_HOOK_ROWS", "hook_cases"]
+import bundle
+from bundle.reader import MANIFEST_FILE, SAMPLES_FILE
 
-#: Rows sent by the hook: enough to catch a wrong model, small enough for one 6 MB request.
-MAX_HOOK_ROWS = 16
-_DEFAULT_ATOL = 1e-4
-_DEFAULT_RTOL = 1e-3
+__all__ = ["BUNDLE_PACKAGE", "HOOK_HANDLER", "HOOK_SOURCE", "stage_hook_asset"]
 
-
-def _label_requirement(tolerance: float) -> float:
-    # Same reading as the runtime's warm-up: a minimum agreement (0.99) or an allowed disagreement (0.01).
-    return tolerance if tolerance > 0.5 else 1.0 - tolerance
+HOOK_SOURCE = Path(__file__).resolve().parent / "hook" / "pre_traffic.py"
+BUNDLE_PACKAGE = Path(bundle.__file__).resolve().parent
+#: The hook's Lambda handler inside the staged asset.
+HOOK_HANDLER = "pre_traffic.handler"
 
 
-def hook_cases(directory: Path) -> dict[str, Any]:
-    """``{"model", "version", "inputs", "outputs"}`` from the bundle at ``directory`` (see infra/hook)."""
-    import numpy as np
+def stage_hook_asset(out: Path, bundle_dir: Path) -> None:
+    """Write the hook's asset into ``out``: ``pre_traffic.py``, ``bundle/``, ``manifest.json``, ``samples.npz``.
 
-    from bundle import open_bundle
-
-    bundle = open_bundle(directory)
-    manifest, samples = bundle.manifest, bundle.samples()
-    checks: dict[str, dict[str, float]] = {}
-    for check in manifest.parity.checks:
-        checks.setdefault(check.output, {})[check.metric] = check.tolerance
-    outputs: dict[str, Any] = {}
-    for name, array in samples.outputs.items():
-        values = np.asarray(array)[:MAX_HOOK_ROWS]
-        own = checks.get(name, {})
-        if values.dtype.kind in "OUSb" or "label_agreement" in own or values.dtype.kind in "iu":
-            need = _label_requirement(own.get("label_agreement", 1.0))
-            outputs[name] = {"kind": "label", "min_agreement": need, "values": values.astype(str).tolist()}
-        else:
-            atol = own.get("max_abs_diff", _DEFAULT_ATOL)
-            rtol = own.get("max_rel_diff", _DEFAULT_RTOL)
-            outputs[name] = {"kind": "numeric", "atol": atol, "rtol": rtol, "values": values.astype(float).tolist()}
-    inputs = {name: np.asarray(array)[:MAX_HOOK_ROWS].tolist() for name, array in samples.inputs.items()}
-    return {"model": manifest.name, "version": manifest.version, "inputs": inputs, "outputs": outputs}
+    The bundle is opened (and its checksums verified) first: the hook never checks against an altered copy.
+    """
+    source = bundle.open_bundle(bundle_dir)
+    shutil.copyfile(HOOK_SOURCE, out / HOOK_SOURCE.name)
+    shutil.copytree(BUNDLE_PACKAGE, out / "bundle", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in (MANIFEST_FILE, SAMPLES_FILE):
+        shutil.copyfile(source.root / name, out / name)

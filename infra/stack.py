@@ -17,22 +17,19 @@ from infra.constructs.lambda_endpoint import LambdaEndpoint, LambdaEndpointProps
 from infra.constructs.registry import Registry
 from infra.constructs.sagemaker_endpoint import SageMakerEndpoint, SageMakerEndpointProps
 from infra.nag import acknowledge
-from infra.packaging import dependency_dir, lambda_requirements, staged_context, tree_size
+from infra.names import resource_name, stage_name
+from infra.packaging import dependency_dir, lambda_requirements, runtime_sources, staged_context, tree_size
 
-__all__ = ["MaaskitStack", "MaaskitStackProps", "resource_name"]
-
-
-def resource_name(stage: str, model: str) -> str:
-    """``maaskit-<stage>-<model>``: the Lambda function and SageMaker endpoint name (shared with ops)."""
-    return f"maaskit-{stage}-{model}"
+__all__ = ["MaaskitStack", "MaaskitStackProps"]
 
 
 @dataclass(frozen=True)
 class MaaskitStackProps:
     """- ``stage``: dev, prod, ...; ``config``: the validated deploy file (stage overrides applied).
     - ``bundles``: endpoint -> resolved bundle; ``challengers``: endpoint -> A/B challenger bundle.
-    - ``repo_root``: the checkout holding ``handlers/``; ``build_root`` / ``cache_root``: staging and
-      pip cache directories (default ``.maaskit/build`` and ``.maaskit/cache`` under ``repo_root``).
+    - ``repo_root``: the checkout holding the runtime sources (``handlers/``, ``bundle/``, ``pyproject.toml``).
+    - ``build_root`` / ``cache_root``: staging and pip cache directories (default ``.maaskit/build`` and
+      ``.maaskit/cache`` under ``repo_root``).
     """
 
     stage: str
@@ -52,7 +49,6 @@ class MaaskitStack(Stack):
         super().__init__(scope, construct_id, description=f"maaskit models, stage {props.stage}", **kwargs)  # type: ignore[arg-type]
         build_root = props.build_root or props.repo_root / ".maaskit" / "build"
         cache_root = props.cache_root or props.repo_root / ".maaskit" / "cache"
-        handlers_dir = props.repo_root / "handlers"
         self.registry = Registry(self, "Registry", stage=props.stage)
         self.layers: dict[str, lambda_.LayerVersion] = {}
         self.lambda_endpoints: dict[str, LambdaEndpoint] = {}
@@ -68,15 +64,13 @@ class MaaskitStack(Stack):
                     self,
                     f"Lambda-{endpoint.name}",
                     LambdaEndpointProps(
-                        function_name=name, bundle=bundle, handlers_dir=handlers_dir, deps_layer=layer,
+                        function_name=name, bundle=bundle, source_root=props.repo_root, deps_layer=layer,
                         deps_size=deps_size, build_root=build_root, sizing=endpoint.lambda_,
                         rollout=endpoint.rollout, alarms=endpoint.alarms,
                     ),
                 )  # fmt: skip
             else:
-                gpu_context = gpu_context or staged_context(
-                    build_root, "gpu", {"handlers": handlers_dir, "bundle": props.repo_root / "bundle"}
-                )
+                gpu_context = gpu_context or staged_context(build_root, "gpu", runtime_sources(props.repo_root))
                 self.sagemaker_endpoints[endpoint.name] = SageMakerEndpoint(
                     self,
                     f"SageMaker-{endpoint.name}",
@@ -97,6 +91,16 @@ class MaaskitStack(Stack):
                     model: SageMakerRoute(ep.endpoint.endpoint_name or "", ep.endpoint_arn)
                     for model, ep in self.sagemaker_endpoints.items()
                 },
+                versions={
+                    endpoint.name: tuple(
+                        {
+                            source.version
+                            for source in (props.bundles[endpoint.name], props.challengers.get(endpoint.name))
+                            if source is not None
+                        }
+                    )
+                    for endpoint in props.config.endpoints
+                },
             ),
         )
         self.dashboard = ModelDashboard(
@@ -104,7 +108,7 @@ class MaaskitStack(Stack):
             "Dashboard",
             ModelDashboardProps(
                 stage=props.stage,
-                api_name=f"maaskit-{props.stage}",
+                api_name=stage_name(props.stage),
                 lambda_functions={m: resource_name(props.stage, m) for m in self.lambda_endpoints},
                 sagemaker_endpoints={m: resource_name(props.stage, m) for m in self.sagemaker_endpoints},
             ),

@@ -14,28 +14,32 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import onnx
 
 from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, ParityReport
+from bundle.parity import OutputMismatchError, align_expected, reproduces, tolerances_for
+from bundle.version import maaskit_version
 from bundle.writer import BundlePaths, bundle_paths, write_bundle
-from model_packager.converters.base import ConversionError, ConvertOptions, PackagingError
+from model_packager.converters.base import Conversion, ConversionError, ConvertOptions, PackagingError
 from model_packager.converters.registry import ConverterRegistry, default_registry
+from model_packager.converters.transformers_text import TextConversion, TransformersTextConverter
 from model_packager.optimize import GraphLevel, Quantization, apply_optimizations
-from model_packager.parity import (
-    DEFAULT_TOLERANCES,
-    INT8_TOLERANCES,
-    ParityError,
-    Tolerances,
-    align_expected,
-    compare_outputs,
-    run_onnx,
-)
+from model_packager.parity import DEFAULT_TOLERANCES, INT8_TOLERANCES, ParityError, Tolerances, run_onnx
 from model_packager.provenance import created_time, detect_provenance
 from model_packager.samples import load_sample_file
 from model_packager.signature import graph_specs, normalize_model, opsets_of
+from model_packager.text_optimize import INT8_TEXT_TOLERANCES, TextGates
+from model_packager.text_package import (
+    DEFAULT_TEXT_TOLERANCES,
+    GateResult,
+    TextTolerances,
+    gate_text,
+    placeholder_files,
+)
+from model_packager.text_samples import is_text_sample_file
 
 __all__ = ["MAX_STORED_ROWS", "InvalidRequestError", "PackageResult", "package"]
 
@@ -79,8 +83,10 @@ def _validate(name: str, version: str, metadata: Mapping[str, str] | None, optim
     for key, value in (metadata or {}).items():
         if not isinstance(key, str) or not isinstance(value, str) or not key:
             raise InvalidRequestError(f"metadata must map non-empty strings to strings; got {key!r}: {value!r}")
-    if optimize not in {"none", "basic", "extended"}:
-        raise InvalidRequestError(f"optimize must be none, basic or extended (portable levels), not {optimize!r}")
+    if optimize not in {"none", "basic", "extended", "transformer"}:
+        raise InvalidRequestError(
+            f"optimize must be none, basic, extended (portable levels) or transformer (text models), not {optimize!r}"
+        )
     if quantize not in {None, "none", "int8"}:
         raise InvalidRequestError(f"quantize must be int8 or None, not {quantize!r}")
 
@@ -105,10 +111,73 @@ def _stored(arrays: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
     return {k: (v[:MAX_STORED_ROWS] if v.ndim and v.shape[0] == rows else v) for k, v in arrays.items()}
 
 
-def _maaskit_version() -> str:
-    from maaskit import __version__
+def _aligned(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    try:
+        return align_expected(expected, actual)
+    except OutputMismatchError as exc:
+        raise ConversionError(f"{exc} (onnxruntime versus the original model)") from None
 
-    return str(__version__)
+
+def _stored_samples(
+    model_bytes: bytes, feed: dict[str, np.ndarray], expected: dict[str, np.ndarray], manifest: Manifest
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The rows kept in samples.npz; they must pass the very check ``verify`` and the runtime's warm-up make.
+
+    Parity was measured on every sample row; a label agreement that passed there can fall below its
+    minimum on the stored subset (one flip in 64 rows is 98.4%), and such a bundle would be refused at load.
+    """
+    measured = manifest.parity.sample_count
+    inputs, outputs = _stored(feed, measured), _stored(expected, measured)
+    if measured <= MAX_STORED_ROWS:
+        return inputs, outputs  # every measured row is stored: the gate already judged exactly these samples
+    report, failures = reproduces(
+        run_onnx(model_bytes, inputs), outputs, tolerances_for(manifest), manifest.label_output
+    )
+    if failures:
+        raise ParityError(
+            f"the first {report.sample_count} of the {measured} sample rows, kept in samples.npz, do not reproduce "
+            "within tolerance, so verify and serve would refuse the bundle: "
+            + "; ".join(failures)
+            + ". Give a sample whose first rows agree, or lower min_label_agreement.",
+            report,
+            "stored samples",
+        )
+    return inputs, outputs
+
+
+def _gate_tensor(
+    conversion: Conversion,
+    model_bytes: bytes,
+    *,
+    optimize: str,
+    quantize: str | None,
+    gates: tuple[Tolerances, Tolerances],
+    notes: list[str],
+    step: Callable[[str], None],
+) -> GateResult:
+    """The parity gate and the optimizations of a tensor model (sample arrays in, arrays out)."""
+    step("checking parity with onnxruntime")
+    actual = run_onnx(model_bytes, conversion.inputs)
+    expected = _aligned(conversion.expected, actual)
+    parity, failures = reproduces(actual, expected, gates[0], conversion.label_output)
+    if failures:
+        raise ParityError("parity failed: " + "; ".join(failures), parity, "conversion")
+    if optimize != "none" or quantize == "int8":
+        step("optimizing and re-checking parity")
+    final_bytes, optimization = apply_optimizations(
+        model_bytes,
+        conversion.inputs,
+        expected,
+        graph_level=optimize,  # type: ignore[arg-type]  # "transformer" is refused for tensor models
+        quantization=quantize or "none",  # type: ignore[arg-type]
+        tolerances=gates[0],
+        int8_tolerances=gates[1],
+        label_output=conversion.label_output,
+    )
+    rows = parity.sample_count
+    if rows > MAX_STORED_ROWS:
+        notes.append(f"parity measured on {rows} rows; samples.npz keeps the first {MAX_STORED_ROWS}")
+    return GateResult(parity, final_bytes, optimization, conversion.inputs, expected, {})
 
 
 def package(
@@ -119,7 +188,7 @@ def package(
     sample: Any = None,
     framework: str | None = None,
     out: Path | str = Path("bundles"),
-    optimize: GraphLevel = "none",
+    optimize: GraphLevel | Literal["transformer"] = "none",
     quantize: Quantization | None = None,
     tolerances: Tolerances = DEFAULT_TOLERANCES,
     int8_tolerances: Tolerances = INT8_TOLERANCES,
@@ -128,12 +197,19 @@ def package(
     on_step: Callable[[str], None] | None = None,
     registry: ConverterRegistry | None = None,
     labels: Sequence[str | int] | None = None,
+    task: str | None = None,
+    tokenizer: Any = None,
+    text_tolerances: TextTolerances = DEFAULT_TEXT_TOLERANCES,
+    int8_text_tolerances: TextTolerances = INT8_TEXT_TOLERANCES,
 ) -> PackageResult:
     """Convert ``model_or_path`` to ONNX, check parity, optimize if asked, and write the bundle.
 
     ``sample`` may be a ``.npy``/``.npz``/``.csv`` path, an array, a dict of arrays, a tuple of
     arrays/tensors or a DataFrame; None generates one where the signature allows it. ``labels`` names the
     classes of a PyTorch/Keras softmax or sigmoid output (else read from the model, else 0..k-1).
+    Text models (a transformers / sentence-transformers folder, or a model object with ``tokenizer=``)
+    take ``task`` (None detects it), texts as the sample (a list, a ``.txt``/``.jsonl`` path, None for a
+    built-in set), ``optimize="transformer"`` and cosine/ranking gates (``text_tolerances``).
     Raises PackagingError (fixable input problem), BundleError (writing) or ParityError.
     """
     step = on_step or (lambda _message: None)
@@ -145,11 +221,19 @@ def package(
     _check_target(out, paths, force)
 
     step("loading model")
-    if isinstance(sample, str | Path):
+    if isinstance(sample, str | Path) and not is_text_sample_file(sample):
         sample = load_sample_file(Path(sample))
     resolved = (registry or default_registry()).resolve(model_or_path, framework)
+    if not isinstance(resolved.converter, TransformersTextConverter) and (
+        task is not None or tokenizer is not None or optimize == "transformer"
+    ):
+        raise InvalidRequestError(
+            "task, tokenizer and optimize='transformer' are for text models (transformers folders and objects)"
+        )
     step(f"converting with {resolved.converter.name}")
-    conversion = resolved.converter.convert(resolved.model, sample, ConvertOptions(labels=labels))
+    conversion = resolved.converter.convert(
+        resolved.model, sample, ConvertOptions(labels=labels, task=task, tokenizer=tokenizer)
+    )
     model = normalize_model(conversion.model, name)
     try:
         onnx.checker.check_model(model)
@@ -160,33 +244,33 @@ def package(
     model_bytes = model.SerializeToString()
     timings["convert_s"] = time.perf_counter() - started
 
-    step("checking parity with onnxruntime")
-    actual = run_onnx(model_bytes, conversion.inputs)
-    expected = align_expected(conversion.expected, actual)
-    parity, failures = compare_outputs(actual, expected, tolerances, conversion.label_output)
-    if failures:
-        raise ParityError("parity failed: " + "; ".join(failures), parity, "conversion")
+    notes = list(conversion.notes)
+    if isinstance(conversion, TextConversion):
+        step("checking parity from raw text")
+        gated = gate_text(
+            conversion,
+            model_bytes,
+            graph_level=optimize,
+            quantization=quantize or "none",
+            gates=TextGates(tolerances, int8_tolerances, text_tolerances, int8_text_tolerances),
+            notes=notes,
+            max_rows=MAX_STORED_ROWS,
+        )
+    else:
+        gated = _gate_tensor(
+            conversion,
+            model_bytes,
+            optimize=optimize,
+            quantize=quantize,
+            gates=(tolerances, int8_tolerances),
+            notes=notes,
+            step=step,
+        )
+    parity, final_bytes, optimization = gated.parity, gated.model_bytes, gated.optimization
     timings["parity_s"] = time.perf_counter() - started - timings["convert_s"]
-
-    if optimize != "none" or quantize == "int8":
-        step("optimizing and re-checking parity")
-    final_bytes, optimization = apply_optimizations(
-        model_bytes,
-        conversion.inputs,
-        expected,
-        graph_level=optimize,
-        quantization=quantize or "none",
-        tolerances=tolerances,
-        int8_tolerances=int8_tolerances,
-        label_output=conversion.label_output,
-    )
     final_model = onnx.load_from_string(final_bytes) if optimization else model
     inputs, outputs = graph_specs(final_model)
 
-    notes = list(conversion.notes)
-    rows = parity.sample_count
-    if rows > MAX_STORED_ROWS:
-        notes.append(f"parity measured on {rows} rows; samples.npz keeps the first {MAX_STORED_ROWS}")
     model_path = Path(model_or_path) if isinstance(model_or_path, str | Path) else None
     manifest = Manifest(
         name=name,
@@ -203,14 +287,27 @@ def package(
         probability_output=conversion.probability_output,
         parity=parity,
         optimization=optimization,
-        files={"model.onnx": {"sha256": "0" * 64, "size": 0}},  # type: ignore[dict-item]  # filled by write_bundle
-        provenance=detect_provenance(_maaskit_version(), resolved.source),
+        files=placeholder_files(conversion),  # filled by write_bundle
+        provenance=detect_provenance(maaskit_version(), resolved.source),
         metadata=dict(metadata or {}),
+        **gated.manifest_fields,
     )
+    if isinstance(conversion, TextConversion):  # already cut to the stored texts by the text gate
+        stored_inputs, stored_outputs = gated.sample_inputs, gated.sample_outputs
+    else:
+        stored_inputs, stored_outputs = _stored_samples(
+            final_bytes, gated.sample_inputs, gated.sample_outputs, manifest
+        )
     step("writing bundle")
     try:
         written = write_bundle(
-            out, manifest, final_bytes, _stored(conversion.inputs, rows), _stored(expected, rows), force=force
+            out,
+            manifest,
+            final_bytes,
+            stored_inputs,
+            stored_outputs,
+            force=force,
+            extra_files=conversion.files if isinstance(conversion, TextConversion) else None,
         )
     except OSError as exc:  # permission denied, disk full, read-only file system...
         raise InvalidRequestError(

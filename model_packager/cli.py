@@ -20,6 +20,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from bundle import names
+
 __all__ = ["register"]
 
 EXIT_PARITY = 1
@@ -88,6 +90,8 @@ def _summary(result: Any) -> list[str]:
         f"  archive {result.archive} ({human_size(result.archive_size)})",
         f"  parity  {'passed' if manifest.parity.passed else 'FAILED'} on {manifest.parity.sample_count} samples",
     ]
+    if manifest.text is not None:
+        lines.insert(3, f"  task    {manifest.task}, max_length {manifest.text.max_length} tokens, tokenizer.json")
     lines += [f"    {line}" for line in parity_lines(manifest.parity)]
     if manifest.optimization:
         opt = manifest.optimization
@@ -104,17 +108,24 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         Path,
         typer.Argument(
             help="Saved model: .pkl/.joblib, .json/.ubj (XGBoost), .txt (LightGBM), .cbm (CatBoost), "
-            ".onnx, .pt/.pt2, .keras or a SavedModel directory."
+            ".onnx, .pt/.pt2, .keras, a SavedModel directory, or a transformers / sentence-transformers folder."
         ),
     ],
     name: Annotated[str, typer.Option(help="Bundle name: lowercase letters, digits, inner hyphens.")],
     version: Annotated[str, typer.Option(help="Semantic version, e.g. 1.0.0.")],
-    sample: Annotated[Path | None, typer.Option(help="Sample input: .npy, .npz (one array per input) or .csv.")] = None,
+    sample: Annotated[
+        Path | None,
+        typer.Option(
+            help="Sample input: .npy, .npz (one array per input) or .csv; texts for text models: .txt or .jsonl."
+        ),
+    ] = None,
     framework: Annotated[
         str | None,
         typer.Option(help="Force a converter (sklearn, xgboost, lightgbm, catboost, onnx, torch, tensorflow)."),
     ] = None,
-    optimize: Annotated[str, typer.Option(help="Graph optimization: none, basic or extended.")] = "none",
+    optimize: Annotated[
+        str, typer.Option(help="Graph optimization: none, basic, extended, or transformer (text models).")
+    ] = "none",
     quantize: Annotated[str | None, typer.Option(help="Quantization: int8 (dynamic).")] = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("bundles"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of this version.")] = False,
@@ -129,6 +140,17 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         str | None,
         typer.Option(help="Class labels of a PyTorch/Keras softmax or sigmoid output, comma-separated (e.g. cat,dog)."),
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="Text models: feature-extraction, text-classification or token-classification (default: detected)."
+        ),
+    ] = None,
+    min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine to the original per text.")] = 0.9999,
+    int8_min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine after int8.")] = 0.99,
+    min_ranking_agreement: Annotated[
+        float, typer.Option(help="Embeddings: share of retrieval top-3 neighbours that must stay the same.")
+    ] = 1.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     debug: Annotated[
@@ -140,10 +162,13 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     from model_packager.api import package
     from model_packager.converters.base import PackagingError
     from model_packager.parity import ParityError, Tolerances
+    from model_packager.text_package import TextTolerances
 
     try:
         tolerances = Tolerances(atol, rtol, min_label_agreement)
         int8 = Tolerances(int8_atol, int8_rtol, int8_min_label_agreement)
+        text_gate = TextTolerances(min_cosine, min_ranking_agreement)
+        int8_text_gate = TextTolerances(int8_min_cosine, min_ranking_agreement)
         meta = _parse_metadata(metadata or [])
     except ValueError as exc:
         _fail(str(exc), EXIT_BAD_INPUT, as_json)
@@ -153,7 +178,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
 
     from model_packager.failure_log import captured, log_path
 
-    debug = debug or bool(os.environ.get("MAASKIT_DEBUG"))
+    debug = debug or bool(os.environ.get(names.DEBUG))
     interactive = _interactive(quiet, as_json)
     log = log_path(name, version)
     try:
@@ -176,6 +201,9 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
                     force=force,
                     on_step=spinner.update if spinner is not None else None,
                     labels=[label.strip() for label in labels.split(",")] if labels else None,
+                    task=task,
+                    text_tolerances=text_gate,
+                    int8_text_tolerances=int8_text_gate,
                 )
     except ParityError as exc:
         if not as_json and not quiet:

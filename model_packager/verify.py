@@ -2,7 +2,8 @@
 
 Three steps, each reported: the manifest parses against the schema, every file
 matches its sha256, and the stored sample inputs run through onnxruntime give
-the stored ORIGINAL outputs within the tolerances the bundle was packaged with.
+the stored ORIGINAL outputs by the bundle contract's one rule (:func:`bundle.parity.reproduces`),
+within the tolerances of the last transformation the bundle was packaged with.
 A bundle whose checksums fail is not run.
 """
 
@@ -13,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bundle import BundleError, BundleFormatError, BundleNotFoundError, open_bundle, verify_files
+from bundle.parity import reproduces, tolerances_for
+from bundle.parity_text import reproduces_samples
 from model_packager.converters.base import PackagingError
-from model_packager.parity import align_expected, compare_outputs, run_onnx, tolerances_from_report
+from model_packager.parity import run_onnx
 
 __all__ = ["Step", "VerifyResult", "verify_bundle"]
 
@@ -59,14 +62,14 @@ def _verify_root(source: Path, root_hint: Path | None, result: VerifyResult) -> 
         result.steps.append(Step("checksums", False, str(exc)))
         return
     result.steps.append(Step("checksums", True, "sha256 and size match for " + ", ".join(sorted(manifest.files))))
-    reference = manifest.optimization.parity if manifest.optimization else manifest.parity
-    tolerances = tolerances_from_report(reference)
     try:
         samples = bundle.samples()
-        actual = run_onnx(bundle.model_path.read_bytes(), samples.inputs)
-        report, failures = compare_outputs(
-            actual, align_expected(samples.outputs, actual), tolerances, manifest.label_output
-        )
+        model_bytes = bundle.model_path.read_bytes()
+        if manifest.text is not None:  # raw texts: encoded by the bundle's tokenizer, judged by the text rule
+            report, failures = reproduces_samples(manifest, bundle.root, samples, lambda f: run_onnx(model_bytes, f))
+        else:
+            actual = run_onnx(model_bytes, samples.inputs)
+            report, failures = reproduces(actual, samples.outputs, tolerances_for(manifest), manifest.label_output)
     except (BundleError, PackagingError) as exc:
         result.steps.append(Step("samples", False, str(exc)))
         return

@@ -12,35 +12,25 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from handlers.answers import labelled
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError, UnsupportedMediaTypeError
-from handlers.http import (
-    JSON,
-    NAME_PARAMS,
-    NAME_VERSION_PARAMS,
-    content_type,
-    describe,
-    error_response,
-    json_response,
-    jsonable,
-    loads,
-    pinned_version,
-    read_body,
-)
-from handlers.labels import label_output_values, predicted_labels
+from handlers.http import JSON, content_type, json_response, jsonable, loads
+from handlers.labels import label_output_values
+from handlers.processing import Inputs
+from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint, path_runtime
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.tabular import rows_to_tensors
-from handlers.validation import coerce_feed
 
-__all__ = ["PROTOCOL", "describe_version", "router"]
+__all__ = ["PROTOCOL", "describe_version", "error_shape", "router"]
 
 PROTOCOL = "maaskit"
 
 
-def _error(request: Request, error: ServingError) -> Response:
-    body = {"error": {"status": error.status, "type": type(error).__name__, "message": error.message}}
-    return error_response(request, error, body)
+def error_shape(error: ServingError) -> dict[str, Any]:
+    """``{"error": {"status", "type", "message"}}``."""
+    return {"error": {"status": error.status, "type": type(error).__name__, "message": error.message}}
 
 
 def describe_version(runtime: ModelRuntime) -> dict[str, Any]:
@@ -77,89 +67,57 @@ def _tensors(payload: Any, runtime: ModelRuntime) -> dict[str, Any]:
     raise InvalidInputError('body needs "inputs" (named tensors) or "rows" (one entry per example)')
 
 
-def router(repository: ModelRepository, settings: Settings) -> RouteTable:
-    """The maaskit JSON routes over ``repository``."""
-    api = RouteTable(tags=["maaskit"])
-    limit = settings.max_body_bytes
+class Predict(Codec[None]):
+    """Predict with the latest version, or the one in the path, ``?version=`` or X-Maaskit-Model-Version."""
 
-    @api.get("/models", openapi_extra={"x-maaskit-response": "ModelList"})
+    def check_headers(self, request: Request, runtime: ModelRuntime) -> None:
+        """JSON only (``application/json``, ``+json`` types, or no Content-Type)."""
+        media = content_type(request)
+        if media and media != JSON and not media.endswith("+json"):
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {media!r} is not supported here; "
+                "send application/json (or use /invocations for CSV/.npy)"
+            )
+
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[None]:
+        """``{"inputs": {name: tensor}}`` or ``{"rows": [...]}``."""
+        return Decoded(Inputs(_tensors(loads(body), runtime)), None)
+
+    def encode(self, result: Result[None]) -> Response:
+        """``{"model", "version", "outputs"[, "labels"]}`` (class indices mapped to labels)."""
+        runtime, outputs = result.runtime, result.outputs
+        manifest = runtime.manifest
+        mapped = {name: jsonable(label_output_values(manifest, name, value)) for name, value in outputs.items()}
+        answer = {"model": runtime.name, "version": runtime.version, "outputs": mapped}
+        return json_response(labelled(answer, manifest, outputs))
+
+
+def router(repository: ModelRepository, settings: Settings) -> RouteTable:
+    """The maaskit JSON routes over ``repository``; its error shape is also the server's fallback."""
+    api = RouteTable(PROTOCOL, error_shape, prefixes=("/",), tags=["maaskit"])
+
+    @api.get("/models", response="ModelList")
     async def list_models(request: Request) -> Response:
         """Loaded models with their versions (latest last)."""
-        describe(request, PROTOCOL)
         models = [
             {"name": name, "versions": repository.version_names(name), "latest": repository.get(name).version}
             for name in repository.names()
         ]
         return json_response({"models": models})
 
-    async def model(request: Request, name: str, version: str | None) -> Response:
-        describe(request, PROTOCOL)
-        try:
-            runtime = repository.get(name, pinned_version(request, version))
-            describe(request, PROTOCOL, runtime.name, runtime.version)
-            versions = repository.version_names(name)
-            return json_response(
-                {"name": name, "latest": versions[-1], "versions": versions, **describe_version(runtime)}
-            )
-        except ServingError as error:
-            return _error(request, error)
-
-    @api.get("/models/{name}", openapi_extra={"x-maaskit-response": "ModelDetail", **NAME_PARAMS})
+    @api.get("/models/{name}", "/models/{name}/versions/{version}", response="ModelDetail")
     async def get_model(request: Request) -> Response:
         """Signature, labels and versions of a model (latest version, or the one pinned)."""
-        name = request.path_params["name"]
-        return await model(request, name, None)
+        runtime = path_runtime(repository, request)
+        versions = repository.version_names(runtime.name)
+        return json_response(
+            {"name": runtime.name, "latest": versions[-1], "versions": versions, **describe_version(runtime)}
+        )
 
-    @api.get(
-        "/models/{name}/versions/{version}", openapi_extra={"x-maaskit-response": "ModelDetail", **NAME_VERSION_PARAMS}
-    )
-    async def get_model_version(request: Request) -> Response:
-        """Signature and labels of one version."""
-        name = request.path_params["name"]
-        version = request.path_params["version"]
-        return await model(request, name, version)
-
-    async def predict(request: Request, name: str, version: str | None) -> Response:
-        describe(request, PROTOCOL)
-        try:
-            runtime = repository.get(name, pinned_version(request, version))
-            describe(request, PROTOCOL, runtime.name, runtime.version)
-            media = content_type(request)
-            if media and media != JSON and not media.endswith("+json"):
-                raise UnsupportedMediaTypeError(
-                    f"Content-Type {media!r} is not supported here; "
-                    "send application/json (or use /invocations for CSV/.npy)"
-                )
-            payload = loads(await read_body(request, limit))
-            tensors = _tensors(payload, runtime)
-            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
-            outputs = await runtime.infer(feed)
-        except ServingError as error:
-            return _error(request, error)
-        manifest = runtime.manifest
-        answer: dict[str, Any] = {
-            "model": runtime.name,
-            "version": runtime.version,
-            "outputs": {name: jsonable(label_output_values(manifest, name, value)) for name, value in outputs.items()},
-        }
-        labels = predicted_labels(manifest, outputs)
-        if labels is not None:
-            answer["labels"] = labels
-        return json_response(answer)
-
-    extra = {"x-maaskit-body": "PredictRequest", "x-maaskit-response": "PredictResponse"}
-
-    @api.post("/models/{name}/predict", openapi_extra={**extra, **NAME_PARAMS})
-    async def predict_latest(request: Request) -> Response:
-        """Predict with the latest version (or the one pinned by ``?version=`` or X-Maaskit-Model-Version)."""
-        name = request.path_params["name"]
-        return await predict(request, name, None)
-
-    @api.post("/models/{name}/versions/{version}/predict", openapi_extra={**extra, **NAME_VERSION_PARAMS})
-    async def predict_version(request: Request) -> Response:
-        """Predict with one version."""
-        name = request.path_params["name"]
-        version = request.path_params["version"]
-        return await predict(request, name, version)
-
+    api.post(
+        "/models/{name}/predict",
+        "/models/{name}/versions/{version}/predict",
+        body="PredictRequest",
+        response="PredictResponse",
+    )(inference_endpoint(Predict(), repository, settings))
     return api

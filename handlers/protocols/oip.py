@@ -6,6 +6,7 @@ Errors are ``{"error": "..."}``. Classifier probabilities can be asked for as cl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,32 +16,23 @@ from starlette.responses import Response
 
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError
-from handlers.http import (
-    NAME_PARAMS,
-    NAME_VERSION_PARAMS,
-    describe,
-    error_response,
-    json_response,
-    jsonable,
-    loads,
-    numpy_default,
-    pinned_version,
-    read_body,
-)
+from handlers.http import json_response, jsonable, loads, numpy_default
+from handlers.processing import Inputs
+from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint, path_runtime
 from handlers.protocols.oip_codec import HEADER_LENGTH, datatype_of, decode_input, encode_bytes, parse_body
 from handlers.routing import RouteTable
 from handlers.settings import Settings
-from handlers.validation import coerce_feed
 
-__all__ = ["PROTOCOL", "router"]
+__all__ = ["PROTOCOL", "error_shape", "router"]
 
 PROTOCOL = "oip"
 _SERVER_VERSION = "2"
 _EXTENSIONS = ["binary_tensor_data", "classification"]
 
 
-def _error(request: Request, error: ServingError) -> Response:
-    return error_response(request, error, {"error": error.message})
+def error_shape(error: ServingError) -> dict[str, Any]:
+    """``{"error": "..."}`` (also TF Serving's and SageMaker's shape)."""
+    return {"error": error.message}
 
 
 def _metadata(repository: ModelRepository, runtime: ModelRuntime) -> dict[str, Any]:
@@ -60,6 +52,10 @@ def _metadata(repository: ModelRepository, runtime: ModelRuntime) -> dict[str, A
     }
 
 
+Chosen = list[tuple[str, bool, int]]
+"""(name, binary, classification top-k) for each output to return."""
+
+
 def _parameters(holder: dict[str, Any], what: str) -> dict[str, Any]:
     parameters = holder.get("parameters")
     if parameters is None:
@@ -69,7 +65,7 @@ def _parameters(holder: dict[str, Any], what: str) -> dict[str, Any]:
     return parameters
 
 
-def _requested_outputs(payload: dict[str, Any], runtime: ModelRuntime) -> list[tuple[str, bool, int]]:
+def _requested_outputs(payload: dict[str, Any], runtime: ModelRuntime) -> Chosen:
     """(name, binary, classification top-k) for each output to return."""
     default_binary = bool(_parameters(payload, "the request").get("binary_data_output", False))
     requested = payload.get("outputs")
@@ -123,8 +119,29 @@ def _request_tensors(payload: Any, binary: bytes) -> dict[str, np.ndarray]:
     return tensors
 
 
+@dataclass(frozen=True)
+class _Asked:
+    payload: dict[str, Any]
+    chosen: Chosen
+
+
+class Infer(Codec[_Asked]):
+    """Inference (JSON, or JSON header + binary tensors with Inference-Header-Content-Length)."""
+
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[_Asked]:
+        """The inputs (JSON ``data`` or binary) and the outputs asked for."""
+        header, binary = parse_body(body, request.headers.get(HEADER_LENGTH))
+        payload = loads(header, "inference request header")
+        tensors = _request_tensors(payload, binary)
+        return Decoded(Inputs(tensors), _Asked(payload, _requested_outputs(payload, runtime)))
+
+    def encode(self, result: Result[_Asked]) -> Response:
+        """The outputs asked for, in JSON or binary, classifications where asked."""
+        return _response(result.state.payload, result.runtime, result.outputs, result.state.chosen)
+
+
 def _response(
-    payload: dict[str, Any], runtime: ModelRuntime, outputs: dict[str, np.ndarray], chosen: list[tuple[str, bool, int]]
+    payload: dict[str, Any], runtime: ModelRuntime, outputs: dict[str, np.ndarray], chosen: Chosen
 ) -> Response:
     entries: list[dict[str, Any]] = []
     chunks: list[bytes] = []
@@ -160,103 +177,45 @@ def _response(
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:
     """The OIP v2 routes over ``repository``."""
-    api = RouteTable(prefix="/v2", tags=["open inference protocol v2"])
+    api = RouteTable(
+        PROTOCOL,
+        error_shape,
+        prefixes=("/v2",),
+        prefix="/v2",
+        tags=["open inference protocol v2"],
+        error_schema="OipError",
+    )
 
     @api.get("/health/live")
     async def live(request: Request) -> Response:
         """The server is up."""
-        describe(request, PROTOCOL)
         return json_response({"live": True})
 
     @api.get("/health/ready")
     async def ready(request: Request) -> Response:
         """200 once every model is loaded and warm, else 503."""
-        describe(request, PROTOCOL)
         return json_response({"ready": repository.ready}, 200 if repository.ready else 503)
 
     @api.get("")
     async def server_metadata(request: Request) -> Response:
         """Server name, version and supported extensions."""
-        describe(request, PROTOCOL)
         return json_response({"name": settings.service_name, "version": _SERVER_VERSION, "extensions": _EXTENSIONS})
 
-    def model_metadata(request: Request, name: str, version: str | None) -> Response:
-        describe(request, PROTOCOL)
-        try:
-            runtime = repository.get(name, pinned_version(request, version))
-        except ServingError as error:
-            return _error(request, error)
-        describe(request, PROTOCOL, runtime.name, runtime.version)
-        return json_response(_metadata(repository, runtime))
-
-    @api.get("/models/{name}", openapi_extra=NAME_PARAMS)
-    async def metadata_latest(request: Request) -> Response:
+    @api.get("/models/{name}", "/models/{name}/versions/{version}")
+    async def model_metadata(request: Request) -> Response:
         """Model metadata: versions, platform, input and output tensors."""
-        name = request.path_params["name"]
-        return model_metadata(request, name, None)
+        return json_response(_metadata(repository, path_runtime(repository, request)))
 
-    @api.get("/models/{name}/versions/{version}", openapi_extra=NAME_VERSION_PARAMS)
-    async def metadata_version(request: Request) -> Response:
-        """Metadata of one version."""
-        name = request.path_params["name"]
-        version = request.path_params["version"]
-        return model_metadata(request, name, version)
-
-    def model_ready(request: Request, name: str, version: str | None) -> Response:
-        describe(request, PROTOCOL)
-        try:
-            runtime = repository.get(name, pinned_version(request, version))
-        except ServingError as error:
-            return _error(request, error)
-        describe(request, PROTOCOL, runtime.name, runtime.version)
+    @api.get("/models/{name}/ready", "/models/{name}/versions/{version}/ready")
+    async def model_ready(request: Request) -> Response:
+        """200 when the model (or the version in the path) is ready for inference."""
+        runtime = path_runtime(repository, request)
         return json_response({"name": runtime.name, "ready": runtime.ready}, 200 if runtime.ready else 503)
 
-    @api.get("/models/{name}/ready", openapi_extra=NAME_PARAMS)
-    async def ready_latest(request: Request) -> Response:
-        """200 when the model is ready for inference."""
-        name = request.path_params["name"]
-        return model_ready(request, name, None)
-
-    @api.get("/models/{name}/versions/{version}/ready", openapi_extra=NAME_VERSION_PARAMS)
-    async def ready_version(request: Request) -> Response:
-        """200 when this version is ready for inference."""
-        name = request.path_params["name"]
-        version = request.path_params["version"]
-        return model_ready(request, name, version)
-
-    _add_infer_routes(api, repository, settings.max_body_bytes)
+    api.post(
+        "/models/{name}/infer",
+        "/models/{name}/versions/{version}/infer",
+        body="InferRequest",
+        response="InferResponse",
+    )(inference_endpoint(Infer(), repository, settings))
     return api
-
-
-def _add_infer_routes(api: RouteTable, repository: ModelRepository, limit: int) -> None:
-    """POST infer, with and without a version."""
-
-    async def infer(request: Request, name: str, version: str | None) -> Response:
-        describe(request, PROTOCOL)
-        try:
-            runtime = repository.get(name, pinned_version(request, version))
-            describe(request, PROTOCOL, runtime.name, runtime.version)
-            header, binary = parse_body(await read_body(request, limit), request.headers.get(HEADER_LENGTH))
-            payload = loads(header, "inference request header")
-            tensors = _request_tensors(payload, binary)
-            chosen = _requested_outputs(payload, runtime)
-            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
-            outputs = await runtime.infer(feed)
-            return _response(payload, runtime, outputs, chosen)
-        except ServingError as error:
-            return _error(request, error)
-
-    extra = {"x-maaskit-body": "InferRequest", "x-maaskit-response": "InferResponse", "x-maaskit-error": "OipError"}
-
-    @api.post("/models/{name}/infer", openapi_extra={**extra, **NAME_PARAMS})
-    async def infer_latest(request: Request) -> Response:
-        """Inference (JSON, or JSON header + binary tensors with Inference-Header-Content-Length)."""
-        name = request.path_params["name"]
-        return await infer(request, name, None)
-
-    @api.post("/models/{name}/versions/{version}/infer", openapi_extra={**extra, **NAME_VERSION_PARAMS})
-    async def infer_version(request: Request) -> Response:
-        """Inference with one version."""
-        name = request.path_params["name"]
-        version = request.path_params["version"]
-        return await infer(request, name, version)

@@ -9,20 +9,19 @@ CSV and .npy answers carry the primary output (a classifier's labels, else the f
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-from handlers.answers import prediction_rows
+from handlers.answers import labelled, prediction_rows
 from handlers.codecs import CSV, NPY, choose_accept, decode_body, primary_output, to_csv, to_npy
 from handlers.engine import ModelRepository, ModelRuntime
-from handlers.errors import InvalidInputError, ServingError
-from handlers.http import content_type, describe, error_response, json_response, pinned_version, read_body
-from handlers.labels import predicted_labels
+from handlers.errors import InvalidInputError
+from handlers.http import content_type, json_response, pinned_version
+from handlers.processing import Inputs
+from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
+from handlers.protocols.oip import error_shape
 from handlers.routing import RouteTable
 from handlers.settings import Settings
-from handlers.validation import coerce_feed
 
 __all__ = ["PROTOCOL", "MODEL_HEADER", "router", "select_model"]
 
@@ -63,48 +62,43 @@ def select_model(repository: ModelRepository, request: Request) -> ModelRuntime:
     return repository.get(name, version)
 
 
-def _answer(runtime: ModelRuntime, outputs: dict[str, Any], accept: str) -> Response:
-    if accept == CSV:
-        return Response(to_csv(primary_output(runtime.manifest, outputs)), media_type=CSV)
-    if accept == NPY:
-        return Response(to_npy(primary_output(runtime.manifest, outputs)), media_type=NPY)
-    answer: dict[str, Any] = {
-        "model": runtime.name,
-        "version": runtime.version,
-        "predictions": prediction_rows(runtime.manifest, outputs),
-    }
-    labels = predicted_labels(runtime.manifest, outputs)
-    if labels is not None:
-        answer["labels"] = labels
-    return json_response(answer)
+class Invocations(Codec[str]):
+    """Predict from a JSON, CSV or .npy body; answer in the Accept type (JSON by default)."""
+
+    async def resolve(self, call: Call) -> ModelRuntime:
+        """The model named by the headers (the only one when a single model is loaded)."""
+        return select_model(call.repository, call.request)
+
+    def check_headers(self, request: Request, runtime: ModelRuntime) -> None:
+        """406 before the body is read when Accept names nothing this route writes."""
+        choose_accept(request.headers.get("accept"))
+
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[str]:
+        """The body's tensors by Content-Type; the state is the answer's media type."""
+        tensors = decode_body(runtime.manifest, content_type(request), body)
+        return Decoded(Inputs(tensors), choose_accept(request.headers.get("accept")))
+
+    def encode(self, result: Result[str]) -> Response:
+        """CSV or .npy of the primary output, or ``{"model", "version", "predictions"[, "labels"]}``."""
+        runtime, outputs, manifest = result.runtime, result.outputs, result.runtime.manifest
+        if result.state == CSV:
+            return Response(to_csv(primary_output(manifest, outputs)), media_type=CSV)
+        if result.state == NPY:
+            return Response(to_npy(primary_output(manifest, outputs)), media_type=NPY)
+        answer = {"model": runtime.name, "version": runtime.version, "predictions": prediction_rows(manifest, outputs)}
+        return json_response(labelled(answer, manifest, outputs))
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:
     """``/ping`` and ``/invocations`` over ``repository``."""
-    api = RouteTable(tags=["sagemaker"])
-    limit = settings.max_body_bytes
+    api = RouteTable(PROTOCOL, error_shape, prefixes=("/invocations",), tags=["sagemaker"])
 
     @api.get("/ping")
     async def ping(request: Request) -> Response:
         """200 ``{"status": "Healthy"}`` once every model is loaded and warm, else 503 ``Unhealthy``."""
-        describe(request, PROTOCOL)
         if repository.ready:
             return json_response({"status": "Healthy"})
         return json_response({"status": "Unhealthy"}, 503)
 
-    @api.post("/invocations")
-    async def invocations(request: Request) -> Response:
-        """Predict from a JSON, CSV or .npy body; answer in the Accept type (JSON by default)."""
-        describe(request, PROTOCOL)
-        try:
-            runtime = select_model(repository, request)
-            describe(request, PROTOCOL, runtime.name, runtime.version)
-            accept = choose_accept(request.headers.get("accept"))
-            tensors = decode_body(runtime.manifest, content_type(request), await read_body(request, limit))
-            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
-            outputs = await runtime.infer(feed)
-            return _answer(runtime, outputs, accept)
-        except ServingError as error:
-            return error_response(request, error, {"error": error.message})
-
+    api.post("/invocations")(inference_endpoint(Invocations(), repository, settings))
     return api

@@ -11,26 +11,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bundle.semver import semver_key
 from handlers.answers import columnar_outputs, prediction_rows
 from handlers.engine import ModelRepository, ModelRuntime
-from handlers.errors import InvalidInputError, ServingError, VersionNotFoundError
-from handlers.http import (
-    NAME_PARAMS,
-    NAME_VERSION_PARAMS,
-    describe,
-    error_response,
-    json_response,
-    loads,
-    pinned_version,
-    read_body,
-)
+from handlers.errors import InvalidInputError, VersionNotFoundError
+from handlers.http import describe_model, json_response, loads, pinned_version
+from handlers.processing import Inputs
+from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
+from handlers.protocols.oip import error_shape
 from handlers.routing import RouteTable
-from handlers.semver import semver_key
 from handlers.settings import Settings
 from handlers.tabular import records_to_tensors
-from handlers.validation import coerce_feed
 
-__all__ = ["PROTOCOL", "router"]
+__all__ = ["PROTOCOL", "resolve", "router"]
 
 PROTOCOL = "tfserving"
 _TF_DTYPES = {
@@ -50,10 +43,6 @@ _TF_DTYPES = {
 }
 
 
-def _error(request: Request, error: ServingError) -> Response:
-    return error_response(request, error, {"error": error.message})
-
-
 def resolve(repository: ModelRepository, name: str, version: str | None) -> ModelRuntime:
     """The runtime for a TF Serving path version: exact semver, or an integer major version."""
     if version is None or not version.isdigit():
@@ -65,6 +54,13 @@ def resolve(repository: ModelRepository, name: str, version: str | None) -> Mode
             f"model {name!r} has no version {version}.x.y; loaded versions: {', '.join(repository.version_names(name))}"
         )
     return repository.get(name, max(candidates, key=semver_key))
+
+
+def _path_runtime(repository: ModelRepository, request: Request) -> ModelRuntime:
+    params = request.path_params
+    runtime = resolve(repository, params["name"], pinned_version(request, params.get("version")))
+    describe_model(request, runtime.name, runtime.version)
+    return runtime
 
 
 def _status(runtime: ModelRuntime) -> dict[str, Any]:
@@ -109,102 +105,70 @@ def _columnar(runtime: ModelRuntime, inputs: Any) -> dict[str, Any]:
     return {runtime.manifest.inputs[0].name: inputs}
 
 
+class Predict(Codec[bool]):
+    """Predict: {"instances": [...]} answers {"predictions": [...]}, {"inputs": ...} answers {"outputs": ...}.
+
+    The path version is semver, or an integer major version (its latest release).
+    """
+
+    async def resolve(self, call: Call) -> ModelRuntime:
+        """Exact semver or an integer major version from the path."""
+        return _path_runtime(call.repository, call.request)
+
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[bool]:
+        """Row (``instances``) or columnar (``inputs``) form; the state tells which."""
+        payload = loads(body)
+        if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
+            raise InvalidInputError('send exactly one of "instances" (row format) or "inputs" (columnar format)')
+        signature = payload.get("signature_name")
+        if signature not in (None, "", "serving_default"):
+            raise InvalidInputError(f"unknown signature_name {signature!r}; this model has serving_default")
+        rows = "instances" in payload
+        tensors = _instances(runtime, payload["instances"]) if rows else _columnar(runtime, payload["inputs"])
+        return Decoded(Inputs(tensors), rows)
+
+    def encode(self, result: Result[bool]) -> Response:
+        """``{"predictions": rows}`` for the row form, ``{"outputs": ...}`` for the columnar one."""
+        if result.state:
+            return json_response({"predictions": prediction_rows(result.runtime.manifest, result.outputs)})
+        return json_response({"outputs": columnar_outputs(result.runtime.manifest, result.outputs)})
+
+
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:
     """The TF Serving REST routes over ``repository``."""
-    api = RouteTable(prefix="/v1/models", tags=["tensorflow serving"])
-
-    def status(request: Request, name: str, version: str | None) -> Response:
-        describe(request, PROTOCOL)
-        try:
-            if version is None and pinned_version(request) is None:
-                runtimes = repository.versions(name)
-            else:
-                runtimes = [resolve(repository, name, pinned_version(request, version))]
-        except ServingError as error:
-            return _error(request, error)
-        describe(request, PROTOCOL, name, runtimes[-1].version)
-        return json_response({"model_version_status": [_status(runtime) for runtime in reversed(runtimes)]})
+    api = RouteTable(
+        PROTOCOL,
+        error_shape,
+        prefixes=("/v1",),
+        prefix="/v1/models",
+        tags=["tensorflow serving"],
+        error_schema="TfError",
+    )
 
     @api.get(
-        "/{name}", openapi_extra={"x-maaskit-response": "TfModelStatus", "x-maaskit-error": "TfError", **NAME_PARAMS}
+        "/{name}",
+        "/{name}/versions/{version}",
+        response="TfModelStatus",
     )
     async def model_status(request: Request) -> Response:
-        """Status of every loaded version."""
+        """Status of every loaded version (or of the one in the path)."""
         name = request.path_params["name"]
-        return status(request, name, None)
+        if "version" not in request.path_params and pinned_version(request) is None:
+            runtimes = repository.versions(name)
+        else:
+            runtimes = [resolve(repository, name, pinned_version(request, request.path_params.get("version")))]
+        describe_model(request, name, runtimes[-1].version)
+        return json_response({"model_version_status": [_status(runtime) for runtime in reversed(runtimes)]})
 
-    @api.get("/{name}/versions/{version}", openapi_extra={"x-maaskit-response": "TfModelStatus", **NAME_VERSION_PARAMS})
-    async def version_status(request: Request) -> Response:
-        """Status of one version."""
-        name = request.path_params["name"]
-        version = request.path_params["version"]
-        return status(request, name, version)
-
-    def metadata(request: Request, name: str, version: str | None) -> Response:
-        describe(request, PROTOCOL)
-        try:
-            runtime = resolve(repository, name, pinned_version(request, version))
-        except ServingError as error:
-            return _error(request, error)
-        describe(request, PROTOCOL, runtime.name, runtime.version)
-        return json_response(_metadata(runtime))
-
-    @api.get("/{name}/metadata", openapi_extra=NAME_PARAMS)
-    async def metadata_latest(request: Request) -> Response:
+    @api.get("/{name}/metadata", "/{name}/versions/{version}/metadata")
+    async def metadata(request: Request) -> Response:
         """The serving_default signature (inputs, outputs, dtypes and shapes)."""
-        name = request.path_params["name"]
-        return metadata(request, name, None)
+        return json_response(_metadata(_path_runtime(repository, request)))
 
-    @api.get("/{name}/versions/{version}/metadata", openapi_extra=NAME_VERSION_PARAMS)
-    async def metadata_version(request: Request) -> Response:
-        """The signature of one version."""
-        name = request.path_params["name"]
-        version = request.path_params["version"]
-        return metadata(request, name, version)
-
-    _add_predict_routes(api, repository, settings.max_body_bytes)
+    api.post(
+        "/{name}:predict",
+        "/{name}/versions/{version}:predict",
+        body="TfPredictRequest",
+        response="TfPredictResponse",
+    )(inference_endpoint(Predict(), repository, settings))
     return api
-
-
-def _add_predict_routes(api: RouteTable, repository: ModelRepository, limit: int) -> None:
-    """POST :predict, with and without a version."""
-
-    async def predict(request: Request, name: str, version: str | None) -> Response:
-        describe(request, PROTOCOL)
-        try:
-            runtime = resolve(repository, name, pinned_version(request, version))
-            describe(request, PROTOCOL, runtime.name, runtime.version)
-            payload = loads(await read_body(request, limit))
-            if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
-                raise InvalidInputError('send exactly one of "instances" (row format) or "inputs" (columnar format)')
-            signature = payload.get("signature_name")
-            if signature not in (None, "", "serving_default"):
-                raise InvalidInputError(f"unknown signature_name {signature!r}; this model has serving_default")
-            rows = "instances" in payload
-            tensors = _instances(runtime, payload["instances"]) if rows else _columnar(runtime, payload["inputs"])
-            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
-            outputs = await runtime.infer(feed)
-        except ServingError as error:
-            return _error(request, error)
-        if rows:
-            return json_response({"predictions": prediction_rows(runtime.manifest, outputs)})
-        return json_response({"outputs": columnar_outputs(runtime.manifest, outputs)})
-
-    extra = {
-        "x-maaskit-body": "TfPredictRequest",
-        "x-maaskit-response": "TfPredictResponse",
-        "x-maaskit-error": "TfError",
-    }
-
-    @api.post("/{name}:predict", openapi_extra={**extra, **NAME_PARAMS})
-    async def predict_latest(request: Request) -> Response:
-        """Predict: {"instances": [...]} answers {"predictions": [...]}, {"inputs": ...} answers {"outputs": ...}."""
-        name = request.path_params["name"]
-        return await predict(request, name, None)
-
-    @api.post("/{name}/versions/{version}:predict", openapi_extra={**extra, **NAME_VERSION_PARAMS})
-    async def predict_version(request: Request) -> Response:
-        """Predict with one version (semver, or an integer major version)."""
-        name = request.path_params["name"]
-        version = request.path_params["version"]
-        return await predict(request, name, version)

@@ -17,22 +17,20 @@ from starlette.responses import Response
 from handlers.answers import class_scores, prediction_rows
 from handlers.codecs import decode_body
 from handlers.engine import ModelRepository, ModelRuntime
-from handlers.errors import ModelNotFoundError, ServingError, VersionNotFoundError
-from handlers.http import (
-    NAME_PARAMS,
-    NAME_VERSION_PARAMS,
-    content_type,
-    describe,
-    error_response,
-    json_response,
-    pinned_version,
-    read_body,
+from handlers.errors import (
+    MethodNotAllowedError,
+    ModelNotFoundError,
+    RouteNotFoundError,
+    ServingError,
+    VersionNotFoundError,
 )
+from handlers.http import content_type, json_response
+from handlers.processing import Inputs
+from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint
 from handlers.routing import RouteTable
 from handlers.settings import Settings
-from handlers.validation import coerce_feed
 
-__all__ = ["PROTOCOL", "router"]
+__all__ = ["PROTOCOL", "error_shape", "router"]
 
 PROTOCOL = "torchserve"
 _TYPES = {
@@ -45,14 +43,22 @@ _TYPES = {
 }
 
 
-def _error(request: Request, error: ServingError) -> Response:
-    if isinstance(error, VersionNotFoundError):
-        kind = "ModelVersionNotFoundException"
-    elif isinstance(error, ModelNotFoundError):
-        kind = "ModelNotFoundException"
-    else:
-        kind = _TYPES.get(error.status, "InternalServerException")
-    return error_response(request, error, {"code": error.status, "type": kind, "message": error.message})
+_KINDS: tuple[tuple[type[ServingError], str], ...] = (
+    (VersionNotFoundError, "ModelVersionNotFoundException"),
+    (ModelNotFoundError, "ModelNotFoundException"),
+    (RouteNotFoundError, "ResourceNotFoundException"),
+    (MethodNotAllowedError, "MethodNotAllowedException"),
+)
+
+
+def error_shape(error: ServingError) -> dict[str, Any]:
+    """TorchServe's ``{"code", "type", "message"}``."""
+    kind = next((name for cls, name in _KINDS if isinstance(error, cls)), None)
+    return {
+        "code": error.status,
+        "type": kind or _TYPES.get(error.status, "InternalServerException"),
+        "message": error.message,
+    }
 
 
 def _add_batch_axis(runtime: ModelRuntime, tensors: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -71,39 +77,31 @@ def _add_batch_axis(runtime: ModelRuntime, tensors: dict[str, Any]) -> tuple[dic
     return {name: array[np.newaxis, ...] for name, array in arrays.items()}, True
 
 
+class Predict(Codec[bool]):
+    """Predict with the latest version, or the one in the path (JSON, CSV or .npy body)."""
+
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[bool]:
+        """The body's tensors; one example (no batch axis) gets one, and the state remembers it."""
+        tensors = decode_body(runtime.manifest, content_type(request), body)
+        tensors, single = _add_batch_axis(runtime, tensors)
+        return Decoded(Inputs(tensors), single)
+
+    def encode(self, result: Result[bool]) -> Response:
+        """Per example: a classifier's ``{label: probability}``, else the output row(s)."""
+        manifest, outputs = result.runtime.manifest, result.outputs
+        scores = class_scores(manifest, outputs)
+        rows: Any = scores if scores is not None else prediction_rows(manifest, outputs)
+        return json_response(rows[0] if result.state else rows)
+
+
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:
-    """The TorchServe inference routes over ``repository``."""
-    api = RouteTable(tags=["torchserve"])
-    limit = settings.max_body_bytes
+    """The TorchServe inference routes over ``repository``.
 
-    async def predict(request: Request, name: str, version: str | None) -> Response:
-        describe(request, PROTOCOL)
-        try:
-            runtime = repository.get(name, pinned_version(request, version))
-            describe(request, PROTOCOL, runtime.name, runtime.version)
-            tensors = decode_body(runtime.manifest, content_type(request), await read_body(request, limit))
-            tensors, single = _add_batch_axis(runtime, tensors)
-            feed = coerce_feed(runtime.manifest, tensors, allow_nonfinite=runtime.allow_nonfinite)
-            outputs = await runtime.infer(feed)
-        except ServingError as error:
-            return _error(request, error)
-        answer = class_scores(runtime.manifest, outputs)
-        rows: Any = answer if answer is not None else prediction_rows(runtime.manifest, outputs)
-        if single:
-            rows = rows[0]
-        return json_response(rows)
-
-    @api.post("/predictions/{name}", openapi_extra=NAME_PARAMS)
-    async def predict_latest(request: Request) -> Response:
-        """Predict with the latest version (JSON, CSV or .npy body)."""
-        name = request.path_params["name"]
-        return await predict(request, name, None)
-
-    @api.post("/predictions/{name}/{version}", openapi_extra=NAME_VERSION_PARAMS)
-    async def predict_version(request: Request) -> Response:
-        """Predict with one version."""
-        name = request.path_params["name"]
-        version = request.path_params["version"]
-        return await predict(request, name, version)
-
+    ``/ping`` is served by the SageMaker table (TorchServe has the same route); unknown methods and
+    paths under it answer in TorchServe's shape, as TorchServe's own server does.
+    """
+    api = RouteTable(PROTOCOL, error_shape, prefixes=("/predictions", "/ping"), tags=["torchserve"])
+    api.post("/predictions/{name}", "/predictions/{name}/{version}")(
+        inference_endpoint(Predict(), repository, settings)
+    )
     return api

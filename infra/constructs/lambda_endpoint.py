@@ -3,8 +3,6 @@ a pre-traffic hook and CloudWatch alarms that roll back automatically."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,25 +16,27 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from bundle import names
 from infra.bundles import BundleSource
 from infra.config import AlarmConfig, LambdaConfig, RolloutConfig
 from infra.constructs.alarms import rollback_alarm
 from infra.constructs.logs import retention
 from infra.nag import acknowledge
+from infra.names import CODEDEPLOY_GROUP, LIVE_ALIAS, format_version_description
 from infra.packaging import (
     LAMBDA_UNZIPPED_LIMIT,
     PYTHON_VERSION,
     bundling_options,
-    copy_tree,
+    runtime_sources,
+    stage_lambda_code,
     staged_context,
     tree_size,
 )
 from infra.rollout import lambda_deployment_config
-from infra.samples import hook_cases
+from infra.samples import HOOK_HANDLER, HOOK_SOURCE, stage_hook_asset
 
 __all__ = ["LambdaEndpoint", "LambdaEndpointProps"]
 
-HOOK_SOURCE = Path(__file__).resolve().parent.parent / "hook" / "pre_traffic.py"
 TASK_ROOT_BUNDLES = "/var/task/bundles"
 
 
@@ -46,7 +46,8 @@ class LambdaEndpointProps:
 
     - ``function_name``: ``maaskit-<stage>-<model>``.
     - ``bundle``: the resolved, verified bundle (a local directory is required).
-    - ``handlers_dir``: the runtime package copied into the artifact.
+    - ``source_root``: the checkout whose runtime sources (``handlers/``, ``bundle/``, ``pyproject.toml``)
+      go into the artifact.
     - ``deps_layer`` / ``deps_size``: the stack's dependency layer for this architecture and its unzipped size.
     - ``sizing``, ``rollout``, ``alarms``: from the deploy file (defaults documented there).
     - ``build_root``: where a container build context is staged when the zip would be too large.
@@ -54,7 +55,7 @@ class LambdaEndpointProps:
 
     function_name: str
     bundle: BundleSource
-    handlers_dir: Path
+    source_root: Path
     deps_layer: lambda_.ILayerVersion
     deps_size: int
     build_root: Path
@@ -77,7 +78,8 @@ class LambdaEndpoint(Construct):
         if bundle.directory is None:
             raise ValueError(f"{props.function_name}: a Lambda target needs a local bundle, got {bundle.s3_uri}")
         bundle_dir: Path = bundle.directory
-        code_size = (tree_size(props.handlers_dir) + tree_size(props.handlers_dir.parent / "bundle")) * 2 + tree_size(bundle_dir)  # sources + their .pyc
+        sources = sum(tree_size(path) for path in runtime_sources(props.source_root).values())
+        code_size = sources * 2 + tree_size(bundle_dir)  # sources + their .pyc
         self.unzipped_size = code_size + props.deps_size
         self.uses_image = self.unzipped_size > LAMBDA_UNZIPPED_LIMIT
         architecture = (
@@ -100,11 +102,15 @@ class LambdaEndpoint(Construct):
             "log_group": log_group,
             "role": _role(self, "Role", log_group, f"Runs {props.function_name}"),
             "reserved_concurrent_executions": sizing.reserved_concurrency,
-            "environment": {"MAASKIT_BUNDLES": TASK_ROOT_BUNDLES, "MAASKIT_METRICS": "emf"},
+            "environment": {
+                names.BUNDLES: TASK_ROOT_BUNDLES,
+                names.METRICS: "emf",
+                names.PAGE: "true" if sizing.page else "false",
+            },
             "description": f"maaskit model {bundle.label}",
             "current_version_options": lambda_.VersionOptions(
-                # Read back by the release commands (infra.ops.naming.parse_version_description).
-                description=f"maaskit {bundle.name} {bundle.version} sha256:{bundle.digest}",
+                # Read back by the release commands (infra.names.parse_version_description).
+                description=format_version_description(bundle.name, bundle.version, bundle.digest),
                 removal_policy=RemovalPolicy.RETAIN,
             ),
         }
@@ -123,7 +129,7 @@ class LambdaEndpoint(Construct):
                 "Function",
                 runtime=lambda_.Runtime.PYTHON_3_11,
                 handler="handlers.lambda_entry.handler",
-                code=_zip_code(props.handlers_dir, bundle_dir),
+                code=_zip_code(props.source_root, bundle_dir),
                 layers=[props.deps_layer],
                 **common,
             )
@@ -131,7 +137,7 @@ class LambdaEndpoint(Construct):
         self.alias = lambda_.Alias(
             self,
             "Live",
-            alias_name="live",
+            alias_name=LIVE_ALIAS,
             version=self.version,
             provisioned_concurrent_executions=(
                 sizing.provisioned_concurrency.min if sizing.provisioned_concurrency else None
@@ -142,16 +148,16 @@ class LambdaEndpoint(Construct):
             scaling = self.alias.add_auto_scaling(min_capacity=pc.min, max_capacity=pc.max)
             scaling.scale_on_utilization(utilization_target=pc.target_utilization)
         self.alarms = _alarms(self, props.function_name, self.alias, props.alarms)
-        self.hook = _hook(self, props, bundle_dir, self.version.function_arn)
+        self.hook = _hook(self, props, bundle_dir, self.version.function_arn, architecture)
         self.version.grant_invoke(self.hook)
         self._acknowledge()
-        # Application = function name, group "live": the names the release commands look up.
+        # Application = function name, group CODEDEPLOY_GROUP: the names the release commands look up.
         self.application = codedeploy.LambdaApplication(self, "Application", application_name=props.function_name)
         self.deployment_group = codedeploy.LambdaDeploymentGroup(
             self,
             "Deployment",
             application=self.application,
-            deployment_group_name="live",
+            deployment_group_name=CODEDEPLOY_GROUP,
             alias=self.alias,
             deployment_config=lambda_deployment_config(self, props.rollout),
             alarms=list(self.alarms.values()),
@@ -174,6 +180,12 @@ class LambdaEndpoint(Construct):
         )
 
     def _acknowledge(self) -> None:
+        acknowledge(
+            self.hook,
+            "AwsSolutions-L1",
+            f"Python {PYTHON_VERSION} on purpose: the hook judges answers with the bundle package and the "
+            "endpoint's dependency layer (cp311 wheels), the same code and libraries the runtime checks with.",
+        )
         for role in (self.function.role, self.hook.role):
             assert role is not None
             acknowledge(
@@ -192,26 +204,19 @@ class LambdaEndpoint(Construct):
             )
 
 
-def _zip_code(handlers_dir: Path, bundle_dir: Path) -> lambda_.Code:
+def _zip_code(source_root: Path, bundle_dir: Path) -> lambda_.Code:
     def stage(out: Path) -> None:
-        copy_tree(handlers_dir, out / "handlers")
-        shutil.rmtree(out / "handlers" / "docker", ignore_errors=True)
-        copy_tree(handlers_dir.parent / "bundle", out / "bundle")
-        copy_tree(bundle_dir, out / "bundles" / bundle_dir.name)
+        stage_lambda_code(out, source_root, bundle_dir)
 
     return lambda_.Code.from_asset(
-        str(handlers_dir), asset_hash_type=AssetHashType.OUTPUT, bundling=bundling_options(stage)
+        str(source_root / "handlers"), asset_hash_type=AssetHashType.OUTPUT, bundling=bundling_options(stage)
     )
 
 
 def _image_code(
     props: LambdaEndpointProps, bundle_dir: Path, architecture: lambda_.Architecture
 ) -> lambda_.DockerImageCode:
-    trees = {
-        "handlers": props.handlers_dir,
-        "bundle": props.handlers_dir.parent / "bundle",
-        f"bundles/{bundle_dir.name}": bundle_dir,
-    }
+    trees = {**runtime_sources(props.source_root), f"bundles/{bundle_dir.name}": bundle_dir}
     context = staged_context(props.build_root, props.function_name, trees)
     return lambda_.DockerImageCode.from_image_asset(
         str(context), file="handlers/docker/Dockerfile.lambda", platform=_platform(architecture)
@@ -247,7 +252,7 @@ def _alarms(scope: Construct, name: str, alias: lambda_.Alias, config: AlarmConf
             scope,
             f"{key.capitalize()}Alarm",
             alarm_name=f"{name}-live-{key}",
-            description=f"{name}:live {what} at or above {threshold}; rolls back a deployment in progress",
+            description=f"{name}:{LIVE_ALIAS} {what} at or above {threshold}; rolls back a deployment in progress",
             metric=metric,
             threshold=threshold,
             evaluation_periods=config.evaluation_periods,
@@ -255,13 +260,14 @@ def _alarms(scope: Construct, name: str, alias: lambda_.Alias, config: AlarmConf
     return alarms
 
 
-def _hook(scope: Construct, props: LambdaEndpointProps, bundle_dir: Path, target_arn: str) -> lambda_.Function:
-    cases = json.dumps(hook_cases(bundle_dir), sort_keys=True)
-
-    def stage(out: Path) -> None:
-        shutil.copyfile(HOOK_SOURCE, out / "pre_traffic.py")
-        (out / "cases.json").write_text(cases)
-
+def _hook(
+    scope: Construct,
+    props: LambdaEndpointProps,
+    bundle_dir: Path,
+    target_arn: str,
+    architecture: lambda_.Architecture,
+) -> lambda_.Function:
+    """The pre-traffic hook: its own small function, judging with the bundle package on the endpoint's layer."""
     name = f"{props.function_name}-pre-traffic"
     hook_logs = logs.LogGroup(
         scope,
@@ -276,16 +282,17 @@ def _hook(scope: Construct, props: LambdaEndpointProps, bundle_dir: Path, target
         role=_role(scope, "HookRole", hook_logs, f"Runs {name}"),
         function_name=name,
         description=f"Runs the samples of {props.bundle.label} against the new version before traffic shifts",
-        runtime=lambda_.Runtime.PYTHON_3_14,  # stdlib + boto3 only: can follow the latest runtime
-        architecture=lambda_.Architecture.ARM_64,
-        handler="pre_traffic.handler",
+        runtime=lambda_.Runtime.PYTHON_3_11,  # the dependency layer's Python (numpy, pydantic, orjson)
+        architecture=architecture,  # the layer is built for the endpoint's architecture
+        handler=HOOK_HANDLER,
         code=lambda_.Code.from_asset(
             str(HOOK_SOURCE.parent),
             asset_hash_type=AssetHashType.OUTPUT,
-            bundling=bundling_options(stage, compile_python=False),
+            bundling=bundling_options(lambda out: stage_hook_asset(out, bundle_dir)),
         ),
+        layers=[props.deps_layer],
         timeout=Duration.minutes(5),
-        memory_size=256,
+        memory_size=512,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=hook_logs,
         environment={"TARGET_VERSION_ARN": target_arn},

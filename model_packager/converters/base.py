@@ -18,12 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import onnx
 
-from bundle import ToolInfo
+from bundle import Task, ToolInfo
 
 __all__ = [
     "Conversion",
@@ -35,6 +35,7 @@ __all__ = [
     "PackagingError",
     "SampleData",
     "SampleMismatchError",
+    "Task",
     "UnsupportedModelError",
     "require",
 ]
@@ -42,8 +43,6 @@ __all__ = [
 #: What a user may give as a sample: one array, arrays by input name, a DataFrame,
 #: a tuple/list of arrays or tensors (positional inputs), or None (generate one).
 SampleData = Any
-
-Task = Literal["classifier", "regressor", "other"]
 
 
 class PackagingError(Exception):
@@ -110,6 +109,10 @@ class ConvertOptions:
     labels: Sequence[str | int] | None = None
     """Class labels of a PyTorch/Keras classifier's probability output (softmax/sigmoid head); None reads
     them from the model or uses 0..k-1."""
+    task: str | None = None
+    """The task to package for, where a model serves several (text models); None detects it."""
+    tokenizer: Any = None
+    """A text model's own tokenizer (a transformers tokenizer) when the model is given as an object."""
 
 
 @dataclass

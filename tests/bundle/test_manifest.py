@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
@@ -52,3 +54,70 @@ def test_file_names_cannot_escape_the_bundle() -> None:
 def test_not_json_is_a_format_error() -> None:
     with pytest.raises(BundleFormatError, match="not valid JSON"):
         load_manifest(b"{nope")
+
+
+def _text_raw(task: str = "feature-extraction", **changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads(dump_manifest(make_manifest()))
+    sha = "a" * 64
+    data["files"]["tokenizer.json"] = {"sha256": sha, "size": 10}
+    data.update(
+        task=task,
+        text={
+            "tokenizer_file": "tokenizer.json",
+            "tokenizer_sha256": sha,
+            "max_length": 128,
+            "vocab_size": 30522,
+            "pad_token_id": 0,
+            "input_names": ["input_ids", "attention_mask"],
+        },
+        embedding={"dimensions": 3, "pooling": "mean", "normalized": True, "output": "y"}
+        if task == "feature-extraction"
+        else None,
+    )
+    data.update(changes)
+    return data
+
+
+def test_text_bundle_fields_round_trip() -> None:
+    manifest = load_manifest(orjson.dumps(_text_raw()))
+    assert manifest.task == "feature-extraction"
+    assert manifest.text is not None and manifest.text.max_length == 128 and manifest.text.vocab_size == 30522
+    assert manifest.embedding is not None and manifest.embedding.pooling == "mean" and manifest.embedding.normalized
+    assert load_manifest(dump_manifest(manifest)) == manifest
+
+
+def test_tensor_bundles_carry_no_text_fields() -> None:
+    manifest = make_manifest()
+    assert manifest.text is None and manifest.embedding is None and manifest.task == "other"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"text": None}, "needs a text spec"),
+        ({"task": "classifier", "embedding": None}, "takes no"),
+        ({"embedding": None}, "embedding spec goes with task feature-extraction"),
+        ({"embedding": {"dimensions": 3, "pooling": "max", "normalized": True, "output": "y"}}, "pooling"),
+        ({"embedding": {"dimensions": 3, "pooling": "cls", "normalized": False, "output": "nope"}}, "'nope'"),
+    ],
+)
+def test_text_fields_must_fit_the_task(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(BundleFormatError, match=message):
+        load_manifest(orjson.dumps(_text_raw(**changes)))
+
+
+def test_text_spec_limits_and_tokenizer_checksum_are_checked() -> None:
+    data = _text_raw("text-classification")
+    data["text"]["input_names"] = ["attention_mask"]
+    with pytest.raises(BundleFormatError, match="input_ids"):
+        load_manifest(orjson.dumps(data))
+    data = _text_raw("token-classification")
+    data["text"]["tokenizer_sha256"] = "b" * 64
+    with pytest.raises(BundleFormatError, match="tokenizer_sha256 is not the sha256 of tokenizer.json"):
+        load_manifest(orjson.dumps(data))
+    data = _text_raw("text-classification")
+    del data["files"]["tokenizer.json"]
+    with pytest.raises(BundleFormatError, match="files must list the tokenizer"):
+        load_manifest(orjson.dumps(data))
+    with pytest.raises(BundleFormatError, match="max_length"):
+        load_manifest(orjson.dumps(_text_raw("text-classification", text={**_text_raw()["text"], "max_length": 0})))

@@ -91,3 +91,33 @@ def test_failed_forced_replacement_keeps_the_previous_bundle(written_bundle, mon
     assert written_bundle.archive.read_bytes() == before
     assert open_bundle(written_bundle.directory).samples().count == 2
     assert sorted(p.name for p in out.iterdir()) == ["double-1.0.0", "double-1.0.0.tar.gz"]
+
+
+def test_processing_files_travel_checksummed_in_directory_and_archive(tmp_path: Path) -> None:
+    tokenizer = b'{"version": "1.0"}'
+    x = np.ones((1, 3), dtype=np.float32)
+    paths = write_bundle(
+        tmp_path,
+        make_manifest(),
+        double_model_bytes(),
+        {"x": x},
+        {"y": x + x},
+        extra_files={"tokenizer.json": tokenizer},
+    )
+    opened = open_bundle(paths.archive, extract_to=tmp_path / "x")
+    assert opened.manifest.files["tokenizer.json"].sha256 == hashlib.sha256(tokenizer).hexdigest()
+    assert (opened.root / "tokenizer.json").read_bytes() == tokenizer
+    (paths.directory / "tokenizer.json").write_bytes(b'{"version": "2.0"}')
+    with pytest.raises(BundleIntegrityError, match=r"tokenizer\.json"):
+        open_bundle(paths.directory)
+
+
+def test_processing_files_cannot_replace_bundle_files(tmp_path: Path) -> None:
+    from bundle import BundleError
+
+    x = np.ones((1, 3), dtype=np.float32)
+    with pytest.raises(BundleError, match="may not replace"):
+        write_bundle(
+            tmp_path, make_manifest(), double_model_bytes(), {"x": x}, {"y": x}, extra_files={"model.onnx": b""}
+        )
+    assert not any(tmp_path.iterdir())

@@ -1,7 +1,17 @@
-"""Real bundles for the runtime tests: an sklearn classifier and regressor (skl2onnx) and a 2-input int64 graph."""
+"""Real bundles for the runtime tests, made by ``model_packager.package()`` as users make them.
+
+An iris classifier and a diabetes regressor (scikit-learn models exported by skl2onnx, input ``X``),
+a 2-input int64 "adder" graph in two versions and a string "echo" graph, each packaged through the
+packager's ONNX-file path: the manifests, parity reports and samples are the packager's own.
+They are built once per test process and copied into each caller's directory.
+"""
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,10 +19,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from bundle import FileEntry, Manifest, ParityCheck, ParityReport, Provenance, TensorSpec, ToolInfo
-from bundle.writer import write_bundle
-
-_PLACEHOLDER = {"model.onnx": FileEntry(sha256="0" * 64, size=0)}
 SPECIES = ["setosa", "versicolor", "virginica"]
 
 
@@ -29,21 +35,10 @@ class BuiltBundles:
         return [self.iris, self.regressor, self.adder_v1, self.adder_v2]
 
 
-def _manifest(name: str, version: str, inputs, outputs, checks, **extra) -> Manifest:
-    return Manifest(
-        name=name,
-        version=version,
-        created="2026-01-01T00:00:00Z",
-        framework=ToolInfo(name=extra.pop("framework", "scikit-learn"), version="1.5"),
-        converter=ToolInfo(name="skl2onnx", version="1.17"),
-        opsets={"": 17},
-        inputs=inputs,
-        outputs=outputs,
-        parity=ParityReport(sample_count=8, passed=True, checks=checks),
-        files=_PLACEHOLDER,
-        provenance=Provenance(maaskit_version="0.1.0", python_version="3.11"),
-        **extra,
-    )
+def _package(model: onnx.ModelProto, out: Path, name: str, version: str, sample: dict[str, np.ndarray]) -> Path:
+    from model_packager import package
+
+    return package(model, name=name, version=version, sample=sample, out=out).directory
 
 
 def _iris(out: Path) -> Path:
@@ -56,26 +51,7 @@ def _iris(out: Path) -> Path:
     y = np.asarray(SPECIES, dtype=object)[data.target]
     model = LogisticRegression(max_iter=500).fit(x, y)
     onx = to_onnx(model, x[:1], options={id(model): {"zipmap": False}}, target_opset=17)
-    sample = x[::19][:8]
-    manifest = _manifest(
-        "iris",
-        "1.0.0",
-        [TensorSpec(name="X", dtype="float32", shape=[None, 4])],
-        [
-            TensorSpec(name="label", dtype="string", shape=[None]),
-            TensorSpec(name="probabilities", dtype="float32", shape=[None, 3]),
-        ],
-        [
-            ParityCheck(output="label", metric="label_agreement", tolerance=1.0, measured=1.0, passed=True),
-            ParityCheck(output="probabilities", metric="max_abs_diff", tolerance=1e-4, measured=1e-7, passed=True),
-        ],
-        task="classifier",
-        labels=list(SPECIES),
-        label_output="label",
-        probability_output="probabilities",
-    )
-    expected = {"label": np.asarray(model.predict(sample)).astype(str), "probabilities": model.predict_proba(sample)}
-    return write_bundle(out, manifest, onx.SerializeToString(), {"X": sample}, expected).directory
+    return _package(onx, out, "iris", "1.0.0", {"X": x[::19][:8]})
 
 
 def _regressor(out: Path) -> Path:
@@ -87,20 +63,10 @@ def _regressor(out: Path) -> Path:
     x = data.data[:, :3].astype(np.float32)
     model = Ridge().fit(x, data.target)
     onx = to_onnx(model, x[:1], target_opset=17)
-    sample = x[:8]
-    manifest = _manifest(
-        "diabetes",
-        "2.1.0",
-        [TensorSpec(name="X", dtype="float32", shape=[None, 3])],
-        [TensorSpec(name="variable", dtype="float32", shape=[None, 1])],
-        [ParityCheck(output="variable", metric="max_abs_diff", tolerance=1e-3, measured=1e-5, passed=True)],
-        task="regressor",
-    )
-    expected = {"variable": model.predict(sample).reshape(-1, 1)}
-    return write_bundle(out, manifest, onx.SerializeToString(), {"X": sample}, expected).directory
+    return _package(onx, out, "diabetes", "2.1.0", {"X": x[:8]})
 
 
-def _adder(out: Path, version: str, scale: int) -> Path:
+def adder_model(scale: int) -> onnx.ModelProto:
     """total = (a + b) * scale over two int64 [batch, 2] inputs."""
     graph = helper.make_graph(
         [
@@ -117,24 +83,16 @@ def _adder(out: Path, version: str, scale: int) -> Path:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    onnx.checker.check_model(model)
+    return model
+
+
+def _adder(out: Path, version: str, scale: int) -> Path:
     a = np.arange(8, dtype=np.int64).reshape(4, 2)
     b = np.full((4, 2), 10, dtype=np.int64)
-    manifest = _manifest(
-        "adder",
-        version,
-        [TensorSpec(name="a", dtype="int64", shape=[None, 2]), TensorSpec(name="b", dtype="int64", shape=[None, 2])],
-        [TensorSpec(name="total", dtype="int64", shape=[None, 2])],
-        [],
-        framework="onnx",
-    )
-    return write_bundle(
-        out, manifest, model.SerializeToString(), {"a": a, "b": b}, {"total": (a + b) * scale}
-    ).directory
+    return _package(adder_model(scale), out, "adder", version, {"a": a, "b": b})
 
 
-def build_bundles(out: Path) -> BuiltBundles:
-    """Write the four test bundles (directories and archives) under ``out``."""
+def _build(out: Path) -> BuiltBundles:
     return BuiltBundles(
         root=out,
         iris=_iris(out),
@@ -144,8 +102,29 @@ def build_bundles(out: Path) -> BuiltBundles:
     )
 
 
+@functools.cache
+def _packaged() -> BuiltBundles:
+    cache = Path(tempfile.mkdtemp(prefix="maaskit-test-bundles-"))
+    atexit.register(shutil.rmtree, cache, True)
+    return _build(cache)
+
+
+def build_bundles(out: Path) -> BuiltBundles:
+    """The four test bundles (directories and archives) under ``out``; packaged once per process."""
+    _built = _packaged()
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(_built.root, out, dirs_exist_ok=True)
+    return BuiltBundles(
+        root=out,
+        iris=out / _built.iris.name,
+        regressor=out / _built.regressor.name,
+        adder_v1=out / _built.adder_v1.name,
+        adder_v2=out / _built.adder_v2.name,
+    )
+
+
 def build_text_bundle(out: Path) -> Path:
-    """A string model: ``echo`` repeats its ``text`` input ([batch, 1] strings), ``length`` is a constant-free size."""
+    """A string model: ``echo`` repeats its ``text`` input ([batch, 1] strings), ``size`` is the input's shape."""
     graph = helper.make_graph(
         [helper.make_node("Identity", ["text"], ["echo"]), helper.make_node("Shape", ["text"], ["size"])],
         "echo",
@@ -158,13 +137,4 @@ def build_text_bundle(out: Path) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     text = np.asarray([["héllo"], ["wörld"]], dtype=object)
-    manifest = _manifest(
-        "echo",
-        "0.1.0",
-        [TensorSpec(name="text", dtype="string", shape=[None, 1])],
-        [TensorSpec(name="echo", dtype="string", shape=[None, 1]), TensorSpec(name="size", dtype="int64", shape=[2])],
-        [],
-        framework="onnx",
-    )
-    expected = {"echo": text, "size": np.asarray([2, 1], dtype=np.int64)}
-    return write_bundle(out, manifest, model.SerializeToString(), {"text": text}, expected).directory
+    return _package(model, out, "echo", "0.1.0", {"text": text})

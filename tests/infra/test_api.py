@@ -37,7 +37,16 @@ def test_jwt_auth_uses_a_cognito_authorizer_on_every_method():
 def test_direct_integration_defaults():
     api, template = _template(ApiConfig())
     methods = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Method"]
-    assert {m["HttpMethod"] for m in methods} == {"POST"}
+    # GET /models (answered by API Gateway), GET /models/gpu, POST .../predict and .../invocations
+    assert sorted((m["HttpMethod"], m["Integration"]["Type"]) for m in methods) == [
+        ("GET", "AWS"),
+        ("GET", "MOCK"),
+        ("POST", "AWS"),
+        ("POST", "AWS"),
+    ]
+    catalogue = next(m for m in methods if m["Integration"]["Type"] == "MOCK")["Integration"]
+    answer = json.loads(catalogue["IntegrationResponses"][0]["ResponseTemplates"]["application/json"])
+    assert answer == {"models": [{"name": "gpu", "versions": [], "latest": None}]}
     assert all(m["AuthorizationType"] == "AWS_IAM" and m["RequestValidatorId"] for m in methods)
     assert {"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/maaskit-dev-gpu"} == {
         s["Resource"]

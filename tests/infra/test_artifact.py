@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infra.hook.pre_traffic import compare, predict_event
+from infra.hook.pre_traffic import load_cases, request_batches
 from infra.packaging import LAMBDA_UNZIPPED_LIMIT, tree_size
-from infra.samples import hook_cases
 from tests.infra.conftest import REPO_ROOT, Synth
 
 pytestmark = pytest.mark.slow
@@ -40,6 +39,19 @@ print(json.dumps(answers))
 """
 
 
+# The pre-traffic hook's own asset, judging the answers with the bundle package it ships.
+_HOOK_RUNNER = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import pre_traffic, bundle
+assert pre_traffic.__file__.startswith(sys.argv[1]) and bundle.__file__.startswith(sys.argv[1])
+manifest, samples = pre_traffic.load_cases()
+with open(sys.argv[3]) as stream:
+    answers = [json.loads(answer["body"])["outputs"] for answer in json.load(stream)]
+print(json.dumps(pre_traffic.compare(manifest, samples, answers)))
+"""
+
+
 def _asset_dir(synth: Synth, code: dict) -> Path:
     key = code["S3Key"]
     return synth.outdir / f"asset.{key.removesuffix('.zip')}"
@@ -53,15 +65,25 @@ def artifact(custom_synth: Synth) -> tuple[Path, Path]:
     return _asset_dir(custom_synth, function["Code"]), _asset_dir(custom_synth, layer["Content"])
 
 
-def _run_isolated(task_root: Path, layer: Path, events: list[Path], cwd: Path) -> list[dict]:
+@pytest.fixture(scope="module")
+def hook_asset(custom_synth: Synth) -> Path:
+    functions = custom_synth.resources("AWS::Lambda::Function").values()
+    hook = next(
+        f["Properties"] for f in functions if f["Properties"].get("FunctionName") == "maaskit-prod-iris-pre-traffic"
+    )
+    return _asset_dir(custom_synth, hook["Code"])
+
+
+def _run_isolated(task_root: Path, layer: Path, args: list[Path], cwd: Path, runner: str = _RUNNER) -> list:
     interpreter = shutil.which("python3.11") or sys.executable
-    script = cwd / "run_lambda.py"
-    script.write_text(_RUNNER)
+    script = cwd / "run_isolated.py"
+    script.write_text(runner)
     env = {"LAMBDA_TASK_ROOT": str(task_root), "MAASKIT_BUNDLES": str(task_root / "bundles"), "PATH": "/usr/bin:/bin"}
-    command = [interpreter, "-I", "-S", str(script), str(task_root), str(layer / "python"), *map(str, events)]
+    command = [interpreter, "-I", "-S", str(script), str(task_root), str(layer / "python"), *map(str, args)]
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    answer: list = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
 
 
 def test_artifact_layout_and_size(artifact: tuple[Path, Path]):
@@ -77,24 +99,26 @@ def test_artifact_layout_and_size(artifact: tuple[Path, Path]):
     assert size < LAMBDA_UNZIPPED_LIMIT
 
 
-def test_staged_artifact_answers_stored_api_gateway_events(artifact, bundles, tmp_path):
+def test_staged_artifact_answers_stored_api_gateway_events(artifact, hook_asset, bundles, tmp_path):
     from bundle import open_bundle
 
     task_root, layer = artifact
     samples = open_bundle(bundles["iris"]).samples()
-    cases = hook_cases(bundles["iris"])
-    hook_event = tmp_path / "hook_event.json"
-    hook_event.write_text(json.dumps(predict_event("iris", cases["inputs"])))
-    events = [EVENTS / name for name in STORED_EVENTS] + [hook_event]
+    hook_events = []
+    for index, event in enumerate(request_batches(*load_cases(hook_asset))):
+        hook_events.append(tmp_path / f"hook_event_{index}.json")
+        hook_events[-1].write_text(json.dumps(event))
+    events = [EVENTS / name for name in STORED_EVENTS] + hook_events
     answers = _run_isolated(task_root, layer, events, tmp_path)
-    for answer in answers[:-1]:
+    for answer in answers[: len(STORED_EVENTS)]:
         assert answer["statusCode"] == 200, answer
         outputs = json.loads(answer["body"])["outputs"]
         np.testing.assert_allclose(
             np.asarray(outputs["probabilities"]), samples.outputs["probabilities"][EVENT_ROWS], atol=1e-4
         )
         assert np.asarray(outputs["label"]).tolist() == samples.outputs["label"][EVENT_ROWS].tolist()
-    # The same request the pre-traffic hook sends, judged by the hook's own comparison.
-    hook_answer = answers[-1]
-    assert hook_answer["statusCode"] == 200, hook_answer
-    assert compare(cases["outputs"], json.loads(hook_answer["body"])["outputs"]) == []
+    # The requests the pre-traffic hook sends, judged by the hook's staged asset on the same layer.
+    hook_answers = answers[len(STORED_EVENTS) :]
+    assert all(answer["statusCode"] == 200 for answer in hook_answers), hook_answers
+    (tmp_path / "hook_answers.json").write_text(json.dumps(hook_answers))
+    assert _run_isolated(hook_asset, layer, [tmp_path / "hook_answers.json"], tmp_path, _HOOK_RUNNER) == []

@@ -101,8 +101,8 @@ def _over_http(
 async def _in_process(bundle: Path, model: str | None, data: Path | None, version: str | None) -> tuple[int, str]:
     import httpx
 
-    from handlers.app import create_app
     from bundle import BundleError
+    from handlers.app import create_app
     from handlers.engine import ModelRepository
     from handlers.errors import ServingError
     from handlers.settings import Settings

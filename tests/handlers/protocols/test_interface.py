@@ -1,0 +1,107 @@
+"""The protocol interface: a new protocol is one module (this one), raw inputs reach the model's processor.
+
+This module is itself a protocol (``router`` below): ``POST /lines/{name}`` takes one example per
+text line and answers ``{"rows": [...]}``; its errors are ``{"problem": ...}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from handlers.app import create_app
+from handlers.engine import ModelRepository, ModelRuntime, load_runtime
+from handlers.errors import InvalidInputError, ServingError
+from handlers.http import json_response
+from handlers.processing import Feed, Inputs, Outputs
+from handlers.protocols import PROTOCOL_MODULES
+from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint
+from handlers.routing import RouteTable
+from handlers.settings import Settings
+from tests.handlers.conftest import asgi_get, asgi_post
+
+IRIS_ROWS = "5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n"
+
+
+def error_shape(error: ServingError) -> dict[str, Any]:
+    return {"problem": error.message}
+
+
+class Lines(Codec[int]):
+    """One example per line of a text/plain body."""
+
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[int]:
+        lines = [line for line in body.decode().splitlines() if line.strip()]
+        return Decoded(Inputs(raw=lines), len(lines))
+
+    def encode(self, result: Result[int]) -> Response:
+        assert result.state == len(result.feed["X"])  # the state and the feed reach the encoder
+        return json_response({"rows": [list(map(float, row)) for row in result.outputs["probabilities"]]})
+
+
+def router(repository: ModelRepository, settings: Settings) -> RouteTable:
+    api = RouteTable("lines", error_shape, prefixes=("/lines",))
+    api.post("/lines/{name}")(inference_endpoint(Lines(), repository, settings))
+    return api
+
+
+class CsvTextProcessor:
+    """A model-side preprocessing stage: raw text lines -> the float feed; keeps only the probabilities."""
+
+    def preprocess(self, inputs: Inputs) -> Feed:
+        if inputs.raw is None:
+            raise InvalidInputError("send text lines")
+        rows = [[float(field) for field in str(line).split(",")] for line in inputs.raw]
+        return {"X": np.asarray(rows, dtype=np.float32)}
+
+    def postprocess(self, feed: Feed, outputs: Outputs) -> Outputs:
+        return {"probabilities": outputs["probabilities"]}
+
+
+@pytest.fixture(scope="module")
+def runtimes(bundles, settings):
+    tabular = load_runtime(bundles.iris, settings)
+    texty = load_runtime(bundles.iris, settings)
+    texty.processor = CsvTextProcessor()
+    return tabular, texty
+
+
+def _app(runtime: ModelRuntime, settings: Settings):
+    return create_app(ModelRepository([runtime]), settings, protocols=[*PROTOCOL_MODULES, __name__])
+
+
+def test_a_new_protocol_module_serves_raw_inputs_through_the_models_processor(runtimes, settings):
+    tabular, texty = runtimes
+    answer = asgi_post(_app(texty, settings), "/lines/iris", content=IRIS_ROWS.encode())
+    assert answer.status_code == 200, answer.text
+    assert set(answer.json()) == {"rows"}  # postprocess kept the probabilities, encode wrote them
+    features = np.asarray([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)
+    expected = tabular.run({"X": features})["probabilities"]
+    assert np.allclose(answer.json()["rows"], expected, atol=1e-6)
+    assert np.argmax(expected, axis=1).tolist() == [0, 2]  # setosa, virginica
+
+
+def test_raw_inputs_to_a_tabular_model_get_a_400_in_the_new_protocols_shape(runtimes, settings):
+    tabular, _ = runtimes
+    answer = asgi_post(_app(tabular, settings), "/lines/iris", content=IRIS_ROWS.encode())
+    assert answer.status_code == 400
+    assert set(answer.json()) == {"problem"}
+    assert "takes tensors (X), not raw text" in answer.json()["problem"]
+
+
+def test_unknown_routes_take_the_shape_of_the_protocol_claiming_the_path(runtimes, settings):
+    tabular, _ = runtimes
+    app = _app(tabular, settings)
+    missing = asgi_post(app, "/lines/nope", content=b"1,2,3,4")
+    assert missing.status_code == 404 and "no model named 'nope'" in missing.json()["problem"]
+    assert set(asgi_get(app, "/lines/iris").json()) == {"problem"}  # 405 under its prefix
+    assert asgi_get(app, "/lines/iris").headers["allow"] == "POST"
+    assert set(asgi_get(app, "/lines/iris/extra").json()) == {"problem"}
+    assert set(asgi_get(app, "/linesx").json()) == {"error"}  # a whole segment, not a string prefix
+    assert set(asgi_get(app, "/linesx").json()["error"]) == {"status", "type", "message"}
+    # the existing protocols still answer in their own shapes next to it
+    assert asgi_post(app, "/models/iris/predict", json={"rows": [[5.1, 3.5, 1.4, 0.2]]}).status_code == 200
