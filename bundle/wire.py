@@ -68,9 +68,12 @@ def encode_bytes(array: np.ndarray) -> bytes:
     return b"".join(parts)
 
 
-def decode_bytes(chunk: bytes, count: int) -> np.ndarray:
-    """``count`` length-prefixed UTF-8 elements as an object array; WireFormatError if the framing breaks."""
-    items: list[str] = []
+def decode_bytes(chunk: bytes, count: int, *, keep_bytes: bool = False) -> np.ndarray:
+    """``count`` length-prefixed elements as an object array; WireFormatError if the framing breaks.
+
+    Elements are UTF-8 text, or with ``keep_bytes`` the bytes as sent (encoded images).
+    """
+    items: list[str | bytes] = []
     offset = 0
     for _ in range(count):
         if offset + 4 > len(chunk):
@@ -79,10 +82,13 @@ def decode_bytes(chunk: bytes, count: int) -> np.ndarray:
         offset += 4
         if offset + size > len(chunk):
             raise WireFormatError(f"BYTES element {len(items)} runs past the end of its data")
-        raw = chunk[offset : offset + size]
+        element = chunk[offset : offset + size]
         offset += size
+        if keep_bytes:
+            items.append(element)
+            continue
         try:
-            items.append(raw.decode("utf-8"))
+            items.append(element.decode("utf-8"))
         except UnicodeDecodeError:
             raise WireFormatError(f"BYTES element {len(items)} is not UTF-8 text") from None
     if offset != len(chunk):

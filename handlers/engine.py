@@ -125,13 +125,26 @@ class ModelRuntime:
     def warm_up(self, settings: Settings) -> None:
         """Run the bundle's samples, check them against the stored outputs, time a single-row run."""
         samples = self.bundle.samples()
-        feed = {name: _as_feed(array) for name, array in samples.inputs.items()}
+        feed = self._sample_feed(samples)
         self._warming = True
         try:
             self._check_and_time(feed, samples, settings)
         finally:
             self._warming = False
         self.ready = True
+
+    def _sample_feed(self, samples: Samples) -> dict[str, np.ndarray]:
+        """The samples as a feed; raw-text samples go through the model's processor (its tokenizer)."""
+        if self.manifest.text is not None:
+            from handlers.processing import Inputs
+
+            return self.processor.preprocess(Inputs(raw=[str(text) for text in samples.inputs["text"].tolist()]))
+        if self.manifest.image is not None:
+            from bundle.processing.image import unpack_images
+            from handlers.processing import Inputs
+
+            return self.processor.preprocess(Inputs(raw=unpack_images(samples.inputs)))
+        return {name: _as_feed(array) for name, array in samples.inputs.items()}
 
     def _check_and_time(self, feed: dict[str, np.ndarray], samples: Samples, settings: Settings) -> None:
         outputs = self.run(feed)

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bundle import Bundle, Manifest
+from bundle import IMAGE_TASKS, TEXT_TASKS, Bundle, Manifest
 from handlers.errors import InvalidInputError
 from handlers.validation import coerce_feed
 
@@ -82,6 +82,24 @@ ProcessorFactory = Callable[[Bundle], Processor]
 
 #: Processor factories by manifest ``task``; any other task gets a :class:`TensorProcessor`.
 PROCESSORS: dict[str, ProcessorFactory] = {}
+
+
+def _text_processor(bundle: Bundle) -> Processor:
+    from handlers.text.processor import TextProcessor  # imports the tokenizer path only for text bundles
+
+    return TextProcessor(bundle)
+
+
+PROCESSORS.update({task: _text_processor for task in sorted(TEXT_TASKS)})
+
+
+def _image_processor(bundle: Bundle) -> Processor:
+    from handlers.image.processor import ImageProcessor  # imports Pillow only for image bundles
+
+    return ImageProcessor(bundle)
+
+
+PROCESSORS.update({task: _image_processor for task in sorted(IMAGE_TASKS)})
 
 
 def _allow_nonfinite(manifest: Manifest) -> bool:

@@ -1,7 +1,8 @@
 """``maaskit invoke``: one prediction request to a server URL, or to a bundle served in-process.
 
-Both paths send the same HTTP request: JSON files go to ``POST /models/{name}/predict``; CSV and
-``.npy`` files go to ``POST /invocations`` (with ``X-Maaskit-Model``). In-process requests go through
+Both paths send the same HTTP request: JSON files go to ``POST /models/{name}/predict``; CSV,
+``.npy`` and image files (``.jpg``, ``.jpeg``, ``.png``, ``.webp``, sent as the body with their
+``image/*`` type) go to ``POST /invocations`` (with ``X-Maaskit-Model``). In-process requests go through
 the app itself (httpx's ASGI transport), so the answer is exactly what the server would give.
 """
 
@@ -16,6 +17,7 @@ import orjson
 __all__ = ["InvokeError", "build_request", "invoke_target"]
 
 _TIMEOUT_S = 30.0
+_IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 
 
 class InvokeError(Exception):
@@ -26,9 +28,17 @@ def _samples_body(bundle_path: Path) -> bytes:
     from bundle import BundleError, open_bundle
 
     try:
-        samples = open_bundle(bundle_path).samples()
+        bundle = open_bundle(bundle_path)
+        samples = bundle.samples()
     except BundleError as exc:
         raise InvokeError(str(exc)) from None
+    if bundle.manifest.image is not None:  # stored image files: sent base64 as maaskit JSON
+        import base64
+
+        from bundle.processing.image import unpack_images
+
+        images = [{"b64": base64.b64encode(item).decode()} for item in unpack_images(samples.inputs)]
+        return orjson.dumps({"inputs": {"image": images}})
     inputs = {name: array.tolist() for name, array in samples.inputs.items()}
     return orjson.dumps({"inputs": inputs})
 
@@ -63,9 +73,9 @@ def build_request(model: str, data: Path | None, version: str | None, fallback_b
             "headers": headers | {"content-type": "application/json"},
             "body": raw,
         }
-    types = {".csv": "text/csv", ".npy": "application/x-npy"}
+    types = {".csv": "text/csv", ".npy": "application/x-npy", **_IMAGE_TYPES}
     if suffix not in types:
-        raise InvokeError(f"{data}: use a .json, .csv or .npy file")
+        raise InvokeError(f"{data}: use a .json, .csv or .npy file, or an image (.jpg, .png, .webp)")
     headers |= {"content-type": types[suffix], "x-maaskit-model": model}
     return {"path": "/invocations", "headers": headers, "body": raw}
 

@@ -91,7 +91,9 @@ def invoke(  # noqa: PLR0917 (typer maps parameters to options)
     target: Annotated[str, typer.Argument(help="Server URL (http://...) or a bundle path to run in-process.")],
     model: Annotated[str | None, typer.Option(help="Model name (default: the only model).")] = None,
     data: Annotated[
-        Path | None, typer.Option(help="Input file: .json, .csv or .npy (default: the bundle's samples).")
+        Path | None, typer.Option(
+            help="Input file: .json, .csv, .npy, or an image (.jpg, .png, .webp) (default: the bundle's samples)."
+        )
     ] = None,
     version: Annotated[str | None, typer.Option(help="Pin a model version (semver).")] = None,
     api_key: Annotated[str | None, typer.Option(envvar=names.API_KEY, help="API Gateway API key (x-api-key).")] = None,

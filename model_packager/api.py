@@ -24,8 +24,11 @@ from bundle.parity import OutputMismatchError, align_expected, reproduces, toler
 from bundle.version import maaskit_version
 from bundle.writer import BundlePaths, bundle_paths, write_bundle
 from model_packager.converters.base import Conversion, ConversionError, ConvertOptions, PackagingError
+from model_packager.converters.image import ImageClassificationConverter, ImageConversion
 from model_packager.converters.registry import ConverterRegistry, default_registry
 from model_packager.converters.transformers_text import TextConversion, TransformersTextConverter
+from model_packager.image_package import gate_image, image_files
+from model_packager.image_samples import is_image_sample
 from model_packager.optimize import GraphLevel, Quantization, apply_optimizations
 from model_packager.parity import DEFAULT_TOLERANCES, INT8_TOLERANCES, ParityError, Tolerances, run_onnx
 from model_packager.provenance import created_time, detect_provenance
@@ -155,7 +158,17 @@ def _gate_tensor(
     notes: list[str],
     step: Callable[[str], None],
 ) -> GateResult:
-    """The parity gate and the optimizations of a tensor model (sample arrays in, arrays out)."""
+    """The parity gate and the optimizations of a tensor model (sample arrays in, arrays out), or an image model."""
+    if isinstance(conversion, ImageConversion):
+        return gate_image(
+            conversion,
+            model_bytes,
+            graph_level=optimize,
+            quantization=quantize or "none",
+            gates=gates,
+            notes=notes,
+            step=step,
+        )
     step("checking parity with onnxruntime")
     actual = run_onnx(model_bytes, conversion.inputs)
     expected = _aligned(conversion.expected, actual)
@@ -221,19 +234,22 @@ def package(
     _check_target(out, paths, force)
 
     step("loading model")
-    if isinstance(sample, str | Path) and not is_text_sample_file(sample):
+    if isinstance(sample, str | Path) and not is_text_sample_file(sample) and not is_image_sample(sample):
         sample = load_sample_file(Path(sample))
     resolved = (registry or default_registry()).resolve(model_or_path, framework)
+    is_image_model = isinstance(resolved.converter, ImageClassificationConverter)
     if not isinstance(resolved.converter, TransformersTextConverter) and (
-        task is not None or tokenizer is not None or optimize == "transformer"
+        tokenizer is not None or optimize == "transformer" or (task is not None and not is_image_model)
     ):
         raise InvalidRequestError(
-            "task, tokenizer and optimize='transformer' are for text models (transformers folders and objects)"
+            "task, tokenizer and optimize='transformer' are for text models (transformers folders and objects); "
+            "image models take task image-classification only"
         )
     step(f"converting with {resolved.converter.name}")
     conversion = resolved.converter.convert(
         resolved.model, sample, ConvertOptions(labels=labels, task=task, tokenizer=tokenizer)
     )
+    is_text, is_image = isinstance(conversion, TextConversion), isinstance(conversion, ImageConversion)
     model = normalize_model(conversion.model, name)
     try:
         onnx.checker.check_model(model)
@@ -245,7 +261,7 @@ def package(
     timings["convert_s"] = time.perf_counter() - started
 
     notes = list(conversion.notes)
-    if isinstance(conversion, TextConversion):
+    if is_text:
         step("checking parity from raw text")
         gated = gate_text(
             conversion,
@@ -287,12 +303,12 @@ def package(
         probability_output=conversion.probability_output,
         parity=parity,
         optimization=optimization,
-        files=placeholder_files(conversion),  # filled by write_bundle
+        files=image_files(conversion) if isinstance(conversion, ImageConversion) else placeholder_files(conversion),
         provenance=detect_provenance(maaskit_version(), resolved.source),
         metadata=dict(metadata or {}),
         **gated.manifest_fields,
     )
-    if isinstance(conversion, TextConversion):  # already cut to the stored texts by the text gate
+    if is_text or is_image:  # already cut to the stored texts / images by their gate
         stored_inputs, stored_outputs = gated.sample_inputs, gated.sample_outputs
     else:
         stored_inputs, stored_outputs = _stored_samples(
@@ -307,7 +323,7 @@ def package(
             stored_inputs,
             stored_outputs,
             force=force,
-            extra_files=conversion.files if isinstance(conversion, TextConversion) else None,
+            extra_files=conversion.files if isinstance(conversion, TextConversion | ImageConversion) else None,
         )
     except OSError as exc:  # permission denied, disk full, read-only file system...
         raise InvalidRequestError(

@@ -108,7 +108,8 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         Path,
         typer.Argument(
             help="Saved model: .pkl/.joblib, .json/.ubj (XGBoost), .txt (LightGBM), .cbm (CatBoost), "
-            ".onnx, .pt/.pt2, .keras, a SavedModel directory, or a transformers / sentence-transformers folder."
+            ".onnx, .pt/.pt2, .keras, a SavedModel directory, a transformers / sentence-transformers folder, "
+            "or a transformers image-classification folder (with preprocessor_config.json)."
         ),
     ],
     name: Annotated[str, typer.Option(help="Bundle name: lowercase letters, digits, inner hyphens.")],
@@ -116,7 +117,8 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     sample: Annotated[
         Path | None,
         typer.Option(
-            help="Sample input: .npy, .npz (one array per input) or .csv; texts for text models: .txt or .jsonl."
+            help="Sample input: .npy, .npz (one array per input) or .csv; texts for text models: .txt or .jsonl; "
+            "image models: an image file or a folder of .jpg/.png/.webp images."
         ),
     ] = None,
     framework: Annotated[
@@ -143,7 +145,8 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     task: Annotated[
         str | None,
         typer.Option(
-            help="Text models: feature-extraction, text-classification or token-classification (default: detected)."
+            help="Text models: feature-extraction, text-classification or token-classification (default: detected); "
+            "image models: image-classification."
         ),
     ] = None,
     min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine to the original per text.")] = 0.9999,

@@ -68,7 +68,12 @@ def _verify_root(source: Path, root_hint: Path | None, result: VerifyResult) -> 
         if manifest.text is not None:  # raw texts: encoded by the bundle's tokenizer, judged by the text rule
             report, failures = reproduces_samples(manifest, bundle.root, samples, lambda f: run_onnx(model_bytes, f))
         else:
-            actual = run_onnx(model_bytes, samples.inputs)
+            feed = samples.inputs
+            if manifest.image is not None:  # stored image files: through the bundle's own preprocessing
+                from bundle.processing.image import sample_feed
+
+                feed = sample_feed(manifest.image, samples.inputs)
+            actual = run_onnx(model_bytes, feed)
             report, failures = reproduces(actual, samples.outputs, tolerances_for(manifest), manifest.label_output)
     except (BundleError, PackagingError) as exc:
         result.steps.append(Step("samples", False, str(exc)))

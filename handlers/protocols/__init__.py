@@ -36,4 +36,5 @@ PROTOCOL_MODULES = (
     "handlers.protocols.tfserving",
     "handlers.protocols.torchserve",
     "handlers.protocols.sagemaker",
+    "handlers.protocols.openai",
 )

@@ -1,7 +1,9 @@
 """maaskit JSON: ``GET /models``, ``GET /models/{name}``, ``POST /models/{name}/predict``.
 
 Predict takes ``{"inputs": {name: nested list}}`` or ``{"rows": [...]}`` and answers
-``{"model", "version", "outputs": {name: ...}, "labels": [...]}`` (labels for classifiers).
+``{"model", "version", "outputs": {name: ...}, "labels": [...]}`` (labels for classifiers). Text
+models also take ``{"inputs": {"text": str | [str]}, "parameters": {"top_k": k}}`` and answer
+``{"model", "version", "task", "predictions"}`` (see :mod:`handlers.text.wire`).
 Errors are ``{"error": {"status", "type", "message"}}``.
 """
 
@@ -16,12 +18,17 @@ from handlers.answers import labelled
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError, UnsupportedMediaTypeError
 from handlers.http import JSON, content_type, json_response, jsonable, loads
+from handlers.image.processor import image_processor_of
+from handlers.image.wire import ImageRequest, maaskit_images
+from handlers.image.wire import predictions as image_predictions
 from handlers.labels import label_output_values
 from handlers.processing import Inputs
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint, path_runtime
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.tabular import rows_to_tensors
+from handlers.text.processor import text_processor_of
+from handlers.text.wire import TextRequest, maaskit_texts
 
 __all__ = ["PROTOCOL", "describe_version", "error_shape", "router"]
 
@@ -67,7 +74,7 @@ def _tensors(payload: Any, runtime: ModelRuntime) -> dict[str, Any]:
     raise InvalidInputError('body needs "inputs" (named tensors) or "rows" (one entry per example)')
 
 
-class Predict(Codec[None]):
+class Predict(Codec[TextRequest | ImageRequest | None]):
     """Predict with the latest version, or the one in the path, ``?version=`` or X-Maaskit-Model-Version."""
 
     def check_headers(self, request: Request, runtime: ModelRuntime) -> None:
@@ -79,13 +86,35 @@ class Predict(Codec[None]):
                 "send application/json (or use /invocations for CSV/.npy)"
             )
 
-    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[None]:
-        """``{"inputs": {name: tensor}}`` or ``{"rows": [...]}``."""
-        return Decoded(Inputs(_tensors(loads(body), runtime)), None)
+    def decode(
+        self, request: Request, runtime: ModelRuntime, body: bytes
+    ) -> Decoded[TextRequest | ImageRequest | None]:
+        """``{"inputs": {name: tensor}}`` or ``{"rows": [...]}``; text models also ``{"inputs": {"text": ...}}``,
+        image models ``{"inputs": {"image": {"b64": ...} | [...]}}``."""
+        payload = loads(body)
+        images = maaskit_images(payload) if image_processor_of(runtime) else None
+        if images is not None:
+            return Decoded(*images)
+        texts = maaskit_texts(payload) if text_processor_of(runtime) else None
+        if texts is not None:
+            return Decoded(*texts)
+        return Decoded(Inputs(_tensors(payload, runtime)), None)
 
-    def encode(self, result: Result[None]) -> Response:
-        """``{"model", "version", "outputs"[, "labels"]}`` (class indices mapped to labels)."""
+    def encode(self, result: Result[TextRequest | ImageRequest | None]) -> Response:
+        """``{"model", "version", "outputs"[, "labels"]}``; text or images: ``{..., "task", "predictions"}``."""
         runtime, outputs = result.runtime, result.outputs
+        image = image_processor_of(runtime)
+        if image is not None and isinstance(result.state, ImageRequest):
+            ranked = image_predictions(image, outputs, result.state.top_k)
+            return json_response(
+                {"model": runtime.name, "version": runtime.version, "task": image.task, "predictions": ranked}
+            )
+        processor = text_processor_of(runtime)
+        if processor is not None and isinstance(result.state, TextRequest):
+            predictions = processor.predictions(result.feed, outputs, result.state.top_k)
+            return json_response(
+                {"model": runtime.name, "version": runtime.version, "task": processor.task, "predictions": predictions}
+            )
         manifest = runtime.manifest
         mapped = {name: jsonable(label_output_values(manifest, name, value)) for name, value in outputs.items()}
         answer = {"model": runtime.name, "version": runtime.version, "outputs": mapped}

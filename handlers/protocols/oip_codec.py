@@ -41,9 +41,9 @@ def parse_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[:length], body[length:]
 
 
-def _decode_bytes_elements(chunk: bytes, count: int, name: str) -> np.ndarray:
+def _decode_bytes_elements(chunk: bytes, count: int, name: str, raw_bytes: bool = False) -> np.ndarray:
     try:
-        return decode_bytes(chunk, count)
+        return decode_bytes(chunk, count, keep_bytes=raw_bytes)
     except WireFormatError as exc:
         raise InvalidInputError(f"input {name!r}: {exc}") from None
 
@@ -57,8 +57,11 @@ def _shape(spec: dict[str, Any], name: str) -> list[int]:
     return shape
 
 
-def decode_input(spec: Any, binary: bytes, offset: int) -> tuple[str, np.ndarray, int]:
-    """One ``$request_input``: its name, its array, and the binary offset after it."""
+def decode_input(spec: Any, binary: bytes, offset: int, *, raw_bytes: bool = False) -> tuple[str, np.ndarray, int]:
+    """One ``$request_input``: its name, its array, and the binary offset after it.
+
+    ``raw_bytes``: binary BYTES elements are kept as bytes (encoded images), not decoded as UTF-8.
+    """
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise InvalidInputError('each entry of "inputs" must be an object with a "name"')
     name = spec["name"]
@@ -76,7 +79,7 @@ def decode_input(spec: Any, binary: bytes, offset: int) -> tuple[str, np.ndarray
             )
         chunk = binary[offset : offset + size]
         if datatype == "BYTES":
-            array = _decode_bytes_elements(chunk, count, name)
+            array = _decode_bytes_elements(chunk, count, name, raw_bytes)
         else:
             dtype = DATATYPES[datatype]
             if size != count * dtype.itemsize:

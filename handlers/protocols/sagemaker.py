@@ -4,24 +4,33 @@
 With several models loaded, ``/invocations`` picks one by the ``X-Maaskit-Model`` header, SageMaker's
 ``X-Amzn-SageMaker-Target-Model`` (``name`` or ``name-version[.tar.gz]``) or ``model=``/``version=``
 in ``X-Amzn-SageMaker-Custom-Attributes``. JSON answers are ``{"model", "version", "predictions"[, "labels"]}``;
-CSV and .npy answers carry the primary output (a classifier's labels, else the first output).
+CSV and .npy answers carry the primary output (a classifier's labels, else the first output). Text models
+take the Hugging Face inference toolkit's ``{"inputs": ..., "parameters": {...}}`` and answer in its
+pipelines' shapes (see :mod:`handlers.text.wire`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from handlers.answers import labelled, prediction_rows
-from handlers.codecs import CSV, NPY, choose_accept, decode_body, primary_output, to_csv, to_npy
+from handlers.codecs import CSV, JSON, NPY, choose_accept, decode_body, primary_output, to_csv, to_npy
 from handlers.engine import ModelRepository, ModelRuntime
-from handlers.errors import InvalidInputError
+from handlers.errors import InvalidInputError, NotAcceptableError
 from handlers.http import content_type, json_response, pinned_version
+from handlers.image.processor import image_processor_of
+from handlers.image.wire import ImageRequest, hf_images
+from handlers.image.wire import hf_answer as image_answer
 from handlers.processing import Inputs
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.oip import error_shape
 from handlers.routing import RouteTable
 from handlers.settings import Settings
+from handlers.text.processor import text_processor_of
+from handlers.text.wire import TextRequest, hf_answer, hf_texts
 
 __all__ = ["PROTOCOL", "MODEL_HEADER", "router", "select_model"]
 
@@ -62,7 +71,7 @@ def select_model(repository: ModelRepository, request: Request) -> ModelRuntime:
     return repository.get(name, version)
 
 
-class Invocations(Codec[str]):
+class Invocations(Codec[str | TextRequest | ImageRequest]):
     """Predict from a JSON, CSV or .npy body; answer in the Accept type (JSON by default)."""
 
     async def resolve(self, call: Call) -> ModelRuntime:
@@ -73,20 +82,43 @@ class Invocations(Codec[str]):
         """406 before the body is read when Accept names nothing this route writes."""
         choose_accept(request.headers.get("accept"))
 
-    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[str]:
-        """The body's tensors by Content-Type; the state is the answer's media type."""
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[str | TextRequest | ImageRequest]:
+        """The body's tensors by Content-Type; the state is the answer's media type (text: the toolkit's JSON)."""
+        accept = choose_accept(request.headers.get("accept"))
+        if image_processor_of(runtime) is not None:
+            if accept != JSON:
+                raise NotAcceptableError(f"an image model answers application/json, not {accept}")
+            return Decoded(*hf_images(content_type(request), body))
+        if text_processor_of(runtime) is not None:
+            if accept != JSON:
+                raise NotAcceptableError(f"a text model answers application/json, not {accept}")
+            return Decoded(*hf_texts(content_type(request), body))
         tensors = decode_body(runtime.manifest, content_type(request), body)
-        return Decoded(Inputs(tensors), choose_accept(request.headers.get("accept")))
+        return Decoded(Inputs(tensors), accept)
 
-    def encode(self, result: Result[str]) -> Response:
+    def encode(self, result: Result[str | TextRequest | ImageRequest]) -> Response:
         """CSV or .npy of the primary output, or ``{"model", "version", "predictions"[, "labels"]}``."""
-        runtime, outputs, manifest = result.runtime, result.outputs, result.runtime.manifest
-        if result.state == CSV:
-            return Response(to_csv(primary_output(manifest, outputs)), media_type=CSV)
-        if result.state == NPY:
-            return Response(to_npy(primary_output(manifest, outputs)), media_type=NPY)
-        answer = {"model": runtime.name, "version": runtime.version, "predictions": prediction_rows(manifest, outputs)}
-        return json_response(labelled(answer, manifest, outputs))
+        image = image_processor_of(result.runtime)
+        if image is not None and isinstance(result.state, ImageRequest):
+            return json_response(image_answer(image, result.outputs, result.state))
+        processor = text_processor_of(result.runtime)
+        if processor is not None and isinstance(result.state, TextRequest):
+            return json_response(hf_answer(processor, result.feed, result.outputs, result.state))
+        assert isinstance(result.state, str)
+        return _answer(result.runtime, result.outputs, result.state)
+
+
+def _answer(runtime: ModelRuntime, outputs: dict[str, Any], accept: str) -> Response:
+    if accept == CSV:
+        return Response(to_csv(primary_output(runtime.manifest, outputs)), media_type=CSV)
+    if accept == NPY:
+        return Response(to_npy(primary_output(runtime.manifest, outputs)), media_type=NPY)
+    answer: dict[str, Any] = {
+        "model": runtime.name,
+        "version": runtime.version,
+        "predictions": prediction_rows(runtime.manifest, outputs),
+    }
+    return json_response(labelled(answer, runtime.manifest, outputs))
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:

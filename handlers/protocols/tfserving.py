@@ -1,11 +1,14 @@
 """TensorFlow Serving REST API: model status, metadata and ``:predict`` (row and columnar formats).
 
 TF Serving versions are integers; maaskit versions are semver. ``/versions/1.2.0`` pins exactly, and a
-bare integer ``/versions/1`` picks the latest ``1.x.y``. Errors are ``{"error": "..."}``.
+bare integer ``/versions/1`` picks the latest ``1.x.y``. Errors are ``{"error": "..."}``. Text models take
+``instances`` of strings (or ``{"b64": ...}``, ``{"text": ...}``) and answer one prediction per text
+(see :mod:`handlers.text.wire`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -16,12 +19,17 @@ from handlers.answers import columnar_outputs, prediction_rows
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, VersionNotFoundError
 from handlers.http import describe_model, json_response, loads, pinned_version
+from handlers.image.processor import image_processor_of
+from handlers.image.wire import ImageRequest, tfserving_images
+from handlers.image.wire import predictions as image_predictions
 from handlers.processing import Inputs
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.oip import error_shape
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.tabular import records_to_tensors
+from handlers.text.processor import text_processor_of
+from handlers.text.wire import TextRequest, tfserving_texts
 
 __all__ = ["PROTOCOL", "resolve", "router"]
 
@@ -105,7 +113,15 @@ def _columnar(runtime: ModelRuntime, inputs: Any) -> dict[str, Any]:
     return {runtime.manifest.inputs[0].name: inputs}
 
 
-class Predict(Codec[bool]):
+@dataclass(frozen=True)
+class _Form:
+    rows: bool
+    """``instances`` (row form) rather than ``inputs`` (columnar form)."""
+    text: TextRequest | None = None
+    image: ImageRequest | None = None
+
+
+class Predict(Codec[_Form]):
     """Predict: {"instances": [...]} answers {"predictions": [...]}, {"inputs": ...} answers {"outputs": ...}.
 
     The path version is semver, or an integer major version (its latest release).
@@ -115,7 +131,7 @@ class Predict(Codec[bool]):
         """Exact semver or an integer major version from the path."""
         return _path_runtime(call.repository, call.request)
 
-    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[bool]:
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[_Form]:
         """Row (``instances``) or columnar (``inputs``) form; the state tells which."""
         payload = loads(body)
         if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
@@ -124,12 +140,26 @@ class Predict(Codec[bool]):
         if signature not in (None, "", "serving_default"):
             raise InvalidInputError(f"unknown signature_name {signature!r}; this model has serving_default")
         rows = "instances" in payload
+        images = tfserving_images(payload, rows) if image_processor_of(runtime) else None
+        if images is not None:
+            return Decoded(images[0], _Form(rows, image=images[1]))
+        texts = tfserving_texts(payload, rows) if text_processor_of(runtime) else None
+        if texts is not None:
+            return Decoded(texts[0], _Form(rows, texts[1]))
         tensors = _instances(runtime, payload["instances"]) if rows else _columnar(runtime, payload["inputs"])
-        return Decoded(Inputs(tensors), rows)
+        return Decoded(Inputs(tensors), _Form(rows))
 
-    def encode(self, result: Result[bool]) -> Response:
+    def encode(self, result: Result[_Form]) -> Response:
         """``{"predictions": rows}`` for the row form, ``{"outputs": ...}`` for the columnar one."""
-        if result.state:
+        image = image_processor_of(result.runtime)
+        if image is not None and result.state.image is not None:
+            ranked = image_predictions(image, result.outputs, result.state.image.top_k)
+            return json_response({"predictions" if result.state.rows else "outputs": ranked})
+        processor = text_processor_of(result.runtime)
+        if processor is not None and result.state.text is not None:
+            predictions = processor.predictions(result.feed, result.outputs, result.state.text.top_k)
+            return json_response({"predictions" if result.state.rows else "outputs": predictions})
+        if result.state.rows:
             return json_response({"predictions": prediction_rows(result.runtime.manifest, result.outputs)})
         return json_response({"outputs": columnar_outputs(result.runtime.manifest, result.outputs)})
 

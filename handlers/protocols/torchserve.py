@@ -2,7 +2,8 @@
 
 Bodies are JSON, CSV or .npy. One example (a row without its batch axis) answers one prediction;
 a batch answers a list. A classifier's prediction is ``{label: probability}`` sorted by probability (as
-TorchServe's classifier handlers answer); other models answer their output row(s). Errors are TorchServe's
+TorchServe's classifier handlers answer); other models answer their output row(s). Text models take a
+``text/plain`` body (one text) or JSON texts (see :mod:`handlers.text.wire`). Errors are TorchServe's
 ``{"code", "type", "message"}``. ``GET /ping`` is the SageMaker route (same shape as TorchServe's).
 """
 
@@ -25,10 +26,15 @@ from handlers.errors import (
     VersionNotFoundError,
 )
 from handlers.http import content_type, json_response
+from handlers.image.processor import image_processor_of
+from handlers.image.wire import ImageRequest, torchserve_images
+from handlers.image.wire import torchserve_answer as image_answer
 from handlers.processing import Inputs
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint
 from handlers.routing import RouteTable
 from handlers.settings import Settings
+from handlers.text.processor import text_processor_of
+from handlers.text.wire import TextRequest, torchserve_answer, torchserve_texts
 
 __all__ = ["PROTOCOL", "error_shape", "router"]
 
@@ -77,18 +83,30 @@ def _add_batch_axis(runtime: ModelRuntime, tensors: dict[str, Any]) -> tuple[dic
     return {name: array[np.newaxis, ...] for name, array in arrays.items()}, True
 
 
-class Predict(Codec[bool]):
-    """Predict with the latest version, or the one in the path (JSON, CSV or .npy body)."""
+class Predict(Codec[bool | TextRequest | ImageRequest]):
+    """Predict with the latest version, or the one in the path (JSON, CSV or .npy body; text for text models)."""
 
-    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[bool]:
+    def decode(
+        self, request: Request, runtime: ModelRuntime, body: bytes
+    ) -> Decoded[bool | TextRequest | ImageRequest]:
         """The body's tensors; one example (no batch axis) gets one, and the state remembers it."""
+        if image_processor_of(runtime) is not None:
+            return Decoded(*torchserve_images(request, content_type(request), body))
+        if text_processor_of(runtime) is not None:
+            return Decoded(*torchserve_texts(request, content_type(request), body))
         tensors = decode_body(runtime.manifest, content_type(request), body)
         tensors, single = _add_batch_axis(runtime, tensors)
         return Decoded(Inputs(tensors), single)
 
-    def encode(self, result: Result[bool]) -> Response:
+    def encode(self, result: Result[bool | TextRequest | ImageRequest]) -> Response:
         """Per example: a classifier's ``{label: probability}``, else the output row(s)."""
         manifest, outputs = result.runtime.manifest, result.outputs
+        image = image_processor_of(result.runtime)
+        if image is not None and isinstance(result.state, ImageRequest):
+            return json_response(image_answer(image, outputs, result.state))
+        processor = text_processor_of(result.runtime)
+        if processor is not None and isinstance(result.state, TextRequest):
+            return json_response(torchserve_answer(processor, result.feed, outputs, result.state))
         scores = class_scores(manifest, outputs)
         rows: Any = scores if scores is not None else prediction_rows(manifest, outputs)
         return json_response(rows[0] if result.state else rows)

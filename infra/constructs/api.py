@@ -34,7 +34,14 @@ from infra.names import stage_name
 __all__ = ["BINARY_MEDIA_TYPES", "ModelApi", "ModelApiProps", "SageMakerRoute"]
 
 #: Bodies API Gateway passes through as bytes (base64 to Lambda): NumPy arrays and OIP binary tensors.
-BINARY_MEDIA_TYPES = ["application/x-npy", "application/octet-stream", "application/vnd.sagemaker-triton.binary+json"]
+#: Bodies API Gateway passes through as bytes (base64 to Lambda): tensors, OIP binary, and image files.
+BINARY_MEDIA_TYPES = [
+    "application/x-npy",
+    "application/octet-stream",
+    "application/vnd.sagemaker-triton.binary+json",
+    "image/*",
+    "application/x-image",
+]
 
 _PREDICT_SCHEMA = apigw.JsonSchema(
     schema=apigw.JsonSchemaVersion.DRAFT4,

@@ -66,3 +66,9 @@ def test_cdk_nag_reports_a_plain_bucket(tmp_path):
     with pytest.raises(RuntimeError, match="ValidationFailed") as info:
         app.synth()
     assert "AwsSolutions-S1" in str(info.value) and "AwsSolutions-S10" in str(info.value)
+
+
+def test_image_bodies_are_binary_media_types():
+    _, template = _template(ApiConfig())
+    (rest_api,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert {"image/*", "application/x-image", "application/x-npy"} <= set(rest_api["BinaryMediaTypes"])
