@@ -190,7 +190,14 @@ def catboost_cases() -> list[Case]:
     """CatBoost classifiers, regressors, a native .cbm file, and categorical features (refused)."""
     import catboost
 
-    small: dict[str, Any] = {"iterations": 30, "depth": 4, "verbose": False, "thread_count": 1, "random_seed": 0}
+    small: dict[str, Any] = {
+        "allow_writing_files": False,
+        "iterations": 30,
+        "depth": 4,
+        "verbose": False,
+        "thread_count": 1,
+        "random_seed": 0,
+    }
 
     def categorical() -> tuple[Any, Any]:
         table, target = frame("iris")
