@@ -41,18 +41,6 @@ REFUSED: dict[str, str] = {
     "HistGradientBoostingRegressor": "differ from scikit-learn",
 }
 
-#: The runtime's warm-up check still compares with its own tolerance rule (absolute 1e-4 where the
-#: packager's gate also accepts rtol): these regressors package and pass parity, but maaskit serve refuses
-#: them until the parity session's unified rule (branch ``parity``) lands.
-_WARMUP_RULE = "warm-up applies atol 1e-4 without rtol until the unified parity rule (branch parity) lands"
-PENDING = {
-    "ExtraTreesRegressor",
-    "RandomForestRegressor",
-    "OneClassSVM",
-    "PolynomialFeatures",
-    "SGDClassifier",
-}
-
 
 def supported_estimators() -> list[type]:
     """Estimator classes skl2onnx converts that scikit-learn lists, sorted by name."""
@@ -302,10 +290,7 @@ def _alone(klass: type) -> Case:
         return Case(f"sklearn-{name}", "scikit-learn", _kernel_centerer)
     kind = _kind(klass)
     build = _special(name) or _fit_on(name, klass, _DEFAULT_DATA[kind], y=kind != "cluster")
-    pending = _WARMUP_RULE if name in PENDING else None
-    return Case(
-        f"sklearn-{name}", "scikit-learn", build, quick=name in _QUICK, refusal=REFUSED.get(name), pending=pending
-    )
+    return Case(f"sklearn-{name}", "scikit-learn", build, quick=name in _QUICK, refusal=REFUSED.get(name))
 
 
 def _pipeline(case_id: str, steps: Callable[[], list[Any]], data: str, quick: bool = False) -> Case:
