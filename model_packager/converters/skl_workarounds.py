@@ -228,16 +228,18 @@ def _normalising(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def register_attribute_normalisation(model: Any) -> list[str]:
-    """Re-register HistGradientBoosting converters so boolean node attributes are written as ints.
+    """Re-register HistGradientBoosting converters so boolean node attributes are written as ints; return
+    the HistGradientBoosting estimators ``model`` holds (converted through the normalised converters).
 
     With scikit-learn 1.9, HistGradientBoosting trees store ``missing_go_to_left`` as booleans;
     skl2onnx copies them into ``nodes_missing_value_tracks_true``, an INTS attribute, and onnx refuses
     the node (dumping every attribute). See skl2onnx issue 1253 (the same attribute, other trees).
     """
     names = {type(step).__name__ for step in iter_estimators(model)}
-    wanted = sorted(names & {"HistGradientBoostingClassifier", "HistGradientBoostingRegressor"} - _NORMALISED)
+    present = sorted(names & {"HistGradientBoostingClassifier", "HistGradientBoostingRegressor"})
+    wanted = [name for name in present if name not in _NORMALISED]
     if not wanted:
-        return []
+        return present
     skl2onnx: Any = require("skl2onnx", "sklearn")
     registration: Any = require("skl2onnx.common._registration", "sklearn")
     ensemble: Any = require("sklearn.ensemble", "sklearn")
@@ -252,7 +254,7 @@ def register_attribute_normalisation(model: Any) -> list[str]:
             options=original.get_allowed_options(),
         )
         _NORMALISED.add(name)
-    return wanted
+    return present
 
 
 def _flatten_output(model: onnx.ModelProto, name: str) -> None:

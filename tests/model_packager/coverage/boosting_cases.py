@@ -73,7 +73,7 @@ def xgboost_cases() -> list[Case]:
 
         return write
 
-    small = {"n_estimators": 20, "max_depth": 3, "n_jobs": 1}
+    small: dict[str, Any] = {"n_estimators": 20, "max_depth": 3, "n_jobs": 1}
     return [
         Case(
             "xgboost-XGBClassifier-binary",
@@ -124,8 +124,8 @@ def lightgbm_cases() -> list[Case]:
     """LightGBM sklearn wrappers and native model files."""
     import lightgbm as lgb
 
-    small = {"n_estimators": 20, "num_leaves": 8, "n_jobs": 1, "verbose": -1}
-    forest = {**small, "boosting_type": "rf", "bagging_freq": 1, "bagging_fraction": 0.8}
+    small: dict[str, Any] = {"n_estimators": 20, "num_leaves": 8, "n_jobs": 1, "verbose": -1}
+    forest: dict[str, Any] = {**small, "boosting_type": "rf", "bagging_freq": 1, "bagging_fraction": 0.8}
 
     def booster(objective: str, kind: str) -> Callable[[Path], None]:
         def write(path: Path) -> None:
@@ -190,7 +190,14 @@ def catboost_cases() -> list[Case]:
     """CatBoost classifiers, regressors, a native .cbm file, and categorical features (refused)."""
     import catboost
 
-    small = {"iterations": 30, "depth": 4, "verbose": False, "thread_count": 1, "random_seed": 0}
+    small: dict[str, Any] = {
+        "allow_writing_files": False,
+        "iterations": 30,
+        "depth": 4,
+        "verbose": False,
+        "thread_count": 1,
+        "random_seed": 0,
+    }
 
     def categorical() -> tuple[Any, Any]:
         table, target = frame("iris")

@@ -5,5 +5,5 @@ from __future__ import annotations
 from sklearn.preprocessing import StandardScaler
 
 
-class HomegrownScaler(StandardScaler):
+class HomegrownScaler(StandardScaler):  # type: ignore[misc]
     """A user's own subclass: skl2onnx knows StandardScaler, not this class."""

@@ -19,7 +19,8 @@ IRIS_SPECIES = ("setosa", "versicolor", "virginica")
 def _rows(name: str, count: int = 40) -> np.ndarray:
     features, _ = dataset(name)
     scaled = (features - features.mean(axis=0)) / features.std(axis=0)
-    return scaled[:: max(1, len(features) // count)].astype(np.float32)
+    rows: np.ndarray = scaled[:: max(1, len(features) // count)].astype(np.float32)
+    return rows
 
 
 def torch_cases() -> list[Case]:
@@ -35,7 +36,7 @@ def torch_cases() -> list[Case]:
             self.labels = list(IRIS_SPECIES)
             self.body = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3), nn.Softmax(dim=1))
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor) -> Any:
             return self.body(x)
 
     class TwoHeads(nn.Module):
@@ -63,7 +64,7 @@ def torch_cases() -> list[Case]:
             super().__init__()
             self.out = nn.Linear(30, 1)
 
-        def forward(self, features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        def forward(self, features: torch.Tensor, weights: torch.Tensor | None = None) -> Any:
             return self.out(features * weights if weights is not None else features)
 
     def seeded(klass: type) -> Any:
@@ -123,7 +124,7 @@ def keras_cases() -> list[Case]:
         rows = _rows("diabetes")
         return model, {"numbers": rows, "extra": rows[:, :3]}
 
-    class Residual(keras.Model):
+    class Residual(keras.Model):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.inner = keras.layers.Dense(13, activation="tanh")

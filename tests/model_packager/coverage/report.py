@@ -55,8 +55,9 @@ def _status(outcome: Outcome) -> str:
 
 
 def _reason(outcome: Outcome) -> str:
-    message = outcome.message
-    return message.split(": it ", 1)[-1].split(". Instead", 1)[0] if ": it " in message else message[:90]
+    """The "why" of a refusal: between "cannot be packaged: [it]" and ". Instead"."""
+    why = outcome.message.split("cannot be packaged: ", 1)[-1].split(". Instead", 1)[0]
+    return why.removeprefix("it ")
 
 
 def render(outcomes: list[Outcome]) -> str:

@@ -41,18 +41,6 @@ REFUSED: dict[str, str] = {
     "HistGradientBoostingRegressor": "differ from scikit-learn",
 }
 
-#: The runtime's warm-up check still compares with its own tolerance rule (absolute 1e-4 where the
-#: packager's gate also accepts rtol): these regressors package and pass parity, but maaskit serve refuses
-#: them until the parity session's unified rule (branch ``parity``) lands.
-_WARMUP_RULE = "warm-up applies atol 1e-4 without rtol until the unified parity rule (branch parity) lands"
-PENDING = {
-    "ExtraTreesRegressor",
-    "RandomForestRegressor",
-    "OneClassSVM",
-    "PolynomialFeatures",
-    "SGDClassifier",
-}
-
 
 def supported_estimators() -> list[type]:
     """Estimator classes skl2onnx converts that scikit-learn lists, sorted by name."""
@@ -130,7 +118,9 @@ def _special(name: str) -> Callable[[], tuple[Any, Any]] | None:
     from sklearn import feature_selection as fs
     from sklearn.pipeline import make_pipeline
 
-    logistic = lambda: linear_model.LogisticRegression(max_iter=2000)  # noqa: E731
+    def logistic() -> Any:
+        return linear_model.LogisticRegression(max_iter=2000)
+
     if name in {"MultiTaskElasticNet", "MultiTaskElasticNetCV", "MultiTaskLasso", "MultiTaskLassoCV"}:
         klass = getattr(linear_model, name)
 
@@ -211,6 +201,7 @@ def _special(name: str) -> Callable[[], tuple[Any, Any]] | None:
         "RadiusNeighborsRegressor": (lambda: neighbors.RadiusNeighborsRegressor(radius=0.3), "diabetes"),
         "GaussianRandomProjection": (lambda: random_projection.GaussianRandomProjection(n_components=5), "wine"),
         "KernelPCA": (lambda: decomposition.KernelPCA(n_components=2), "iris"),
+        "HistGradientBoostingClassifier": (lambda: ensemble.HistGradientBoostingClassifier(max_iter=30), "iris"),
         "MLPClassifier": (lambda: make_mlp("classifier"), "iris"),
         "MLPRegressor": (lambda: make_mlp("regressor"), "diabetes"),
         "TfidfTransformer": (feature_extraction.text.TfidfTransformer, "digits"),
@@ -299,10 +290,7 @@ def _alone(klass: type) -> Case:
         return Case(f"sklearn-{name}", "scikit-learn", _kernel_centerer)
     kind = _kind(klass)
     build = _special(name) or _fit_on(name, klass, _DEFAULT_DATA[kind], y=kind != "cluster")
-    pending = _WARMUP_RULE if name in PENDING else None
-    return Case(
-        f"sklearn-{name}", "scikit-learn", build, quick=name in _QUICK, refusal=REFUSED.get(name), pending=pending
-    )
+    return Case(f"sklearn-{name}", "scikit-learn", build, quick=name in _QUICK, refusal=REFUSED.get(name))
 
 
 def _pipeline(case_id: str, steps: Callable[[], list[Any]], data: str, quick: bool = False) -> Case:
@@ -351,7 +339,9 @@ def _shape_cases() -> list[Case]:
     from sklearn import decomposition, ensemble, linear_model, preprocessing, svm
     from sklearn import feature_selection as fs
 
-    logistic = lambda: linear_model.LogisticRegression(max_iter=2000)  # noqa: E731
+    def logistic() -> Any:
+        return linear_model.LogisticRegression(max_iter=2000)
+
     return [
         _pipeline(
             "pipeline-scale-svc-breast-cancer",

@@ -88,6 +88,7 @@ def test_json_error_carries_the_same_fields(failing, tmp_path):
     assert Path(payload["log"]).is_file() and "detail" not in payload
 
 
+@pytest.mark.slow
 def test_debug_shows_the_converter_internals(failing, tmp_path):
     model, sample = failing["converter-error"]
     result = _maaskit(

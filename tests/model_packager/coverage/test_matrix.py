@@ -3,15 +3,18 @@ a few lines naming the estimator. The quick set (one per family) runs by default
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from tests.model_packager.coverage.cases import Case
 from tests.model_packager.coverage.matrix import all_cases
 from tests.model_packager.coverage.runner import run_case
 
 _CASES = all_cases()
 
 
-def _param(case):
+def _param(case: Case) -> Any:
     marks = [] if case.quick else [pytest.mark.slow]
     if case.pending:
         marks.append(pytest.mark.xfail(reason=case.pending, strict=False))
