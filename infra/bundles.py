@@ -29,6 +29,8 @@ class BundleSource:
     directory: Path | None
     archive: Path | None
     s3_uri: str | None = None
+    task: str = "other"
+    """The manifest's task (``feature-extraction`` bundles also get the OpenAI routes)."""
 
     @property
     def label(self) -> str:
@@ -119,4 +121,6 @@ def resolve_bundle(ref: str, endpoint: str, base_dir: Path, build_root: Path, st
             f"model name (routes are /models/<name>/...). Rename the endpoint to {bundle.manifest.name!r}."
         )
     digest = hashlib.sha256((directory / "manifest.json").read_bytes()).hexdigest()
-    return BundleSource(bundle.manifest.name, bundle.manifest.version, digest, directory, archive)
+    return BundleSource(
+        bundle.manifest.name, bundle.manifest.version, digest, directory, archive, task=bundle.manifest.task
+    )

@@ -64,8 +64,8 @@ def test_maaskit_json_each_task(text_app, reference) -> None:
         ({"inputs": {"text": ["ok"], "input_ids": [[1]]}}, "not both"),
         ({"inputs": {"text": ["ok"]}, "parameters": {"top_k": 0}}, "top_k must be a positive whole number"),
         (
-            {"inputs": {"input_ids": [[2, 999]], "attention_mask": [[1, 1]], "token_type_ids": [[0, 0]]}},
-            "vocab_size 400",
+            {"inputs": {"input_ids": [[2, 5000]], "attention_mask": [[1, 1]], "token_type_ids": [[0, 0]]}},
+            "< vocab_size",
         ),
     ],
 )
