@@ -170,7 +170,8 @@ class ModelRuntime:
         outputs = self.run(feed)
         if settings.verify_samples and samples.outputs:
             accelerator = self.session.get_providers()[0] != "CPUExecutionProvider"
-            check_outputs(self.manifest, samples, outputs, accelerator=accelerator)
+            mask = feed.get("attention_mask") if self.manifest.text is not None else None
+            check_outputs(self.manifest, samples, outputs, accelerator=accelerator, attention_mask=mask)
         row = {name: array[:1] if array.ndim else array for name, array in feed.items()}
         timings = []
         for _ in range(5):

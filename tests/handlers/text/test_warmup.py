@@ -1,0 +1,68 @@
+"""Warm-up of text bundles: the stored sample texts are re-encoded and judged by the bundle's text parity rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bundle import open_bundle
+from handlers.engine import ModelRepository, load_runtime
+from handlers.processing import Inputs
+from handlers.warmup import WarmupMismatchError, check_outputs
+from tests.handlers.conftest import asgi_post
+from tests.handlers.text.folders import CORPUS
+
+
+def _sample_run(runtime) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    samples = runtime.bundle.samples()
+    feed = runtime.processor.preprocess(Inputs(raw=[str(text) for text in samples.inputs["text"]]))
+    return runtime.run(feed), feed["attention_mask"]
+
+
+def test_every_text_bundle_is_warm_after_loading(text_repository: ModelRepository) -> None:
+    assert text_repository.ready
+    assert {runtime.manifest.task for runtime in text_repository} == {
+        "feature-extraction",
+        "text-classification",
+        "token-classification",
+    }
+
+
+def test_embeddings_that_lose_their_direction_are_refused(text_repository: ModelRepository) -> None:
+    runtime = text_repository.get("embedder")
+    outputs, mask = _sample_run(runtime)
+    swapped = {"sentence_embedding": outputs["sentence_embedding"][::-1].copy()}
+    with pytest.raises(WarmupMismatchError, match="cosine"):
+        check_outputs(runtime.manifest, runtime.bundle.samples(), swapped, accelerator=False, attention_mask=mask)
+
+
+def test_token_scores_on_padding_are_not_judged(text_repository: ModelRepository) -> None:
+    runtime = text_repository.get("ner")
+    outputs, mask = _sample_run(runtime)
+    noisy = {name: value.copy() for name, value in outputs.items()}
+    for value in noisy.values():
+        value[mask == 0] = 42.0  # padding positions carry no prediction
+    check_outputs(runtime.manifest, runtime.bundle.samples(), noisy, accelerator=False, attention_mask=mask)
+    noisy["scores"][mask == 1] = 0.5
+    with pytest.raises(WarmupMismatchError):
+        check_outputs(runtime.manifest, runtime.bundle.samples(), noisy, accelerator=False, attention_mask=mask)
+
+
+@pytest.mark.slow
+def test_an_int8_embedder_warms_up_and_serves_close_to_the_original(text_bundles, text_settings, tmp_path, reference):
+    from handlers.app import create_app
+    from model_packager import package
+
+    result = package(
+        text_bundles.folders["embedder"], name="embedder", version="1.1.0", task="feature-extraction",
+        sample=list(CORPUS), out=tmp_path, quantize="int8",
+    )  # fmt: skip
+    assert open_bundle(result.directory).manifest.optimization.quantization == "int8"
+    runtime = load_runtime(result.directory, text_settings)
+    assert runtime.ready
+    app = create_app(ModelRepository([runtime]), text_settings)
+    answer = asgi_post(app, "/v1/embeddings", json={"model": "embedder", "input": list(CORPUS)}).json()
+    got = np.asarray([item["embedding"] for item in answer["data"]])
+    want = reference["embedder"].encode(list(CORPUS))
+    cosine = (got * want).sum(axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    assert cosine.min() >= 0.99
