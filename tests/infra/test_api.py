@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
@@ -59,7 +61,7 @@ def test_cdk_nag_reports_a_plain_bucket(tmp_path):
     assert "AwsSolutions-S1" in str(info.value) and "AwsSolutions-S10" in str(info.value)
 
 
-def _paths(template: dict) -> dict[str, set[str]]:
+def _paths(template: Mapping[str, Any]) -> dict[str, set[str]]:
     """Full resource path -> HTTP methods on it, read from the synthesized template."""
     resources = template["Resources"]
     parts = {key: r["Properties"] for key, r in resources.items() if r["Type"] == "AWS::ApiGateway::Resource"}
@@ -85,7 +87,7 @@ def test_openai_routes_go_to_the_embedding_model_beside_tf_serving_routes():
     from infra.constructs.api import openai_model
 
     stack = Stack(App(context=cdk_context()), "Api")
-    functions = {
+    functions: dict[str, lambda_.IFunction] = {
         name: lambda_.Function(
             stack,
             name,

@@ -14,7 +14,8 @@ TEXTS = [CORPUS[0], CORPUS[5], "Unbelievably short."]
 
 
 def _cosines(got: np.ndarray, want: np.ndarray) -> np.ndarray:
-    return (got * want).sum(axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+    cosine: np.ndarray = (got * want).sum(axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+    return cosine
 
 
 def test_float_embeddings_match_sentence_transformers_with_usage(text_app, reference) -> None:

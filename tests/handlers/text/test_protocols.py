@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -76,7 +77,7 @@ def test_maaskit_json_bad_text_is_a_400_naming_it(text_app, body, words) -> None
 
 
 def test_oip_bytes_json_each_task(text_app, reference) -> None:
-    def infer(model: str, extra: dict | None = None) -> dict:
+    def infer(model: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         request = {
             "inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(TEXTS)], "data": TEXTS}],
             **(extra or {}),
@@ -148,7 +149,7 @@ def test_torchserve_text_plain_and_json(text_app, reference) -> None:
 
 
 def test_sagemaker_hugging_face_toolkit_shapes(text_app, reference) -> None:
-    def invoke(model: str, body: dict) -> object:
+    def invoke(model: str, body: dict[str, Any]) -> Any:
         response = asgi_post(text_app, "/invocations", json=body, headers={"X-Maaskit-Model": model})
         assert response.status_code == 200, response.text
         return response.json()

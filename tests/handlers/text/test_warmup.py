@@ -57,7 +57,8 @@ def test_an_int8_embedder_warms_up_and_serves_close_to_the_original(text_bundles
         text_bundles.folders["embedder"], name="embedder", version="1.1.0", task="feature-extraction",
         sample=list(CORPUS), out=tmp_path, quantize="int8",
     )  # fmt: skip
-    assert open_bundle(result.directory).manifest.optimization.quantization == "int8"
+    optimization = open_bundle(result.directory).manifest.optimization
+    assert optimization is not None and optimization.quantization == "int8"
     runtime = load_runtime(result.directory, text_settings)
     assert runtime.ready
     app = create_app(ModelRepository([runtime]), text_settings)
