@@ -295,7 +295,8 @@ def _report(
         "## Embeddings: /v1/embeddings over HTTP vs in-process sentence-transformers\n\n"
         f"Model: {which}. {threads} thread(s) for torch and for onnxruntime; one keep-alive "
         "connection from this process (http.client), one request at a time. texts/s = requests/s x batch; "
-        f"p50/p99 per request; medians of alternating rounds. Load average (1 min) at the end: {os.getloadavg()[0]:.1f} "
+        "p50/p99 per request; medians of alternating rounds. "
+        f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} CPU(s).\n\n" + throughput + "\n\n" + "\n".join(variants) + "\n\n"
         "Answer size (`encoding_format` float vs base64, the openai client's default):\n\n" + answer + "\n"
     )
