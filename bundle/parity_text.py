@@ -3,9 +3,10 @@
 * ``feature-extraction``: per-text cosine similarity between the bundle's and the original's
   embedding (``min_cosine``: the worst text, against ``TextTolerances.min_cosine``), and the
   ranking of a small retrieval set (``ranking_agreement``: every sample text is a query against all
-  the others; the share of the original's top-k neighbours the bundle also ranks in its top-k, in
-  the same order, against ``min_ranking_agreement``). Absolute differences are checked as well by
-  the generic element-wise rule.
+  the others; the share of (query, rank) places, top-k, where the bundle puts the original's
+  neighbour, against ``min_ranking_agreement``). Two neighbours whose similarities to the query
+  differ by at most ``tie_margin`` in the ORIGINAL embeddings are a tie, and a tie may come out in
+  either order. Absolute differences are checked as well by the generic element-wise rule.
 * ``text-classification`` / ``token-classification``: ``classifier_views`` turns outputs into what
   the generic rule compares: the argmax label (``label_agreement``) and scores on real tokens only
   (padding positions carry no prediction).
@@ -19,12 +20,15 @@ Only numpy: this module ships in every runtime artifact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from bundle.manifest import ParityCheck, ParityReport
-from bundle.parity import Tolerances, reproduces
+from bundle.manifest import Manifest, ParityCheck, ParityReport
+from bundle.parity import Tolerances, final_parity, reproduces, tolerances_for
+from bundle.samples import Samples
 
 __all__ = [
     "LABEL_VIEW",
@@ -33,6 +37,7 @@ __all__ = [
     "cosine_per_row",
     "embedding_checks",
     "ranking_agreement",
+    "reproduces_samples",
     "reproduces_text",
     "text_tolerances_from_report",
 ]
@@ -48,6 +53,8 @@ class TextTolerances:
     min_cosine: float = 0.9999
     min_ranking_agreement: float = 1.0
     top_k: int = 3
+    tie_margin: float = 0.005
+    """Original cosine similarities this close are a tie: their order is not judged."""
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.min_cosine <= 1.0:
@@ -56,6 +63,8 @@ class TextTolerances:
             raise ValueError("min_ranking_agreement must be between 0 and 1")
         if self.top_k < 1:
             raise ValueError("top_k must be >= 1")
+        if not self.tie_margin >= 0:
+            raise ValueError("tie_margin must be >= 0")
 
 
 def text_tolerances_from_report(report: ParityReport, default: TextTolerances | None = None) -> TextTolerances:
@@ -66,6 +75,7 @@ def text_tolerances_from_report(report: ParityReport, default: TextTolerances | 
         min_cosine=found.get("min_cosine", base.min_cosine),
         min_ranking_agreement=found.get("ranking_agreement", base.min_ranking_agreement),
         top_k=base.top_k,
+        tie_margin=base.tie_margin,
     )
 
 
@@ -80,28 +90,34 @@ def cosine_per_row(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
     return np.asarray(np.where(both_zero, 1.0, cosine))
 
 
-def _neighbours(embeddings: np.ndarray, k: int) -> np.ndarray:
+def _similarities(embeddings: np.ndarray) -> np.ndarray:
     unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
     similarity = unit @ unit.T
     np.fill_diagonal(similarity, -np.inf)
-    return np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+    return np.asarray(similarity)
 
 
-def ranking_agreement(actual: np.ndarray, expected: np.ndarray, top_k: int = 3) -> tuple[float, str | None]:
-    """Share of (query, rank) places where the bundle's top-k neighbour is the original's; first difference."""
+def ranking_agreement(
+    actual: np.ndarray, expected: np.ndarray, top_k: int = 3, tie_margin: float = 0.0
+) -> tuple[float, str | None]:
+    """Share of (query, rank) places where the bundle ranks the original's neighbour (or one tied with it)."""
     rows = len(expected)
     k = min(top_k, rows - 1)
     if k < 1:
         return 1.0, None
-    a = _neighbours(np.asarray(actual, dtype=np.float64).reshape(rows, -1), k)
-    e = _neighbours(np.asarray(expected, dtype=np.float64).reshape(rows, -1), k)
-    same = a == e
+    original = _similarities(np.asarray(expected, dtype=np.float64).reshape(rows, -1))
+    e = np.argsort(-original, axis=1, kind="stable")[:, :k]
+    a = np.argsort(-_similarities(np.asarray(actual, dtype=np.float64).reshape(rows, -1)), axis=1, kind="stable")[:, :k]
+    queries = np.arange(rows)[:, None]
+    tied = np.abs(original[queries, a] - original[queries, e]) <= tie_margin
+    same = (a == e) | tied
     if same.all():
         return 1.0, None
     query, rank = (int(i) for i in np.argwhere(~same)[0])
     return float(same.mean()), (
         f"query text {query}: neighbour {rank + 1} is text {int(a[query, rank])} for the bundle but text "
-        f"{int(e[query, rank])} for the original"
+        f"{int(e[query, rank])} for the original (original similarities {original[query, a[query, rank]]:.4f} "
+        f"and {original[query, e[query, rank]]:.4f})"
     )
 
 
@@ -112,7 +128,7 @@ def embedding_checks(
     cosine = cosine_per_row(actual, expected)
     worst = int(np.argmin(cosine)) if cosine.size else 0
     min_cos = float(cosine[worst]) if cosine.size else 1.0
-    agreement, first_difference = ranking_agreement(actual, expected, tolerances.top_k)
+    agreement, first_difference = ranking_agreement(actual, expected, tolerances.top_k, tolerances.tie_margin)
     checks = [
         ParityCheck(
             output=name,
@@ -183,3 +199,33 @@ def reproduces_text(
         checks = list(report.checks)
     count = int(np.shape(attention_mask)[0])
     return ParityReport(sample_count=count, passed=not failures, checks=checks), failures
+
+
+def reproduces_samples(
+    manifest: Manifest,
+    root: Path,
+    samples: Samples,
+    run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+    *,
+    accelerator: bool = False,
+) -> tuple[ParityReport, list[str]]:
+    """Does a TEXT bundle's model still answer its samples? (``verify``, warm-up, deploy-time checks.)
+
+    The stored texts (``samples.inputs["text"]``) are encoded by the bundle's own tokenizer
+    (``bundle.processing.text``), ``run`` maps that feed to the model's outputs, and the result is
+    judged by :func:`reproduces_text` with the tolerances the manifest recorded.
+    """
+    from bundle.processing.text import load_tokenizer
+
+    if manifest.text is None:
+        raise ValueError(f"{manifest.name} is not a text bundle: use bundle.parity.reproduces")
+    texts = [str(text) for text in np.asarray(samples.inputs["text"]).tolist()]
+    encoded = load_tokenizer(root, manifest.text).encode(texts)
+    return reproduces_text(
+        manifest.task,
+        run(encoded.feed),
+        samples.outputs,
+        attention_mask=encoded.feed["attention_mask"],
+        tolerances=tolerances_for(manifest, accelerator=accelerator),
+        text_tolerances=text_tolerances_from_report(final_parity(manifest)),
+    )

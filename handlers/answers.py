@@ -8,9 +8,9 @@ import numpy as np
 
 from bundle import Manifest
 from handlers.http import jsonable
-from handlers.labels import label_output_values
+from handlers.labels import label_output_values, predicted_labels
 
-__all__ = ["class_scores", "columnar_outputs", "prediction_rows"]
+__all__ = ["class_scores", "columnar_outputs", "labelled", "prediction_rows"]
 
 
 def _mapped(manifest: Manifest, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -39,6 +39,14 @@ def prediction_rows(manifest: Manifest, outputs: dict[str, np.ndarray]) -> Any:
     columns = {name: _as_list(value) for name, value in mapped.items()}
     count = min(len(column) for column in columns.values())
     return [{name: column[index] for name, column in columns.items()} for index in range(count)]
+
+
+def labelled(answer: dict[str, Any], manifest: Manifest, outputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``answer`` with ``"labels"`` (the predicted class labels) added for classifiers."""
+    labels = predicted_labels(manifest, outputs)
+    if labels is not None:
+        answer["labels"] = labels
+    return answer
 
 
 def class_scores(manifest: Manifest, outputs: dict[str, np.ndarray]) -> list[dict[str, float]] | None:

@@ -130,9 +130,16 @@ def create_app(
         log_payload=settings.log_payload,
         namespace=settings.service_name,
     )
+    middleware = [observability]
+    if settings.page:
+        from handlers.page import PageMiddleware
+
+        middleware.append(
+            Middleware(PageMiddleware, repository=repository, metrics=metrics, service=settings.service_name)
+        )
     app = Starlette(
         routes=[spec.route() for spec in specs] + _docs_routes(title, specs),
-        middleware=[observability],
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error_handler(tables)},
         lifespan=lifespan,
     )

@@ -24,7 +24,10 @@ Batching policy:
   others. If the outputs cannot be split by rows (an output without the batch
   axis), the batch is re-run request by request and the model is marked
   unbatchable from then on.
-* A caller that is cancelled while waiting is dropped from its batch.
+* A caller that is cancelled while waiting is dropped from its batch. With ``run_options`` (a
+  factory of onnxruntime ``RunOptions``), each batch runs with its own options, and a batch whose
+  callers have all been cancelled (e.g. by an inference budget, see :mod:`handlers.strategies`)
+  is stopped with ``options.terminate``: the worker is free for the next batch at once.
 
 Validation against the manifest happens before ``submit``, in the engine.
 """
@@ -39,6 +42,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +54,9 @@ logger = logging.getLogger("maaskit.batching")
 
 Feed = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
-#: The synchronous inference function a batcher fronts: named inputs to named outputs.
-RunFn = Callable[[Feed], Outputs]
+#: The synchronous inference function a batcher fronts: named inputs to named outputs (with
+#: ``run_options``, it also takes the batch's options: ``run(feed, options)``).
+RunFn = Callable[..., Outputs]
 
 ENV_ENABLED = "MAASKIT_BATCHING"
 ENV_MAX_SIZE = "MAASKIT_BATCH_MAX_SIZE"
@@ -144,9 +149,17 @@ class MicroBatcher:
     """Batch concurrent ``submit`` calls for one model version into single ``run`` calls."""
 
     def __init__(
-        self, run: RunFn, inputs: Sequence[TensorSpec], config: BatchConfig | None = None, *, name: str = "model"
+        self,
+        run: RunFn,
+        inputs: Sequence[TensorSpec],
+        config: BatchConfig | None = None,
+        *,
+        name: str = "model",
+        run_options: Callable[[], Any] | None = None,
     ) -> None:
-        self._run = run
+        self._run_fn = run
+        self._run_options = run_options
+        self._running: tuple[list[_Pending], Any] | None = None  # the batch on the worker, its options
         self._config = config or BatchConfig()
         self._names = {spec.name for spec in inputs}
         self._batchable = bool(inputs) and all(spec.shape and spec.shape[0] is None for spec in inputs)
@@ -190,7 +203,17 @@ class MicroBatcher:
         self._queue.append(pending)
         assert self._wakeup is not None
         self._wakeup.set()
-        return await pending.future
+        try:
+            return await pending.future
+        except asyncio.CancelledError:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """A caller gave up: stop the running batch if none of its callers is still waiting."""
+        running = self._running
+        if running is not None and running[1] is not None and all(item.future.done() for item in running[0]):
+            running[1].terminate = True
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -252,7 +275,7 @@ class MicroBatcher:
             try:
                 batch = await self._gather(first)
                 live = [item for item in batch if not item.future.done()]
-                results = await self._loop.run_in_executor(self._executor, self._execute, live) if live else []
+                results = await self._dispatch(live) if live else []
             except asyncio.CancelledError:
                 self._fail(batch, BatcherClosedError(f"batcher for {self._name} closed mid-run"))
                 raise
@@ -274,13 +297,28 @@ class MicroBatcher:
             if not item.future.done():
                 item.future.set_exception(error)
 
-    def _solo(self, item: _Pending) -> Outputs | BaseException:
+    async def _dispatch(self, batch: list[_Pending]) -> list[Outputs | BaseException]:
+        """Run ``batch`` on the worker thread; its options (when made) let ``_abandon`` stop it."""
+        assert self._loop is not None
+        options = self._run_options() if self._run_options is not None else None
+        self._running = (batch, options)  # set and cleared on the event loop: no race with _abandon
         try:
-            return self._run(item.feed)
+            return await self._loop.run_in_executor(self._executor, self._execute, batch, options)
+        finally:
+            self._running = None
+
+    def _run(self, feed: Feed, options: Any) -> Outputs:
+        return self._run_fn(feed) if options is None else self._run_fn(feed, options)
+
+    def _solo(self, item: _Pending, options: Any) -> Outputs | BaseException:
+        if item.future.done():  # its caller gave up while the batch ran: do not run it again
+            return BatcherClosedError(f"request to {self._name} was abandoned by its caller")
+        try:
+            return self._run(item.feed, options)
         except Exception as exc:
             return exc
 
-    def _execute(self, batch: list[_Pending]) -> list[Outputs | BaseException]:
+    def _execute(self, batch: list[_Pending], options: Any) -> list[Outputs | BaseException]:
         """Worker thread: one run for the whole batch, or one per request when it must."""
         self.stats.requests += len(batch)
         self._last_batch_requests = len(batch)
@@ -288,7 +326,7 @@ class MicroBatcher:
         if len(batch) == 1:
             self.stats.batches += 1
             self.stats.rows += batch[0].rows
-            return [self._solo(batch[0])]
+            return [self._solo(batch[0], options)]
         offsets = [0]
         for item in batch:
             offsets.append(offsets[-1] + item.rows)
@@ -296,21 +334,23 @@ class MicroBatcher:
         self.stats.batches += 1
         self.stats.rows += offsets[-1]
         try:
-            outputs = self._run(feed)
+            outputs = self._run(feed, options)
         except Exception as exc:
+            if all(item.future.done() for item in batch):
+                return [exc for _ in batch]  # every caller gave up (the run was stopped): nothing to retry
             logger.info("batch of %d failed on %s (%s); re-running each request alone", len(batch), self._name, exc)
-            return self._retry_alone(batch)
+            return self._retry_alone(batch, options)
         parts = _slice_outputs(outputs, offsets, offsets[-1])
         if parts is None:
             logger.warning("outputs of %s have no batch axis to split; batching is now off for it", self._name)
             self._batchable = False
-            return self._retry_alone(batch)
+            return self._retry_alone(batch, options)
         return list(parts)
 
-    def _retry_alone(self, batch: list[_Pending]) -> list[Outputs | BaseException]:
+    def _retry_alone(self, batch: list[_Pending], options: Any) -> list[Outputs | BaseException]:
         self.stats.solo_retries += len(batch)
         self.stats.batches += len(batch)
-        return [self._solo(item) for item in batch]
+        return [self._solo(item, options) for item in batch]
 
     async def close(self) -> None:
         """Fail queued requests with BatcherClosedError, stop the collector and the worker thread."""

@@ -1,13 +1,13 @@
 """The inference engine: loaded model versions (:class:`ModelRuntime`) and their index (:class:`ModelRepository`).
 
 A runtime is only created from a verified bundle, and is only ``ready`` after its warm-up
-reproduced the bundle's samples. Routes call ``await runtime.infer(feed)``: the one seam that a
-batching wrapper can replace.
+reproduced the bundle's samples. Routes call ``await runtime.infer(feed)``, made by the inference
+strategy (:mod:`handlers.strategies`: inline, threaded, batched, budgeted) that the repository was
+loaded with.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import statistics
 import time
@@ -19,7 +19,6 @@ import numpy as np
 
 from bundle import Bundle, BundleFormatError, Manifest, Samples, open_bundle
 from handlers.errors import (
-    InferenceTimeoutError,
     ModelExecutionError,
     ModelNotFoundError,
     ModelNotReadyError,
@@ -28,7 +27,8 @@ from handlers.errors import (
 from handlers.locate import find_bundles
 from handlers.semver import semver_key
 from handlers.settings import Settings
-from handlers.warmup import check_outputs
+from handlers.strategies import Inline, Strategy, choose_strategy
+from handlers.warmup import check_outputs, check_text_outputs
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -92,9 +92,8 @@ class ModelRuntime:
         self.ready = False
         self._warming = False
         self.single_row_ms: float | None = None
-        self._budget_s = 0.0
-        self.infer: Inferencer = self._infer_inline
-        """Awaitable inference; replaceable (e.g. by a batching wrapper)."""
+        self.infer: Inferencer = Inline().bind(self)
+        """Awaitable inference, made by the strategy given to :meth:`use` (inline until then)."""
 
     def run(self, feed: dict[str, np.ndarray], options: onnxruntime.RunOptions | None = None) -> dict[str, np.ndarray]:
         """Synchronous ``session.run``; onnxruntime failures become ModelExecutionError (422).
@@ -111,30 +110,20 @@ class ModelRuntime:
             ) from exc
         return dict(zip(self.output_names, results, strict=True))
 
-    async def _infer_inline(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self.run(feed)
-
-    async def _infer_threaded(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return await asyncio.get_running_loop().run_in_executor(None, self.run, feed)
-
-    async def _infer_with_budget(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run in a worker thread; past the budget, tell onnxruntime to stop the run and answer 504."""
-        import onnxruntime  # already loaded by the session; a local name for RunOptions
-
-        options = onnxruntime.RunOptions()
-        future = asyncio.get_running_loop().run_in_executor(None, self.run, feed, options)
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), self._budget_s)
-        except TimeoutError:
-            options.terminate = True  # onnxruntime stops at the next operator; the thread is freed
-            future.add_done_callback(lambda done: done.exception())  # the terminated run's error is expected
-            raise InferenceTimeoutError(
-                f"model {self.name} {self.version} took longer than its {self._budget_s * 1000:.0f} ms budget and "
-                "was stopped; send fewer rows per request or raise MAASKIT_INFERENCE_TIMEOUT_MS"
-            ) from None
+    def use(self, strategy: Strategy) -> None:
+        """Run inference through ``strategy`` from now on (after the warm-up: it may use the timing)."""
+        self.infer = strategy.bind(self)
+        logger.info(
+            "model %s %s ready (providers %s, single-row run %.3f ms, inference %s)",
+            self.name,
+            self.version,
+            ",".join(self.session.get_providers()),
+            self.single_row_ms or 0.0,
+            strategy.describe(),
+        )
 
     def warm_up(self, settings: Settings) -> None:
-        """Run the bundle's samples, check them against the stored outputs, pick inline or threaded inference."""
+        """Run the bundle's samples, check them against the stored outputs, time a single-row run."""
         samples = self.bundle.samples()
         feed = self._sample_feed(samples)
         self._warming = True
@@ -142,21 +131,7 @@ class ModelRuntime:
             self._check_and_time(feed, samples, settings)
         finally:
             self._warming = False
-        threaded = (self.single_row_ms or 0.0) > settings.inline_max_ms or settings.inference_timeout_ms > 0
-        self._budget_s = settings.inference_timeout_ms / 1000
-        if self._budget_s > 0:
-            self.infer = self._infer_with_budget
-        else:
-            self.infer = self._infer_threaded if threaded else self._infer_inline
         self.ready = True
-        logger.info(
-            "model %s %s ready (providers %s, single-row run %.3f ms, inference %s)",
-            self.name,
-            self.version,
-            ",".join(self.session.get_providers()),
-            self.single_row_ms or 0.0,
-            "in a worker thread" if threaded else "inline on the event loop",
-        )
 
     def _sample_feed(self, samples: Samples) -> dict[str, np.ndarray]:
         """The samples as a feed; raw-text samples go through the model's processor (its tokenizer)."""
@@ -167,11 +142,13 @@ class ModelRuntime:
         return {name: _as_feed(array) for name, array in samples.inputs.items()}
 
     def _check_and_time(self, feed: dict[str, np.ndarray], samples: Samples, settings: Settings) -> None:
-        outputs = self.run(feed)
-        if settings.verify_samples and samples.outputs:
-            accelerator = self.session.get_providers()[0] != "CPUExecutionProvider"
-            mask = feed.get("attention_mask") if self.manifest.text is not None else None
-            check_outputs(self.manifest, samples, outputs, accelerator=accelerator, attention_mask=mask)
+        accelerator = self.session.get_providers()[0] != "CPUExecutionProvider"
+        if not (settings.verify_samples and samples.outputs):
+            self.run(feed)
+        elif self.manifest.text is not None:
+            check_text_outputs(self.manifest, self.bundle.root, samples, self.run, accelerator=accelerator)
+        else:
+            check_outputs(self.manifest, samples, self.run(feed), accelerator=accelerator)
         row = {name: array[:1] if array.ndim else array for name, array in feed.items()}
         timings = []
         for _ in range(5):
@@ -209,8 +186,12 @@ def _check_signature(manifest: Manifest, session: onnxruntime.InferenceSession, 
         )
 
 
-def load_runtime(path: str | Path, settings: Settings, *, warm: bool = True) -> ModelRuntime:
-    """Open and verify a bundle, create its session, and (by default) warm it up.
+def load_runtime(
+    path: str | Path, settings: Settings, *, warm: bool = True, strategy: Strategy | None = None
+) -> ModelRuntime:
+    """Open and verify a bundle, create its session, and (by default) warm it up and bind ``strategy``.
+
+    ``strategy`` defaults to :func:`~handlers.strategies.choose_strategy` of ``settings``.
 
     Raises a BundleError subclass when the bundle is missing, altered, inconsistent or does not reproduce its samples.
     """
@@ -222,25 +203,40 @@ def load_runtime(path: str | Path, settings: Settings, *, warm: bool = True) -> 
     runtime = ModelRuntime(bundle, session)
     if warm:
         runtime.warm_up(settings)
+        runtime.use(strategy or choose_strategy(settings))
     return runtime
 
 
 class ModelRepository:
     """Loaded models by name, each with one or more versions; ``get`` picks the latest unless pinned."""
 
-    def __init__(self, runtimes: Iterable[ModelRuntime] = ()) -> None:
+    def __init__(self, runtimes: Iterable[ModelRuntime] = (), strategy: Strategy | None = None) -> None:
         self._models: dict[str, dict[str, ModelRuntime]] = {}
         self._latest: dict[str, ModelRuntime] = {}
+        self.strategy = strategy
+        """The inference strategy the runtimes were loaded with (None: each runtime's own)."""
         for runtime in runtimes:
             self.add(runtime)
 
     @classmethod
-    def load(cls, settings: Settings, paths: Iterable[str | Path] | None = None) -> ModelRepository:
-        """Open every bundle in ``paths`` (default: ``settings.bundles``), verified and warmed up."""
-        repository = cls()
+    def load(
+        cls, settings: Settings, paths: Iterable[str | Path] | None = None, *, strategy: Strategy | None = None
+    ) -> ModelRepository:
+        """Open every bundle in ``paths`` (default: ``settings.bundles``), verified, warmed up, on ``strategy``.
+
+        ``strategy`` (default :func:`~handlers.strategies.choose_strategy` of ``settings``) is bound to
+        every runtime after its warm-up.
+        """
+        strategy = strategy or choose_strategy(settings)
+        repository = cls(strategy=strategy)
         for path in find_bundles(list(paths) if paths is not None else list(settings.bundles)):
-            repository.add(load_runtime(path, settings))
+            repository.add(load_runtime(path, settings, strategy=strategy))
         return repository
+
+    async def close(self) -> None:
+        """Release the strategy's threads (batchers); call once the server stops."""
+        if self.strategy is not None:
+            await self.strategy.close()
 
     def add(self, runtime: ModelRuntime) -> None:
         """Register a runtime; a second bundle with the same name and version is refused."""

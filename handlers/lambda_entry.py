@@ -36,6 +36,8 @@ def default_settings(environ: dict[str, str] | None = None) -> Settings:
         overrides["bundles"] = (os.path.join(root, "bundles", "*"),)
     if ENV["metrics"] not in env:
         overrides["metrics"] = "emf"
+    if ENV["page"] not in env:
+        overrides["page"] = False  # the model page is opt-in on Lambda (the deploy file's `page: true`)
     return Settings.load(env, **overrides)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BUCKETS_MS", "Metrics", "emf_fields"]
+__all__ = ["BUCKETS_MS", "Metrics", "VersionStats", "emf_fields"]
 
 #: Latency histogram bucket upper bounds in milliseconds.
 BUCKETS_MS = (0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 10000.0)
@@ -22,6 +23,31 @@ class _Series:
         self.errors_4xx = 0
         self.errors_5xx = 0
         self.total_ms = 0.0
+
+
+@dataclass(frozen=True)
+class VersionStats:
+    """One model version's traffic since the server started, over every protocol."""
+
+    model: str
+    version: str
+    requests: int
+    errors_4xx: int
+    errors_5xx: int
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    per_second: float
+
+
+def _quantile_ms(buckets: list[int], count: int, q: float) -> float:
+    """Upper bound of the histogram bucket holding quantile ``q`` (the last finite bound above the top)."""
+    rank, seen = q * count, 0
+    for bound, n in zip(BUCKETS_MS, buckets, strict=False):
+        seen += n
+        if seen >= rank:
+            return bound
+    return BUCKETS_MS[-1]
 
 
 class Metrics:
@@ -44,6 +70,32 @@ class Metrics:
             series.errors_5xx += 1
         elif status >= 400:
             series.errors_4xx += 1
+
+    def version_stats(self) -> list[VersionStats]:
+        """Per model version: requests, errors, mean and bucketed p50/p95 latency, requests per second."""
+        merged: dict[tuple[str, str], _Series] = {}
+        for (model, version, _protocol), series in self._series.items():
+            total = merged.setdefault((model, version), _Series())
+            total.count += series.count
+            total.total_ms += series.total_ms
+            total.errors_4xx += series.errors_4xx
+            total.errors_5xx += series.errors_5xx
+            total.buckets = [a + b for a, b in zip(total.buckets, series.buckets, strict=True)]
+        uptime = max(time.time() - self.started, 1e-9)
+        return [
+            VersionStats(
+                model=model,
+                version=version,
+                requests=s.count,
+                errors_4xx=s.errors_4xx,
+                errors_5xx=s.errors_5xx,
+                mean_ms=s.total_ms / s.count if s.count else 0.0,
+                p50_ms=_quantile_ms(s.buckets, s.count, 0.5),
+                p95_ms=_quantile_ms(s.buckets, s.count, 0.95),
+                per_second=s.count / uptime,
+            )
+            for (model, version), s in sorted(merged.items())
+        ]
 
     def prometheus(self) -> str:
         """The Prometheus text exposition format (version 0.0.4)."""

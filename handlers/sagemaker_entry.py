@@ -2,7 +2,8 @@
 
 Loads the bundle(s) from the model directory (the extracted ``model.tar.gz``: a bundle root, or a
 folder of bundles), picks onnxruntime-gpu's CUDA provider when it is there (CPU with a warning
-otherwise), puts a request batcher in front of every model version, and serves the one maaskit app
+otherwise), serves every model version through a request batcher (within the inference budget
+when ``MAASKIT_INFERENCE_TIMEOUT_MS`` is set: :mod:`handlers.strategies`), and serves the one maaskit app
 on ``0.0.0.0:8080`` under uvicorn (uvloop and httptools when installed). SageMaker starts the image
 with the argument ``serve``; it is accepted and ignored.
 
@@ -33,9 +34,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from handlers.batching import BatchConfig, MicroBatcher
 from bundle import BundleError
+from handlers.batching import BatchConfig
 from handlers.settings import ENV, Settings, SettingsError
+from handlers.strategies import choose_strategy
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -159,7 +161,7 @@ def default_providers(available: Sequence[str] | None = None) -> tuple[str, ...]
 
 
 def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None = None) -> Starlette:
-    """Load, verify and warm every bundle, put a batcher in front of each, and build the app.
+    """Load, verify and warm every bundle, serve them batched (unless turned off) within the budget, build the app.
 
     Raises BundleError when a bundle is missing or cannot be trusted, SettingsError on bad settings.
     """
@@ -172,29 +174,16 @@ def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None 
     if not source.get(ENV["providers"], "").strip():
         overrides["providers"] = default_providers()
     settings = Settings.load(environ=source, **overrides)
-    repository = ModelRepository.load(settings)
-    batchers: list[MicroBatcher] = []
-    if config.batch.enabled:
-        for runtime in repository.runtimes():
-            batcher = MicroBatcher(runtime.run, runtime.manifest.inputs, config.batch, name=runtime.key)
-            runtime.infer = batcher.submit
-            batchers.append(batcher)
-
-    async def close_batchers() -> None:
-        for batcher in batchers:
-            await batcher.close()
-        logger.info("shut down: %d request batcher(s) closed", len(batchers))
-
+    strategy = choose_strategy(settings, config.batch)  # the inference budget holds inside the batcher too
+    repository = ModelRepository.load(settings, strategy=strategy)
     for runtime in repository.runtimes():
-        logger.info(
-            "serving %s on %s, batching %s",
-            runtime.key,
-            ",".join(runtime.providers),
-            f"up to {config.batch.max_batch_size} rows / {config.batch.max_wait_ms:g} ms"
-            if config.batch.enabled
-            else "off",
-        )
-    return create_app(repository, settings, on_shutdown=[close_batchers])
+        logger.info("serving %s on %s, inference %s", runtime.key, ",".join(runtime.providers), strategy.describe())
+
+    async def shut_down() -> None:
+        await repository.close()
+        logger.info("shut down: inference stopped (%s)", strategy.describe())
+
+    return create_app(repository, settings, on_shutdown=[shut_down])
 
 
 def worker_app() -> Starlette:

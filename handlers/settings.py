@@ -27,6 +27,7 @@ ENV: dict[str, str] = {
     "inference_timeout_ms": "MAASKIT_INFERENCE_TIMEOUT_MS",
     "service_name": "MAASKIT_SERVICE_NAME",
     "base_path": "MAASKIT_BASE_PATH",
+    "page": "MAASKIT_PAGE",
 }
 
 MetricsMode = Literal["prometheus", "emf", "none"]
@@ -71,6 +72,8 @@ class Settings:
     """Name reported by server metadata routes and used as the metrics namespace."""
     base_path: str = "/"
     """Lambda only: a custom-domain base path that API Gateway leaves in the request path (e.g. ``/iris``)."""
+    page: bool = True
+    """Serve the HTML model page to browsers at ``/`` and ``/models/{name}`` (off on Lambda unless set)."""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -121,7 +124,7 @@ def _parse(name: str, raw: str, source: str) -> Any:
         if millis < 0:
             raise SettingsError(f"{source}={raw!r} must not be negative")
         return millis
-    if name in {"log_payload", "access_log", "verify_samples"}:
+    if name in {"log_payload", "access_log", "verify_samples", "page"}:
         lowered = text.lower()
         if lowered in _TRUE:
             return True

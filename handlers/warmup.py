@@ -8,32 +8,27 @@ what the packager's gate and ``maaskit verify`` accept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 
-from bundle import TEXT_TASKS, BundleError, Manifest, Samples
-from bundle.parity import final_parity, reproduces, tolerances_for
-from bundle.parity_text import reproduces_text, text_tolerances_from_report
+from bundle import BundleError, Manifest, Samples
+from bundle.parity import reproduces, tolerances_for
+from bundle.parity_text import reproduces_samples
 
-__all__ = ["WarmupMismatchError", "check_outputs"]
+Feed = dict[str, np.ndarray]
+
+__all__ = ["WarmupMismatchError", "check_outputs", "check_text_outputs"]
 
 
 class WarmupMismatchError(BundleError):
     """The model's answers on its samples differ from the outputs stored in the bundle."""
 
 
-def check_outputs(
-    manifest: Manifest,
-    samples: Samples,
-    outputs: dict[str, np.ndarray],
-    *,
-    accelerator: bool,
-    attention_mask: np.ndarray | None = None,
-) -> None:
+def check_outputs(manifest: Manifest, samples: Samples, outputs: dict[str, np.ndarray], *, accelerator: bool) -> None:
     """Compare ``outputs`` (the model run on ``samples.inputs``) with ``samples.outputs``.
 
-    Text bundles (``attention_mask``: the encoder's mask of the sample texts) are judged by the bundle's
-    text rule (:func:`bundle.parity_text.reproduces_text`: cosine and ranking for embeddings, real
-    tokens only for token classifiers), as the packager's gate judged them.
     Raises WarmupMismatchError naming every output that disagrees.
     """
     # Outputs that are not tensors (e.g. a sequence of maps) have nothing comparable stored.
@@ -43,17 +38,23 @@ def check_outputs(
         if name not in outputs or isinstance(outputs[name], np.ndarray)
     }
     tolerances = tolerances_for(manifest, accelerator=accelerator)
-    if manifest.task in TEXT_TASKS and attention_mask is not None:
-        _, problems = reproduces_text(
-            manifest.task,
-            outputs,
-            expected,
-            attention_mask=attention_mask,
-            tolerances=tolerances,
-            text_tolerances=text_tolerances_from_report(final_parity(manifest)),
-        )
-    else:
-        _, problems = reproduces(outputs, expected, tolerances, manifest.label_output)
+    _, problems = reproduces(outputs, expected, tolerances, manifest.label_output)
+    _raise_on(manifest, problems)
+
+
+def check_text_outputs(
+    manifest: Manifest, root: Path, samples: Samples, run: Callable[[Feed], Feed], *, accelerator: bool
+) -> None:
+    """A text bundle: its stored texts re-encoded by its tokenizer, ``run``, and judged by the bundle's text rule.
+
+    (:func:`bundle.parity_text.reproduces_samples`: cosine and ranking for embeddings, real tokens only for
+    token classifiers, with the manifest's tolerances.) Raises WarmupMismatchError naming what disagrees.
+    """
+    _, problems = reproduces_samples(manifest, root, samples, run, accelerator=accelerator)
+    _raise_on(manifest, problems)
+
+
+def _raise_on(manifest: Manifest, problems: list[str]) -> None:
     if problems:
         raise WarmupMismatchError(
             f"{manifest.name} {manifest.version}: the model does not reproduce its samples ("

@@ -72,6 +72,10 @@ class LambdaConfig(_Strict):
     reserved_concurrency: int | None = Field(default=None, ge=1)
     provisioned_concurrency: ProvisionedConcurrency | None = None
     log_retention_days: int = 30
+    page: bool = Field(
+        default=False,
+        description="Serve the HTML model page to browsers at GET /models/<name> (behind the API's own auth).",
+    )
 
     @model_validator(mode="after")
     def _retention_allowed(self) -> LambdaConfig:

@@ -24,7 +24,7 @@ from bundle.parity import OutputMismatchError, align_expected, reproduces, toler
 from bundle.writer import BundlePaths, bundle_paths, write_bundle
 from model_packager.converters.base import Conversion, ConversionError, ConvertOptions, PackagingError
 from model_packager.converters.registry import ConverterRegistry, default_registry
-from model_packager.converters.transformers_text import TextConversion
+from model_packager.converters.transformers_text import TextConversion, TransformersTextConverter
 from model_packager.optimize import GraphLevel, Quantization, apply_optimizations
 from model_packager.parity import DEFAULT_TOLERANCES, INT8_TOLERANCES, ParityError, Tolerances, run_onnx
 from model_packager.provenance import created_time, detect_provenance
@@ -227,13 +227,14 @@ def package(
     if isinstance(sample, str | Path) and not is_text_sample_file(sample):
         sample = load_sample_file(Path(sample))
     resolved = (registry or default_registry()).resolve(model_or_path, framework)
-    step(f"converting with {resolved.converter.name}")
-    conversion = resolved.converter.convert(resolved.model, sample, ConvertOptions(task=task, tokenizer=tokenizer))
-    is_text = isinstance(conversion, TextConversion)
-    if not is_text and (task is not None or tokenizer is not None or optimize == "transformer"):
+    if not isinstance(resolved.converter, TransformersTextConverter) and (
+        task is not None or tokenizer is not None or optimize == "transformer"
+    ):
         raise InvalidRequestError(
             "task, tokenizer and optimize='transformer' are for text models (transformers folders and objects)"
         )
+    step(f"converting with {resolved.converter.name}")
+    conversion = resolved.converter.convert(resolved.model, sample, ConvertOptions(task=task, tokenizer=tokenizer))
     model = normalize_model(conversion.model, name)
     try:
         onnx.checker.check_model(model)

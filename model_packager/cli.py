@@ -58,6 +58,8 @@ def _summary(result: Any) -> list[str]:
         f"  archive {result.archive} ({human_size(result.archive_size)})",
         f"  parity  {'passed' if manifest.parity.passed else 'FAILED'} on {manifest.parity.sample_count} samples",
     ]
+    if manifest.text is not None:
+        lines.insert(3, f"  task    {manifest.task}, max_length {manifest.text.max_length} tokens, tokenizer.json")
     lines += [f"    {line}" for line in parity_lines(manifest.parity)]
     if manifest.optimization:
         opt = manifest.optimization

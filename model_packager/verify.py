@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bundle import BundleError, BundleFormatError, BundleNotFoundError, open_bundle, verify_files
 from bundle.parity import reproduces, tolerances_for
+from bundle.parity_text import reproduces_samples
 from model_packager.converters.base import PackagingError
 from model_packager.parity import run_onnx
 
@@ -63,8 +64,12 @@ def _verify_root(source: Path, root_hint: Path | None, result: VerifyResult) -> 
     result.steps.append(Step("checksums", True, "sha256 and size match for " + ", ".join(sorted(manifest.files))))
     try:
         samples = bundle.samples()
-        actual = run_onnx(bundle.model_path.read_bytes(), samples.inputs)
-        report, failures = reproduces(actual, samples.outputs, tolerances_for(manifest), manifest.label_output)
+        model_bytes = bundle.model_path.read_bytes()
+        if manifest.text is not None:  # raw texts: encoded by the bundle's tokenizer, judged by the text rule
+            report, failures = reproduces_samples(manifest, bundle.root, samples, lambda f: run_onnx(model_bytes, f))
+        else:
+            actual = run_onnx(model_bytes, samples.inputs)
+            report, failures = reproduces(actual, samples.outputs, tolerances_for(manifest), manifest.label_output)
     except (BundleError, PackagingError) as exc:
         result.steps.append(Step("samples", False, str(exc)))
         return

@@ -25,3 +25,7 @@ for _ in $(seq 1 100); do
 done
 .venv/bin/maaskit invoke "http://127.0.0.1:$port" --model iris --data "$work/sample.npy"
 echo "quickstart OK: packaged, verified, served and called iris 1.0.0"
+echo "Model page: http://127.0.0.1:$port/models/iris"
+if [[ -t 0 ]]; then
+  read -r -p "Open it in a browser; press Enter to stop the server. " _
+fi

@@ -22,4 +22,14 @@ fi
 if [[ ",$extras," == *",cdk,"* ]] && command -v npm >/dev/null; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
+if [[ ",$extras," == *",dev,"* ]] && ! command -v chromium >/dev/null; then
+  # The model page's browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+  if [[ $(id -u) -eq 0 ]]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  if command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive $apt_get install -y -q chromium >/dev/null \
+      || { $apt_get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $apt_get install -y -q chromium >/dev/null; }
+  else
+    echo "warning: install Chromium (the browser tests need a 'chromium' on PATH)" >&2
+  fi
+fi
 echo "maaskit installed in .venv with extras: ${extras}"

@@ -33,11 +33,16 @@ def vocabulary() -> list[str]:
     return list(dict.fromkeys(tokens))
 
 
-def wordpiece_tokenizer(max_length: int | None = None) -> Any:
-    """A BERT-style ``tokenizers.Tokenizer``: lowercasing normalizer, WordPiece, ``[CLS] $A [SEP]``."""
+def wordpiece_tokenizer(max_length: int | None = None, vocab_size: int | None = None) -> Any:
+    """A BERT-style ``tokenizers.Tokenizer``: lowercasing normalizer, WordPiece, ``[CLS] $A [SEP]``.
+
+    ``vocab_size`` pads the vocabulary with ``[unusedN]`` entries (as BERT's has) to that size.
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    vocab = {token: index for index, token in enumerate(vocabulary())}
+    tokens = vocabulary()
+    tokens += [f"[unused{index}]" for index in range(max(0, (vocab_size or 0) - len(tokens)))]
+    vocab = {token: index for index, token in enumerate(tokens)}
     tokenizer = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True, handle_chinese_chars=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -83,7 +88,7 @@ def tiny_bert_config(**overrides: Any) -> Any:
 
 def hf_tokenizer(model_max_length: int = 64) -> Any:
     """A transformers BertTokenizerFast over ``wordpiece_tokenizer()``."""
-    from transformers import BertTokenizerFast
+    from transformers import BertTokenizerFast  # type: ignore[attr-defined]  # lazy alias in transformers 5
 
     return BertTokenizerFast(tokenizer_object=wordpiece_tokenizer(), model_max_length=model_max_length)
 
@@ -94,6 +99,7 @@ def save_hf_folder(directory: Path, head: str = "base", *, multi_label: bool = F
     from transformers import BertForSequenceClassification, BertForTokenClassification, BertModel
 
     torch.manual_seed(seed)
+    model: Any
     if head == "base":
         model = BertModel(tiny_bert_config())
     elif head == "sequence":
@@ -115,7 +121,7 @@ def save_hf_folder(directory: Path, head: str = "base", *, multi_label: bool = F
 
 def save_sentence_transformer(directory: Path, pooling: str = "mean", *, normalize: bool = True) -> Path:
     """What ``SentenceTransformer.save`` writes for Transformer + Pooling (+ Normalize) over a tiny BERT."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]
 
     base = save_hf_folder(directory.parent / f"{directory.name}-base")
     transformer = models.Transformer(str(base), max_seq_length=32)

@@ -88,10 +88,7 @@ class Codec(ABC, Generic[State]):
     """The protocol-specific half of an inference route (see the module docstring)."""
 
     async def resolve(self, call: Call) -> ModelRuntime:
-        """The model version this request is for (raises ModelNotFoundError / VersionNotFoundError).
-
-        An override tells the access log with ``describe_model`` (``path_runtime`` does).
-        """
+        """The model version this request is for (raises ModelNotFoundError / VersionNotFoundError)."""
         return path_runtime(call.repository, call.request)
 
     def check_headers(self, request: Request, runtime: ModelRuntime) -> None:
@@ -117,6 +114,7 @@ def inference_endpoint(codec: Codec[State], repository: ModelRepository, setting
     async def infer(request: Request) -> Response:
         call = Call(request, repository, limit)
         runtime = await codec.resolve(call)
+        describe_model(request, runtime.name, runtime.version)
         codec.check_headers(request, runtime)
         decoded = codec.decode(request, runtime, await call.body())
         processor = runtime.processor

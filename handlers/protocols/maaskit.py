@@ -14,10 +14,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from handlers.answers import labelled
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError, UnsupportedMediaTypeError
 from handlers.http import JSON, content_type, json_response, jsonable, loads
-from handlers.labels import label_output_values, predicted_labels
+from handlers.labels import label_output_values
 from handlers.processing import Inputs
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint, path_runtime
 from handlers.routing import RouteTable
@@ -100,15 +101,9 @@ class Predict(Codec[TextRequest | None]):
                 {"model": runtime.name, "version": runtime.version, "task": processor.task, "predictions": predictions}
             )
         manifest = runtime.manifest
-        answer: dict[str, Any] = {
-            "model": runtime.name,
-            "version": runtime.version,
-            "outputs": {name: jsonable(label_output_values(manifest, name, value)) for name, value in outputs.items()},
-        }
-        labels = predicted_labels(manifest, outputs)
-        if labels is not None:
-            answer["labels"] = labels
-        return json_response(answer)
+        mapped = {name: jsonable(label_output_values(manifest, name, value)) for name, value in outputs.items()}
+        answer = {"model": runtime.name, "version": runtime.version, "outputs": mapped}
+        return json_response(labelled(answer, manifest, outputs))
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:

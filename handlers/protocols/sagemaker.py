@@ -11,17 +11,14 @@ pipelines' shapes (see :mod:`handlers.text.wire`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-from handlers.answers import prediction_rows
+from handlers.answers import labelled, prediction_rows
 from handlers.codecs import CSV, JSON, NPY, choose_accept, decode_body, primary_output, to_csv, to_npy
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, NotAcceptableError
-from handlers.http import content_type, describe_model, json_response, pinned_version
-from handlers.labels import predicted_labels
+from handlers.http import content_type, json_response, pinned_version
 from handlers.processing import Inputs
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.oip import error_shape
@@ -74,9 +71,7 @@ class Invocations(Codec[str | TextRequest]):
 
     async def resolve(self, call: Call) -> ModelRuntime:
         """The model named by the headers (the only one when a single model is loaded)."""
-        runtime = select_model(call.repository, call.request)
-        describe_model(call.request, runtime.name, runtime.version)
-        return runtime
+        return select_model(call.repository, call.request)
 
     def check_headers(self, request: Request, runtime: ModelRuntime) -> None:
         """406 before the body is read when Accept names nothing this route writes."""
@@ -97,24 +92,13 @@ class Invocations(Codec[str | TextRequest]):
         processor = text_processor_of(result.runtime)
         if processor is not None and isinstance(result.state, TextRequest):
             return json_response(hf_answer(processor, result.feed, result.outputs, result.state))
-        assert isinstance(result.state, str)
-        return _answer(result.runtime, result.outputs, result.state)
-
-
-def _answer(runtime: ModelRuntime, outputs: dict[str, Any], accept: str) -> Response:
-    if accept == CSV:
-        return Response(to_csv(primary_output(runtime.manifest, outputs)), media_type=CSV)
-    if accept == NPY:
-        return Response(to_npy(primary_output(runtime.manifest, outputs)), media_type=NPY)
-    answer: dict[str, Any] = {
-        "model": runtime.name,
-        "version": runtime.version,
-        "predictions": prediction_rows(runtime.manifest, outputs),
-    }
-    labels = predicted_labels(runtime.manifest, outputs)
-    if labels is not None:
-        answer["labels"] = labels
-    return json_response(answer)
+        runtime, outputs, manifest = result.runtime, result.outputs, result.runtime.manifest
+        if result.state == CSV:
+            return Response(to_csv(primary_output(manifest, outputs)), media_type=CSV)
+        if result.state == NPY:
+            return Response(to_npy(primary_output(manifest, outputs)), media_type=NPY)
+        answer = {"model": runtime.name, "version": runtime.version, "predictions": prediction_rows(manifest, outputs)}
+        return json_response(labelled(answer, manifest, outputs))
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:

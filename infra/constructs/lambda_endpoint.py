@@ -98,7 +98,11 @@ class LambdaEndpoint(Construct):
             "log_group": log_group,
             "role": _role(self, "Role", log_group, f"Runs {props.function_name}"),
             "reserved_concurrent_executions": sizing.reserved_concurrency,
-            "environment": {"MAASKIT_BUNDLES": TASK_ROOT_BUNDLES, "MAASKIT_METRICS": "emf"},
+            "environment": {
+                "MAASKIT_BUNDLES": TASK_ROOT_BUNDLES,
+                "MAASKIT_METRICS": "emf",
+                "MAASKIT_PAGE": "true" if sizing.page else "false",
+            },
             "description": f"maaskit model {bundle.label}",
             "current_version_options": lambda_.VersionOptions(
                 # Read back by the release commands (infra.ops.naming.parse_version_description).

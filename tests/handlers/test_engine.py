@@ -126,7 +126,7 @@ def test_run_wraps_onnxruntime_failures(repository):
 def test_threaded_inference_for_slow_models(bundles):
     settings = Settings.load(environ={}, inline_max_ms=0.0, intra_op_threads=1)
     runtime = load_runtime(bundles.adder_v1, settings)
-    assert runtime.infer.__name__ == "_infer_threaded"
+    assert runtime.infer.__name__ == "threaded"
     feed = {"a": np.ones((1, 2), np.int64), "b": np.ones((1, 2), np.int64)}
 
     async def call() -> dict[str, np.ndarray]:

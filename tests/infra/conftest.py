@@ -108,6 +108,7 @@ def custom_synth(tmp_path_factory: pytest.TempPathFactory, bundles: dict[str, Pa
                     "reserved_concurrency": 50,
                     "provisioned_concurrency": {"min": 2, "max": 6, "target_utilization": 0.6},
                     "log_retention_days": 14,
+                    "page": True,
                 },
                 "rollout": {"strategy": "linear", "percentage": 20, "interval_minutes": 2},
                 "alarms": {"errors": 3, "throttles": 7, "p99_latency_ms": 800, "evaluation_periods": 3},

@@ -13,7 +13,7 @@ from tests.infra.conftest import REPO_ROOT
 
 def _stage_handlers(out: Path) -> None:
     def stage(target: Path) -> None:
-        copy_tree(REPO_ROOT / "handlers" / "bundle", target / "handlers" / "bundle")
+        copy_tree(REPO_ROOT / "bundle", target / "bundle")
 
     staging = LocalStaging(stage)
     assert staging.try_bundle(str(out), image=DockerImage.from_registry("unused")) is True

@@ -37,6 +37,7 @@ def _ref_id(value: dict) -> str:
 
 def test_lambda_defaults(default_synth: Synth):
     function = _function(default_synth, "maaskit-dev-iris")
+    assert function["Environment"]["Variables"]["MAASKIT_PAGE"] == "false"
     assert function["Architectures"] == ["arm64"]
     assert function["MemorySize"] == 2048
     assert function["Handler"] == "handlers.lambda_entry.handler"
@@ -114,6 +115,7 @@ def test_lambda_overrides(custom_synth: Synth):
     assert function["Architectures"] == [HOST_ARCH]
     assert function["MemorySize"] == 1024
     assert function["ReservedConcurrentExecutions"] == 50
+    assert function["Environment"]["Variables"]["MAASKIT_PAGE"] == "true"  # the model page, opted in
     assert _alias(custom_synth)["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
     targets = custom_synth.resources("AWS::ApplicationAutoScaling::ScalableTarget").values()
     (target,) = [t["Properties"] for t in targets if t["Properties"]["ScalableDimension"].startswith("lambda:")]

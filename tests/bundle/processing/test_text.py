@@ -116,3 +116,13 @@ def test_a_tokenizer_larger_than_the_vocabulary_is_refused(tokenizer_path: Path)
     spec = _spec(tokenizer_path).model_copy(update={"vocab_size": 10})
     with pytest.raises(BundleFormatError, match="vocab_size is 10"):
         load_tokenizer(tokenizer_path.parent, spec)
+
+
+def test_the_text_processing_imports_no_framework_and_tokenizers_only_when_used() -> None:
+    import subprocess
+    import sys
+
+    heavy = ("torch", "transformers", "tokenizers", "model_packager", "handlers")
+    code = f"import sys, bundle.processing.text, bundle.parity_text; print(sorted(set({heavy!r}) & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

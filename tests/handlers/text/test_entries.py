@@ -23,6 +23,8 @@ from tests.handlers.events import LambdaContext, load_event
 from tests.handlers.test_sagemaker_entry import free_port, start
 from tests.handlers.text.bundles import TextBundles
 
+pytestmark = pytest.mark.torch  # the reference models and the packaging run on torch
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

@@ -10,6 +10,8 @@ import pytest
 from tests.handlers.conftest import asgi_get, asgi_post
 from tests.handlers.text.folders import CORPUS
 
+pytestmark = pytest.mark.torch  # the reference models and the packaging run on torch
+
 TEXTS = [CORPUS[0], CORPUS[5], "Unbelievably short."]
 
 

@@ -13,6 +13,8 @@ from tests.handlers.conftest import asgi_post
 from tests.handlers.text.bundles import NER, SENTIMENT
 from tests.handlers.text.folders import CORPUS
 
+pytestmark = pytest.mark.torch  # the reference models and the packaging run on torch
+
 TEXTS = [CORPUS[0], CORPUS[7], CORPUS[8]]
 
 

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
 from bundle import open_bundle
 from handlers.engine import ModelRepository, load_runtime
-from handlers.processing import Inputs
-from handlers.warmup import WarmupMismatchError, check_outputs
+from handlers.warmup import WarmupMismatchError, check_text_outputs
 from tests.handlers.conftest import asgi_post
 from tests.handlers.text.folders import CORPUS
 
+pytestmark = pytest.mark.torch  # the reference models and the packaging run on torch
 
-def _sample_run(runtime) -> tuple[dict[str, np.ndarray], np.ndarray]:
+
+def _tampered(runtime: Any, change: Callable[[dict[str, np.ndarray], np.ndarray], None]) -> Callable[..., Any]:
+    """``runtime.run`` with its outputs changed by ``change(outputs, attention_mask)``."""
+
+    def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = {name: value.copy() for name, value in runtime.run(feed).items()}
+        change(outputs, feed["attention_mask"])
+        return outputs
+
+    return run
+
+
+def _check(runtime: Any, run: Callable[..., Any]) -> None:
     samples = runtime.bundle.samples()
-    feed = runtime.processor.preprocess(Inputs(raw=[str(text) for text in samples.inputs["text"]]))
-    return runtime.run(feed), feed["attention_mask"]
+    check_text_outputs(runtime.manifest, runtime.bundle.root, samples, run, accelerator=False)
 
 
 def test_every_text_bundle_is_warm_after_loading(text_repository: ModelRepository) -> None:
@@ -30,22 +44,28 @@ def test_every_text_bundle_is_warm_after_loading(text_repository: ModelRepositor
 
 def test_embeddings_that_lose_their_direction_are_refused(text_repository: ModelRepository) -> None:
     runtime = text_repository.get("embedder")
-    outputs, mask = _sample_run(runtime)
-    swapped = {"sentence_embedding": outputs["sentence_embedding"][::-1].copy()}
+    _check(runtime, runtime.run)
+
+    def reverse(outputs: dict[str, np.ndarray], mask: np.ndarray) -> None:
+        outputs["sentence_embedding"] = outputs["sentence_embedding"][::-1].copy()
+
     with pytest.raises(WarmupMismatchError, match="cosine"):
-        check_outputs(runtime.manifest, runtime.bundle.samples(), swapped, accelerator=False, attention_mask=mask)
+        _check(runtime, _tampered(runtime, reverse))
 
 
 def test_token_scores_on_padding_are_not_judged(text_repository: ModelRepository) -> None:
     runtime = text_repository.get("ner")
-    outputs, mask = _sample_run(runtime)
-    noisy = {name: value.copy() for name, value in outputs.items()}
-    for value in noisy.values():
-        value[mask == 0] = 42.0  # padding positions carry no prediction
-    check_outputs(runtime.manifest, runtime.bundle.samples(), noisy, accelerator=False, attention_mask=mask)
-    noisy["scores"][mask == 1] = 0.5
+
+    def pad_noise(outputs: dict[str, np.ndarray], mask: np.ndarray) -> None:
+        for value in outputs.values():
+            value[mask == 0] = 42.0  # padding positions carry no prediction
+
+    def token_noise(outputs: dict[str, np.ndarray], mask: np.ndarray) -> None:
+        outputs["scores"][mask == 1] = 0.5
+
+    _check(runtime, _tampered(runtime, pad_noise))
     with pytest.raises(WarmupMismatchError):
-        check_outputs(runtime.manifest, runtime.bundle.samples(), noisy, accelerator=False, attention_mask=mask)
+        _check(runtime, _tampered(runtime, token_noise))
 
 
 @pytest.mark.slow

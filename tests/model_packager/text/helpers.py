@@ -21,4 +21,4 @@ def run_bundle(directory: Path, texts: list[str]) -> tuple[dict[str, np.ndarray]
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return np.asarray(np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))

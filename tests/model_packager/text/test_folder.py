@@ -16,6 +16,8 @@ from model_packager.converters.transformers_folder import (
     read_folder,
 )
 
+pytestmark = pytest.mark.torch
+
 
 def test_tasks_are_detected_from_what_the_folder_holds(st_folder, classifier_folder, token_folder) -> None:
     assert detect_task(read_folder(st_folder))[0] == "feature-extraction"

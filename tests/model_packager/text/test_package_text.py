@@ -19,6 +19,8 @@ from model_packager.text_samples import BUILTIN_TEXTS
 from tests.model_packager.text.helpers import cosine, run_bundle
 from tests.textmodels import ENTITY_LABELS, SENTIMENT_LABELS
 
+pytestmark = pytest.mark.torch
+
 runner = CliRunner()
 TEXTS = ["The cat sat on the mat.", "Alice met Bob in Paris.", "Stock markets fell.", "ok"]
 
@@ -57,6 +59,9 @@ def test_sentence_transformers_folder_packages_with_one_command(st_folder: Path,
     original = SentenceTransformer(str(st_folder), device="cpu", local_files_only=True).encode(TEXTS)
     assert cosine(outputs["sentence_embedding"], original).min() >= 0.9999
     np.testing.assert_allclose(np.linalg.norm(outputs["sentence_embedding"], axis=1), 1.0, atol=1e-5)
+    verified = runner.invoke(app, ["verify", str(tmp_path / "minilm-1.0.0.tar.gz")])
+    assert verified.exit_code == 0, verified.output
+    assert f"{len(BUILTIN_TEXTS)} samples re-run through onnxruntime, outputs match" in verified.output
 
 
 def test_cls_pooling_without_normalize_from_a_sentence_transformer_object(st_cls_folder: Path, tmp_path: Path) -> None:
@@ -80,7 +85,7 @@ def test_text_classifier_object_with_its_tokenizer(classifier_folder: Path, tmp_
     manifest = result.manifest
     assert manifest.task == "text-classification" and manifest.labels == list(SENTIMENT_LABELS.values())
     assert manifest.text is not None and manifest.text.max_length == 64
-    assert any("label_agreement" == check.metric for check in manifest.parity.checks)
+    assert any(check.metric == "label_agreement" for check in manifest.parity.checks)
 
     outputs, _ = run_bundle(result.directory, TEXTS)
     with torch.no_grad():
@@ -145,7 +150,7 @@ def test_texts_longer_than_max_length_are_truncated_as_the_original_does(st_fold
     long_text = "the weather in london is cold and the rain keeps going " * 20
     result = package(st_folder, name="trunc", version="1.0.0", out=tmp_path, sample=[long_text, "short text"])
     assert any("1 sample text(s) longer than max_length 32 tokens were truncated" in note for note in result.notes)
-    outputs, encoded = run_bundle(result.directory, [long_text, "short text"])
+    _outputs, encoded = run_bundle(result.directory, [long_text, "short text"])
     assert encoded.feed["input_ids"].shape[1] == 32 and encoded.truncated == [True, False]
     assert result.parity.passed
 
@@ -183,3 +188,24 @@ def _texts(tmp_path: Path, texts: list[str]) -> Path:
     path = tmp_path / "sample.txt"
     path.write_text("\n".join(texts) + "\n")
     return path
+
+
+def test_a_text_bundle_reproduces_its_stored_samples_and_a_tampered_one_does_not(
+    st_folder: Path, tmp_path: Path
+) -> None:
+    from bundle.parity_text import reproduces_samples
+    from model_packager.parity import run_onnx
+
+    result = package(st_folder, name="again", version="1.0.0", out=tmp_path, quantize="int8")
+    bundle = open_bundle(result.directory)
+    samples = bundle.samples()
+
+    def run(feed):  # type: ignore[no-untyped-def]
+        return run_onnx(bundle.model_path.read_bytes(), feed)
+
+    report, failures = reproduces_samples(bundle.manifest, bundle.root, samples, run)
+    assert failures == [] and report.sample_count == len(BUILTIN_TEXTS)
+    assert {c.metric: c.tolerance for c in report.checks}["min_cosine"] == 0.99  # the int8 gate, from the manifest
+    samples.outputs["sentence_embedding"] = samples.outputs["sentence_embedding"][::-1].copy()
+    _, failures = reproduces_samples(bundle.manifest, bundle.root, samples, run)
+    assert any("cosine" in failure for failure in failures)

@@ -1,0 +1,150 @@
+"""Ready-to-paste calls for one model: curl, the maaskit client, tritonclient, TF Serving REST, SageMaker, OpenAI.
+
+Each snippet sends the bundle's own sample to the route its client uses, so a person can copy it and see
+the same answer the page shows. Every snippet is run by ``tests/handlers/page/test_snippets.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from handlers.page.views import ModelView
+
+__all__ = ["Snippet", "snippets"]
+
+#: OIP v2 datatypes of the manifest's dtypes (the same names tritonclient takes).
+_OIP = {
+    "float32": "FP32",
+    "float64": "FP64",
+    "float16": "FP16",
+    "int64": "INT64",
+    "int32": "INT32",
+    "int16": "INT16",
+    "int8": "INT8",
+    "uint8": "UINT8",
+    "bool": "BOOL",
+    "string": "BYTES",
+}
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """One call: the tab label, the language for highlighting, and the text to copy."""
+
+    key: str
+    label: str
+    language: str
+    code: str
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _curl(base: str, view: ModelView) -> str:
+    body = _compact({"inputs": view.sample_inputs})
+    return (
+        f"curl -sS -X POST '{base}/models/{view.name}/predict' \\\n"
+        f"  -H 'Content-Type: application/json' \\\n"
+        f"  -d '{body}'"
+    )
+
+
+def _maaskit(base: str, view: ModelView) -> str:
+    arrays = ",\n".join(
+        f"        {name!r}: np.asarray({_compact(value)}, dtype=np.{_numpy_dtype(view, name)})"
+        for name, value in view.sample_inputs.items()
+    )
+    return (
+        "import numpy as np\n"
+        "from maaskit.client import MaaskitClient\n\n"
+        f"with MaaskitClient({base!r}) as client:\n"
+        f"    prediction = client.predict({view.name!r}, {{\n{arrays},\n    }})\n"
+        "    print(prediction.version, dict(prediction))"
+    )
+
+
+def _numpy_dtype(view: ModelView, name: str) -> str:
+    spec = view.shown.manifest.input_spec(name)
+    dtype = spec.dtype if spec else "float32"
+    return "str_" if dtype == "string" else dtype
+
+
+def _triton(base: str, view: ModelView) -> str:
+    parts = urlsplit(base)
+    lines = [
+        "import numpy as np",
+        "import tritonclient.http as httpclient",
+        "",
+        f"client = httpclient.InferenceServerClient({parts.netloc!r}, ssl={parts.scheme == 'https'})",
+        "inputs = []",
+    ]
+    for name, value in view.sample_inputs.items():
+        spec = view.shown.manifest.input_spec(name)
+        dtype = spec.dtype if spec else "float32"
+        numpy_dtype = "object" if dtype == "string" else dtype
+        lines += [
+            f"array = np.asarray({_compact(value)}, dtype=np.{numpy_dtype})",
+            f"tensor = httpclient.InferInput({name!r}, list(array.shape), {_OIP.get(dtype, 'FP32')!r})",
+            "tensor.set_data_from_numpy(array)",
+            "inputs.append(tensor)",
+        ]
+    first = view.shown.manifest.outputs[0].name
+    lines += [f"result = client.infer({view.name!r}, inputs)", f"print(result.as_numpy({first!r}))"]
+    return "\n".join(lines)
+
+
+def _tfserving(base: str, view: ModelView) -> str:
+    body = _compact({"inputs": view.sample_inputs})
+    return (
+        f"curl -sS -X POST '{base}/v1/models/{view.name}:predict' \\\n"
+        f"  -H 'Content-Type: application/json' \\\n"
+        f"  -d '{body}'"
+    )
+
+
+def _sagemaker(view: ModelView) -> str:
+    body = _compact({"inputs": view.sample_inputs})
+    return (
+        "import json\n"
+        "import boto3\n\n"
+        'runtime = boto3.client("sagemaker-runtime")\n'
+        "answer = runtime.invoke_endpoint(\n"
+        f'    EndpointName="maaskit-<stage>-{view.name}",  # the endpoint `maaskit status` names\n'
+        '    ContentType="application/json",\n'
+        '    Accept="application/json",\n'
+        f"    Body=json.dumps({body}),\n"
+        ")\n"
+        'print(json.loads(answer["Body"].read()))'
+    )
+
+
+def _openai(base: str, view: ModelView) -> str:
+    texts = view.sample_inputs.get("text", ["a sentence to embed"])
+    return (
+        "from openai import OpenAI\n\n"
+        f'client = OpenAI(base_url="{base}/v1", api_key="unused-by-maaskit-serve")\n'
+        f"response = client.embeddings.create(model={view.name!r}, input={_compact(texts)})\n"
+        "print(len(response.data), len(response.data[0].embedding))"
+    )
+
+
+def _is_embedding_model(view: ModelView) -> bool:
+    return getattr(view.shown.manifest, "embedding", None) is not None
+
+
+def snippets(base: str, view: ModelView) -> list[Snippet]:
+    """The calls for ``view`` against the server at ``base`` (scheme, host and any stage path, no slash)."""
+    found = [
+        Snippet("curl", "curl", "bash", _curl(base, view)),
+        Snippet("maaskit", "maaskit client", "python", _maaskit(base, view)),
+        Snippet("tritonclient", "tritonclient (OIP v2)", "python", _triton(base, view)),
+        Snippet("tfserving", "TF Serving REST", "bash", _tfserving(base, view)),
+        Snippet("sagemaker", "SageMaker runtime (boto3)", "python", _sagemaker(view)),
+    ]
+    if _is_embedding_model(view):
+        found.append(Snippet("openai", "OpenAI client", "python", _openai(base, view)))
+    return found
