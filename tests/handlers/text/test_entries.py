@@ -149,3 +149,20 @@ def test_sagemaker_entry_serves_a_text_model_archive(text_bundles: TextBundles, 
         assert want
     finally:
         assert server.stop() in (0, -15)
+
+
+def test_serving_text_bundles_imports_tokenizers_but_no_framework(text_bundles: TextBundles) -> None:
+    code = (
+        "import sys\n"
+        "from handlers import lambda_entry\n"
+        "assert lambda_entry is not None\n"
+        "loaded = {name.split('.')[0] for name in sys.modules}\n"
+        "print(sorted(loaded & {'torch', 'transformers', 'sentence_transformers', 'model_packager', 'tokenizers'}))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MAASKIT_")}
+    env.update(MAASKIT_BUNDLES=os.pathsep.join(map(str, text_bundles.all)), MAASKIT_INTRA_OP_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "['tokenizers']"
