@@ -34,8 +34,8 @@ LONG = " ".join(["the weather in london is cold and the rain keeps going on the 
 def build_model(directory: Path) -> Path:
     """A MiniLM-L6-shaped sentence-transformers folder with random weights and a 30522-token WordPiece vocab."""
     import torch
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]
+    from transformers import BertConfig, BertModel, BertTokenizerFast  # type: ignore[attr-defined]
 
     from tests.textmodels import wordpiece_tokenizer
 
@@ -46,7 +46,8 @@ def build_model(directory: Path) -> Path:
     config = BertConfig(
         vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536
     )
-    BertModel(config).eval().save_pretrained(base)
+    model: Any = BertModel(config)
+    model.eval().save_pretrained(base)
     tokenizer = wordpiece_tokenizer(vocab_size=30522)
     BertTokenizerFast(tokenizer_object=tokenizer, model_max_length=512).save_pretrained(base)
     transformer = models.Transformer(str(base), max_seq_length=256)

@@ -20,11 +20,15 @@ __all__ = [
     "DType",
     "EmbeddingSpec",
     "FileEntry",
+    "IMAGE_TASKS",
+    "ImageSpec",
+    "Resample",
     "Manifest",
     "Optimization",
     "ParityCheck",
     "ParityReport",
     "Provenance",
+    "Resources",
     "TensorSpec",
     "ToolInfo",
     "dump_manifest",
@@ -78,6 +82,12 @@ Task = Literal[
 ]
 #: Tasks whose bundles take raw text (and carry a ``text`` TextSpec).
 TEXT_TASKS: frozenset[str] = frozenset({"feature-extraction", "text-classification", "token-classification"})
+#: Tasks whose bundles take encoded images (and carry an ``image`` ImageSpec).
+IMAGE_TASKS: frozenset[str] = frozenset({"image-classification"})
+#: Pillow resampling filters, by the names Pillow gives them (preprocessor configs store their numbers).
+Resample = Literal["nearest", "lanczos", "bilinear", "bicubic", "box", "hamming"]
+#: Pillow's own decompression-bomb threshold (``Image.MAX_IMAGE_PIXELS``): the highest pixel limit a bundle may set.
+PILLOW_MAX_PIXELS = 89_478_485
 #: ONNX inputs a text encoder can fill.
 TextInputName = Literal["input_ids", "attention_mask", "token_type_ids"]
 
@@ -124,6 +134,8 @@ class Optimization(_Strict):
 
     graph_level: Literal["none", "basic", "extended", "transformer"] = "none"
     quantization: Literal["none", "int8"] = "none"
+    precision: Literal["fp32", "fp16"] = "fp32"
+    """fp16: float weights and compute in half precision (GPU targets), float32 inputs and outputs kept."""
     size_before: int = Field(ge=0)
     size_after: int = Field(ge=0)
     parity: ParityReport
@@ -134,6 +146,15 @@ class FileEntry(_Strict):
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
+
+
+class Resources(_Strict):
+    """What serving the model takes, measured at packaging in a fresh onnxruntime process (CPU)."""
+
+    resident_bytes: int = Field(ge=0)
+    """Peak resident memory of a process that imported onnxruntime, loaded model.onnx and ran one sample."""
+    ready_seconds: float = Field(ge=0)
+    """Time from that process's start (before importing onnxruntime) to its first answer."""
 
 
 class Provenance(_Strict):
@@ -181,6 +202,54 @@ class EmbeddingSpec(_Strict):
     output: str = Field(default="sentence_embedding", min_length=1)
 
 
+class ImageSpec(_Strict):
+    """How an encoded image becomes the model's pixel tensor (run by ``bundle.processing.image``: Pillow + numpy).
+
+    The steps, in order (those of the Hugging Face image processors): decode (JPEG, PNG, WebP), refuse
+    more than ``max_pixels`` before decoding the pixel data, apply the EXIF orientation, convert to RGB;
+    resize (the shortest edge to ``resize_shortest_edge`` keeping the aspect ratio, or to exactly
+    ``resize_to`` [height, width]) with ``resample``; centre-crop to ``crop_size`` [height, width];
+    multiply by ``rescale_factor``; subtract ``image_mean`` and divide by ``image_std`` per channel;
+    float32, channels first: [batch, 3, height, width] into ONNX input ``input_name``.
+    """
+
+    input_name: str = Field(default="pixel_values", min_length=1)
+    processor: str = Field(default="custom", min_length=1)
+    """Where the settings came from: the Hugging Face image processor class, or ``custom`` (given in Python)."""
+    resize_shortest_edge: int | None = Field(default=None, ge=1)
+    resize_to: list[int] | None = Field(default=None, min_length=2, max_length=2)
+    resample: Resample = "bilinear"
+    crop_size: list[int] | None = Field(default=None, min_length=2, max_length=2)
+    rescale_factor: float | None = Field(default=None, gt=0)
+    image_mean: list[float] | None = Field(default=None, min_length=3, max_length=3)
+    image_std: list[float] | None = Field(default=None, min_length=3, max_length=3)
+    max_pixels: int = Field(default=40_000_000, ge=1, le=PILLOW_MAX_PIXELS)
+    """Images with more pixels (width x height, read from the header) are refused before decoding."""
+
+    @model_validator(mode="after")
+    def _fixed_output(self) -> ImageSpec:
+        if self.resize_shortest_edge is not None and self.resize_to is not None:
+            raise ValueError("give resize_shortest_edge or resize_to, not both")
+        for name in ("resize_to", "crop_size"):
+            size = getattr(self, name)
+            if size is not None and min(size) < 1:
+                raise ValueError(f"{name} must be [height, width] of positive whole numbers")
+        if self.crop_size is None and self.resize_to is None:
+            raise ValueError("the pixel tensor needs a fixed size: give crop_size or resize_to")
+        if (self.image_mean is None) != (self.image_std is None):
+            raise ValueError("image_mean and image_std go together")
+        if self.image_std is not None and min(self.image_std) <= 0:
+            raise ValueError("image_std values must be > 0")
+        return self
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(height, width) of the pixel tensor."""
+        size = self.crop_size or self.resize_to
+        assert size is not None  # the validator guarantees one
+        return int(size[0]), int(size[1])
+
+
 class Manifest(_Strict):
     """manifest.json, format version 1."""
 
@@ -199,6 +268,7 @@ class Manifest(_Strict):
     probability_output: str | None = None
     parity: ParityReport
     optimization: Optimization | None = None
+    resources: Resources | None = None
     files: dict[str, FileEntry]
     provenance: Provenance
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -206,6 +276,8 @@ class Manifest(_Strict):
     """Present exactly when ``task`` is a text task: the tokenizer and its limits."""
     embedding: EmbeddingSpec | None = None
     """feature-extraction bundles only: the sentence embedding output."""
+    image: ImageSpec | None = None
+    """Present exactly when ``task`` is an image task: how encoded images become the pixel tensor."""
 
     @field_validator("files")
     @classmethod
@@ -234,6 +306,11 @@ class Manifest(_Strict):
             raise ValueError("an embedding spec goes with task feature-extraction, and only with it")
         if self.embedding is not None and not any(o.name == self.embedding.output for o in self.outputs):
             raise ValueError(f"embedding output {self.embedding.output!r} is not an output of the model")
+        if (self.task in IMAGE_TASKS) != (self.image is not None):
+            needs = "needs an" if self.task in IMAGE_TASKS else "takes no"
+            raise ValueError(f"task {self.task!r} {needs} image spec")
+        if self.image is not None and self.input_spec(self.image.input_name) is None:
+            raise ValueError(f"image input {self.image.input_name!r} is not an input of the model")
         return self
 
     def input_spec(self, name: str) -> TensorSpec | None:

@@ -34,6 +34,7 @@ from bundle.manifest import Manifest, ParityCheck, ParityReport
 __all__ = [
     "ACCELERATOR_ATOL",
     "DEFAULT_TOLERANCES",
+    "FP16_TOLERANCES",
     "INT8_TOLERANCES",
     "OutputMismatchError",
     "Tolerances",
@@ -70,6 +71,8 @@ class Tolerances:
 DEFAULT_TOLERANCES = Tolerances()
 #: Dynamic INT8 quantization trades accuracy for size: looser, explicit, recorded in the manifest.
 INT8_TOLERANCES = Tolerances(atol=0.05, rtol=0.05, min_label_agreement=0.95)
+#: fp16 (GPU targets) keeps ~3 significant digits (10-bit mantissa); checked on CPU where no GPU is present.
+FP16_TOLERANCES = Tolerances(atol=1e-2, rtol=1e-2, min_label_agreement=0.98)
 
 
 class OutputMismatchError(ValueError):

@@ -11,10 +11,21 @@ from bundle.errors import BundleFormatError, BundleIntegrityError, BundleNotFoun
 from bundle.manifest import Manifest, load_manifest
 from bundle.samples import Samples, read_samples
 
-__all__ = ["Bundle", "MANIFEST_FILE", "MODEL_FILE", "SAMPLES_FILE", "file_sha256", "open_bundle", "verify_files"]
+__all__ = [
+    "Bundle",
+    "MANIFEST_FILE",
+    "MODEL_DATA_FILE",
+    "MODEL_FILE",
+    "SAMPLES_FILE",
+    "file_sha256",
+    "open_bundle",
+    "verify_files",
+]
 
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
+#: External weights of a large model (over 512 MiB; a must over 2 GB) beside model.onnx (resolved from its path).
+MODEL_DATA_FILE = "model.onnx.data"
 SAMPLES_FILE = "samples.npz"
 _CHUNK = 1024 * 1024
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from bundle.archive import archive_bytes
+from bundle.archive import Payload, write_archive
 from bundle.errors import BundleError, BundleFormatError
 from bundle.manifest import FileEntry, Manifest, dump_manifest
-from bundle.reader import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
+from bundle.reader import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE, file_sha256
 from bundle.samples import samples_bytes
 
 __all__ = ["BundleExistsError", "BundlePaths", "bundle_paths", "write_bundle"]
@@ -42,7 +42,9 @@ def bundle_paths(out_dir: Path, name: str, version: str) -> BundlePaths:
     return BundlePaths(out_dir, name, version)
 
 
-def _entry(payload: bytes) -> FileEntry:
+def _entry(payload: Payload) -> FileEntry:
+    if isinstance(payload, Path):
+        return FileEntry(sha256=file_sha256(payload), size=payload.stat().st_size)
     return FileEntry(sha256=hashlib.sha256(payload).hexdigest(), size=len(payload))
 
 
@@ -71,17 +73,21 @@ def _place(staging: Path, staged_dir: Path, staged_archive: Path, paths: BundleP
 def write_bundle(
     out_dir: Path,
     manifest: Manifest,
-    model_bytes: bytes,
+    model: bytes | Path,
     sample_inputs: dict[str, np.ndarray],
     sample_outputs: dict[str, np.ndarray],
     *,
     force: bool = False,
     extra_files: Mapping[str, bytes] | None = None,
+    data_files: Mapping[str, Path] | None = None,
 ) -> BundlePaths:
     """Write ``<name>-<version>/`` and ``<name>-<version>.tar.gz`` under ``out_dir``.
 
+    ``model`` is the model.onnx bytes, or the path of a model.onnx written elsewhere; ``data_files``
+    (bundle name -> path, e.g. ``{"model.onnx.data": ...}``) are its external weights. Files given by
+    path are MOVED into the bundle and read in chunks, never held in memory (models over 2 GB).
     ``extra_files`` are processing files that travel with the model (``tokenizer.json``, ...), by
-    plain file name. The manifest's ``files`` is filled in here from the bytes actually written,
+    plain file name. The manifest's ``files`` is filled in here from the files actually written,
     and the manifest is validated again with them.
     Raises BundleExistsError when the version exists and ``force`` is false.
     """
@@ -92,17 +98,11 @@ def write_bundle(
             "bump the version or pass --force to replace it"
         )
     samples = samples_bytes(sample_inputs, sample_outputs)
-    extras = dict(extra_files or {})
-    clashing = sorted(set(extras) & {MODEL_FILE, SAMPLES_FILE, MANIFEST_FILE})
+    extra: dict[str, Payload] = {**dict(extra_files or {}), **dict(data_files or {})}
+    clashing = sorted(set(extra) & {MODEL_FILE, SAMPLES_FILE, MANIFEST_FILE})
     if clashing:
         raise BundleError(f"extra bundle files may not replace {clashing}")
-    files = {MODEL_FILE: _entry(model_bytes), SAMPLES_FILE: _entry(samples)}
-    files.update({name: _entry(payload) for name, payload in sorted(extras.items())})
-    try:
-        final = Manifest.model_validate({**manifest.model_dump(), "files": files})
-    except ValidationError as exc:
-        raise BundleFormatError(f"the manifest does not fit the files written: {exc.errors()[0]['msg']}") from None
-    contents = {MODEL_FILE: model_bytes, SAMPLES_FILE: samples, **extras, MANIFEST_FILE: dump_manifest(final)}
+    contents: dict[str, Payload] = {MODEL_FILE: model, SAMPLES_FILE: samples, **extra}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{paths.directory.name}.", dir=out_dir))
@@ -110,9 +110,20 @@ def write_bundle(
         staged_dir = staging / "bundle"
         staged_dir.mkdir()
         for name, payload in contents.items():
-            (staged_dir / name).write_bytes(payload)
+            if isinstance(payload, bytes):
+                (staged_dir / name).write_bytes(payload)
+            else:
+                shutil.move(payload, staged_dir / name)
+        staged = {name: staged_dir / name for name in contents}
+        files = {name: _entry(path).model_dump() for name, path in sorted(staged.items())}
+        try:
+            final = Manifest.model_validate({**manifest.model_dump(), "files": files})
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"]
+            raise BundleFormatError(f"the manifest does not fit the files written: {message}") from None
+        (staged_dir / MANIFEST_FILE).write_bytes(dump_manifest(final))
         staged_archive = staging / "bundle.tar.gz"
-        staged_archive.write_bytes(archive_bytes(contents))
+        write_archive({**staged, MANIFEST_FILE: staged_dir / MANIFEST_FILE}, staged_archive)
         _place(staging, staged_dir, staged_archive, paths)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

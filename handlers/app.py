@@ -30,7 +30,6 @@ from handlers.settings import Settings
 
 __all__ = ["create_app"]
 
-_VERSION = "0.1.0"
 _TITLE = "model server"
 _DESCRIPTION = "Predictions from verified ONNX bundles in several wire protocols."
 # Tried first: the routes that carry traffic (Starlette matches routes in order).
@@ -70,9 +69,10 @@ def _docs_routes(title: str, specs: list[RouteSpec]) -> list[Route]:
 
     async def openapi(request: Request) -> Response:
         if "document" not in cache:
+            from bundle.version import maaskit_version
             from handlers.openapi import build_openapi
 
-            cache["document"] = build_openapi(title, _VERSION, _DESCRIPTION, specs)
+            cache["document"] = build_openapi(title, maaskit_version(), _DESCRIPTION, specs)
         return json_response(cache["document"])
 
     async def docs(request: Request) -> Response:

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from bundle import names
 from bundle.manifest import TensorSpec
 
 __all__ = ["BatchConfig", "BatchStats", "BatcherClosedError", "MicroBatcher", "RunFn"]
@@ -58,9 +59,9 @@ Outputs = dict[str, np.ndarray]
 #: ``run_options``, it also takes the batch's options: ``run(feed, options)``).
 RunFn = Callable[..., Outputs]
 
-ENV_ENABLED = "MAASKIT_BATCHING"
-ENV_MAX_SIZE = "MAASKIT_BATCH_MAX_SIZE"
-ENV_MAX_WAIT_MS = "MAASKIT_BATCH_MAX_WAIT_MS"
+ENV_ENABLED = names.BATCHING
+ENV_MAX_SIZE = names.BATCH_MAX_SIZE
+ENV_MAX_WAIT_MS = names.BATCH_MAX_WAIT_MS
 
 
 class BatcherClosedError(RuntimeError):

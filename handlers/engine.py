@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bundle import Bundle, BundleFormatError, Manifest, Samples, open_bundle
+from bundle.semver import semver_key
 from handlers.errors import (
     ModelExecutionError,
     ModelNotFoundError,
@@ -25,7 +26,6 @@ from handlers.errors import (
     VersionNotFoundError,
 )
 from handlers.locate import find_bundles
-from handlers.semver import semver_key
 from handlers.settings import Settings
 from handlers.strategies import Inline, Strategy, choose_strategy
 from handlers.warmup import check_outputs, check_text_outputs
@@ -139,6 +139,11 @@ class ModelRuntime:
             from handlers.processing import Inputs
 
             return self.processor.preprocess(Inputs(raw=[str(text) for text in samples.inputs["text"].tolist()]))
+        if self.manifest.image is not None:
+            from bundle.processing.image import unpack_images
+            from handlers.processing import Inputs
+
+            return self.processor.preprocess(Inputs(raw=unpack_images(samples.inputs)))
         return {name: _as_feed(array) for name, array in samples.inputs.items()}
 
     def _check_and_time(self, feed: dict[str, np.ndarray], samples: Samples, settings: Settings) -> None:

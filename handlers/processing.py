@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bundle import TEXT_TASKS, Bundle, Manifest
+from bundle import IMAGE_TASKS, TEXT_TASKS, Bundle, Manifest
 from handlers.errors import InvalidInputError
 from handlers.validation import coerce_feed
 
@@ -91,6 +91,15 @@ def _text_processor(bundle: Bundle) -> Processor:
 
 
 PROCESSORS.update({task: _text_processor for task in sorted(TEXT_TASKS)})
+
+
+def _image_processor(bundle: Bundle) -> Processor:
+    from handlers.image.processor import ImageProcessor  # imports Pillow only for image bundles
+
+    return ImageProcessor(bundle)
+
+
+PROCESSORS.update({task: _image_processor for task in sorted(IMAGE_TASKS)})
 
 
 def _allow_nonfinite(manifest: Manifest) -> bool:

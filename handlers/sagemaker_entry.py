@@ -34,10 +34,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bundle import BundleError
+from bundle import BundleError, names
 from handlers.batching import BatchConfig
 from handlers.settings import ENV, Settings, SettingsError
 from handlers.strategies import choose_strategy
+from handlers.tunnel import InvocationsTunnel
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -90,8 +91,8 @@ class EntryConfigError(ValueError):
     """An environment variable of the container entry holds an unusable value."""
 
 
-def _int_env(env: Mapping[str, str], names: Sequence[str], default: int, minimum: int) -> int:
-    for name in names:
+def _int_env(env: Mapping[str, str], variables: Sequence[str], default: int, minimum: int) -> int:
+    for name in variables:
         raw = env.get(name, "").strip()
         if raw:
             try:
@@ -119,8 +120,8 @@ class ServerConfig:
         """Read the container's environment (see the module docstring for the names)."""
         source = os.environ if env is None else env
         gpus = len(visible_gpus(source)) if gpu_count is None else gpu_count
-        workers = _int_env(source, ("MAASKIT_WORKERS", "SAGEMAKER_MODEL_SERVER_WORKERS"), max(gpus, 1), 1)
-        port = _int_env(source, ("SAGEMAKER_BIND_TO_PORT", "MAASKIT_PORT"), 8080, 1)
+        workers = _int_env(source, (names.WORKERS, "SAGEMAKER_MODEL_SERVER_WORKERS"), max(gpus, 1), 1)
+        port = _int_env(source, ("SAGEMAKER_BIND_TO_PORT", names.PORT), 8080, 1)
         if port > 65535:
             raise EntryConfigError(f"port {port} is out of range; set SAGEMAKER_BIND_TO_PORT to 1-65535")
         try:
@@ -128,10 +129,10 @@ class ServerConfig:
         except ValueError as exc:
             raise EntryConfigError(str(exc)) from None
         return cls(
-            host=source.get("MAASKIT_HOST", "0.0.0.0"),
+            host=source.get(names.HOST, "0.0.0.0"),
             port=port,
             workers=workers,
-            keep_alive_s=_int_env(source, ("MAASKIT_KEEP_ALIVE_S",), 75, 1),
+            keep_alive_s=_int_env(source, (names.KEEP_ALIVE_S,), 75, 1),
             batch=batch,
         )
 
@@ -183,7 +184,9 @@ def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None 
         await repository.close()
         logger.info("shut down: inference stopped (%s)", strategy.describe())
 
-    return create_app(repository, settings, on_shutdown=[shut_down])
+    app = create_app(repository, settings, on_shutdown=[shut_down])
+    app.add_middleware(InvocationsTunnel)  # the API's maaskit routes arrive as /invocations (handlers.tunnel)
+    return app
 
 
 def worker_app() -> Starlette:

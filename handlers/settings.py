@@ -1,4 +1,4 @@
-"""Runtime settings: precedence argument > environment > default, env var names in one place."""
+"""Runtime settings: precedence argument > environment > default; env var names from :mod:`bundle.names`."""
 
 from __future__ import annotations
 
@@ -7,27 +7,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from bundle import names
+
 __all__ = ["ENV", "LAMBDA_MAX_BODY_BYTES", "Settings", "SettingsError"]
 
 #: Lambda's synchronous request/response limit (6 MB); also the SageMaker real-time limit.
 LAMBDA_MAX_BODY_BYTES = 6 * 1024 * 1024
 
-#: Setting name -> environment variable. The only place these names are spelled.
+#: Setting name -> environment variable (the names are spelled once, in bundle.names).
 ENV: dict[str, str] = {
-    "bundles": "MAASKIT_BUNDLES",
-    "max_body_bytes": "MAASKIT_MAX_BODY_BYTES",
-    "providers": "MAASKIT_PROVIDERS",
-    "intra_op_threads": "MAASKIT_INTRA_OP_THREADS",
-    "inter_op_threads": "MAASKIT_INTER_OP_THREADS",
-    "log_payload": "MAASKIT_LOG_PAYLOAD",
-    "access_log": "MAASKIT_ACCESS_LOG",
-    "metrics": "MAASKIT_METRICS",
-    "verify_samples": "MAASKIT_VERIFY_SAMPLES",
-    "inline_max_ms": "MAASKIT_INLINE_MAX_MS",
-    "inference_timeout_ms": "MAASKIT_INFERENCE_TIMEOUT_MS",
-    "service_name": "MAASKIT_SERVICE_NAME",
-    "base_path": "MAASKIT_BASE_PATH",
-    "page": "MAASKIT_PAGE",
+    "bundles": names.BUNDLES,
+    "max_body_bytes": names.MAX_BODY_BYTES,
+    "providers": names.PROVIDERS,
+    "intra_op_threads": names.INTRA_OP_THREADS,
+    "inter_op_threads": names.INTER_OP_THREADS,
+    "log_payload": names.LOG_PAYLOAD,
+    "access_log": names.ACCESS_LOG,
+    "metrics": names.METRICS,
+    "verify_samples": names.VERIFY_SAMPLES,
+    "inline_max_ms": names.INLINE_MAX_MS,
+    "inference_timeout_ms": names.INFERENCE_TIMEOUT_MS,
+    "service_name": names.SERVICE_NAME,
+    "base_path": names.BASE_PATH,
+    "page": names.PAGE,
 }
 
 MetricsMode = Literal["prometheus", "emf", "none"]

@@ -16,6 +16,7 @@ from aws_cdk import App, Environment
 from infra.bundles import BundleSource, resolve_bundle
 from infra.config import ConfigError, DeployConfig, load_config
 from infra.nag import enable_nag
+from infra.names import stage_name
 from infra.stack import MaaskitStack, MaaskitStackProps
 
 __all__ = ["REPO_ROOT", "build_stack", "main"]
@@ -29,7 +30,7 @@ def _resolve(
     bundles, challengers = {}, {}
     for endpoint in config.endpoints:
         bundles[endpoint.name] = resolve_bundle(endpoint.bundle, endpoint.name, base_dir, build_root, stage)
-        challenger = endpoint.sagemaker.challenger if endpoint.target == "sagemaker" else None
+        challenger = endpoint.sagemaker.challenger if endpoint.target != "lambda" else None
         if challenger is not None:
             challengers[endpoint.name] = resolve_bundle(challenger.bundle, endpoint.name, base_dir, build_root, stage)
     return bundles, challengers
@@ -51,7 +52,7 @@ def build_stack(
     props = MaaskitStackProps(
         stage=stage, config=config, bundles=bundles, challengers=challengers, repo_root=repo_root, build_root=build_root
     )
-    stack = MaaskitStack(app, f"maaskit-{stage}", props, env=env)
+    stack = MaaskitStack(app, stage_name(stage), props, env=env)
     if nag:
         enable_nag(app)
     return stack

@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bundle.manifest import Resources
 from infra.config import ConfigError
 
 __all__ = ["BundleSource", "resolve_bundle"]
@@ -29,6 +30,10 @@ class BundleSource:
     directory: Path | None
     archive: Path | None
     s3_uri: str | None = None
+    size: int = 0
+    """Bytes of the bundle's files (from the manifest): what the Lambda package or image must hold."""
+    resources: Resources | None = None
+    """Resident memory and time to ready measured at packaging, when the bundle has them."""
     task: str = "other"
     """The manifest's task (``feature-extraction`` bundles also get the OpenAI routes)."""
 
@@ -40,20 +45,22 @@ class BundleSource:
 
 def _archive_for(directory: Path, build_root: Path) -> Path:
     """The sibling ``<dir>.tar.gz`` when present, else a deterministic archive built under ``build_root``."""
-    from bundle.archive import archive_bytes
+    from bundle import file_sha256
+    from bundle.archive import write_archive
 
     sibling = directory.with_name(directory.name + ".tar.gz")
     if sibling.is_file():
         return sibling
-    files = {path.name: path.read_bytes() for path in sorted(directory.iterdir()) if path.is_file()}
-    payload = archive_bytes(files)
-    target = build_root / "archives" / f"{directory.name}-{hashlib.sha256(payload).hexdigest()[:12]}.tar.gz"
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".archive.")
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
+    files = {path.name: path for path in sorted(directory.iterdir()) if path.is_file()}
+    (build_root / "archives").mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=build_root / "archives", prefix=".archive.")
+    os.close(handle)
+    try:  # streamed from the files: a bundle with multi-GB external weights is never held in memory
+        write_archive(files, Path(temp))
+        target = build_root / "archives" / f"{directory.name}-{file_sha256(Path(temp))[:12]}.tar.gz"
         os.replace(temp, target)
+    finally:
+        Path(temp).unlink(missing_ok=True)
     return target
 
 
@@ -121,6 +128,8 @@ def resolve_bundle(ref: str, endpoint: str, base_dir: Path, build_root: Path, st
             f"model name (routes are /models/<name>/...). Rename the endpoint to {bundle.manifest.name!r}."
         )
     digest = hashlib.sha256((directory / "manifest.json").read_bytes()).hexdigest()
+    size = sum(entry.size for entry in bundle.manifest.files.values())
+    manifest = bundle.manifest
     return BundleSource(
-        bundle.manifest.name, bundle.manifest.version, digest, directory, archive, task=bundle.manifest.task
+        manifest.name, manifest.version, digest, directory, archive, None, size, manifest.resources, manifest.task
     )

@@ -16,6 +16,8 @@ from typing import Annotated
 
 import typer
 
+from infra.names import stage_name
+
 __all__ = ["cdk_command", "find_cdk", "register"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +96,7 @@ def deploy(
     if require_approval not in {"never", "any-change", "broadening"}:
         typer.echo("error: --require-approval must be one of never, any-change, broadening", err=True)
         raise typer.Exit(_BAD_INPUT)
-    code = _run("deploy", config, stage, f"maaskit-{stage}", "--require-approval", require_approval)
+    code = _run("deploy", config, stage, stage_name(stage), "--require-approval", require_approval)
     raise typer.Exit(code)
 
 

@@ -66,7 +66,16 @@ class ProvisionedConcurrency(_Strict):
 class LambdaConfig(_Strict):
     """Sizing of a Lambda target. Memory also buys CPU: 1769 MB is one full vCPU."""
 
-    memory_mb: int = Field(default=2048, ge=128, le=10240)
+    memory_mb: int | None = Field(
+        default=None,
+        ge=128,
+        le=10240,
+        description="None: the resident memory measured at packaging plus headroom (2048 when not measured).",
+    )
+    package: Literal["auto", "zip", "image"] = Field(
+        default="auto",
+        description="auto: a zip while code, layers and bundle fit 250 MB unzipped, else a container image (10 GB).",
+    )
     architecture: Literal["arm64", "x86_64"] = "arm64"
     timeout_s: int = Field(default=29, ge=1, le=900, description="API Gateway stops waiting at 29 s.")
     reserved_concurrency: int | None = Field(default=None, ge=1)
@@ -142,7 +151,10 @@ class EndpointConfig(_Strict):
         description="Bundle directory or .tar.gz (relative to the deploy file), s3://bucket/key.tar.gz "
         "(SageMaker only), or registry:name@version (pulled from the stage's model registry at synth and verified).",
     )
-    target: Literal["lambda", "sagemaker"] = "lambda"
+    target: Literal["lambda", "sagemaker", "auto"] = Field(
+        default="lambda",
+        description="auto: Lambda (zip or image) while the model fits its memory and image limits, else SageMaker.",
+    )
     lambda_: LambdaConfig = Field(default_factory=LambdaConfig, alias="lambda")
     sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
@@ -156,8 +168,11 @@ class EndpointConfig(_Strict):
             r"registry:[a-z0-9-]+@[0-9A-Za-z.+-]+", self.bundle
         ):
             raise ValueError(f"bundle {self.bundle!r} must look like registry:<name>@<version>")
-        if self.target == "lambda" and self.bundle.startswith("s3://"):
-            raise ValueError("a Lambda target needs a local bundle (directory or .tar.gz) or registry:<name>@<version>")
+        if self.target in {"lambda", "auto"} and self.bundle.startswith("s3://"):
+            raise ValueError(
+                f"{'a Lambda target' if self.target == 'lambda' else 'target: auto'} needs a local bundle (a directory "
+                "or .tar.gz) or registry:<name>@<version>: an s3:// reference cannot be sized or shipped in a function"
+            )
         return self
 
 

@@ -2,8 +2,11 @@
 
 Three pieces, each staged by :class:`LocalStaging` into the directory CDK hands to ``try_bundle``:
 the runtime's dependencies (``pip install --target`` for the target architecture and CPython 3.11,
-cached per architecture and lock file under ``.maaskit/cache``), ``handlers/`` and the bundle. Every
-piece is compiled to ``.pyc`` for Python 3.11 and stripped of tests and caches.
+cached per architecture and lock file under ``.maaskit/cache``), the runtime's sources
+(:data:`RUNTIME_SOURCES`: ``handlers/``, the ``bundle/`` package and ``pyproject.toml``, which holds
+the version) less what is not the Lambda target's (:data:`LAMBDA_LEFT_OUT`), and the model bundle.
+Every piece is compiled to ``.pyc`` for Python 3.11 and stripped of tests and caches. The container
+images ship the same sources (:func:`runtime_sources`, and the Dockerfiles under handlers/docker).
 """
 
 from __future__ import annotations
@@ -21,22 +24,28 @@ from typing import Literal
 import jsii
 from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 
+from bundle.limits import LAMBDA_ZIP_UNZIPPED_BYTES
+
 __all__ = [
+    "LAMBDA_LEFT_OUT",
     "LAMBDA_UNZIPPED_LIMIT",
     "PYTHON_VERSION",
+    "RUNTIME_SOURCES",
     "LocalStaging",
     "PackagingError",
     "bundling_options",
     "copy_tree",
     "dependency_dir",
     "lambda_requirements",
+    "runtime_sources",
+    "stage_lambda_code",
     "staged_context",
     "tree_digest",
     "tree_size",
 ]
 
-#: Lambda's limit on a function's unzipped code and layers together.
-LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+#: Lambda's limit on a function's unzipped code and layers together (bundle.limits, DESIGN §5).
+LAMBDA_UNZIPPED_LIMIT = LAMBDA_ZIP_UNZIPPED_BYTES
 PYTHON_VERSION = "3.11"
 Arch = Literal["arm64", "x86_64"]
 _PIP_ARCH = {"arm64": "aarch64", "x86_64": "x86_64"}
@@ -44,6 +53,17 @@ _STRIP_DIRS = {"__pycache__", "tests", "test", ".pytest_cache"}
 #: Bumped when the staged layout or compilation changes, so old caches are not reused.
 _CACHE_FORMAT = "v2"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache")
+#: What every runtime artifact ships, relative to the checkout: the runtime, the bundle contract it
+#: reads bundles with, and the project file that holds the version (read by bundle.version).
+RUNTIME_SOURCES = ("handlers", "bundle", "pyproject.toml")
+#: Runtime paths the Lambda zip leaves out, each with the reason: they serve other targets, and the
+#: servers they start (uvicorn) are not in the Lambda dependency layer. Dockerfile.lambda.dockerignore
+#: leaves out the same modules.
+LAMBDA_LEFT_OUT = {
+    "handlers/docker": "build files of the container images",
+    "handlers/sagemaker_entry.py": "the SageMaker container entry (uvicorn workers, GPU assignment)",
+    "handlers/server.py": "the uvicorn app factory of `maaskit serve --workers` and the containers",
+}
 
 
 class PackagingError(RuntimeError):
@@ -59,13 +79,42 @@ def lambda_requirements(repo_root: Path) -> Path:
 
 
 def tree_size(root: Path) -> int:
-    """Total bytes of the regular files under ``root``."""
+    """Total bytes of the regular files under ``root`` (or of ``root`` itself when it is a file)."""
+    if root.is_file():
+        return root.stat().st_size
     return sum(path.stat().st_size for path in root.rglob("*") if path.is_file() and not path.is_symlink())
 
 
 def copy_tree(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` without caches or compiled files."""
+    """Copy ``source`` (a directory, or one file) to ``target`` without caches or compiled files."""
+    if source.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return
     shutil.copytree(source, target, ignore=_IGNORE, dirs_exist_ok=True)
+
+
+def runtime_sources(repo_root: Path) -> dict[str, Path]:
+    """Relative name -> path of each of :data:`RUNTIME_SOURCES` in the checkout ``repo_root``."""
+    sources = {name: repo_root / name for name in RUNTIME_SOURCES}
+    missing = [name for name, path in sources.items() if not path.exists()]
+    if missing:
+        raise PackagingError(f"{repo_root} lacks {', '.join(missing)}: synthesize from a maaskit checkout")
+    return sources
+
+
+def stage_lambda_code(out: Path, repo_root: Path, bundle_dir: Path) -> None:
+    """Write the Lambda function's code into ``out``: the runtime sources less :data:`LAMBDA_LEFT_OUT`,
+    and the model bundle under ``bundles/`` (``MAASKIT_BUNDLES`` points there)."""
+    for name, source in runtime_sources(repo_root).items():
+        copy_tree(source, out / name)
+    for relative in LAMBDA_LEFT_OUT:
+        path = out / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    copy_tree(bundle_dir, out / "bundles" / bundle_dir.name)
 
 
 def _compile(root: Path, runtime_root: str) -> None:
@@ -164,6 +213,9 @@ def bundling_options(stage: Callable[[Path], None], *, compile_python: bool = Tr
 def tree_digest(root: Path) -> str:
     """sha256 over the relative paths and bytes of the files under ``root`` (caches left out)."""
     digest = hashlib.sha256()
+    if root.is_file():
+        digest.update(root.read_bytes())
+        return digest.hexdigest()
     for path in sorted(root.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
             digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")

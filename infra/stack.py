@@ -10,29 +10,27 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.bundles import BundleSource
-from infra.config import DeployConfig
+from infra.config import ConfigError, DeployConfig
 from infra.constructs.api import EMBEDDINGS, ModelApi, ModelApiProps, SageMakerRoute, openai_model
 from infra.constructs.dashboard import ModelDashboard, ModelDashboardProps
 from infra.constructs.lambda_endpoint import LambdaEndpoint, LambdaEndpointProps
 from infra.constructs.registry import Registry
 from infra.constructs.sagemaker_endpoint import SageMakerEndpoint, SageMakerEndpointProps
 from infra.nag import acknowledge
-from infra.packaging import dependency_dir, lambda_requirements, staged_context, tree_size
+from infra.names import resource_name, stage_name
+from infra.packaging import dependency_dir, lambda_requirements, runtime_sources, staged_context, tree_size
+from infra.sizing import check_sagemaker, choose_target
 
-__all__ = ["MaaskitStack", "MaaskitStackProps", "resource_name"]
-
-
-def resource_name(stage: str, model: str) -> str:
-    """``maaskit-<stage>-<model>``: the Lambda function and SageMaker endpoint name (shared with ops)."""
-    return f"maaskit-{stage}-{model}"
+__all__ = ["MaaskitStack", "MaaskitStackProps"]
 
 
 @dataclass(frozen=True)
 class MaaskitStackProps:
     """- ``stage``: dev, prod, ...; ``config``: the validated deploy file (stage overrides applied).
     - ``bundles``: endpoint -> resolved bundle; ``challengers``: endpoint -> A/B challenger bundle.
-    - ``repo_root``: the checkout holding ``handlers/``; ``build_root`` / ``cache_root``: staging and
-      pip cache directories (default ``.maaskit/build`` and ``.maaskit/cache`` under ``repo_root``).
+    - ``repo_root``: the checkout holding the runtime sources (``handlers/``, ``bundle/``, ``pyproject.toml``).
+    - ``build_root`` / ``cache_root``: staging and pip cache directories (default ``.maaskit/build`` and
+      ``.maaskit/cache`` under ``repo_root``).
     """
 
     stage: str
@@ -52,7 +50,6 @@ class MaaskitStack(Stack):
         super().__init__(scope, construct_id, description=f"maaskit models, stage {props.stage}", **kwargs)  # type: ignore[arg-type]
         build_root = props.build_root or props.repo_root / ".maaskit" / "build"
         cache_root = props.cache_root or props.repo_root / ".maaskit" / "cache"
-        handlers_dir = props.repo_root / "handlers"
         self.registry = Registry(self, "Registry", stage=props.stage)
         self.layers: dict[str, lambda_.LayerVersion] = {}
         self.lambda_endpoints: dict[str, LambdaEndpoint] = {}
@@ -61,22 +58,27 @@ class MaaskitStack(Stack):
         for endpoint in props.config.endpoints:
             name = resource_name(props.stage, endpoint.name)
             bundle = props.bundles[endpoint.name]
-            if endpoint.target == "lambda":
+            target = choose_target(endpoint, bundle.resources, bundle.size)
+            if target == "lambda" and endpoint.sagemaker.challenger is not None and endpoint.target == "auto":
+                raise ConfigError(
+                    f"endpoints.{endpoint.name}: target auto chose Lambda, which has no A/B variants for "
+                    "sagemaker.challenger; set target: sagemaker or remove the challenger"
+                )
+            if target == "lambda":
                 arch = endpoint.lambda_.architecture
                 layer, deps_size = self._layer(arch, props.repo_root, cache_root)
                 self.lambda_endpoints[endpoint.name] = LambdaEndpoint(
                     self,
                     f"Lambda-{endpoint.name}",
                     LambdaEndpointProps(
-                        function_name=name, bundle=bundle, handlers_dir=handlers_dir, deps_layer=layer,
+                        function_name=name, bundle=bundle, source_root=props.repo_root, deps_layer=layer,
                         deps_size=deps_size, build_root=build_root, sizing=endpoint.lambda_,
                         rollout=endpoint.rollout, alarms=endpoint.alarms,
                     ),
                 )  # fmt: skip
             else:
-                gpu_context = gpu_context or staged_context(
-                    build_root, "gpu", {"handlers": handlers_dir, "bundle": props.repo_root / "bundle"}
-                )
+                check_sagemaker(endpoint, bundle.resources)
+                gpu_context = gpu_context or staged_context(build_root, "gpu", runtime_sources(props.repo_root))
                 self.sagemaker_endpoints[endpoint.name] = SageMakerEndpoint(
                     self,
                     f"SageMaker-{endpoint.name}",
@@ -98,6 +100,16 @@ class MaaskitStack(Stack):
                     model: SageMakerRoute(ep.endpoint.endpoint_name or "", ep.endpoint_arn)
                     for model, ep in self.sagemaker_endpoints.items()
                 },
+                versions={
+                    endpoint.name: tuple(
+                        {
+                            source.version
+                            for source in (props.bundles[endpoint.name], props.challengers.get(endpoint.name))
+                            if source is not None
+                        }
+                    )
+                    for endpoint in props.config.endpoints
+                },
             ),
         )
         self.dashboard = ModelDashboard(
@@ -105,7 +117,7 @@ class MaaskitStack(Stack):
             "Dashboard",
             ModelDashboardProps(
                 stage=props.stage,
-                api_name=f"maaskit-{props.stage}",
+                api_name=stage_name(props.stage),
                 lambda_functions={m: resource_name(props.stage, m) for m in self.lambda_endpoints},
                 sagemaker_endpoints={m: resource_name(props.stage, m) for m in self.sagemaker_endpoints},
             ),

@@ -1,6 +1,6 @@
 """The ``maaskit`` command: wires each phase's subcommands into one typer app.
 
-Each phase owns its commands (``model_packager.cli``, ``handlers.cli``,
+Each phase owns its commands (``model_packager.cli``, ``maaskit.run_cli``,
 ``infra.cli``); this module only registers them.
 """
 
@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_PHASES = ("model_packager.cli", "handlers.cli", "infra.cli", "infra.ops.cli")
+_PHASES = ("model_packager.cli", "maaskit.run_cli", "infra.cli", "infra.ops.cli")
 
 
 def _register_phases() -> None:

@@ -10,11 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from model_packager.api import PackageResult, package
+    from model_packager.converters.image_folder import ImagePreprocessing
+    from model_packager.converters.image_source import ImageClassifier
     from model_packager.parity import ParityError, Tolerances
 
-__all__ = ["PackageResult", "ParityError", "Tolerances", "package"]
+__all__ = ["ImageClassifier", "ImagePreprocessing", "PackageResult", "ParityError", "Tolerances", "package"]
 
 _EXPORTS = {
+    "ImageClassifier": "model_packager.converters.image_source",
+    "ImagePreprocessing": "model_packager.converters.image_folder",
     "PackageResult": "model_packager.api",
     "package": "model_packager.api",
     "ParityError": "model_packager.parity",

@@ -3,8 +3,10 @@
 Exit codes: 0 success; 1 parity failed (package) or the bundle failed a check
 (verify); 2 bad input (unknown model kind, corrupted file, bad sample, invalid
 name or version, existing bundle, unwritable output directory); 3 an unexpected
-failure inside a converter (one line; ``MAASKIT_DEBUG=1`` shows the traceback). Heavy libraries
-are imported inside the commands so ``maaskit --help`` stays fast.
+failure inside a converter. Every error is a few lines (cause, estimator or layer, what to do);
+what converters print and the full traceback go to a log file named in the message, or to the
+terminal with ``--debug`` (or ``MAASKIT_DEBUG=1``). Heavy libraries are imported inside the
+commands so ``maaskit --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from bundle import names
+
 __all__ = ["register"]
 
 EXIT_PARITY = 1
@@ -26,11 +30,39 @@ EXIT_INTERNAL = 3
 _CI_VARIABLES = ("CI", "GITHUB_ACTIONS", "CODEBUILD_BUILD_ID", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "TF_BUILD")
 
 
-def _fail(message: str, code: int, as_json: bool) -> NoReturn:
+def _fail(
+    message: str,
+    code: int,
+    as_json: bool,
+    *,
+    error_type: str | None = None,
+    log: Path | None = None,
+    detail: str = "",
+    debug: bool = False,
+) -> NoReturn:
+    """Print one short error (at most a few lines): the cause, what to do, and where the details are."""
+    from model_packager.failure_log import short_message
+
+    text = short_message(message)
+    if debug and detail:
+        typer.echo(detail.rstrip(), err=True)
+    hint = f"details: {log} (or rerun with --debug)" if log is not None and not debug else None
     if as_json:
-        typer.echo(json.dumps({"ok": False, "exit_code": code, "error": message}))
-    typer.echo(f"error: {message}", err=True)
+        payload: dict[str, Any] = {"ok": False, "exit_code": code, "error": text, "error_type": error_type}
+        payload["log"] = str(log) if log is not None else None
+        if debug:
+            payload["detail"] = detail
+        typer.echo(json.dumps(payload))
+    typer.echo(f"error: {text}" + (f"\n  {hint}" if hint else ""), err=True)
     raise typer.Exit(code)
+
+
+def _write_detail(log: Path, detail: str) -> Path | None:
+    """Append ``detail`` to the run's log; the log's path when it holds anything worth reading."""
+    if detail:
+        with log.open("a", encoding="utf-8") as stream:
+            stream.write("\n" + detail)
+    return log if log.is_file() and log.stat().st_size > 0 else None
 
 
 def _interactive(quiet: bool, as_json: bool) -> bool:
@@ -64,10 +96,16 @@ def _summary(result: Any) -> list[str]:
     if manifest.optimization:
         opt = manifest.optimization
         lines.append(
-            f"  optimized graph={opt.graph_level} quantization={opt.quantization}: "
+            f"  optimized graph={opt.graph_level} quantization={opt.quantization} precision={opt.precision}: "
             f"{human_size(opt.size_before)} -> {human_size(opt.size_after)}; parity after it:"
         )
         lines += [f"    {line}" for line in parity_lines(opt.parity)]
+    if manifest.resources:
+        used = manifest.resources
+        lines.append(
+            f"  serving {human_size(used.resident_bytes)} resident, ready in {used.ready_seconds:.2f} s "
+            "(measured in a fresh onnxruntime process; sizes the Lambda memory)"
+        )
     return lines
 
 
@@ -75,8 +113,9 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     model: Annotated[
         Path,
         typer.Argument(
-            help="Saved model: .pkl/.joblib, .json/.ubj (XGBoost), .txt (LightGBM), "
-            ".onnx, .pt/.pt2, .keras, a SavedModel directory, or a transformers / sentence-transformers folder."
+            help="Saved model: .pkl/.joblib, .json/.ubj (XGBoost), .txt (LightGBM), .cbm (CatBoost), "
+            ".onnx, .pt/.pt2, .keras, a SavedModel directory, a transformers / sentence-transformers folder, "
+            "or a transformers image-classification folder (with preprocessor_config.json)."
         ),
     ],
     name: Annotated[str, typer.Option(help="Bundle name: lowercase letters, digits, inner hyphens.")],
@@ -84,16 +123,30 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     sample: Annotated[
         Path | None,
         typer.Option(
-            help="Sample input: .npy, .npz (one array per input) or .csv; texts for text models: .txt or .jsonl."
+            help="Sample input: .npy, .npz (one array per input) or .csv; texts for text models: .txt or .jsonl; "
+            "image models: an image file or a folder of .jpg/.png/.webp images."
         ),
     ] = None,
     framework: Annotated[
-        str | None, typer.Option(help="Force a converter (sklearn, xgboost, lightgbm, onnx, torch, tensorflow).")
+        str | None,
+        typer.Option(help="Force a converter (sklearn, xgboost, lightgbm, catboost, onnx, torch, tensorflow)."),
     ] = None,
     optimize: Annotated[
         str, typer.Option(help="Graph optimization: none, basic, extended, or transformer (text models).")
     ] = "none",
     quantize: Annotated[str | None, typer.Option(help="Quantization: int8 (dynamic).")] = None,
+    precision: Annotated[
+        str,
+        typer.Option(help="fp32, or fp16 for GPU targets (float32 inputs/outputs kept; parity re-checked on CPU)."),
+    ] = "fp32",
+    measure: Annotated[
+        bool | None,
+        typer.Option(
+            "--measure/--no-measure",
+            help="Record resident memory and time to ready (fresh onnxruntime process) in the manifest; "
+            "default: for models of 64 MB or more (Lambda is sized from it).",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("bundles"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of this version.")] = False,
     atol: Annotated[float, typer.Option(help="Absolute tolerance of the parity gate.")] = 1e-4,
@@ -103,10 +156,15 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     int8_rtol: Annotated[float, typer.Option(help="Relative tolerance after int8 quantization.")] = 0.05,
     int8_min_label_agreement: Annotated[float, typer.Option(help="Label agreement after int8.")] = 0.95,
     metadata: Annotated[list[str] | None, typer.Option(help="key=value recorded in the manifest (repeatable).")] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Class labels of a PyTorch/Keras softmax or sigmoid output, comma-separated (e.g. cat,dog)."),
+    ] = None,
     task: Annotated[
         str | None,
         typer.Option(
-            help="Text models: feature-extraction, text-classification or token-classification (default: detected)."
+            help="Text models: feature-extraction, text-classification or token-classification (default: detected); "
+            "image models: image-classification."
         ),
     ] = None,
     min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine to the original per text.")] = 0.9999,
@@ -116,6 +174,9 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     ] = 1.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show converter output and tracebacks instead of a log file.")
+    ] = False,
 ) -> None:
     """Convert a trained model to ONNX, check parity, and write a versioned bundle."""
     from bundle import BundleError
@@ -132,48 +193,59 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         meta = _parse_metadata(metadata or [])
     except ValueError as exc:
         _fail(str(exc), EXIT_BAD_INPUT, as_json)
-    interactive = _interactive(quiet, as_json)
+    import traceback
+
     from rich.console import Console
 
-    console = Console(stderr=True)
-    status: AbstractContextManager[Any] = console.status("packaging") if interactive else nullcontext()
+    from model_packager.failure_log import captured, log_path
+
+    debug = debug or bool(os.environ.get(names.DEBUG))
+    interactive = _interactive(quiet, as_json)
+    log = log_path(name, version)
     try:
-        with status as spinner:
-            result = package(
-                model,
-                name=name,
-                version=version,
-                sample=sample,
-                framework=framework,
-                out=out,
-                optimize=optimize,  # type: ignore[arg-type]  # validated by package()
-                quantize=quantize,  # type: ignore[arg-type]
-                tolerances=tolerances,
-                int8_tolerances=int8,
-                metadata=meta,
-                force=force,
-                on_step=spinner.update if spinner is not None else None,
-                task=task,
-                text_tolerances=text_gate,
-                int8_text_tolerances=int8_text_gate,
-            )
+        with nullcontext(sys.stderr) if debug else captured(log) as terminal:
+            console = Console(file=terminal)
+            status: AbstractContextManager[Any] = console.status("packaging") if interactive else nullcontext()
+            with status as spinner:
+                result = package(
+                    model,
+                    name=name,
+                    version=version,
+                    sample=sample,
+                    framework=framework,
+                    out=out,
+                    optimize=optimize,  # type: ignore[arg-type]  # validated by package()
+                    quantize=quantize,  # type: ignore[arg-type]
+                    precision=precision,  # type: ignore[arg-type]
+                    measure=measure,
+                    tolerances=tolerances,
+                    int8_tolerances=int8,
+                    metadata=meta,
+                    force=force,
+                    on_step=spinner.update if spinner is not None else None,
+                    labels=[label.strip() for label in labels.split(",")] if labels else None,
+                    task=task,
+                    text_tolerances=text_gate,
+                    int8_text_tolerances=int8_text_gate,
+                )
     except ParityError as exc:
         if not as_json and not quiet:
             from model_packager.report import parity_lines
 
-            for line in parity_lines(exc.report):
+            for line in parity_lines(exc.report)[:6]:
                 typer.echo(f"  {line}", err=True)
-        _fail(f"{exc} (no bundle written)", EXIT_PARITY, as_json)
+        written = None if debug else _write_detail(log, "")
+        _fail(f"{exc} (no bundle written)", EXIT_PARITY, as_json, error_type="ParityError", log=written, debug=debug)
     except (PackagingError, BundleError) as exc:
-        _fail(str(exc), EXIT_BAD_INPUT, as_json)
+        detail = exc.detail_text() if isinstance(exc, PackagingError) else ""
+        written = None if debug else _write_detail(log, detail)
+        kind = type(exc).__name__
+        _fail(str(exc), EXIT_BAD_INPUT, as_json, error_type=kind, log=written, detail=detail, debug=debug)
     except Exception as exc:
-        if os.environ.get("MAASKIT_DEBUG"):
-            raise
-        _fail(
-            f"unexpected {type(exc).__name__} while packaging: {exc} (a bug: rerun with MAASKIT_DEBUG=1 and report it)",
-            EXIT_INTERNAL,
-            as_json,
-        )
+        detail = "".join(traceback.format_exception(exc))
+        written = None if debug else _write_detail(log, detail)
+        message = f"unexpected {type(exc).__name__} while packaging: {str(exc).strip()[:300]} (a bug: please report it)"
+        _fail(message, EXIT_INTERNAL, as_json, error_type=type(exc).__name__, log=written, detail=detail, debug=debug)
     if as_json:
         typer.echo(
             json.dumps(

@@ -3,6 +3,8 @@
 * Graph optimization with onnxruntime's ``basic`` or ``extended`` level only:
   both are portable; ``all`` (layout optimizations) ties the graph to the build
   machine's CPU and is refused.
+* fp16 for GPU targets (``model_packager.precision``), also before graph optimization, with its
+  own looser tolerances; parity is checked on the CPU provider here (said in the stage name).
 * Dynamic INT8 quantization, applied BEFORE graph optimization (``onnxruntime.quantization.quantize_dynamic``):
   weights of MatMul/Gemm-like layers stored as int8. It pays on larger layers
   only; its parity uses explicit, looser tolerances that the manifest records.
@@ -11,15 +13,16 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from bundle import Optimization, ParityReport
+from bundle import MODEL_DATA_FILE, MODEL_FILE, Optimization, ParityReport
 from model_packager.converters.base import ConversionError
-from model_packager.parity import Tolerances, check_parity
+from model_packager.model_files import StagedModel, staged_in
+from model_packager.parity import FP16_TOLERANCES, Tolerances, check_parity
+from model_packager.precision import Precision, convert_fp16
 
 __all__ = ["GraphLevel", "Quantization", "apply_optimizations", "optimize_graph", "quantize_int8"]
 
@@ -27,8 +30,8 @@ GraphLevel = Literal["none", "basic", "extended"]
 Quantization = Literal["none", "int8"]
 
 
-def optimize_graph(model_bytes: bytes, level: GraphLevel) -> bytes:
-    """Run onnxruntime's offline graph optimizer at ``level`` and return the saved graph."""
+def optimize_graph(model: StagedModel, level: GraphLevel, directory: Path) -> StagedModel:
+    """Run onnxruntime's offline graph optimizer at ``level``; write the result as ``directory/model.onnx``."""
     import onnxruntime as ort
 
     levels = {
@@ -37,20 +40,22 @@ def optimize_graph(model_bytes: bytes, level: GraphLevel) -> bytes:
     }
     if level not in levels:
         raise ValueError(f"graph optimization level must be one of {sorted(levels)}, not {level!r}")
-    with tempfile.TemporaryDirectory(prefix="maaskit-opt-") as tmp:
-        target = Path(tmp) / "optimized.onnx"
-        options = ort.SessionOptions()
-        options.graph_optimization_level = levels[level]
-        options.optimized_model_filepath = str(target)
-        options.log_severity_level = 3
-        try:
-            ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ConversionError(f"onnxruntime could not optimize the model at level {level}: {exc}") from None
-        return target.read_bytes()
+    directory.mkdir(parents=True, exist_ok=True)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = levels[level]
+    options.optimized_model_filepath = str(directory / MODEL_FILE)
+    options.log_severity_level = 3
+    if model.data is not None:  # keep the weights external: the optimized graph is as large as the model
+        options.add_session_config_entry("session.optimized_model_external_initializers_file_name", MODEL_DATA_FILE)
+        options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
+    try:
+        ort.InferenceSession(str(model.path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ConversionError(f"onnxruntime could not optimize the model at level {level}: {exc}") from None
+    return staged_in(directory)
 
 
-def quantize_int8(model_bytes: bytes) -> bytes:
+def quantize_int8(model: StagedModel, directory: Path) -> StagedModel:
     """Dynamic INT8 quantization of the weights (activations quantized at run time).
 
     Per-channel scales and 7-bit weight range (``reduce_range``): full-range int8
@@ -61,22 +66,27 @@ def quantize_int8(model_bytes: bytes) -> bytes:
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_dynamic logs pre-processing advice as a warning
+    directory.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.TemporaryDirectory(prefix="maaskit-q8-") as tmp:
-            source, target = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
-            source.write_bytes(model_bytes)
-            quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
-            return target.read_bytes()
+        quantize_dynamic(
+            model.path,
+            directory / MODEL_FILE,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=True,
+            use_external_data_format=model.data is not None,
+        )
     except Exception as exc:
         raise ConversionError(
             f"onnxruntime could not quantize the model to int8: {type(exc).__name__}: {exc}"
         ) from None
     finally:
         root.setLevel(level)
+    return staged_in(directory)
 
 
 def apply_optimizations(
-    model_bytes: bytes,
+    model: StagedModel,
     feed: dict[str, np.ndarray],
     expected: dict[str, np.ndarray],
     *,
@@ -85,23 +95,50 @@ def apply_optimizations(
     tolerances: Tolerances,
     int8_tolerances: Tolerances,
     label_output: str | None,
-) -> tuple[bytes, Optimization | None]:
-    """Optimize, then quantize; check parity after each step against the original's outputs."""
-    if graph_level == "none" and quantization == "none":
-        return model_bytes, None
-    current = model_bytes
+    precision: Precision = "fp32",
+    fp16_tolerances: Tolerances = FP16_TOLERANCES,
+    workdir: Path,
+) -> tuple[StagedModel, Optimization | None]:
+    """fp16 or int8 first, then graph optimization; parity after each step against the original's outputs.
+
+    Each step writes its model under its own folder of ``workdir``.
+    """
+    if graph_level == "none" and quantization == "none" and precision == "fp32":
+        return model, None
+    if precision == "fp16" and quantization == "int8":
+        raise ConversionError(
+            "fp16 (GPU) and int8 (CPU) exclude each other: choose one of --precision fp16, --quantize int8"
+        )
+    if precision == "fp16" and graph_level == "extended":
+        raise ConversionError(
+            "extended graph optimization fuses nodes for the CPU provider; an fp16 model is for GPUs: use "
+            "--optimize basic or none (the GPU runtime optimizes the graph for CUDA when it loads it)"
+        )
+    current = model
     report: ParityReport | None = None
     gate = tolerances
     if quantization == "int8":  # first: the quantizer knows plain MatMul/Gemm, not the fused ops optimizers make
-        current = quantize_int8(current)
+        current = quantize_int8(current, workdir / "int8")
         gate = int8_tolerances
         report = check_parity(
-            current, feed=feed, expected=expected, tolerances=gate, label_output=label_output, stage="int8 quantization"
+            current.path,
+            feed=feed,
+            expected=expected,
+            tolerances=gate,
+            label_output=label_output,
+            stage="int8 quantization",
         )
-    if graph_level != "none":
-        current = optimize_graph(current, graph_level)
+    if precision == "fp16":
+        current = convert_fp16(current, workdir / "fp16")
+        gate = fp16_tolerances
         report = check_parity(
-            current,
+            current.path, feed=feed, expected=expected, tolerances=gate, label_output=label_output,
+            stage="fp16 conversion (checked on CPU)",
+        )  # fmt: skip
+    if graph_level != "none":
+        current = optimize_graph(current, graph_level, workdir / graph_level)
+        report = check_parity(
+            current.path,
             feed=feed,
             expected=expected,
             tolerances=gate,
@@ -112,7 +149,8 @@ def apply_optimizations(
     return current, Optimization(
         graph_level=graph_level,
         quantization=quantization,
-        size_before=len(model_bytes),
-        size_after=len(current),
+        precision=precision,
+        size_before=model.size,
+        size_after=current.size,
         parity=report,
     )

@@ -7,14 +7,24 @@ the ONNX model through onnxruntime and turns a failed comparison into :class:`Pa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from bundle import ParityReport
-from bundle.parity import DEFAULT_TOLERANCES, INT8_TOLERANCES, Tolerances, reproduces
+from bundle.parity import DEFAULT_TOLERANCES, FP16_TOLERANCES, INT8_TOLERANCES, Tolerances, reproduces
 from model_packager.converters.base import ConversionError
 from model_packager.signature import as_ort_feed
 
-__all__ = ["DEFAULT_TOLERANCES", "INT8_TOLERANCES", "ParityError", "Tolerances", "check_parity", "run_onnx"]
+__all__ = [
+    "DEFAULT_TOLERANCES",
+    "FP16_TOLERANCES",
+    "INT8_TOLERANCES",
+    "ParityError",
+    "Tolerances",
+    "check_parity",
+    "run_onnx",
+]
 
 
 class ParityError(Exception):
@@ -26,14 +36,21 @@ class ParityError(Exception):
         self.stage = stage
 
 
-def run_onnx(model_bytes: bytes, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run ``feed`` through onnxruntime (CPU) and key the results by output name."""
+def run_onnx(model: bytes | Path, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run ``feed`` through onnxruntime (CPU) and key the results by output name.
+
+    ``model``: the model bytes, or the path of model.onnx (required when it has external data:
+    onnxruntime finds ``model.onnx.data`` beside the path).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # Prepacked weight copies would double the memory of a large model for one parity run.
+    options.add_session_config_entry("session.disable_prepacking", "1")
+    source = model if isinstance(model, bytes) else str(model)
     try:
-        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         names = [output.name for output in session.get_outputs()]
         results = session.run(names, as_ort_feed(feed))
     except Exception as exc:
@@ -42,7 +59,7 @@ def run_onnx(model_bytes: bytes, feed: dict[str, np.ndarray]) -> dict[str, np.nd
 
 
 def check_parity(
-    model_bytes: bytes,
+    model_bytes: bytes | Path,
     *,
     feed: dict[str, np.ndarray],
     expected: dict[str, np.ndarray],

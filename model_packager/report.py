@@ -9,18 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bundle import Manifest, ParityReport
+from bundle.text import human_size
 
 __all__ = ["human_size", "inspect_tables", "parity_lines", "parity_table", "print_tables"]
-
-
-def human_size(size: int) -> str:
-    """1536 -> '1.5 KiB'."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def _mark(passed: bool) -> str:
@@ -58,6 +49,20 @@ def _overview(manifest: Manifest, root: Path, integrity: str) -> Table:
         ("opsets", ", ".join(f"{domain} {version}" for domain, version in sorted(manifest.opsets.items()))),
         ("task", manifest.task),
     ]
+    if manifest.text is not None:
+        text = manifest.text
+        rows.append(
+            (
+                "text",
+                f"{text.tokenizer_file}, max_length {text.max_length} tokens, vocab_size {text.vocab_size}, "
+                f"inputs {', '.join(text.input_names)}",
+            )
+        )
+    if manifest.embedding is not None:
+        emb = manifest.embedding
+        rows.append(
+            ("embedding", f"{emb.output}: {emb.dimensions} dims, {emb.pooling} pooling, normalized {emb.normalized}")
+        )
     if manifest.labels is not None:
         rows.append(("labels", ", ".join(str(label) for label in manifest.labels)))
         rows.append(("label / probability outputs", f"{manifest.label_output} / {manifest.probability_output}"))

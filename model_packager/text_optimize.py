@@ -5,7 +5,7 @@
   SkipLayerNormalization and (Bias/Fast)Gelu into onnxruntime contrib ops. Portable: the fused graph
   is not tied to the build machine's CPU.
 * ``basic`` / ``extended``: onnxruntime's own offline graph optimizer, as for any bundle.
-* ``int8``: dynamic per-channel quantization (``model_packager.optimize.quantize_int8``).
+* ``int8``: dynamic per-channel quantization (``model_packager.optimize.quantize_int8``, on bytes).
 
 Quantization runs first, on the unfused graph (the variant measured to keep cosine), then the
 graph optimization; a graph optimization that makes the quantized model larger is refused with the
@@ -26,7 +26,7 @@ from bundle import Optimization, ParityReport
 from bundle.parity_text import TextTolerances
 from bundle.processing.text import EncodedBatch
 from model_packager.converters.base import ConversionError, PackagingError
-from model_packager.optimize import optimize_graph, quantize_int8
+from model_packager.optimize_bytes import optimize_graph_in_memory, quantize_int8_in_memory
 from model_packager.parity import Tolerances
 from model_packager.text_parity import check_text_parity
 
@@ -102,7 +102,7 @@ def optimize_text(
         )
 
     if quantization == "int8":
-        current = quantize_int8(current)
+        current = quantize_int8_in_memory(current)
         tolerances, text_tolerances = gates.int8, gates.int8_text
         report = check(current, "int8 quantization")
         notes.append(f"int8 (dynamic, per-channel): {_mb(model_bytes)} -> {_mb(current)}")
@@ -113,7 +113,7 @@ def optimize_text(
             fused = ", ".join(f"{name} {count}" for name, count in sorted(stats.items())) or "nothing"
             notes.append(f"transformer optimizer fused: {fused}")
         else:
-            current = optimize_graph(current, graph_level)  # type: ignore[arg-type]
+            current = optimize_graph_in_memory(current, graph_level)  # type: ignore[arg-type]
         if quantization == "int8" and len(current) > len(before):
             raise OptimizationRefusedError(
                 f"{graph_level} graph optimization would make the int8 model larger ({_mb(before)} -> "

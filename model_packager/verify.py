@@ -64,11 +64,16 @@ def _verify_root(source: Path, root_hint: Path | None, result: VerifyResult) -> 
     result.steps.append(Step("checksums", True, "sha256 and size match for " + ", ".join(sorted(manifest.files))))
     try:
         samples = bundle.samples()
-        model_bytes = bundle.model_path.read_bytes()
+        model_path = bundle.model_path  # by path: model.onnx.data beside it
         if manifest.text is not None:  # raw texts: encoded by the bundle's tokenizer, judged by the text rule
-            report, failures = reproduces_samples(manifest, bundle.root, samples, lambda f: run_onnx(model_bytes, f))
+            report, failures = reproduces_samples(manifest, bundle.root, samples, lambda f: run_onnx(model_path, f))
         else:
-            actual = run_onnx(model_bytes, samples.inputs)
+            feed = samples.inputs
+            if manifest.image is not None:  # stored image files: through the bundle's own preprocessing
+                from bundle.processing.image import sample_feed
+
+                feed = sample_feed(manifest.image, samples.inputs)
+            actual = run_onnx(model_path, feed)
             report, failures = reproduces(actual, samples.outputs, tolerances_for(manifest), manifest.label_output)
     except (BundleError, PackagingError) as exc:
         result.steps.append(Step("samples", False, str(exc)))

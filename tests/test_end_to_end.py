@@ -18,8 +18,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 import model_packager
-from handlers.app import create_app
 from bundle import Samples, open_bundle
+from handlers.app import create_app
 from handlers.engine import ModelRepository
 from handlers.settings import Settings
 from tests.handlers.conftest import asgi_post

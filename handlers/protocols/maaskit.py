@@ -18,6 +18,9 @@ from handlers.answers import labelled
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError, UnsupportedMediaTypeError
 from handlers.http import JSON, content_type, json_response, jsonable, loads
+from handlers.image.processor import image_processor_of
+from handlers.image.wire import ImageRequest, maaskit_images
+from handlers.image.wire import predictions as image_predictions
 from handlers.labels import label_output_values
 from handlers.processing import Inputs
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint, path_runtime
@@ -71,7 +74,7 @@ def _tensors(payload: Any, runtime: ModelRuntime) -> dict[str, Any]:
     raise InvalidInputError('body needs "inputs" (named tensors) or "rows" (one entry per example)')
 
 
-class Predict(Codec[TextRequest | None]):
+class Predict(Codec[TextRequest | ImageRequest | None]):
     """Predict with the latest version, or the one in the path, ``?version=`` or X-Maaskit-Model-Version."""
 
     def check_headers(self, request: Request, runtime: ModelRuntime) -> None:
@@ -83,19 +86,31 @@ class Predict(Codec[TextRequest | None]):
                 "send application/json (or use /invocations for CSV/.npy)"
             )
 
-    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[TextRequest | None]:
-        """``{"inputs": {name: tensor}}`` or ``{"rows": [...]}``; text models also ``{"inputs": {"text": ...}}``."""
+    def decode(
+        self, request: Request, runtime: ModelRuntime, body: bytes
+    ) -> Decoded[TextRequest | ImageRequest | None]:
+        """``{"inputs": {name: tensor}}`` or ``{"rows": [...]}``; text models also ``{"inputs": {"text": ...}}``,
+        image models ``{"inputs": {"image": {"b64": ...} | [...]}}``."""
         payload = loads(body)
+        images = maaskit_images(payload) if image_processor_of(runtime) else None
+        if images is not None:
+            return Decoded(*images)
         texts = maaskit_texts(payload) if text_processor_of(runtime) else None
         if texts is not None:
             return Decoded(*texts)
         return Decoded(Inputs(_tensors(payload, runtime)), None)
 
-    def encode(self, result: Result[TextRequest | None]) -> Response:
-        """``{"model", "version", "outputs"[, "labels"]}``; text: ``{"model", "version", "task", "predictions"}``."""
+    def encode(self, result: Result[TextRequest | ImageRequest | None]) -> Response:
+        """``{"model", "version", "outputs"[, "labels"]}``; text or images: ``{..., "task", "predictions"}``."""
         runtime, outputs = result.runtime, result.outputs
+        image = image_processor_of(runtime)
+        if image is not None and isinstance(result.state, ImageRequest):
+            ranked = image_predictions(image, outputs, result.state.top_k)
+            return json_response(
+                {"model": runtime.name, "version": runtime.version, "task": image.task, "predictions": ranked}
+            )
         processor = text_processor_of(runtime)
-        if processor is not None and result.state is not None:
+        if processor is not None and isinstance(result.state, TextRequest):
             predictions = processor.predictions(result.feed, outputs, result.state.top_k)
             return json_response(
                 {"model": runtime.name, "version": runtime.version, "task": processor.task, "predictions": predictions}

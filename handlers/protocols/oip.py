@@ -19,6 +19,8 @@ from starlette.responses import Response
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError
 from handlers.http import json_response, jsonable, loads, numpy_default
+from handlers.image.processor import image_processor_of
+from handlers.image.wire import oip_images
 from handlers.processing import Inputs
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint, path_runtime
 from handlers.protocols.oip_codec import HEADER_LENGTH, datatype_of, decode_input, encode_bytes, parse_body
@@ -110,14 +112,17 @@ def _classify(runtime: ModelRuntime, name: str, scores: np.ndarray, top_k: int) 
     return result.reshape(-1) if scores.ndim == 1 else result
 
 
-def _request_tensors(payload: Any, binary: bytes) -> dict[str, np.ndarray]:
-    """The request's input arrays (JSON ``data`` or binary), each claimed byte accounted for."""
+def _request_tensors(payload: Any, binary: bytes, raw_bytes: bool = False) -> dict[str, np.ndarray]:
+    """The request's input arrays (JSON ``data`` or binary), each claimed byte accounted for.
+
+    ``raw_bytes``: binary BYTES elements stay bytes (encoded images) instead of being read as UTF-8 text.
+    """
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
         raise InvalidInputError('the inference request must be a JSON object with an "inputs" list')
     tensors: dict[str, np.ndarray] = {}
     offset = 0
     for spec in payload["inputs"]:
-        input_name, array, offset = decode_input(spec, binary, offset)
+        input_name, array, offset = decode_input(spec, binary, offset, raw_bytes=raw_bytes)
         if input_name in tensors:
             raise InvalidInputError(f"input {input_name!r} is given twice")
         tensors[input_name] = array
@@ -151,8 +156,12 @@ class Infer(Codec[_Asked]):
         """The inputs (JSON ``data`` or binary) and the outputs asked for."""
         header, binary = parse_body(body, request.headers.get(HEADER_LENGTH))
         payload = loads(header, "inference request header")
-        tensors = _request_tensors(payload, binary)
+        images = image_processor_of(runtime) is not None
+        tensors = _request_tensors(payload, binary, raw_bytes=images)
         chosen = _requested_outputs(payload, runtime)
+        raw_images = oip_images(tensors) if images else None
+        if raw_images is not None:
+            return Decoded(raw_images, _Asked(payload, chosen))
         texts = _text_inputs(runtime, tensors)
         if texts is None:
             return Decoded(Inputs(tensors), _Asked(payload, chosen))

@@ -7,12 +7,12 @@ order of the inputs (outputs) that carry ``parameters.binary_data_size``.
 
 from __future__ import annotations
 
-import struct
 from math import prod
 from typing import Any
 
 import numpy as np
 
+from bundle.wire import DATATYPES, HEADER_LENGTH, WireFormatError, datatype_of, decode_bytes, encode_bytes
 from handlers.errors import InvalidInputError
 
 __all__ = [
@@ -23,45 +23,6 @@ __all__ = [
     "encode_bytes",
     "parse_body",
 ]
-
-HEADER_LENGTH = "inference-header-content-length"
-
-#: OIP datatype -> numpy dtype (BYTES -> object array of str/bytes).
-DATATYPES: dict[str, np.dtype[Any]] = {
-    "BOOL": np.dtype("bool"),
-    "UINT8": np.dtype("<u1"),
-    "UINT16": np.dtype("<u2"),
-    "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"),
-    "INT8": np.dtype("<i1"),
-    "INT16": np.dtype("<i2"),
-    "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"),
-    "FP16": np.dtype("<f2"),
-    "FP32": np.dtype("<f4"),
-    "FP64": np.dtype("<f8"),
-    "BYTES": np.dtype("O"),
-}
-_MANIFEST_TO_OIP = {
-    "bool": "BOOL",
-    "uint8": "UINT8",
-    "uint16": "UINT16",
-    "uint32": "UINT32",
-    "uint64": "UINT64",
-    "int8": "INT8",
-    "int16": "INT16",
-    "int32": "INT32",
-    "int64": "INT64",
-    "float16": "FP16",
-    "float32": "FP32",
-    "float64": "FP64",
-    "string": "BYTES",
-}
-
-
-def datatype_of(dtype: str) -> str:
-    """The OIP datatype for a manifest dtype (``float32`` -> ``FP32``)."""
-    return _MANIFEST_TO_OIP[dtype]
 
 
 def parse_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
@@ -80,34 +41,11 @@ def parse_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[:length], body[length:]
 
 
-def _decode_bytes_elements(chunk: bytes, count: int, name: str) -> np.ndarray:
-    items: list[str] = []
-    offset = 0
-    for _ in range(count):
-        if offset + 4 > len(chunk):
-            raise InvalidInputError(f"input {name!r}: BYTES binary data ends before element {len(items)}")
-        (size,) = struct.unpack_from("<I", chunk, offset)
-        offset += 4
-        if offset + size > len(chunk):
-            raise InvalidInputError(f"input {name!r}: BYTES element {len(items)} runs past the end of its data")
-        raw = chunk[offset : offset + size]
-        offset += size
-        try:
-            items.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise InvalidInputError(f"input {name!r}: BYTES element {len(items)} is not UTF-8 text") from None
-    if offset != len(chunk):
-        raise InvalidInputError(f"input {name!r}: {len(chunk) - offset} bytes left over after {count} BYTES elements")
-    return np.asarray(items, dtype=object)
-
-
-def encode_bytes(array: np.ndarray) -> bytes:
-    """BYTES tensor as the binary extension writes it (length-prefixed UTF-8 elements)."""
-    parts = []
-    for item in array.ravel().tolist():
-        raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
-        parts.append(struct.pack("<I", len(raw)) + raw)
-    return b"".join(parts)
+def _decode_bytes_elements(chunk: bytes, count: int, name: str, raw_bytes: bool = False) -> np.ndarray:
+    try:
+        return decode_bytes(chunk, count, keep_bytes=raw_bytes)
+    except WireFormatError as exc:
+        raise InvalidInputError(f"input {name!r}: {exc}") from None
 
 
 def _shape(spec: dict[str, Any], name: str) -> list[int]:
@@ -119,8 +57,11 @@ def _shape(spec: dict[str, Any], name: str) -> list[int]:
     return shape
 
 
-def decode_input(spec: Any, binary: bytes, offset: int) -> tuple[str, np.ndarray, int]:
-    """One ``$request_input``: its name, its array, and the binary offset after it."""
+def decode_input(spec: Any, binary: bytes, offset: int, *, raw_bytes: bool = False) -> tuple[str, np.ndarray, int]:
+    """One ``$request_input``: its name, its array, and the binary offset after it.
+
+    ``raw_bytes``: binary BYTES elements are kept as bytes (encoded images), not decoded as UTF-8.
+    """
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise InvalidInputError('each entry of "inputs" must be an object with a "name"')
     name = spec["name"]
@@ -138,7 +79,7 @@ def decode_input(spec: Any, binary: bytes, offset: int) -> tuple[str, np.ndarray
             )
         chunk = binary[offset : offset + size]
         if datatype == "BYTES":
-            array = _decode_bytes_elements(chunk, count, name)
+            array = _decode_bytes_elements(chunk, count, name, raw_bytes)
         else:
             dtype = DATATYPES[datatype]
             if size != count * dtype.itemsize:

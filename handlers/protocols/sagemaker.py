@@ -11,6 +11,8 @@ pipelines' shapes (see :mod:`handlers.text.wire`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,6 +21,9 @@ from handlers.codecs import CSV, JSON, NPY, choose_accept, decode_body, primary_
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, NotAcceptableError
 from handlers.http import content_type, json_response, pinned_version
+from handlers.image.processor import image_processor_of
+from handlers.image.wire import ImageRequest, hf_images
+from handlers.image.wire import hf_answer as image_answer
 from handlers.processing import Inputs
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.oip import error_shape
@@ -66,7 +71,7 @@ def select_model(repository: ModelRepository, request: Request) -> ModelRuntime:
     return repository.get(name, version)
 
 
-class Invocations(Codec[str | TextRequest]):
+class Invocations(Codec[str | TextRequest | ImageRequest]):
     """Predict from a JSON, CSV or .npy body; answer in the Accept type (JSON by default)."""
 
     async def resolve(self, call: Call) -> ModelRuntime:
@@ -77,9 +82,13 @@ class Invocations(Codec[str | TextRequest]):
         """406 before the body is read when Accept names nothing this route writes."""
         choose_accept(request.headers.get("accept"))
 
-    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[str | TextRequest]:
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[str | TextRequest | ImageRequest]:
         """The body's tensors by Content-Type; the state is the answer's media type (text: the toolkit's JSON)."""
         accept = choose_accept(request.headers.get("accept"))
+        if image_processor_of(runtime) is not None:
+            if accept != JSON:
+                raise NotAcceptableError(f"an image model answers application/json, not {accept}")
+            return Decoded(*hf_images(content_type(request), body))
         if text_processor_of(runtime) is not None:
             if accept != JSON:
                 raise NotAcceptableError(f"a text model answers application/json, not {accept}")
@@ -87,18 +96,29 @@ class Invocations(Codec[str | TextRequest]):
         tensors = decode_body(runtime.manifest, content_type(request), body)
         return Decoded(Inputs(tensors), accept)
 
-    def encode(self, result: Result[str | TextRequest]) -> Response:
+    def encode(self, result: Result[str | TextRequest | ImageRequest]) -> Response:
         """CSV or .npy of the primary output, or ``{"model", "version", "predictions"[, "labels"]}``."""
+        image = image_processor_of(result.runtime)
+        if image is not None and isinstance(result.state, ImageRequest):
+            return json_response(image_answer(image, result.outputs, result.state))
         processor = text_processor_of(result.runtime)
         if processor is not None and isinstance(result.state, TextRequest):
             return json_response(hf_answer(processor, result.feed, result.outputs, result.state))
-        runtime, outputs, manifest = result.runtime, result.outputs, result.runtime.manifest
-        if result.state == CSV:
-            return Response(to_csv(primary_output(manifest, outputs)), media_type=CSV)
-        if result.state == NPY:
-            return Response(to_npy(primary_output(manifest, outputs)), media_type=NPY)
-        answer = {"model": runtime.name, "version": runtime.version, "predictions": prediction_rows(manifest, outputs)}
-        return json_response(labelled(answer, manifest, outputs))
+        assert isinstance(result.state, str)
+        return _answer(result.runtime, result.outputs, result.state)
+
+
+def _answer(runtime: ModelRuntime, outputs: dict[str, Any], accept: str) -> Response:
+    if accept == CSV:
+        return Response(to_csv(primary_output(runtime.manifest, outputs)), media_type=CSV)
+    if accept == NPY:
+        return Response(to_npy(primary_output(runtime.manifest, outputs)), media_type=NPY)
+    answer: dict[str, Any] = {
+        "model": runtime.name,
+        "version": runtime.version,
+        "predictions": prediction_rows(runtime.manifest, outputs),
+    }
+    return json_response(labelled(answer, runtime.manifest, outputs))
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:

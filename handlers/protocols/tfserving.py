@@ -14,15 +14,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bundle.semver import semver_key
 from handlers.answers import columnar_outputs, prediction_rows
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, VersionNotFoundError
 from handlers.http import describe_model, json_response, loads, pinned_version
+from handlers.image.processor import image_processor_of
+from handlers.image.wire import ImageRequest, tfserving_images
+from handlers.image.wire import predictions as image_predictions
 from handlers.processing import Inputs
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.oip import error_shape
 from handlers.routing import RouteTable
-from handlers.semver import semver_key
 from handlers.settings import Settings
 from handlers.tabular import records_to_tensors
 from handlers.text.processor import text_processor_of
@@ -115,6 +118,7 @@ class _Form:
     rows: bool
     """``instances`` (row form) rather than ``inputs`` (columnar form)."""
     text: TextRequest | None = None
+    image: ImageRequest | None = None
 
 
 class Predict(Codec[_Form]):
@@ -136,6 +140,9 @@ class Predict(Codec[_Form]):
         if signature not in (None, "", "serving_default"):
             raise InvalidInputError(f"unknown signature_name {signature!r}; this model has serving_default")
         rows = "instances" in payload
+        images = tfserving_images(payload, rows) if image_processor_of(runtime) else None
+        if images is not None:
+            return Decoded(images[0], _Form(rows, image=images[1]))
         texts = tfserving_texts(payload, rows) if text_processor_of(runtime) else None
         if texts is not None:
             return Decoded(texts[0], _Form(rows, texts[1]))
@@ -144,6 +151,10 @@ class Predict(Codec[_Form]):
 
     def encode(self, result: Result[_Form]) -> Response:
         """``{"predictions": rows}`` for the row form, ``{"outputs": ...}`` for the columnar one."""
+        image = image_processor_of(result.runtime)
+        if image is not None and result.state.image is not None:
+            ranked = image_predictions(image, result.outputs, result.state.image.top_k)
+            return json_response({"predictions" if result.state.rows else "outputs": ranked})
         processor = text_processor_of(result.runtime)
         if processor is not None and result.state.text is not None:
             predictions = processor.predictions(result.feed, result.outputs, result.state.text.top_k)

@@ -26,6 +26,9 @@ from handlers.errors import (
     VersionNotFoundError,
 )
 from handlers.http import content_type, json_response
+from handlers.image.processor import image_processor_of
+from handlers.image.wire import ImageRequest, torchserve_images
+from handlers.image.wire import torchserve_answer as image_answer
 from handlers.processing import Inputs
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint
 from handlers.routing import RouteTable
@@ -80,20 +83,27 @@ def _add_batch_axis(runtime: ModelRuntime, tensors: dict[str, Any]) -> tuple[dic
     return {name: array[np.newaxis, ...] for name, array in arrays.items()}, True
 
 
-class Predict(Codec[bool | TextRequest]):
+class Predict(Codec[bool | TextRequest | ImageRequest]):
     """Predict with the latest version, or the one in the path (JSON, CSV or .npy body; text for text models)."""
 
-    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[bool | TextRequest]:
+    def decode(
+        self, request: Request, runtime: ModelRuntime, body: bytes
+    ) -> Decoded[bool | TextRequest | ImageRequest]:
         """The body's tensors; one example (no batch axis) gets one, and the state remembers it."""
+        if image_processor_of(runtime) is not None:
+            return Decoded(*torchserve_images(request, content_type(request), body))
         if text_processor_of(runtime) is not None:
             return Decoded(*torchserve_texts(request, content_type(request), body))
         tensors = decode_body(runtime.manifest, content_type(request), body)
         tensors, single = _add_batch_axis(runtime, tensors)
         return Decoded(Inputs(tensors), single)
 
-    def encode(self, result: Result[bool | TextRequest]) -> Response:
+    def encode(self, result: Result[bool | TextRequest | ImageRequest]) -> Response:
         """Per example: a classifier's ``{label: probability}``, else the output row(s)."""
         manifest, outputs = result.runtime.manifest, result.outputs
+        image = image_processor_of(result.runtime)
+        if image is not None and isinstance(result.state, ImageRequest):
+            return json_response(image_answer(image, outputs, result.state))
         processor = text_processor_of(result.runtime)
         if processor is not None and isinstance(result.state, TextRequest):
             return json_response(torchserve_answer(processor, result.feed, outputs, result.state))

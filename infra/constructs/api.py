@@ -1,14 +1,19 @@
 """The stage's REST API: one route set per model and protocol, authentication on by default,
 throttling, access logs, request validation and X-Ray tracing.
 
-Lambda models get their protocols' native paths (``/models/<m>/...``, ``/v2/models/<m>/...``,
-``/v1/models/<m>...``) proxied to the ``live`` alias, so maaskit, KServe/Triton and TF Serving
-clients use the API URL as their base unchanged. SageMaker models get ``POST /models/<m>/predict``
-and ``POST /models/<m>/invocations`` through a direct AWS integration with the SageMaker runtime.
+``GET /models`` lists the stage's models and the bundle versions they serve (answered by API
+Gateway itself, from what this synthesis deploys). Lambda models get their protocols' native paths
+(``/models/<m>/...``, ``/v2/models/<m>/...``, ``/v1/models/<m>...``) proxied to the ``live`` alias, so
+maaskit, KServe/Triton and TF Serving clients use the API URL as their base unchanged. SageMaker
+models are reached through a direct AWS integration with the SageMaker runtime (InvokeEndpoint):
+``POST /models/<m>/invocations`` is the container's own route, and ``GET /models/<m>`` and ``POST
+/models/<m>/predict`` name the maaskit route in ``X-Amzn-SageMaker-Custom-Attributes``, which the
+container dispatches to (``handlers.tunnel``), so they answer exactly as on Lambda.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from aws_cdk import RemovalPolicy
@@ -19,9 +24,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from bundle.names import SAGEMAKER_ATTRIBUTES_HEADER, route_attribute
+from bundle.semver import semver_key
 from infra.config import ApiConfig
 from infra.constructs.logs import retention
 from infra.nag import acknowledge
+from infra.names import stage_name
 
 __all__ = ["BINARY_MEDIA_TYPES", "EMBEDDINGS", "ModelApi", "ModelApiProps", "SageMakerRoute", "openai_model"]
 
@@ -29,7 +37,14 @@ __all__ = ["BINARY_MEDIA_TYPES", "EMBEDDINGS", "ModelApi", "ModelApiProps", "Sag
 EMBEDDINGS = "feature-extraction"
 
 #: Bodies API Gateway passes through as bytes (base64 to Lambda): NumPy arrays and OIP binary tensors.
-BINARY_MEDIA_TYPES = ["application/x-npy", "application/octet-stream", "application/vnd.sagemaker-triton.binary+json"]
+#: Bodies API Gateway passes through as bytes (base64 to Lambda): tensors, OIP binary, and image files.
+BINARY_MEDIA_TYPES = [
+    "application/x-npy",
+    "application/octet-stream",
+    "application/vnd.sagemaker-triton.binary+json",
+    "image/*",
+    "application/x-image",
+]
 
 _PREDICT_SCHEMA = apigw.JsonSchema(
     schema=apigw.JsonSchemaVersion.DRAFT4,
@@ -56,6 +71,7 @@ class ModelApiProps:
     """- ``stage``: the stage name (also the API stage).
     - ``config``: auth (default IAM), throttling, log retention.
     - ``lambda_models``: model name -> ``live`` alias; ``sagemaker_models``: model name -> endpoint.
+    - ``versions``: model name -> the bundle versions it serves (default: none listed), for ``GET /models``.
     - ``openai_model``: the Lambda embedding model that answers ``POST /v1/embeddings`` and ``GET /v1/models``
       (OpenAI's paths carry no model name, so one model owns them); default None: no OpenAI routes.
     """
@@ -64,6 +80,7 @@ class ModelApiProps:
     config: ApiConfig = field(default_factory=ApiConfig)
     lambda_models: dict[str, lambda_.IFunction] = field(default_factory=dict)
     sagemaker_models: dict[str, SageMakerRoute] = field(default_factory=dict)
+    versions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     openai_model: str | None = None
 
 
@@ -81,7 +98,7 @@ class ModelApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
-            rest_api_name=f"maaskit-{props.stage}",
+            rest_api_name=stage_name(props.stage),
             description=f"maaskit models, stage {props.stage}",
             endpoint_configuration=apigw.EndpointConfiguration(types=[apigw.EndpointType.REGIONAL]),
             binary_media_types=BINARY_MEDIA_TYPES,
@@ -122,6 +139,7 @@ class ModelApi(Construct):
         self.methods: list[apigw.Method] = []
         self._method_options = self._auth(config)
         models = self.api.root.add_resource("models")
+        self._catalogue(models, props)
         for name, alias in sorted(props.lambda_models.items()):
             self._lambda_routes(models, name, alias)
         for name, route in sorted(props.sagemaker_models.items()):
@@ -194,6 +212,29 @@ class ModelApi(Construct):
                     parent_models.add_resource(f"{name}:predict"), "POST", integration, request_validator=self.validator
                 )
 
+    def _catalogue(self, models: apigw.Resource, props: ModelApiProps) -> None:
+        """``GET /models`` in the runtime's shape, ``{"models": [{"name", "versions", "latest"}]}``."""
+        entries = []
+        for name in sorted({*props.lambda_models, *props.sagemaker_models}):
+            versions = sorted(props.versions.get(name, ()), key=semver_key)
+            entries.append({"name": name, "versions": versions, "latest": versions[-1] if versions else None})
+        integration = apigw.MockIntegration(
+            passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+            request_templates={"application/json": '{"statusCode": 200}'},
+            integration_responses=[
+                apigw.IntegrationResponse(
+                    status_code="200", response_templates={"application/json": json.dumps({"models": entries})}
+                )
+            ],
+        )
+        self._add(
+            models,
+            "GET",
+            integration,
+            request_validator=self.validator,
+            method_responses=[apigw.MethodResponse(status_code="200")],
+        )
+
     def _openai_routes(self, name: str, lambda_models: dict[str, lambda_.IFunction]) -> None:
         if name not in lambda_models:
             raise ValueError(
@@ -216,39 +257,59 @@ class ModelApi(Construct):
         self.sagemaker_role.add_to_policy(
             iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[route.endpoint_arn])
         )
-        integration = apigw.AwsIntegration(
-            service="runtime.sagemaker",
-            path=f"endpoints/{route.endpoint_name}/invocations",
-            integration_http_method="POST",
-            options=apigw.IntegrationOptions(
-                credentials_role=self.sagemaker_role,
-                passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_TEMPLATES,
-                request_parameters={
-                    "integration.request.header.Content-Type": "method.request.header.Content-Type",
-                    "integration.request.header.Accept": "method.request.header.Accept",
-                },
-                integration_responses=[
-                    _response("200", None),
-                    _response("400", r"4\d{2}"),
-                    _response("502", r"5\d{2}"),
-                ],
-            ),
-        )
         method_responses = [
             apigw.MethodResponse(status_code=code, response_parameters={"method.response.header.Content-Type": True})
             for code in ("200", "400", "502")
         ]
         own = models.get_resource(name) or models.add_resource(name)
-        for leaf in ("predict", "invocations"):
+        self._add(
+            own,
+            "GET",
+            _sagemaker_integration(route, self.sagemaker_role, tunnel=f"GET /models/{name}"),
+            request_validator=self.validator,
+            method_responses=method_responses,
+        )
+        for leaf, tunnel in (("predict", f"POST /models/{name}/predict"), ("invocations", None)):
             self._add(
                 own.add_resource(leaf),
                 "POST",
-                integration,
+                _sagemaker_integration(route, self.sagemaker_role, tunnel=tunnel),
                 request_validator=self.validator,
                 request_parameters={"method.request.header.Content-Type": True, "method.request.header.Accept": False},
                 method_responses=method_responses,
                 **({"request_models": {"application/json": self._predict_model}} if leaf == "predict" else {}),
             )
+
+
+def _sagemaker_integration(route: SageMakerRoute, role: iam.IRole, *, tunnel: str | None) -> apigw.AwsIntegration:
+    """InvokeEndpoint on the model's endpoint; ``tunnel`` (``"METHOD /path"``) names the maaskit route the
+    container runs (``handlers.tunnel``), None for the container's own ``/invocations``."""
+    parameters = {"integration.request.header.Accept": "method.request.header.Accept"}
+    templates: dict[str, str] = {}
+    if tunnel is None or tunnel.startswith("POST "):
+        parameters["integration.request.header.Content-Type"] = "method.request.header.Content-Type"
+    else:  # a GET has no body: InvokeEndpoint gets an empty JSON object
+        parameters["integration.request.header.Content-Type"] = "'application/json'"
+        templates = {"application/json": "{}"}
+    if tunnel is not None:
+        method, path = tunnel.split(" ", 1)
+        parameters[f"integration.request.header.{SAGEMAKER_ATTRIBUTES_HEADER}"] = f"'{route_attribute(method, path)}'"
+    return apigw.AwsIntegration(
+        service="runtime.sagemaker",
+        path=f"endpoints/{route.endpoint_name}/invocations",
+        integration_http_method="POST",
+        options=apigw.IntegrationOptions(
+            credentials_role=role,
+            passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_TEMPLATES,
+            request_parameters=parameters,
+            request_templates=templates or None,
+            integration_responses=[
+                _response("200", None),
+                _response("400", r"4\d{2}"),
+                _response("502", r"5\d{2}"),
+            ],
+        ),
+    )
 
 
 def _response(status: str, pattern: str | None) -> apigw.IntegrationResponse:

@@ -8,6 +8,8 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
+from infra.names import stage_name
+
 __all__ = ["ModelDashboard", "ModelDashboardProps"]
 
 _PERIOD = Duration.minutes(1)
@@ -35,7 +37,7 @@ class ModelDashboard(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: ModelDashboardProps) -> None:
         super().__init__(scope, construct_id)
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"maaskit-{props.stage}")
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=stage_name(props.stage))
         api = {"ApiName": props.api_name}
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(

@@ -3,12 +3,12 @@ a pre-traffic hook and CloudWatch alarms that roll back automatically."""
 
 from __future__ import annotations
 
-import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import AssetHashType, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, AssetHashType, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -17,21 +17,25 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from bundle import names
 from infra.bundles import BundleSource
 from infra.config import AlarmConfig, LambdaConfig, RolloutConfig
 from infra.constructs.alarms import rollback_alarm
 from infra.constructs.logs import retention
 from infra.nag import acknowledge
+from infra.names import CODEDEPLOY_GROUP, LIVE_ALIAS, format_version_description
 from infra.packaging import (
     LAMBDA_UNZIPPED_LIMIT,
     PYTHON_VERSION,
     bundling_options,
-    copy_tree,
+    runtime_sources,
+    stage_lambda_code,
     staged_context,
     tree_size,
 )
 from infra.rollout import lambda_deployment_config
 from infra.samples import HOOK_HANDLER, HOOK_SOURCE, stage_hook_asset
+from infra.sizing import lambda_memory, lambda_package, ready_warning
 
 __all__ = ["LambdaEndpoint", "LambdaEndpointProps"]
 
@@ -44,7 +48,8 @@ class LambdaEndpointProps:
 
     - ``function_name``: ``maaskit-<stage>-<model>``.
     - ``bundle``: the resolved, verified bundle (a local directory is required).
-    - ``handlers_dir``: the runtime package copied into the artifact.
+    - ``source_root``: the checkout whose runtime sources (``handlers/``, ``bundle/``, ``pyproject.toml``)
+      go into the artifact.
     - ``deps_layer`` / ``deps_size``: the stack's dependency layer for this architecture and its unzipped size.
     - ``sizing``, ``rollout``, ``alarms``: from the deploy file (defaults documented there).
     - ``build_root``: where a container build context is staged when the zip would be too large.
@@ -52,7 +57,7 @@ class LambdaEndpointProps:
 
     function_name: str
     bundle: BundleSource
-    handlers_dir: Path
+    source_root: Path
     deps_layer: lambda_.ILayerVersion
     deps_size: int
     build_root: Path
@@ -65,8 +70,9 @@ class LambdaEndpoint(Construct):
     """Function + version + ``live`` alias + deployment group + hook + rollback alarms.
 
     Attributes: ``function``, ``version``, ``alias``, ``application``, ``deployment_group``, ``hook``, ``alarms``
-    (name -> alarm), ``unzipped_size`` (bytes of code and layer), ``uses_image`` (True when the
-    bundle was too large for a zip package).
+    (name -> alarm), ``unzipped_size`` (bytes of code and layer), ``package`` (``zip``, or ``image`` when
+    asked or when the bundle is too large for a zip), ``uses_image``, ``memory_mb`` (configured, else
+    the resident memory measured at packaging plus headroom; see ``infra.sizing``).
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: LambdaEndpointProps) -> None:
@@ -75,9 +81,17 @@ class LambdaEndpoint(Construct):
         if bundle.directory is None:
             raise ValueError(f"{props.function_name}: a Lambda target needs a local bundle, got {bundle.s3_uri}")
         bundle_dir: Path = bundle.directory
-        code_size = (tree_size(props.handlers_dir) + tree_size(props.handlers_dir.parent / "bundle")) * 2 + tree_size(bundle_dir)  # sources + their .pyc
+        bundle_size = max(tree_size(bundle_dir), bundle.size)  # the manifest's figure for external weights too
+        sources = sum(tree_size(path) for path in runtime_sources(props.source_root).values())
+        code_size = sources * 2 + bundle_size  # sources + their .pyc
         self.unzipped_size = code_size + props.deps_size
-        self.uses_image = self.unzipped_size > LAMBDA_UNZIPPED_LIMIT
+        self.package = lambda_package(bundle.name, props.sizing, self.unzipped_size, bundle_size)
+        self.uses_image = self.package == "image"
+        self.memory_mb = lambda_memory(bundle.name, props.sizing, bundle.resources)
+        slow_start = ready_warning(bundle.name, bundle.resources)
+        if slow_start:
+            Annotations.of(self).add_warning_v2("maaskit:slow-init", slow_start)
+            print(f"maaskit: warning: {slow_start}", file=sys.stderr)
         architecture = (
             lambda_.Architecture.ARM_64 if props.sizing.architecture == "arm64" else lambda_.Architecture.X86_64
         )
@@ -92,28 +106,35 @@ class LambdaEndpoint(Construct):
         common: dict[str, Any] = {
             "function_name": props.function_name,
             "architecture": architecture,
-            "memory_size": sizing.memory_mb,
+            "memory_size": self.memory_mb,
             "timeout": Duration.seconds(sizing.timeout_s),
             "tracing": lambda_.Tracing.ACTIVE,
             "log_group": log_group,
             "role": _role(self, "Role", log_group, f"Runs {props.function_name}"),
             "reserved_concurrent_executions": sizing.reserved_concurrency,
             "environment": {
-                "MAASKIT_BUNDLES": TASK_ROOT_BUNDLES,
-                "MAASKIT_METRICS": "emf",
-                "MAASKIT_PAGE": "true" if sizing.page else "false",
+                names.BUNDLES: TASK_ROOT_BUNDLES,
+                names.METRICS: "emf",
+                names.PAGE: "true" if sizing.page else "false",
             },
             "description": f"maaskit model {bundle.label}",
             "current_version_options": lambda_.VersionOptions(
-                # Read back by the release commands (infra.ops.naming.parse_version_description).
-                description=f"maaskit {bundle.name} {bundle.version} sha256:{bundle.digest}",
+                # Read back by the release commands (infra.names.parse_version_description).
+                description=format_version_description(bundle.name, bundle.version, bundle.digest),
                 removal_policy=RemovalPolicy.RETAIN,
             ),
         }
         if self.uses_image:
+            why = (
+                "as configured"
+                if sizing.package == "image"
+                else (
+                    f"the zip package would be {self.unzipped_size / 2**20:.0f} MB unzipped "
+                    f"(limit {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MB)"
+                )
+            )
             print(
-                f"maaskit: {props.function_name}: the zip package would be {self.unzipped_size / 2**20:.0f} MB "
-                f"unzipped (limit {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MB): deploying a container image built "
+                f"maaskit: {props.function_name}: {why}: deploying a container image built "
                 "from handlers/docker/Dockerfile.lambda instead (cdk deploy builds it; Docker needed then)."
             )
             self.function: lambda_.Function = lambda_.DockerImageFunction(
@@ -125,7 +146,7 @@ class LambdaEndpoint(Construct):
                 "Function",
                 runtime=lambda_.Runtime.PYTHON_3_11,
                 handler="handlers.lambda_entry.handler",
-                code=_zip_code(props.handlers_dir, bundle_dir),
+                code=_zip_code(props.source_root, bundle_dir),
                 layers=[props.deps_layer],
                 **common,
             )
@@ -133,7 +154,7 @@ class LambdaEndpoint(Construct):
         self.alias = lambda_.Alias(
             self,
             "Live",
-            alias_name="live",
+            alias_name=LIVE_ALIAS,
             version=self.version,
             provisioned_concurrent_executions=(
                 sizing.provisioned_concurrency.min if sizing.provisioned_concurrency else None
@@ -147,13 +168,13 @@ class LambdaEndpoint(Construct):
         self.hook = _hook(self, props, bundle_dir, self.version.function_arn, architecture)
         self.version.grant_invoke(self.hook)
         self._acknowledge()
-        # Application = function name, group "live": the names the release commands look up.
+        # Application = function name, group CODEDEPLOY_GROUP: the names the release commands look up.
         self.application = codedeploy.LambdaApplication(self, "Application", application_name=props.function_name)
         self.deployment_group = codedeploy.LambdaDeploymentGroup(
             self,
             "Deployment",
             application=self.application,
-            deployment_group_name="live",
+            deployment_group_name=CODEDEPLOY_GROUP,
             alias=self.alias,
             deployment_config=lambda_deployment_config(self, props.rollout),
             alarms=list(self.alarms.values()),
@@ -200,26 +221,19 @@ class LambdaEndpoint(Construct):
             )
 
 
-def _zip_code(handlers_dir: Path, bundle_dir: Path) -> lambda_.Code:
+def _zip_code(source_root: Path, bundle_dir: Path) -> lambda_.Code:
     def stage(out: Path) -> None:
-        copy_tree(handlers_dir, out / "handlers")
-        shutil.rmtree(out / "handlers" / "docker", ignore_errors=True)
-        copy_tree(handlers_dir.parent / "bundle", out / "bundle")
-        copy_tree(bundle_dir, out / "bundles" / bundle_dir.name)
+        stage_lambda_code(out, source_root, bundle_dir)
 
     return lambda_.Code.from_asset(
-        str(handlers_dir), asset_hash_type=AssetHashType.OUTPUT, bundling=bundling_options(stage)
+        str(source_root / "handlers"), asset_hash_type=AssetHashType.OUTPUT, bundling=bundling_options(stage)
     )
 
 
 def _image_code(
     props: LambdaEndpointProps, bundle_dir: Path, architecture: lambda_.Architecture
 ) -> lambda_.DockerImageCode:
-    trees = {
-        "handlers": props.handlers_dir,
-        "bundle": props.handlers_dir.parent / "bundle",
-        f"bundles/{bundle_dir.name}": bundle_dir,
-    }
+    trees = {**runtime_sources(props.source_root), f"bundles/{bundle_dir.name}": bundle_dir}
     context = staged_context(props.build_root, props.function_name, trees)
     return lambda_.DockerImageCode.from_image_asset(
         str(context), file="handlers/docker/Dockerfile.lambda", platform=_platform(architecture)
@@ -255,7 +269,7 @@ def _alarms(scope: Construct, name: str, alias: lambda_.Alias, config: AlarmConf
             scope,
             f"{key.capitalize()}Alarm",
             alarm_name=f"{name}-live-{key}",
-            description=f"{name}:live {what} at or above {threshold}; rolls back a deployment in progress",
+            description=f"{name}:{LIVE_ALIAS} {what} at or above {threshold}; rolls back a deployment in progress",
             metric=metric,
             threshold=threshold,
             evaluation_periods=config.evaluation_periods,

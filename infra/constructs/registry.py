@@ -8,13 +8,9 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.nag import acknowledge
+from infra.names import registry_parameter
 
-__all__ = ["Registry", "registry_parameter_name"]
-
-
-def registry_parameter_name(stage: str) -> str:
-    """The SSM parameter holding the registry bucket name: ``/maaskit/<stage>/registry-bucket``."""
-    return f"/maaskit/{stage}/registry-bucket"
+__all__ = ["Registry"]
 
 
 class Registry(Construct):
@@ -52,7 +48,7 @@ class Registry(Construct):
         self.parameter = ssm.StringParameter(
             self,
             "BucketName",
-            parameter_name=registry_parameter_name(stage),
+            parameter_name=registry_parameter(stage),
             string_value=self.bucket.bucket_name,
             description=f"maaskit bundle registry bucket of stage {stage}",
         )

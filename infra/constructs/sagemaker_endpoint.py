@@ -16,10 +16,12 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from bundle import names
 from infra.bundles import BundleSource
 from infra.config import AlarmConfig, RolloutConfig, SageMakerConfig
 from infra.constructs.alarms import rollback_alarm
 from infra.nag import acknowledge
+from infra.names import CHALLENGER_VARIANT, MODEL_TAG, PRIMARY_VARIANT, VERSION_TAG
 from infra.rollout import sagemaker_deployment_config
 
 __all__ = ["INSTANCE_STORAGE_FAMILIES", "SageMakerEndpoint", "SageMakerEndpointProps"]
@@ -87,9 +89,9 @@ class SageMakerEndpoint(Construct):
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/Endpoints/{name}:*]",
             "Log streams of this endpoint's own log group (SageMaker creates one stream per instance).",
         )
-        variants = [("primary", props.bundle, 1.0 - (sizing.challenger.weight if sizing.challenger else 0.0))]
+        variants = [(PRIMARY_VARIANT, props.bundle, 1.0 - (sizing.challenger.weight if sizing.challenger else 0.0))]
         if props.challenger is not None and sizing.challenger is not None:
-            variants.append(("challenger", props.challenger, sizing.challenger.weight))
+            variants.append((CHALLENGER_VARIANT, props.challenger, sizing.challenger.weight))
         self.models: dict[str, sagemaker.CfnModel] = {}
         production_variants = []
         for variant, bundle, weight in variants:
@@ -101,12 +103,12 @@ class SageMakerEndpoint(Construct):
                 primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                     image=self.image.image_uri,
                     model_data_url=self._model_data(variant, bundle),
-                    environment={"MAASKIT_SERVICE_NAME": name, "MAASKIT_METRICS": "emf"},
+                    environment={names.SERVICE_NAME: name, names.METRICS: "emf"},
                 ),
                 # The release commands read the variant's bundle version from this tag (infra/ops).
                 tags=[
-                    CfnTag(key="maaskit:version", value=bundle.version),
-                    CfnTag(key="maaskit:model", value=bundle.name),
+                    CfnTag(key=VERSION_TAG, value=bundle.version),
+                    CfnTag(key=MODEL_TAG, value=bundle.name),
                 ],
             )
             model.node.add_dependency(self.role)

@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bundle import names
+
 __all__ = ["ENV_REGION", "ENV_STAGE", "DEFAULT_STAGE", "aws_errors", "error_code", "make_session", "resolve_stage"]
 
-ENV_STAGE = "MAASKIT_STAGE"
+ENV_STAGE = names.STAGE
 ENV_REGION = "AWS_REGION"
 DEFAULT_STAGE = "dev"
 

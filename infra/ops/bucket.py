@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from bundle import names
+from infra.names import registry_parameter
 from infra.ops.aws import aws_errors, resolve_stage
 from infra.ops.errors import ConfigurationError, NotFoundError
-from infra.ops.naming import registry_parameter
 
 __all__ = ["ENV_BUCKET", "resolve_bucket"]
 
-ENV_BUCKET = "MAASKIT_REGISTRY_BUCKET"
+ENV_BUCKET = names.REGISTRY_BUCKET
 
 
 def resolve_bucket(session: Any, *, bucket: str | None = None, stage: str | None = None) -> str:

@@ -127,10 +127,10 @@ def pull(
 
 
 def _read_state(name: str, stage: str | None, target: str, region: str | None, profile: str | None) -> tuple[Any, Any]:
+    from infra.names import resource_name
     from infra.ops.aws import make_session, resolve_stage
     from infra.ops.errors import NotFoundError, OpsError
     from infra.ops.lambda_traffic import read_lambda_state
-    from infra.ops.naming import resource_name
     from infra.ops.sagemaker_traffic import read_sagemaker_state
 
     if target not in {"auto", "lambda", "sagemaker"}:

@@ -1,17 +1,14 @@
 """The ``live`` alias of a model's Lambda function: read its traffic, apply a plan.
 
 Bundle versions map to Lambda versions through the version description
-(``maaskit <model> <version> sha256:<hex>``, see :mod:`infra.ops.naming`).
+(``maaskit <model> <version> sha256:<hex>``, see :mod:`infra.names`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from infra.ops.aws import aws_errors
-from infra.ops.codedeploy import running_deployment
-from infra.ops.errors import RefusedError
-from infra.ops.naming import (
+from infra.names import (
     CODEDEPLOY_GROUP,
     LIVE_ALIAS,
     alias_note,
@@ -21,6 +18,9 @@ from infra.ops.naming import (
     resource_name,
     resource_prefix,
 )
+from infra.ops.aws import aws_errors
+from infra.ops.codedeploy import running_deployment
+from infra.ops.errors import RefusedError
 from infra.ops.state import Plan, Slot, TrafficState
 
 __all__ = ["apply_lambda_plan", "lambda_models", "read_lambda_state"]

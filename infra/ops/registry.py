@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, file_sha256, load_manifest
-from handlers.semver import semver_key
+from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, file_sha256, load_manifest, names
+from bundle.semver import semver_key
 from infra.ops.aws import aws_errors
 from infra.ops.errors import NotFoundError, OpsError, RegistryConflictError
 from infra.ops.staging import land, local_bundle, manifest_digest, staging_dir
@@ -37,7 +37,7 @@ MANIFEST_OBJECT = "manifest.json"
 _META_ARCHIVE = "maaskit-archive-sha256"
 _META_MANIFEST = "maaskit-manifest-sha256"
 _REF = re.compile(r"^registry:(?P<name>[^@\s]+)@(?P<version>\S+)$")
-ENV_CACHE = "MAASKIT_CACHE_DIR"
+ENV_CACHE = names.CACHE_DIR
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from bundle.text import human_size
 from infra.ops.registry import ModelSummary, PullResult, PushResult, RegistryVersion
 from infra.ops.state import Plan, TrafficState, format_weights
-from model_packager.report import human_size
 
 __all__ = [
     "models_json",

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.semver import semver_key
+from bundle.semver import semver_key
+from infra.names import PRIMARY_VARIANT, VERSION_TAG, resource_name, resource_prefix
 from infra.ops.aws import aws_errors
-from infra.ops.naming import resource_name, resource_prefix
 from infra.ops.state import Plan, Slot, TrafficState
 
 __all__ = ["VERSION_TAG", "apply_sagemaker_plan", "read_sagemaker_state", "sagemaker_models"]
 
-VERSION_TAG = "maaskit:version"
 _SETTLED = "InService"
 
 
@@ -67,7 +66,7 @@ def read_sagemaker_state(session: Any, stage: str, model: str) -> TrafficState:
             raw[name] = float(variant.get("CurrentWeight", spec.get("InitialVariantWeight", 0.0)))
     total = sum(raw.values()) or 1.0
     weights = {name: weight * 100 / total for name, weight in raw.items() if weight > 0}
-    by_version = sorted(slots, key=lambda slot: (semver_key(slot.model_version or ""), slot.id != "primary"))
+    by_version = sorted(slots, key=lambda slot: (semver_key(slot.model_version or ""), slot.id != PRIMARY_VARIANT))
     live = [slot for slot in by_version if slot.id in weights]
     notes: tuple[str, ...] = ()
     if len(live) == 2:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bundle import MANIFEST_FILE, Bundle, BundleError, file_sha256, open_bundle
-from bundle.archive import archive_bytes
+from bundle.archive import write_archive
 from infra.ops.errors import OpsError
 
 __all__ = ["LocalBundle", "land", "local_bundle", "manifest_digest", "staging_dir"]
@@ -70,7 +70,7 @@ def local_bundle(path: Path) -> Iterator[LocalBundle]:
             bundle = _open(path)
             names = [*bundle.manifest.files, MANIFEST_FILE]
             archive = scratch_dir / "bundle.tar.gz"
-            archive.write_bytes(archive_bytes({name: (bundle.root / name).read_bytes() for name in names}))
+            write_archive({name: bundle.root / name for name in names}, archive)  # streamed: weights may be GBs
         else:
             bundle = _open(path, extract_to=scratch_dir / "extracted")
             archive = path

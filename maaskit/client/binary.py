@@ -8,7 +8,6 @@ inputs, where JSON would spend most of the time formatting and parsing numbers.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 from math import prod
 from typing import Any
@@ -16,12 +15,11 @@ from typing import Any
 import numpy as np
 import orjson
 
-from handlers.protocols.oip_codec import DATATYPES, datatype_of, encode_bytes
+from bundle.wire import DATATYPES, HEADER_LENGTH, WireFormatError, datatype_of, decode_bytes, encode_bytes
 
 __all__ = ["HEADER_LENGTH", "decode_response", "encode_request"]
 
-HEADER_LENGTH = "Inference-Header-Content-Length"
-#: OIP datatype -> little-endian numpy dtype, from the server's own codec (one wire definition).
+#: OIP datatype -> little-endian numpy dtype (the bundle package's wire definition, shared with the server).
 _NUMPY = {name: dtype for name, dtype in DATATYPES.items() if name != "BYTES"}
 
 
@@ -54,15 +52,6 @@ def encode_request(inputs: Mapping[str, np.ndarray], outputs: list[str]) -> tupl
     return header + b"".join(chunks), len(header)
 
 
-def _bytes_elements(chunk: bytes, count: int) -> np.ndarray:
-    items, offset = [], 0
-    for _ in range(count):
-        (length,) = struct.unpack_from("<I", chunk, offset)
-        items.append(chunk[offset + 4 : offset + 4 + length].decode("utf-8", "replace"))
-        offset += 4 + length
-    return np.asarray(items, dtype=object)
-
-
 def decode_response(body: bytes, header_length: str | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The response header and its output arrays (binary or JSON ``data``)."""
     length = int(header_length) if header_length else len(body)
@@ -79,7 +68,10 @@ def decode_response(body: bytes, header_length: str | None) -> tuple[dict[str, A
         chunk = binary[offset : offset + size]
         offset += size
         if spec["datatype"] == "BYTES":
-            arrays[spec["name"]] = _bytes_elements(chunk, prod(shape)).reshape(shape)
+            try:
+                arrays[spec["name"]] = decode_bytes(chunk, prod(shape)).reshape(shape)
+            except WireFormatError as exc:
+                raise ValueError(f"output {spec['name']!r}: {exc}") from None
         else:
             arrays[spec["name"]] = np.frombuffer(chunk, dtype=_NUMPY[spec["datatype"]]).reshape(shape).copy()
     return header, arrays

@@ -1,7 +1,11 @@
 """``MaaskitClient``: call a deployed maaskit API (or ``maaskit serve``) with numpy in and out.
 
-It speaks the maaskit JSON protocol (``/models``, ``/models/{name}/predict``) and the OIP v2
-health route. Outputs come back as numpy arrays with the dtypes the model declares.
+It needs only the routes that every maaskit deployment answers, whatever the target: ``GET /models``,
+``GET /models/{name}`` and ``POST /models/{name}/predict`` (``maaskit serve``, a container, and the
+deployed API for Lambda and SageMaker models alike), plus the OIP binary route ``POST
+/v2/models/{name}/infer`` for large inputs where it exists (it falls back to JSON where the API has
+no such route, as for SageMaker-hosted models). Outputs come back as numpy arrays with the dtypes
+the model declares.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ import httpx
 import numpy as np
 import orjson
 
-from maaskit.client.errors import ClientError, ConnectionFailedError, InvalidInputError, error_for_status
+from maaskit.client.errors import (
+    NO_ROUTE_MESSAGE,
+    ClientError,
+    ConnectionFailedError,
+    InvalidInputError,
+    error_for_status,
+)
 from maaskit.client.retry import RETRY_EXCEPTIONS, RETRY_STATUSES, Backoff
 
 __all__ = ["BINARY_THRESHOLD", "VERSION_HEADER", "MaaskitClient", "Prediction"]
@@ -66,6 +76,7 @@ class MaaskitClient:
         self.backoff = backoff or Backoff()
         self._sleep = sleep
         self._signatures: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._json_only: set[str] = set()
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             auth=auth,
@@ -119,12 +130,20 @@ class MaaskitClient:
         except orjson.JSONDecodeError:
             raise ClientError(f"{path} answered non-JSON content", response.status_code, response.content) from None
 
-    def health(self) -> bool:
-        """True when the server is ready (every model loaded and warm), False while it is starting."""
-        response = self._request("GET", "/v2/health/ready")
-        if response.status_code in (200, 503):
-            return response.status_code == 200
-        raise error_for_status(response.status_code, response.content)
+    def health(self, model: str | None = None) -> bool:
+        """True when ``model`` (default: every model listed by ``GET /models``) answers its metadata
+        route, False when one answers 503 (still starting). Other failures raise their ClientError.
+
+        Works against the deployed API (Lambda and SageMaker models) as well as ``maaskit serve``.
+        """
+        names = [model] if model else [entry["name"] for entry in self.models()]
+        for name in names:
+            response = self._request("GET", f"/models/{name}")
+            if response.status_code == 503:
+                return False
+            if response.status_code != 200:
+                raise error_for_status(response.status_code, response.content)
+        return True
 
     def models(self) -> list[dict[str, Any]]:
         """The models served: ``[{"name", "versions", "latest"}]``."""
@@ -154,7 +173,8 @@ class MaaskitClient:
 
         ``version`` pins a version (e.g. to smoke-test one that takes no live traffic yet).
         ``binary``: send raw tensors (Open Inference Protocol binary extension) instead of JSON;
-        None picks binary when the inputs exceed ``BINARY_THRESHOLD`` bytes.
+        None picks binary when the inputs exceed ``BINARY_THRESHOLD`` bytes and the API has the
+        binary route for the model (else JSON: SageMaker-hosted models behind the API).
         """
         signature = self._signature(model, version)
         if isinstance(inputs, Mapping):
@@ -165,10 +185,14 @@ class MaaskitClient:
                 names = ", ".join(spec["name"] for spec in specs)
                 raise InvalidInputError(f"model {model} has {len(specs)} inputs ({names}); pass a dict by input name")
             named = {specs[0]["name"]: np.asarray(inputs)}
-        if binary is None:
-            binary = sum(array.nbytes for array in named.values()) > BINARY_THRESHOLD
-        if binary:
-            return self._predict_binary(model, named, version, signature)
+        chosen = binary
+        if chosen is None:
+            chosen = model not in self._json_only and sum(a.nbytes for a in named.values()) > BINARY_THRESHOLD
+        if chosen:
+            prediction = self._predict_binary(model, named, version, signature, required=binary is True)
+            if prediction is not None:
+                return _pinned(prediction, version)
+            self._json_only.add(model)
         body = _dumps({"inputs": named})
         headers = {"Content-Type": "application/json", **({VERSION_HEADER: version} if version else {})}
         answer = self._json("POST", f"/models/{model}/predict", content=body, headers=headers)
@@ -177,11 +201,19 @@ class MaaskitClient:
             name: np.asarray(value, dtype=_NUMPY.get(dtypes.get(name, ""), dtypes.get(name)))
             for name, value in answer["outputs"].items()
         }
-        return Prediction(outputs, answer["model"], answer["version"], answer.get("labels"))
+        return _pinned(Prediction(outputs, answer["model"], answer["version"], answer.get("labels")), version)
 
     def _predict_binary(
-        self, model: str, named: dict[str, np.ndarray], version: str | None, signature: dict[str, Any]
-    ) -> Prediction:
+        self,
+        model: str,
+        named: dict[str, np.ndarray],
+        version: str | None,
+        signature: dict[str, Any],
+        *,
+        required: bool,
+    ) -> Prediction | None:
+        """The prediction over the OIP binary route; None when the API has no such route for the model
+        (API Gateway's "no route" answer) and the caller did not insist on binary."""
         from maaskit.client.binary import HEADER_LENGTH, decode_response, encode_request
 
         try:
@@ -191,9 +223,35 @@ class MaaskitClient:
         path = f"/v2/models/{model}/versions/{version}/infer" if version else f"/v2/models/{model}/infer"
         headers = {"Content-Type": "application/octet-stream", HEADER_LENGTH: str(header_length)}
         response = self._request("POST", path, content=body, headers=headers)
+        if not required and _no_route(response):
+            return None
         if response.status_code >= 400:
             raise error_for_status(response.status_code, response.content)
-        header, outputs = decode_response(response.content, response.headers.get(HEADER_LENGTH))
+        try:
+            header, outputs = decode_response(response.content, response.headers.get(HEADER_LENGTH))
+        except (ValueError, KeyError) as exc:
+            raise ClientError(f"{path} answered a malformed binary response: {exc}", response.status_code) from None
         label_output = signature.get("label_output")
         labels = outputs[label_output].tolist() if label_output in outputs else None
         return Prediction(outputs, header["model_name"], header["model_version"], labels)
+
+
+def _no_route(response: httpx.Response) -> bool:
+    """API Gateway's answer for a method and path the API does not define (REST APIs say 403)."""
+    if response.status_code not in (403, 404):
+        return False
+    try:
+        payload = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(payload, dict) and payload.get("message") == NO_ROUTE_MESSAGE
+
+
+def _pinned(prediction: Prediction, version: str | None) -> Prediction:
+    """The prediction, after checking that the pinned ``version`` (if any) is the one that answered."""
+    if version is not None and prediction.version != version:
+        raise ClientError(
+            f"asked for {prediction.model} {version} but version {prediction.version} answered: this deployment "
+            "does not serve the pinned version (each Lambda version and SageMaker variant serves one bundle)"
+        )
+    return prediction

@@ -83,11 +83,21 @@ def _server_message(body: bytes) -> str:
     return str(data)[:500]
 
 
+#: What an API Gateway REST API answers (403) for a method and path it does not define.
+NO_ROUTE_MESSAGE = "Missing Authentication Token"
+
+
 def error_for_status(status: int, body: bytes) -> ClientError:
     """The exception for an HTTP error answer, carrying the server's message."""
     message = _server_message(body)
     kind: type[ClientError]
-    if status in (401, 403):
+    if status == 403 and message == NO_ROUTE_MESSAGE:  # API Gateway: the API defines no such method and path
+        message = (
+            f"the API has no such route ({NO_ROUTE_MESSAGE!r}): check the model name and the stage in the URL; "
+            "GET /models lists the models of the stage"
+        )
+        kind = ModelNotFoundError
+    elif status in (401, 403):
         kind = AuthenticationError
     elif status == 404:
         kind = ModelNotFoundError

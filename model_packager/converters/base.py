@@ -12,6 +12,7 @@ turns a missing package into a MissingFrameworkError naming the extra to install
 from __future__ import annotations
 
 import importlib
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,22 @@ SampleData = Any
 
 
 class PackagingError(Exception):
-    """Base of every packaging failure a user can fix (CLI exit code 2)."""
+    """Base of every packaging failure a user can fix (CLI exit code 2).
+
+    The message is short (cause, estimator or layer, what to do next). ``detail`` keeps what the
+    converter said in full (its exception, with traceback): ``maaskit package`` writes it to a log
+    file named in the message, or to the terminal with ``--debug``; it is never the message.
+    """
+
+    def __init__(self, message: str, *, detail: BaseException | str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    def detail_text(self) -> str:
+        """The converter's full output behind this error ('' when there is none)."""
+        if isinstance(self.detail, BaseException):
+            return "".join(traceback.format_exception(self.detail))
+        return self.detail or ""
 
 
 class MissingFrameworkError(PackagingError):
@@ -90,6 +106,9 @@ class ConvertOptions:
     """Axes of each input (by input name) to export as dynamic, e.g. ``{"input_ids": (0, 1)}``; axes not
     listed stay fixed. None lets the converter choose: every axis the model allows for torch.export
     (nn.Module), the batch axis (0) otherwise. Ignored where the format fixes them (ONNX files, .pt2)."""
+    labels: Sequence[str | int] | None = None
+    """Class labels of a PyTorch/Keras classifier's probability output (softmax/sigmoid head); None reads
+    them from the model or uses 0..k-1."""
     task: str | None = None
     """The task to package for, where a model serves several (text models); None detects it."""
     tokenizer: Any = None
@@ -113,6 +132,10 @@ class Conversion:
     probability_output: str | None = None
     sample_generated: bool = False
     notes: list[str] = field(default_factory=list)
+    external_data_dir: Path | None = None
+    """Where ``model``'s external tensors live when it references any (an ONNX file with ``.data`` beside it)."""
+    external_data_temporary: bool = False
+    """``external_data_dir`` is the converter's own temporary folder: the packager moves from it and removes it."""
 
 
 class Converter(ABC):

@@ -5,13 +5,15 @@ dynamo exporter; by default every input axis is marked ``Dim.AUTO``, so axes the
 model really lets vary (batch, sequence) come out dynamic and the others fixed.
 A TorchScript module goes through the dynamo exporter when it can take it and the
 TorchScript exporter otherwise. A ``.pt2`` program keeps the dynamic axes it was
-exported with. Weights are always inline in the one ``model.onnx``.
+exported with. The exported ModelProto holds the weights in memory; the packager writes them
+inline, or as ``model.onnx.data`` when it is large (``model_packager.model_files``).
 """
 
 from __future__ import annotations
 
-import io
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from bundle import ToolInfo
+from bundle import MODEL_FILE, ToolInfo
+from model_packager import model_files
 from model_packager.converters.base import (
     Conversion,
     ConversionError,
@@ -31,6 +34,7 @@ from model_packager.converters.base import (
     UnsupportedModelError,
     require,
 )
+from model_packager.converters.heads import apply_classifier_head
 from model_packager.converters.pytorch_io import (
     archive_kind,
     argument_names,
@@ -45,6 +49,10 @@ from model_packager.converters.pytorch_io import (
 from model_packager.samples import feed_for_specs, generate_feed
 
 __all__ = ["TorchConverter"]
+
+
+#: An exported model, its converter, and the temporary folder holding its weights (large models) or None.
+_Exported = tuple[onnx.ModelProto, ToolInfo, Path | None]
 
 
 @dataclass
@@ -132,13 +140,17 @@ class TorchConverter(Converter):
             output_names, expected = flat_outputs(run_original(module, args, names, torch), torch)
             job = _Job(module, args, names, output_names, options, torch, notes)
             scripted = isinstance(module, torch.jit.ScriptModule)
-            onnx_model, converter = self._export_script(job) if scripted else self._export_module(job)
+            onnx_model, converter, weights_dir = self._export_script(job) if scripted else self._export_module(job)
         finally:
             module.train(training)
         inputs = {name: arg.numpy() for name, arg in zip(names, args, strict=True)}
-        return self._result(onnx_model, converter, inputs, dict(zip(output_names, expected, strict=True)), notes)
+        outputs = dict(zip(output_names, expected, strict=True))
+        result = self._result(onnx_model, converter, inputs, outputs, notes, weights_dir=weights_dir)
+        sigmoid = any(isinstance(m, torch.nn.Sigmoid) for m in module.modules())
+        apply_classifier_head(result, module, options.labels, ends_in_sigmoid=sigmoid)
+        return result
 
-    def _export_module(self, job: _Job) -> tuple[onnx.ModelProto, ToolInfo]:
+    def _export_module(self, job: _Job) -> _Exported:
         torch = job.torch
         # A batch of 1 would pin axis 0 to 1 (torch specializes sizes 0 and 1): trace with the rows twice.
         traced = [torch.cat([arg, arg]) if arg.dim() and arg.shape[0] == 1 else arg for arg in job.args]
@@ -155,7 +167,10 @@ class TorchConverter(Converter):
 
     def _export_program(
         self, program: Any, names: list[str], output_names: list[str], options: ConvertOptions, torch: Any
-    ) -> tuple[onnx.ModelProto, ToolInfo]:
+    ) -> _Exported:
+        """The ONNX model in memory; over the external-data threshold, saved to a temporary folder instead
+        (``model.onnx`` + ``model.onnx.data``, weights streamed from torch tensors) and returned as its
+        graph, so the weights are never copied into a protobuf."""
         try:
             with quiet():
                 exported = torch.onnx.export(
@@ -171,9 +186,19 @@ class TorchConverter(Converter):
                 )
         except Exception as exc:
             raise ConversionError(f"torch.onnx could not convert the program: {first_line(exc)}") from None
-        return exported.model_proto, ToolInfo(name="torch.onnx.dynamo", version=torch.__version__)
+        tool = ToolInfo(name="torch.onnx.dynamo", version=torch.__version__)
+        weights = sum(int(v.const_value.nbytes) for v in exported.model.graph.initializers.values() if v.const_value)
+        if weights <= model_files.EXTERNAL_DATA_THRESHOLD:
+            return exported.model_proto, tool, None
+        folder = Path(tempfile.mkdtemp(prefix="maaskit-torch-"))
+        try:
+            exported.save(str(folder / MODEL_FILE), external_data=True)
+            return onnx.load(str(folder / MODEL_FILE), load_external_data=False), tool, folder
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
-    def _export_script(self, job: _Job) -> tuple[onnx.ModelProto, ToolInfo]:
+    def _export_script(self, job: _Job) -> _Exported:
         torch, names, output_names, options = job.torch, job.names, job.output_names, job.options
         try:
             with quiet():
@@ -194,13 +219,22 @@ class TorchConverter(Converter):
         }
         if any(0 in axes.get(name, ()) for name in names):
             dynamic_axes.update({name: {0: "batch"} for name in output_names})
-        buffer = io.BytesIO()
+        # a file, not a BytesIO: over 2 GB the TorchScript exporter writes external data beside it
+        with tempfile.TemporaryDirectory(prefix="maaskit-ts-") as tmp:
+            target = Path(tmp) / "model.onnx"
+            self._torchscript_export(job, target, dynamic_axes)
+            exported = onnx.load(str(target))  # external data, if any, is pulled in
+        return exported, ToolInfo(name="torch.onnx.torchscript", version=torch.__version__), None
+
+    @staticmethod
+    def _torchscript_export(job: _Job, target: Path, dynamic_axes: dict[str, dict[int, str]]) -> None:
+        torch, names, output_names, options = job.torch, job.names, job.output_names, job.options
         try:
             with quiet():
                 torch.onnx.export(
                     job.model,
                     tuple(job.args),
-                    buffer,
+                    str(target),
                     dynamo=False,
                     verbose=False,
                     input_names=names,
@@ -210,9 +244,6 @@ class TorchConverter(Converter):
                 )
         except Exception as exc:
             raise ConversionError(f"torch.onnx (TorchScript exporter) failed: {first_line(exc)}") from None
-        return onnx.load_from_string(buffer.getvalue()), ToolInfo(
-            name="torch.onnx.torchscript", version=torch.__version__
-        )
 
     def _convert_program(self, program: Any, sample: SampleData, options: ConvertOptions, torch: Any) -> Conversion:
         specs = program_specs(program, torch)
@@ -232,9 +263,10 @@ class TorchConverter(Converter):
         names = [spec.name for spec in specs]
         args = [torch.from_numpy(feed[name]) for name in names]
         output_names, expected = flat_outputs(run_original(program.module(), args, names, torch), torch)
-        onnx_model, converter = self._export_program(program, names, output_names, options, torch)
+        onnx_model, converter, weights_dir = self._export_program(program, names, output_names, options, torch)
         notes.append("torch.export program converted by the torch.onnx dynamo exporter (its dynamic axes kept)")
-        result = self._result(onnx_model, converter, feed, dict(zip(output_names, expected, strict=True)), notes)
+        outputs = dict(zip(output_names, expected, strict=True))
+        result = self._result(onnx_model, converter, feed, outputs, notes, weights_dir=weights_dir)
         result.sample_generated = generated
         return result
 
@@ -245,6 +277,8 @@ class TorchConverter(Converter):
         inputs: dict[str, np.ndarray],
         expected: dict[str, np.ndarray],
         notes: list[str],
+        *,
+        weights_dir: Path | None = None,
     ) -> Conversion:
         torch: Any = sys.modules["torch"]
         name_dims(model, list(inputs))
@@ -259,4 +293,6 @@ class TorchConverter(Converter):
             inputs={name: array for name, array in inputs.items() if name in graph_inputs},
             expected=expected,
             notes=notes,
+            external_data_dir=weights_dir,
+            external_data_temporary=weights_dir is not None,
         )

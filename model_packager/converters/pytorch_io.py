@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import re
 import warnings
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +20,7 @@ import onnx
 
 from bundle import TensorSpec
 from model_packager.converters.base import ConversionError, SampleData, SampleMismatchError
+from model_packager.converters.common import first_line
 
 __all__ = [
     "ArchiveKind",
@@ -69,11 +69,6 @@ def quiet() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
-
-
-def first_line(exc: BaseException) -> str:
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def argument_names(model: Any, torch: Any) -> tuple[list[str], int]:

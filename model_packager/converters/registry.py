@@ -21,7 +21,9 @@ __all__ = ["DEFAULT_CONVERTERS", "ConverterRegistry", "Resolved", "default_regis
 DEFAULT_CONVERTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("xgboost", "model_packager.converters.xgb:XGBoostConverter", ("xgb",)),
     ("lightgbm", "model_packager.converters.lgbm:LightGBMConverter", ("lgbm", "lgb")),
+    ("catboost", "model_packager.converters.catboost:CatBoostConverter", ("cb",)),
     ("sklearn", "model_packager.converters.sklearn:SklearnConverter", ("scikit-learn", "skl")),
+    ("image", "model_packager.converters.image:ImageClassificationConverter", ("vision",)),
     ("transformers", "model_packager.converters.transformers_text:TransformersTextConverter", ("hf", "text")),
     ("torch", "model_packager.converters.pytorch:TorchConverter", ("pytorch",)),
     ("tensorflow", "model_packager.converters.tensorflow_keras:TensorFlowConverter", ("keras", "tf")),

@@ -23,9 +23,17 @@ from model_packager.converters.base import (
     Task,
     require,
 )
-from model_packager.converters.common import TREE_OPSETS, labels_list, tool_info
-from model_packager.converters.skl_registration import iter_estimators, register_tree_converters
-from model_packager.converters.sklearn_inputs import plan_inputs
+from model_packager.converters.common import TREE_OPSETS, first_line, labels_list, tool_info
+from model_packager.converters.skl_registration import register_tree_converters
+from model_packager.converters.skl_workarounds import (
+    converter_options,
+    opsets_for,
+    prepared_model,
+    refuse_unconvertible,
+    register_attribute_normalisation,
+    repair_graph,
+)
+from model_packager.converters.sklearn_inputs import plan_inputs, restore_input_names
 
 __all__ = ["SklearnConverter", "final_estimator", "original_outputs"]
 
@@ -37,7 +45,15 @@ def final_estimator(model: Any) -> Any:
     return model
 
 
+def _is_selector(sklearn: Any, final: Any) -> bool:
+    """Feature selectors (RFE, SelectFromModel...) convert to their ``transform`` even when they can predict."""
+    selection: Any = require("sklearn.feature_selection", "sklearn")
+    return isinstance(final, selection.SelectorMixin)
+
+
 def _task(sklearn: Any, final: Any) -> Task:
+    if _is_selector(sklearn, final):
+        return "other"
     if sklearn.base.is_classifier(final):
         return "classifier"
     if sklearn.base.is_regressor(final):
@@ -45,19 +61,31 @@ def _task(sklearn: Any, final: Any) -> Task:
     return "other"
 
 
+def _dense(values: Any) -> np.ndarray:
+    """A plain array (sparse results of OneHotEncoder, KNeighborsTransformer... become dense, as in ONNX)."""
+    return np.asarray(values.toarray() if hasattr(values, "toarray") else values)
+
+
 def _second_output(model: Any, data: Any) -> np.ndarray:
     for method in ("predict_proba", "decision_function", "transform"):
         try:
-            return np.asarray(getattr(model, method)(data))
+            return _dense(getattr(model, method)(data))
         except AttributeError:
             continue
     raise ConversionError(f"{type(model).__name__} has no predict_proba, decision_function or transform to compare")
 
 
-def original_outputs(model: Any, data: Any, names: list[str]) -> dict[str, np.ndarray]:
-    """Run the original estimator and key its results by the ONNX output names, in order."""
+def original_outputs(model: Any, data: Any, names: list[str], transform: bool = False) -> dict[str, np.ndarray]:
+    """Run the original estimator (``transform`` when asked or when it cannot predict) and key its
+    results by the ONNX output names, in order."""
     try:
-        first = np.asarray(model.predict(data) if hasattr(model, "predict") else model.transform(data))
+        try:
+            first = _dense(model.transform(data) if transform or not hasattr(model, "predict") else model.predict(data))
+        except ValueError as exc:
+            if "dtype mismatch" not in str(exc) or getattr(data, "dtype", None) != np.float32:
+                raise
+            data = data.astype(np.float64)  # KMeans fitted in float64 refuses float32 rows: same values, float64
+            first = _dense(model.transform(data) if transform or not hasattr(model, "predict") else model.predict(data))
         results = [first] if len(names) == 1 else [first, _second_output(model, data)]
     except ConversionError:
         raise
@@ -66,31 +94,6 @@ def original_outputs(model: Any, data: Any, names: list[str]) -> dict[str, np.nd
     if len(names) != len(results):
         raise ConversionError(f"the ONNX graph has outputs {names}; maaskit can compare at most two for scikit-learn")
     return dict(zip(names, results, strict=True))
-
-
-_SCALERS = {"StandardScaler", "RobustScaler", "MaxAbsScaler"}
-_TREE_HINTS = ("Tree", "Forest", "Boosting", "XGB", "LGBM")
-
-
-def _converter_options(model: Any, final: Any, task: Task) -> tuple[dict[int, dict[str, Any]], list[str]]:
-    """skl2onnx options: no ZipMap for classifiers; double-precision scaling in front of trees.
-
-    A tree compares a feature with a threshold learned in float64. A scaler computed
-    in float32 can land one ulp across it and change the leaf, so when the model holds
-    a tree ensemble the scalers compute in double and cast back, as scikit-learn does.
-    """
-    options: dict[int, dict[str, Any]] = {}
-    notes: list[str] = []
-    if task == "classifier":
-        options[id(final)] = {"zipmap": False}
-    steps = iter_estimators(model)
-    if any(hint in type(step).__name__ for step in steps for hint in _TREE_HINTS):
-        scalers = [step for step in steps if type(step).__name__ in _SCALERS]
-        for scaler in scalers:
-            options[id(scaler)] = {"div": "div_cast"}
-        if scalers:
-            notes.append("scalers in front of trees compute in double (skl2onnx div_cast) to match split thresholds")
-    return options, notes
 
 
 class SklearnConverter(Converter):
@@ -118,24 +121,37 @@ class SklearnConverter(Converter):
             raise ConversionError(f"the {type(model).__name__} is not fitted; fit it before packaging") from None
         except TypeError:
             pass  # not an estimator check_is_fitted understands; skl2onnx decides
+        refuse_unconvertible(model)
+        model = prepared_model(model)
         libraries = register_tree_converters(model)
+        normalised = register_attribute_normalisation(model)
         plan = plan_inputs(model, sample, options.sample_rows)
         final = final_estimator(model)
         task = _task(sklearn, final)
-        skl_options, option_notes = _converter_options(model, final, task)
-        opsets = dict(TREE_OPSETS)
+        skl_options, option_notes = converter_options(model, final, task == "classifier")
+        opsets = opsets_for(model, dict(TREE_OPSETS))
         if options.opset is not None:
             opsets[""] = options.opset
         try:
             onx = skl2onnx.convert_sklearn(
-                model, initial_types=plan.initial_types, options=skl_options or None, target_opset=opsets
+                model,
+                initial_types=plan.initial_types,
+                options=skl_options or None,
+                target_opset=opsets,
             )
         except Exception as exc:
             raise ConversionError(
-                f"skl2onnx cannot convert this {type(model).__name__}: {type(exc).__name__}: {exc}"
+                f"skl2onnx cannot convert this {type(model).__name__}: {first_line(exc)}. Instead: use estimators "
+                "skl2onnx supports (docs/coverage.md), register a converter with skl2onnx.update_registered_converter, "
+                "or export your own ONNX and package that .onnx file",
+                detail=exc,
             ) from None
+        option_notes += restore_input_names(onx, plan)
+        option_notes += repair_graph(final, onx, onx.graph.output[0].name if task == "classifier" else None)
+        if normalised:
+            option_notes.append(f"{', '.join(normalised)}: boolean tree attributes written as ints for onnx")
         output_names = [output.name for output in onx.graph.output]
-        expected = original_outputs(model, plan.original, output_names)
+        expected = original_outputs(model, plan.original, output_names, transform=_is_selector(sklearn, final))
         labels = labels_list(final.classes_) if task == "classifier" and hasattr(final, "classes_") else None
         notes = [*plan.notes, *option_notes]
         if libraries:

@@ -24,7 +24,7 @@ import numpy as np
 from model_packager.converters.base import SampleData, SampleMismatchError, require
 from model_packager.samples import is_dataframe
 
-__all__ = ["InputPlan", "plan_inputs"]
+__all__ = ["InputPlan", "plan_inputs", "restore_input_names"]
 
 MATRIX_INPUT = "input"
 
@@ -132,6 +132,23 @@ def _columns(model: Any, names: list[str], sample: SampleData) -> InputPlan:
             initial.append((name, types.StringTensorType([None, 1])))
         feed[name] = column.reshape(-1, 1)
     return InputPlan(initial, feed, frame)
+
+
+def restore_input_names(onx: Any, plan: InputPlan) -> list[str]:
+    """Give the ONNX inputs the DataFrame's column names back where skl2onnx rewrote them.
+
+    skl2onnx turns ``"sepal length (cm)"`` into ``sepal_length__cm_`` without saying so, so a
+    request with the columns the model was fitted on would miss every input
+    (https://github.com/onnx/sklearn-onnx/issues/1153). The feed keeps the user's names.
+    """
+    from model_packager.converters.common import rename_values
+
+    wanted = list(plan.feed)
+    actual = [value.name for value in onx.graph.input]
+    if actual == wanted or len(actual) != len(wanted):
+        return []
+    rename_values(onx, dict(zip(actual, wanted, strict=True)))
+    return ["ONNX input names restored to the DataFrame's column names (skl2onnx sanitizes them)"]
 
 
 def plan_inputs(model: Any, sample: SampleData, rows: int) -> InputPlan:

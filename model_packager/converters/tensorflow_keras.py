@@ -31,6 +31,8 @@ from model_packager.converters.base import (
     SampleMismatchError,
     require,
 )
+from model_packager.converters.common import rename_values
+from model_packager.converters.heads import apply_classifier_head
 from model_packager.converters.pytorch_io import first_line, name_dims
 from model_packager.samples import feed_for_specs, generate_feed
 
@@ -67,24 +69,6 @@ def _quiet() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
-
-
-def rename_values(model: onnx.ModelProto, mapping: Mapping[str, str]) -> None:
-    """Rename graph inputs/outputs (and every reference to them, subgraphs included)."""
-
-    def visit(graph: onnx.GraphProto) -> None:
-        for value in [*graph.input, *graph.output, *graph.value_info]:
-            value.name = mapping.get(value.name, value.name)
-        for node in graph.node:
-            node.input[:] = [mapping.get(name, name) for name in node.input]
-            node.output[:] = [mapping.get(name, name) for name in node.output]
-            for attribute in node.attribute:
-                if attribute.type == onnx.AttributeProto.GRAPH:
-                    visit(attribute.g)
-                for sub in attribute.graphs:
-                    visit(sub)
-
-    visit(model.graph)
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -138,7 +122,7 @@ class TensorFlowConverter(Converter):
         tf2onnx: Any = require("tf2onnx", self.extra)
         keras: Any = sys.modules.get("keras")
         is_keras = keras is not None and isinstance(model, keras.Model)
-        specs = self._keras_specs(model) if is_keras else self._signature_specs(model)
+        specs = self._keras_specs(model, sample) if is_keras else self._signature_specs(model)
         feed, notes, generated = self._feed(specs, sample, options)
         if options.dynamic_axes is not None:
             notes.append("dynamic_axes ignored: a TensorFlow model's signature fixes its dynamic axes")
@@ -180,7 +164,7 @@ class TensorFlowConverter(Converter):
         self._rename(onnx_model, names, output_names)
         name_dims(onnx_model, names)
         notes.append("converted by tf2onnx.convert.from_function on the model's input signature")
-        return Conversion(
+        conversion = Conversion(
             model=onnx_model,
             framework=ToolInfo(name="tensorflow", version=str(tf.__version__)),
             converter=ToolInfo(name="tf2onnx", version=str(tf2onnx.__version__)),
@@ -189,12 +173,19 @@ class TensorFlowConverter(Converter):
             sample_generated=generated,
             notes=notes,
         )
+        if is_keras:
+            last = getattr(getattr(model, "layers", [None])[-1], "activation", None)
+            sigmoid = getattr(last, "__name__", "") == "sigmoid"
+            apply_classifier_head(conversion, model, options.labels, ends_in_sigmoid=sigmoid)
+        return conversion
 
-    def _keras_specs(self, model: Any) -> list[TensorSpec]:
+    def _keras_specs(self, model: Any, sample: SampleData) -> list[TensorSpec]:
         try:
             inputs = list(model.inputs)
         except (AttributeError, ValueError):
             inputs = []
+        if not inputs and getattr(model, "built", False) and sample is not None:
+            return self._sample_specs(sample)
         if not inputs:
             raise SampleMismatchError(
                 "the Keras model has no defined inputs (an unbuilt Sequential?): start it with keras.Input(shape=...)"
@@ -204,6 +195,16 @@ class TensorFlowConverter(Converter):
             TensorSpec(name=i.name, dtype=_dtype_name(i.dtype), shape=[None, *list(i.shape)[1:]])  # type: ignore[arg-type]
             for i in inputs
         ]
+
+    def _sample_specs(self, sample: SampleData) -> list[TensorSpec]:
+        """A subclassed model declares no inputs: take names, dtypes and shapes (batch dynamic) from the sample."""
+        arrays = dict(sample) if isinstance(sample, Mapping) else {"input": sample}
+        specs = []
+        for name, value in arrays.items():
+            array = np.asarray(value)
+            dtype = "float32" if array.dtype == np.float64 else _dtype_name(array.dtype)
+            specs.append(TensorSpec(name=str(name), dtype=dtype, shape=[None, *array.shape[1:]]))  # type: ignore[arg-type]
+        return specs
 
     def _keras_output_names(self, model: Any) -> list[str]:
         names = [str(name) for name in getattr(model, "output_names", None) or []]

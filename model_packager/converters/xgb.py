@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from model_packager.converters.base import ModelLoadError, require
+from model_packager.converters.base import ModelLoadError, UnsupportedModelError, require
 from model_packager.converters.native_trees import BoosterConverter, ObjectiveKind
 from model_packager.loaders import head
 
@@ -57,6 +57,11 @@ class XGBoostConverter(BoosterConverter):
             return objective, "binary"
         if objective in {"multi:softprob", "multi:softmax"}:
             return objective, "multiclass"
+        if objective.startswith("rank:"):
+            raise UnsupportedModelError(
+                f"a native XGBoost booster with objective {objective} cannot be packaged: onnxmltools converts "
+                "it as a classifier. Instead: load it into xgboost.XGBRanker() with load_model(path) and package that"
+            )
         return objective, "regression"
 
     def to_onnx(self, onnxmltools: Any, booster: Any, initial_types: list[tuple[str, Any]]) -> onnx.ModelProto:

@@ -18,13 +18,10 @@ All must agree with each other and with the verdict the generator intended.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import onnx
 import pytest
@@ -35,14 +32,12 @@ from onnx import TensorProto, helper
 from bundle import Manifest, Optimization, ParityCheck, ParityReport
 from bundle.parity import DEFAULT_TOLERANCES, INT8_TOLERANCES, Tolerances, tolerances_for
 from bundle.writer import write_bundle
-from handlers.app import create_app
 from handlers.engine import ModelRepository, load_runtime
 from handlers.settings import Settings
 from handlers.warmup import WarmupMismatchError
-from infra.hook import pre_traffic
-from infra.samples import stage_hook_asset
 from model_packager.parity import ParityError, check_parity
 from model_packager.verify import verify_bundle
+from tests.bundle.serving import hook_verdict
 
 TOLERANCES = [DEFAULT_TOLERANCES, INT8_TOLERANCES, Tolerances(1e-6, 1e-6, 1.0), Tolerances(0.0, 1e-2, 0.5)]
 TIGHT = Tolerances(1e-9, 1e-9, 1.0)  # a conversion report that must NOT be used when an optimization followed
@@ -175,22 +170,6 @@ def _write(case: Case, out: Path) -> tuple[Path, bytes, dict[str, np.ndarray]]:
     return write_bundle(out, manifest, model, feed, case.expected, force=True).directory, model, feed
 
 
-def _served_answers(directory: Path, events: list[dict]) -> list[dict]:
-    """The hook's requests answered by the runtime's app (samples not checked at load: the hook judges)."""
-    unchecked = Settings.load(environ={}, verify_samples=False, access_log=False, intra_op_threads=1)
-    app = create_app(ModelRepository([load_runtime(directory, unchecked)]), unchecked)
-
-    async def ask() -> list[dict]:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hook") as client:
-            answers = [
-                await client.post(event["path"], content=event["body"], headers=event["headers"]) for event in events
-            ]
-        assert all(answer.status_code == 200 for answer in answers), [answer.text for answer in answers]
-        return [answer.json()["outputs"] for answer in answers]
-
-    return asyncio.run(ask())
-
-
 def _decisions(case: Case, out: Path) -> dict[str, bool]:
     directory, model, feed = _write(case, out)
     manifest = Manifest.model_validate_json((directory / "manifest.json").read_bytes())
@@ -205,18 +184,16 @@ def _decisions(case: Case, out: Path) -> dict[str, bool]:
         warm_up = True
     except WarmupMismatchError:
         warm_up = False
-    hook_dir = out / "hook"
-    shutil.rmtree(hook_dir, ignore_errors=True)
-    hook_dir.mkdir()
-    stage_hook_asset(hook_dir, directory)
-    staged, samples = pre_traffic.load_cases(hook_dir)
-    answers = _served_answers(directory, pre_traffic.request_batches(staged, samples))
-    json.dumps(answers)  # what travelled is plain JSON
+    shutil.rmtree(out / "hook", ignore_errors=True)
+    # The hook judges what the runtime answers, so the served model is loaded without its own check.
+    unchecked = Settings.load(environ={}, verify_samples=False, access_log=False, intra_op_threads=1)
+    repository = ModelRepository([load_runtime(directory, unchecked)])
+    hook = hook_verdict(directory, repository, unchecked, out / "hook")
     return {
         "gate": gate,
         "verify": verify_bundle(directory).passed,
         "warm-up": warm_up,
-        "hook": pre_traffic.compare(staged, samples, answers) == [],
+        "hook": hook == [],
     }
 
 

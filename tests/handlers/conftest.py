@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from handlers.app import create_app
 from bundle import open_bundle
+from handlers.app import create_app
 from handlers.engine import ModelRepository
 from handlers.settings import Settings
 from tests.handlers.bundles import BuiltBundles, build_bundles

@@ -13,8 +13,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from handlers.batching import BatchConfig, BatcherClosedError, MicroBatcher
 from bundle.manifest import TensorSpec
+from handlers.batching import BatchConfig, BatcherClosedError, MicroBatcher
 
 RNG = np.random.default_rng(7)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handlers.app import create_app
 from bundle import BundleError, BundleFormatError, BundleIntegrityError, open_bundle
 from bundle.writer import write_bundle
+from handlers.app import create_app
 from handlers.engine import ModelRepository, load_runtime
 from handlers.errors import ModelExecutionError, ModelNotFoundError, VersionNotFoundError
 from handlers.session import choose_providers

@@ -6,8 +6,8 @@ import numpy as np
 import orjson
 import pytest
 
-from handlers.answers import class_scores, columnar_outputs, prediction_rows
 from bundle import TensorSpec, open_bundle
+from handlers.answers import class_scores, columnar_outputs, prediction_rows
 from handlers.labels import label_output_values, predicted_labels
 
 

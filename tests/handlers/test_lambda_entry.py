@@ -184,7 +184,7 @@ def test_cold_start_imports_only_the_runtime_set(bundles):
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'fastapi','uvicorn','httpx','typer','rich','model_packager','infra',"
         "'sklearn','skl2onnx','torch','onnx','pandas'} "
-        "or m in {'handlers.schemas','handlers.openapi','pydantic.v1','handlers.invoke'})))"
+        "or m in {'handlers.schemas','handlers.openapi','pydantic.v1','maaskit.invoke'})))"
     )
     env = dict(os.environ, MAASKIT_BUNDLES=str(bundles.iris), MAASKIT_ACCESS_LOG="0")
     result = subprocess.run(

@@ -19,8 +19,8 @@ import httpx
 import numpy as np
 import pytest
 
-from handlers.batching import MicroBatcher
 from bundle import open_bundle
+from handlers.batching import MicroBatcher
 from handlers.sagemaker_entry import (
     EntryConfigError,
     ServerConfig,

@@ -39,7 +39,16 @@ def test_jwt_auth_uses_a_cognito_authorizer_on_every_method():
 def test_direct_integration_defaults():
     api, template = _template(ApiConfig())
     methods = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Method"]
-    assert {m["HttpMethod"] for m in methods} == {"POST"}
+    # GET /models (answered by API Gateway), GET /models/gpu, POST .../predict and .../invocations
+    assert sorted((m["HttpMethod"], m["Integration"]["Type"]) for m in methods) == [
+        ("GET", "AWS"),
+        ("GET", "MOCK"),
+        ("POST", "AWS"),
+        ("POST", "AWS"),
+    ]
+    catalogue = next(m for m in methods if m["Integration"]["Type"] == "MOCK")["Integration"]
+    answer = json.loads(catalogue["IntegrationResponses"][0]["ResponseTemplates"]["application/json"])
+    assert answer == {"models": [{"name": "gpu", "versions": [], "latest": None}]}
     assert all(m["AuthorizationType"] == "AWS_IAM" and m["RequestValidatorId"] for m in methods)
     assert {"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/maaskit-dev-gpu"} == {
         s["Resource"]
@@ -115,3 +124,9 @@ def test_openai_routes_go_to_the_embedding_model_beside_tf_serving_routes():
     assert openai_model(["embedder"]) == "embedder" and openai_model([]) is None and openai_model(["a", "b"]) is None
     with pytest.raises(ValueError, match="not one of the Lambda models"):
         ModelApi(Stack(App(), "Other"), "Api", ModelApiProps(stage="dev", lambda_models={}, openai_model="embedder"))
+
+
+def test_image_bodies_are_binary_media_types():
+    _, template = _template(ApiConfig())
+    (rest_api,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert {"image/*", "application/x-image", "application/x-npy"} <= set(rest_api["BinaryMediaTypes"])

@@ -15,7 +15,8 @@ def test_defaults_are_the_documented_ones():
     config = parse_config(BASE)
     endpoint = config.endpoints[0]
     assert endpoint.target == "lambda"
-    assert (endpoint.lambda_.memory_mb, endpoint.lambda_.architecture) == (2048, "arm64")
+    assert (endpoint.lambda_.memory_mb, endpoint.lambda_.architecture) == (None, "arm64")  # None: sized from the bundle
+    assert (endpoint.lambda_.package, endpoint.target) == ("auto", "lambda")
     assert endpoint.lambda_.provisioned_concurrency is None
     assert (endpoint.sagemaker.instance_type, endpoint.sagemaker.instance_count) == ("ml.g5.xlarge", 1)
     assert (endpoint.rollout.strategy, endpoint.rollout.percentage, endpoint.rollout.interval_minutes) == (
@@ -40,7 +41,7 @@ def test_stage_overrides_merge_over_the_top_level():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"target": "ec2"}, "endpoints.0.target: got 'ec2'; allowed values: 'lambda' or 'sagemaker'"),
+        ({"target": "ec2"}, "endpoints.0.target: got 'ec2'; allowed values: 'lambda', 'sagemaker' or 'auto'"),
         (
             {"lambda": {"architecture": "i386"}},
             "endpoints.0.lambda.architecture: got 'i386'; allowed values: 'arm64' or 'x86_64'",

@@ -26,7 +26,7 @@ def test_oversized_package_falls_back_to_the_lambda_dockerfile(bundles, tmp_path
         LambdaEndpointProps(
             function_name="maaskit-dev-iris",
             bundle=bundle,
-            handlers_dir=REPO_ROOT / "handlers",
+            source_root=REPO_ROOT,
             deps_layer=lambda_.LayerVersion.from_layer_version_arn(stack, "Deps", LAYER),
             deps_size=LAMBDA_UNZIPPED_LIMIT,  # the layer alone fills the limit
             build_root=tmp_path / "build",

@@ -55,7 +55,7 @@ def test_version_is_named_after_the_bundle_and_alias_live_points_at_it(default_s
     versions = default_synth.resources("AWS::Lambda::Version")
     assert len(versions) == 1
     ((version_id, version),) = versions.items()
-    from infra.ops.naming import parse_version_description
+    from infra.names import parse_version_description
 
     tag = parse_version_description(version["Properties"]["Description"])
     assert tag is not None and (tag.model, tag.version) == ("iris", "1.0.0") and len(str(tag.sha256)) == 64
@@ -240,7 +240,13 @@ def test_api_key_auth_with_usage_plan_and_stage_override(custom_synth: Synth):
 def test_sagemaker_route_is_a_direct_integration_scoped_to_one_endpoint(default_synth: Synth):
     methods = [m["Properties"] for m in default_synth.resources("AWS::ApiGateway::Method").values()]
     direct = [m for m in methods if m["Integration"]["Type"] == "AWS"]
-    assert len(direct) == 2  # predict and invocations
+    assert len(direct) == 3  # GET /models/diabetes, predict and invocations
+    routes = sorted(
+        m["Integration"]["RequestParameters"].get("integration.request.header.X-Amzn-SageMaker-Custom-Attributes", "")
+        for m in direct
+    )
+    # the container's own /invocations, and the maaskit routes it runs for the API (handlers.tunnel)
+    assert routes == ["", "'maaskit-route=GET /models/diabetes'", "'maaskit-route=POST /models/diabetes/predict'"]
     uri = json.dumps(direct[0]["Integration"]["Uri"])
     assert "runtime.sagemaker:path/endpoints/maaskit-dev-diabetes/invocations" in uri
     role_id = _ref_id(direct[0]["Integration"]["Credentials"])

@@ -251,7 +251,8 @@ def test_unexpected_converter_failure_is_one_line(iris_file, tmp_path, monkeypat
     monkeypatch.setattr(sklearn_converter.SklearnConverter, "convert_as", explode)
     result = _package(iris_file, tmp_path / "out")
     assert result.exit_code == 3
-    assert result.stderr.strip() == (
-        "error: unexpected RuntimeError while packaging: boom (a bug: rerun with MAASKIT_DEBUG=1 and report it)"
-    )
+    first, second = result.stderr.strip().splitlines()
+    assert first == "error: unexpected RuntimeError while packaging: boom (a bug: please report it)"
+    log = second.removeprefix("  details: ").removesuffix(" (or rerun with --debug)")
+    assert "Traceback" in Path(log).read_text() and "boom" in Path(log).read_text()
     assert not (tmp_path / "out").exists()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.neural_network import MLPRegressor
 
 from model_packager import package
+from model_packager.model_files import StagedModel
 from model_packager.optimize import optimize_graph
 from model_packager.parity import ParityError, Tolerances
 from model_packager.verify import verify_bundle
@@ -73,4 +75,4 @@ def test_int8_parity_failure_names_the_stage_and_writes_nothing(mlp, tmp_path):
 
 def test_only_portable_levels():
     with pytest.raises(ValueError, match="basic"):
-        optimize_graph(b"", "all")  # type: ignore[arg-type]
+        optimize_graph(StagedModel(Path("model.onnx")), "all", Path("unused"))  # type: ignore[arg-type]

@@ -10,9 +10,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from handlers.app import create_app
 from bundle import FileEntry, Manifest, ParityReport, Provenance, TensorSpec, ToolInfo
 from bundle.writer import write_bundle
+from handlers.app import create_app
 from handlers.engine import ModelRepository
 from handlers.settings import Settings, SettingsError
 from tests.handlers.conftest import asgi_post

@@ -59,6 +59,11 @@ def test_sentence_transformers_folder_packages_with_one_command(st_folder: Path,
     original = SentenceTransformer(str(st_folder), device="cpu", local_files_only=True).encode(TEXTS)
     assert cosine(outputs["sentence_embedding"], original).min() >= 0.9999
     np.testing.assert_allclose(np.linalg.norm(outputs["sentence_embedding"], axis=1), 1.0, atol=1e-5)
+    inspected = runner.invoke(app, ["inspect", str(tmp_path / "minilm-1.0.0")], env={"COLUMNS": "240"})
+    assert inspected.exit_code == 0, inspected.output
+    assert (
+        "max_length 32 tokens, vocab_size" in inspected.output and "mean pooling, normalized True" in inspected.output
+    )
     verified = runner.invoke(app, ["verify", str(tmp_path / "minilm-1.0.0.tar.gz")])
     assert verified.exit_code == 0, verified.output
     assert f"{len(BUILTIN_TEXTS)} samples re-run through onnxruntime, outputs match" in verified.output

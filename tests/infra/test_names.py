@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from handlers.semver import semver_key
-from infra.ops.naming import (
+from bundle.semver import semver_key
+from infra.names import (
     alias_note,
     format_alias_note,
     format_version_description,

@@ -1,7 +1,9 @@
 """``maaskit invoke``: one prediction request to a server URL, or to a bundle served in-process.
 
-Both paths send the same HTTP request: JSON files go to ``POST /models/{name}/predict``; CSV and
-``.npy`` files go to ``POST /invocations`` (with ``X-Maaskit-Model``). In-process requests go through
+Both paths send the same HTTP request: JSON files and ``.npz`` files (one array per input name, for
+multi-input models) go to ``POST /models/{name}/predict``; CSV, ``.npy`` and image files (``.jpg``,
+``.jpeg``, ``.png``, ``.webp``, sent as the body with their ``image/*`` type) go to ``POST /invocations``
+(with ``X-Maaskit-Model``). In-process requests go through
 the app itself (httpx's ASGI transport), so the answer is exactly what the server would give.
 """
 
@@ -26,10 +28,45 @@ def _samples_body(bundle_path: Path) -> bytes:
     from bundle import BundleError, open_bundle
 
     try:
-        samples = open_bundle(bundle_path).samples()
+        bundle = open_bundle(bundle_path)
+        samples = bundle.samples()
     except BundleError as exc:
         raise InvokeError(str(exc)) from None
+    if bundle.manifest.image is not None:  # stored image files: sent base64 as maaskit JSON
+        import base64
+
+        from bundle.processing.image import unpack_images
+
+        images = [{"b64": base64.b64encode(item).decode()} for item in unpack_images(samples.inputs)]
+        return orjson.dumps({"inputs": {"image": images}})
     inputs = {name: array.tolist() for name, array in samples.inputs.items()}
+    return orjson.dumps({"inputs": inputs})
+
+
+#: Files sent as they are, with their media type, to /invocations.
+_BODY_TYPES = {
+    ".csv": "text/csv",
+    ".npy": "application/x-npy",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
+
+
+def _npz_body(data: Path) -> bytes:
+    """``{"inputs": {name: array}}`` from an .npz holding one array per input name (no pickle)."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(data, allow_pickle=False) as arrays:
+            inputs = {name: arrays[name].tolist() for name in arrays.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise InvokeError(f"{data} is not a readable .npz of plain arrays (one per input name): {exc}") from None
+    if not inputs:
+        raise InvokeError(f"{data} holds no arrays; save one per input name: np.savez(path, input_ids=..., ...)")
     return orjson.dumps({"inputs": inputs})
 
 
@@ -40,7 +77,7 @@ def build_request(model: str, data: Path | None, version: str | None, fallback_b
         headers["x-maaskit-model-version"] = version
     if data is None:
         if fallback_bundle is None:
-            raise InvokeError("give --data FILE (.json, .csv or .npy) to send to a server")
+            raise InvokeError("give --data FILE (.json, .npz, .csv, .npy or an image) to send to a server")
         body = _samples_body(fallback_bundle)
         return {
             "path": f"/models/{model}/predict",
@@ -63,9 +100,15 @@ def build_request(model: str, data: Path | None, version: str | None, fallback_b
             "headers": headers | {"content-type": "application/json"},
             "body": raw,
         }
-    types = {".csv": "text/csv", ".npy": "application/x-npy"}
-    if suffix not in types:
-        raise InvokeError(f"{data}: use a .json, .csv or .npy file")
+    if suffix == ".npz":
+        return {
+            "path": f"/models/{model}/predict",
+            "headers": headers | {"content-type": "application/json"},
+            "body": _npz_body(data),
+        }
+    if suffix not in _BODY_TYPES:
+        raise InvokeError(f"{data}: use a .json, .npz, .csv or .npy file, or an image (.jpg, .png, .webp)")
+    types = _BODY_TYPES
     headers |= {"content-type": types[suffix], "x-maaskit-model": model}
     return {"path": "/invocations", "headers": headers, "body": raw}
 
@@ -101,8 +144,8 @@ def _over_http(
 async def _in_process(bundle: Path, model: str | None, data: Path | None, version: str | None) -> tuple[int, str]:
     import httpx
 
-    from handlers.app import create_app
     from bundle import BundleError
+    from handlers.app import create_app
     from handlers.engine import ModelRepository
     from handlers.errors import ServingError
     from handlers.settings import Settings

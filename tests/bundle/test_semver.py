@@ -1,6 +1,6 @@
 """Semantic version precedence used to pick the latest model version."""
 
-from handlers.semver import semver_key
+from bundle.semver import semver_key
 
 
 def test_semver_precedence():

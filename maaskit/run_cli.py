@@ -1,4 +1,4 @@
-"""CLI commands of this phase: ``maaskit serve`` and ``maaskit invoke`` (registered by ``maaskit.cli``).
+"""``maaskit serve`` (the runtime under uvicorn) and ``maaskit invoke`` (the client), registered by ``maaskit.cli``.
 
 Heavy imports (numpy, onnxruntime, fastapi, uvicorn, httpx) happen inside the commands.
 """
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from bundle import names
 
 __all__ = ["register"]
 
@@ -64,8 +66,8 @@ def serve(  # noqa: PLR0917 (typer maps parameters to options)
         repository = ModelRepository.load(settings)
     except BundleError as exc:
         raise _fail(str(exc)) from None
-    names = ", ".join(f"{runtime.name} {runtime.version}" for runtime in repository)
-    typer.echo(f"serving {names} at http://{host}:{port} (routes: http://{host}:{port}/docs)", err=True)
+    served = ", ".join(f"{runtime.name} {runtime.version}" for runtime in repository)
+    typer.echo(f"serving {served} at http://{host}:{port} (routes: http://{host}:{port}/docs)", err=True)
     uvicorn.run(create_app(repository, settings), **options)  # type: ignore[arg-type]
 
 
@@ -89,15 +91,15 @@ def invoke(  # noqa: PLR0917 (typer maps parameters to options)
     target: Annotated[str, typer.Argument(help="Server URL (http://...) or a bundle path to run in-process.")],
     model: Annotated[str | None, typer.Option(help="Model name (default: the only model).")] = None,
     data: Annotated[
-        Path | None, typer.Option(help="Input file: .json, .csv or .npy (default: the bundle's samples).")
+        Path | None,
+        typer.Option(
+            help="Input file: .json, .npz (one array per input name), .csv, .npy or an image "
+            "(default: the bundle's samples)."
+        ),
     ] = None,
     version: Annotated[str | None, typer.Option(help="Pin a model version (semver).")] = None,
-    api_key: Annotated[
-        str | None, typer.Option(envvar="MAASKIT_API_KEY", help="API Gateway API key (x-api-key).")
-    ] = None,
-    token: Annotated[
-        str | None, typer.Option(envvar="MAASKIT_TOKEN", help="JWT sent as Authorization: Bearer.")
-    ] = None,
+    api_key: Annotated[str | None, typer.Option(envvar=names.API_KEY, help="API Gateway API key (x-api-key).")] = None,
+    token: Annotated[str | None, typer.Option(envvar=names.TOKEN, help="JWT sent as Authorization: Bearer.")] = None,
     sigv4: Annotated[
         bool, typer.Option("--sigv4", help="Sign with AWS SigV4 (IAM auth) using botocore's credentials.")
     ] = False,
@@ -107,7 +109,7 @@ def invoke(  # noqa: PLR0917 (typer maps parameters to options)
     URLs are called through the client SDK (``maaskit.client``): retries with backoff on 429/5xx,
     and IAM (``--sigv4``), API key or JWT authentication for a deployed API.
     """
-    from handlers.invoke import InvokeError, invoke_target
+    from maaskit.invoke import InvokeError, invoke_target
 
     try:
         status, answer = invoke_target(

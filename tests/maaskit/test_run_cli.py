@@ -134,3 +134,46 @@ def test_invoke_refuses_two_authentication_options(bundles):
     result = runner.invoke(app, ["invoke", "http://127.0.0.1:9", "--api-key", "k", "--token", "t"])
     assert result.exit_code == 2
     assert "choose one authentication option, not --api-key and --token" in result.output
+
+
+def _two_input_bundle(out):
+    """``total = a + b`` with two named float inputs, packaged as users do."""
+    from onnx import TensorProto, helper
+
+    import model_packager
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["total"])],
+        "sum",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, 2]) for n in ("a", "b")],
+        [helper.make_tensor_value_info("total", TensorProto.FLOAT, [None, 2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    sample = {"a": np.ones((2, 2), np.float32), "b": np.ones((2, 2), np.float32)}
+    return model_packager.package(model, name="sum", version="1.0.0", sample=sample, out=out).directory
+
+
+def test_invoke_npz_sends_one_array_per_input(tmp_path):
+    bundle = _two_input_bundle(tmp_path / "bundles")
+    data = tmp_path / "inputs.npz"
+    np.savez(data, a=np.asarray([[1, 2]], np.float32), b=np.asarray([[10, 20]], np.float32))
+    result = runner.invoke(app, ["invoke", str(bundle), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["outputs"]["total"] == [[11, 22]]
+    np.savez(data, a=np.asarray([[1, 2]], np.float32))  # b is missing: the server names it
+    result = runner.invoke(app, ["invoke", str(bundle), "--data", str(data)])
+    assert result.exit_code != 0 and "b" in result.output
+    data.write_bytes(b"not a zip")
+    result = runner.invoke(app, ["invoke", str(bundle), "--data", str(data)])
+    assert result.exit_code == 2 and "not a readable .npz" in result.output
+
+
+def test_invoke_image_files_are_sent_as_image_bodies(tmp_path):
+    from handlers.invoke import build_request
+
+    image = tmp_path / "cat.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    request = build_request("vision", image, None, None)
+    assert request["path"] == "/invocations" and request["body"] == image.read_bytes()
+    assert request["headers"]["content-type"] == "image/png" and request["headers"]["x-maaskit-model"] == "vision"

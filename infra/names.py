@@ -1,4 +1,8 @@
-"""Names shared with the CDK app, and the description conventions that map versions.
+"""Names of deployed resources, shared by the CDK constructs and the release commands.
+
+The constructs (``infra/constructs``, ``infra/stack.py``, ``infra/app.py``) create resources under
+these names and the release commands (``infra/ops``) find them by the same names; nothing else
+spells them. Environment variable names live in :mod:`bundle.names` (the runtime reads them too).
 
 A Lambda function version knows which bundle it serves through its description,
 ``maaskit <model> <version> sha256:<sha256 of manifest.json>``, written by the deploy step
@@ -13,8 +17,12 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "CHALLENGER_VARIANT",
     "CODEDEPLOY_GROUP",
     "LIVE_ALIAS",
+    "MODEL_TAG",
+    "PRIMARY_VARIANT",
+    "VERSION_TAG",
     "AliasNote",
     "VersionTag",
     "alias_note",
@@ -26,11 +34,19 @@ __all__ = [
     "registry_parameter",
     "resource_name",
     "resource_prefix",
+    "stage_name",
 ]
 
+#: The Lambda alias that takes traffic (the API integrates with it; CodeDeploy shifts it).
 LIVE_ALIAS = "live"
 #: CodeDeploy deployment group that shifts the ``live`` alias (application: the function name).
 CODEDEPLOY_GROUP = "live"
+#: Tags on each SageMaker Model: the bundle version and model name it serves (read by ``status``).
+VERSION_TAG = "maaskit:version"
+MODEL_TAG = "maaskit:model"
+#: SageMaker production variants: the current bundle, and the A/B challenger when configured.
+PRIMARY_VARIANT = "primary"
+CHALLENGER_VARIANT = "challenger"
 
 _DESCRIPTION = re.compile(
     r"^(?:maaskit (?P<model>\S+) (?P<version>\S+)|bundle (?P<bmodel>[^@\s]+)@(?P<bversion>\S+))"
@@ -39,9 +55,14 @@ _DESCRIPTION = re.compile(
 _ALIAS_NOTE = re.compile(r"^maaskit live=(?P<live>\d+)(?: previous=(?P<previous>\d+))?(?: rolled-back-from=\d+)?$")
 
 
+def stage_name(stage: str) -> str:
+    """``maaskit-<stage>``: the CloudFormation stack, the REST API and the dashboard of a stage."""
+    return f"maaskit-{stage}"
+
+
 def resource_prefix(stage: str) -> str:
     """Prefix of every Lambda function and SageMaker endpoint of a stage."""
-    return f"maaskit-{stage}-"
+    return f"{stage_name(stage)}-"
 
 
 def resource_name(stage: str, model: str) -> str:

@@ -1,0 +1,105 @@
+"""From a converted text or image model to its bundle: the gate from raw texts or image files, the
+processing files (tokenizer, preprocessor config) written beside the model."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import onnx
+
+from bundle import Manifest
+from bundle.version import maaskit_version
+from bundle.writer import write_bundle
+from model_packager.converters.image import ImageConversion
+from model_packager.converters.transformers_text import TextConversion
+from model_packager.image_package import gate_image, image_files
+from model_packager.job import MAX_STORED_ROWS, InvalidRequestError, Job, PackageResult, write_result
+from model_packager.model_files import StagedModel
+from model_packager.provenance import created_time, detect_provenance
+from model_packager.signature import graph_specs, opsets_of
+from model_packager.text_optimize import TextGates
+from model_packager.text_package import gate_text, placeholder_files
+
+__all__ = ["finish_processed"]
+
+
+def finish_processed(
+    job: Job, conversion: TextConversion | ImageConversion, staged: StagedModel, *, source: str | None,
+    model_path: Path | None, started: float,
+) -> PackageResult:  # fmt: skip
+    """Gate a text or image model from its raw inputs and write it with its processing files."""
+    kind = "text" if isinstance(conversion, TextConversion) else "image"
+    if staged.data is not None:
+        raise InvalidRequestError(
+            f"{kind} models with weights over the external-data size are not supported yet; "
+            "export the model yourself and package the .onnx file"
+        )
+    if job.precision != "fp32":
+        raise InvalidRequestError(f"--precision fp16 is for tensor models; package {kind} models in fp32")
+    timings: dict[str, float] = {"convert_s": time.perf_counter() - started}
+    model_bytes = staged.path.read_bytes()
+    notes = list(conversion.notes)
+    if isinstance(conversion, TextConversion):
+        job.step("checking parity from raw text")
+        gated = gate_text(
+            conversion,
+            model_bytes,
+            graph_level=job.optimize,
+            quantization=job.quantize or "none",
+            gates=TextGates(job.tolerances, job.int8_tolerances, job.text_tolerances, job.int8_text_tolerances),
+            notes=notes,
+            max_rows=MAX_STORED_ROWS,
+        )
+        files = placeholder_files(conversion)
+    else:
+        gated = gate_image(
+            conversion,
+            model_bytes,
+            graph_level=job.optimize,
+            quantization=job.quantize or "none",
+            gates=(job.tolerances, job.int8_tolerances),
+            notes=notes,
+            step=job.step,
+        )
+        files = image_files(conversion)
+    timings["parity_s"] = time.perf_counter() - started - timings["convert_s"]
+    final_model = onnx.load_from_string(gated.model_bytes)
+    inputs, outputs = graph_specs(final_model)
+    manifest = Manifest(
+        name=job.name,
+        version=job.version,
+        created=created_time(model_path),
+        framework=conversion.framework,
+        converter=conversion.converter,
+        opsets=opsets_of(final_model),
+        inputs=inputs,
+        outputs=outputs,
+        task=conversion.task,
+        labels=conversion.labels,
+        label_output=conversion.label_output,
+        probability_output=conversion.probability_output,
+        parity=gated.parity,
+        optimization=gated.optimization,
+        files=files,  # model.onnx filled by write_bundle
+        provenance=detect_provenance(maaskit_version(), source),
+        metadata=dict(job.metadata or {}),
+        **gated.manifest_fields,
+    )
+    result = write_result(
+        job,
+        manifest,
+        lambda: write_bundle(
+            job.out,
+            manifest,
+            gated.model_bytes,
+            gated.sample_inputs,
+            gated.sample_outputs,
+            force=job.force,
+            extra_files=conversion.files,
+        ),
+        notes,
+        timings,
+    )
+    timings["total_s"] = time.perf_counter() - started
+    return result
