@@ -26,6 +26,7 @@ BENCHMARKS = {
     "cold_start": ["--runs", "5"],
     "binary_vs_json": ["--duration", "{d}"],
     "batching": ["--duration", "{d}"],
+    "embeddings": ["--duration", "{d}"],
     "reliability": ["--duration", "{soak}"],
 }
 #: the longest one benchmark may take before it is stopped

@@ -29,7 +29,7 @@ from handlers.errors import (
 from handlers.locate import find_bundles
 from handlers.settings import Settings
 from handlers.strategies import Inline, Strategy, choose_strategy
-from handlers.warmup import check_outputs
+from handlers.warmup import check_outputs, check_text_outputs
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -148,10 +148,13 @@ class ModelRuntime:
         return {name: _as_feed(array) for name, array in samples.inputs.items()}
 
     def _check_and_time(self, feed: dict[str, np.ndarray], samples: Samples, settings: Settings) -> None:
-        outputs = self.run(feed)
-        if settings.verify_samples and samples.outputs:
-            accelerator = self.session.get_providers()[0] != "CPUExecutionProvider"
-            check_outputs(self.manifest, samples, outputs, accelerator=accelerator)
+        accelerator = self.session.get_providers()[0] != "CPUExecutionProvider"
+        if not (settings.verify_samples and samples.outputs):
+            self.run(feed)
+        elif self.manifest.text is not None:
+            check_text_outputs(self.manifest, self.bundle.root, samples, self.run, accelerator=accelerator)
+        else:
+            check_outputs(self.manifest, samples, self.run(feed), accelerator=accelerator)
         row = {name: array[:1] if array.ndim else array for name, array in feed.items()}
         timings = []
         for _ in range(5):

@@ -8,12 +8,18 @@ what the packager's gate and ``maaskit verify`` accept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 
 from bundle import BundleError, Manifest, Samples
 from bundle.parity import reproduces, tolerances_for
+from bundle.parity_text import reproduces_samples
 
-__all__ = ["WarmupMismatchError", "check_outputs"]
+Feed = dict[str, np.ndarray]
+
+__all__ = ["WarmupMismatchError", "check_outputs", "check_text_outputs"]
 
 
 class WarmupMismatchError(BundleError):
@@ -33,6 +39,22 @@ def check_outputs(manifest: Manifest, samples: Samples, outputs: dict[str, np.nd
     }
     tolerances = tolerances_for(manifest, accelerator=accelerator)
     _, problems = reproduces(outputs, expected, tolerances, manifest.label_output)
+    _raise_on(manifest, problems)
+
+
+def check_text_outputs(
+    manifest: Manifest, root: Path, samples: Samples, run: Callable[[Feed], Feed], *, accelerator: bool
+) -> None:
+    """A text bundle: its stored texts re-encoded by its tokenizer, ``run``, and judged by the bundle's text rule.
+
+    (:func:`bundle.parity_text.reproduces_samples`: cosine and ranking for embeddings, real tokens only for
+    token classifiers, with the manifest's tolerances.) Raises WarmupMismatchError naming what disagrees.
+    """
+    _, problems = reproduces_samples(manifest, root, samples, run, accelerator=accelerator)
+    _raise_on(manifest, problems)
+
+
+def _raise_on(manifest: Manifest, problems: list[str]) -> None:
     if problems:
         raise WarmupMismatchError(
             f"{manifest.name} {manifest.version}: the model does not reproduce its samples ("

@@ -34,6 +34,8 @@ class BundleSource:
     """Bytes of the bundle's files (from the manifest): what the Lambda package or image must hold."""
     resources: Resources | None = None
     """Resident memory and time to ready measured at packaging, when the bundle has them."""
+    task: str = "other"
+    """The manifest's task (``feature-extraction`` bundles also get the OpenAI routes)."""
 
     @property
     def label(self) -> str:
@@ -128,4 +130,6 @@ def resolve_bundle(ref: str, endpoint: str, base_dir: Path, build_root: Path, st
     digest = hashlib.sha256((directory / "manifest.json").read_bytes()).hexdigest()
     size = sum(entry.size for entry in bundle.manifest.files.values())
     manifest = bundle.manifest
-    return BundleSource(manifest.name, manifest.version, digest, directory, archive, None, size, manifest.resources)
+    return BundleSource(
+        manifest.name, manifest.version, digest, directory, archive, None, size, manifest.resources, manifest.task
+    )

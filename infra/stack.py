@@ -11,7 +11,7 @@ from constructs import Construct
 
 from infra.bundles import BundleSource
 from infra.config import ConfigError, DeployConfig
-from infra.constructs.api import ModelApi, ModelApiProps, SageMakerRoute
+from infra.constructs.api import EMBEDDINGS, ModelApi, ModelApiProps, SageMakerRoute, openai_model
 from infra.constructs.dashboard import ModelDashboard, ModelDashboardProps
 from infra.constructs.lambda_endpoint import LambdaEndpoint, LambdaEndpointProps
 from infra.constructs.registry import Registry
@@ -95,6 +95,7 @@ class MaaskitStack(Stack):
                 stage=props.stage,
                 config=props.config.api,
                 lambda_models={model: ep.alias for model, ep in self.lambda_endpoints.items()},
+                openai_model=openai_model([m for m in self.lambda_endpoints if props.bundles[m].task == EMBEDDINGS]),
                 sagemaker_models={
                     model: SageMakerRoute(ep.endpoint.endpoint_name or "", ep.endpoint_arn)
                     for model, ep in self.sagemaker_endpoints.items()

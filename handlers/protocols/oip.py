@@ -99,7 +99,9 @@ def _classify(runtime: ModelRuntime, name: str, scores: np.ndarray, top_k: int) 
     if scores.ndim not in (1, 2) or scores.dtype.kind != "f":
         raise InvalidInputError(f"output {name!r} holds no class scores; classification needs a probability output")
     rows = scores.reshape(1, -1) if scores.ndim == 1 else scores
-    labels = runtime.manifest.labels if name == runtime.manifest.probability_output else None
+    manifest = runtime.manifest
+    probabilities = manifest.probability_output or ("scores" if manifest.task == "text-classification" else None)
+    labels = manifest.labels if name == probabilities else None
     top_k = min(top_k, rows.shape[1])
     order = np.argsort(-rows, axis=1, kind="stable")[:, :top_k]
     text = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -200,8 +201,6 @@ class Embeddings(Codec[_Asked]):
 
 
 def _model_entry(runtime: ModelRuntime) -> dict[str, Any]:
-    from datetime import datetime
-
     try:
         created = int(datetime.fromisoformat(runtime.manifest.created.replace("Z", "+00:00")).timestamp())
     except ValueError:

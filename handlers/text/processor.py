@@ -23,7 +23,7 @@ from handlers.text.answers import Entity, LabelScore, aggregate_entities, top_k_
 from handlers.text.inputs import MAX_TEXTS, decode_text_array
 from handlers.validation import coerce_feed
 
-__all__ = ["TRUNCATABLE_KEY", "TextFeed", "TextProcessor", "text_processor", "text_processor_of"]
+__all__ = ["TRUNCATABLE_KEY", "TextFeed", "TextProcessor", "text_processor_of"]
 
 #: Manifest metadata key: ``"true"`` when the embeddings may be cut to fewer dimensions (Matryoshka training).
 TRUNCATABLE_KEY = "embedding_truncatable"
@@ -154,11 +154,6 @@ class TextProcessor:
                 "embeddings come from feature-extraction bundles"
             )
         return self.embedding
-
-
-def text_processor(bundle: Bundle) -> TextProcessor:
-    """The :data:`handlers.processing.PROCESSORS` factory for text tasks."""
-    return TextProcessor(bundle)
 
 
 def text_processor_of(runtime: Any) -> TextProcessor | None:

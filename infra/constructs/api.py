@@ -31,7 +31,10 @@ from infra.constructs.logs import retention
 from infra.nag import acknowledge
 from infra.names import stage_name
 
-__all__ = ["BINARY_MEDIA_TYPES", "ModelApi", "ModelApiProps", "SageMakerRoute"]
+__all__ = ["BINARY_MEDIA_TYPES", "EMBEDDINGS", "ModelApi", "ModelApiProps", "SageMakerRoute", "openai_model"]
+
+#: The task whose Lambda model answers the OpenAI-compatible routes (POST /v1/embeddings, GET /v1/models).
+EMBEDDINGS = "feature-extraction"
 
 #: Bodies API Gateway passes through as bytes (base64 to Lambda): NumPy arrays and OIP binary tensors.
 #: Bodies API Gateway passes through as bytes (base64 to Lambda): tensors, OIP binary, and image files.
@@ -69,6 +72,8 @@ class ModelApiProps:
     - ``config``: auth (default IAM), throttling, log retention.
     - ``lambda_models``: model name -> ``live`` alias; ``sagemaker_models``: model name -> endpoint.
     - ``versions``: model name -> the bundle versions it serves (default: none listed), for ``GET /models``.
+    - ``openai_model``: the Lambda embedding model that answers ``POST /v1/embeddings`` and ``GET /v1/models``
+      (OpenAI's paths carry no model name, so one model owns them); default None: no OpenAI routes.
     """
 
     stage: str
@@ -76,6 +81,7 @@ class ModelApiProps:
     lambda_models: dict[str, lambda_.IFunction] = field(default_factory=dict)
     sagemaker_models: dict[str, SageMakerRoute] = field(default_factory=dict)
     versions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    openai_model: str | None = None
 
 
 class ModelApi(Construct):
@@ -148,6 +154,8 @@ class ModelApi(Construct):
             self._lambda_routes(models, name, alias)
         for name, route in sorted(props.sagemaker_models.items()):
             self._sagemaker_routes(models, name, route)
+        if props.openai_model is not None:
+            self._openai_routes(props.openai_model, props.lambda_models)
         acknowledge(
             self.api,
             "AwsSolutions-APIG3",
@@ -237,6 +245,17 @@ class ModelApi(Construct):
             method_responses=[apigw.MethodResponse(status_code="200")],
         )
 
+    def _openai_routes(self, name: str, lambda_models: dict[str, lambda_.IFunction]) -> None:
+        if name not in lambda_models:
+            raise ValueError(
+                f"openai_model {name!r} is not one of the Lambda models ({', '.join(sorted(lambda_models))})"
+            )
+        integration = apigw.LambdaIntegration(lambda_models[name], proxy=True, scope_permission_to_method=False)
+        v1 = self.api.root.get_resource("v1") or self.api.root.add_resource("v1")
+        self._add(v1.add_resource("embeddings"), "POST", integration, request_validator=self.validator)
+        listing = v1.get_resource("models") or v1.add_resource("models")
+        self._add(listing, "GET", integration, request_validator=self.validator)
+
     def _sagemaker_routes(self, models: apigw.Resource, name: str, route: SageMakerRoute) -> None:
         if self.sagemaker_role is None:
             self.sagemaker_role = iam.Role(
@@ -309,3 +328,8 @@ def _response(status: str, pattern: str | None) -> apigw.IntegrationResponse:
         selection_pattern=pattern,
         response_parameters={"method.response.header.Content-Type": "integration.response.header.Content-Type"},
     )
+
+
+def openai_model(embedding_models: list[str]) -> str | None:
+    """The model that owns the OpenAI routes: the stage's one Lambda embedding model (None with none or several)."""
+    return embedding_models[0] if len(embedding_models) == 1 else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
@@ -66,6 +68,62 @@ def test_cdk_nag_reports_a_plain_bucket(tmp_path):
     with pytest.raises(RuntimeError, match="ValidationFailed") as info:
         app.synth()
     assert "AwsSolutions-S1" in str(info.value) and "AwsSolutions-S10" in str(info.value)
+
+
+def _paths(template: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Full resource path -> HTTP methods on it, read from the synthesized template."""
+    resources = template["Resources"]
+    parts = {key: r["Properties"] for key, r in resources.items() if r["Type"] == "AWS::ApiGateway::Resource"}
+
+    def path(key: str) -> str:
+        props = parts[key]
+        parent = props["ParentId"]
+        head = path(parent["Ref"]) if isinstance(parent, dict) and parent.get("Ref") in parts else ""
+        return f"{head}/{props['PathPart']}"
+
+    methods: dict[str, set[str]] = {}
+    for item in resources.values():
+        if item["Type"] == "AWS::ApiGateway::Method":
+            ref = item["Properties"]["ResourceId"]
+            where = path(ref["Ref"]) if isinstance(ref, dict) and "Ref" in ref else "/"
+            methods.setdefault(where, set()).add(item["Properties"]["HttpMethod"])
+    return methods
+
+
+def test_openai_routes_go_to_the_embedding_model_beside_tf_serving_routes():
+    from aws_cdk import aws_lambda as lambda_
+
+    from infra.constructs.api import openai_model
+
+    stack = Stack(App(context=cdk_context()), "Api")
+    functions: dict[str, lambda_.IFunction] = {
+        name: lambda_.Function(
+            stack,
+            name,
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            handler="x.handler",
+            code=lambda_.Code.from_inline("def handler(event, context): pass"),
+        )
+        for name in ("embedder", "iris")
+    }
+    ModelApi(stack, "Api", ModelApiProps(stage="dev", lambda_models=functions, openai_model="embedder"))
+    template = Template.from_stack(stack).to_json()
+    paths = _paths(template)
+    assert paths["/v1/embeddings"] == {"POST"} and paths["/v1/models"] == {"GET"}
+    assert paths["/v1/models/embedder"] == {"GET"} and paths["/v1/models/embedder:predict"] == {"POST"}
+    (embeddings,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ApiGateway::Method"
+        and r["Properties"]["HttpMethod"] == "POST"
+        and "embedder" not in json.dumps(r["Properties"]["ResourceId"])
+        and "embeddings" in json.dumps(r["Properties"]["ResourceId"]).lower()
+    ]
+    uri = json.dumps(embeddings["Integration"]["Uri"])
+    assert "embedder" in uri and "iris" not in uri and embeddings["AuthorizationType"] == "AWS_IAM"
+    assert openai_model(["embedder"]) == "embedder" and openai_model([]) is None and openai_model(["a", "b"]) is None
+    with pytest.raises(ValueError, match="not one of the Lambda models"):
+        ModelApi(Stack(App(), "Other"), "Api", ModelApiProps(stage="dev", lambda_models={}, openai_model="embedder"))
 
 
 def test_image_bodies_are_binary_media_types():

@@ -47,7 +47,7 @@ MINILM_SHAPE: dict[str, int] = {
 def _tokenizer(vocab_size: int, max_length: int) -> Any:
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
     from tokenizers.models import WordPiece
-    from transformers import BertTokenizerFast
+    from transformers import BertTokenizerFast  # type: ignore[attr-defined]
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tokenizer = Tokenizer(WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
@@ -71,7 +71,7 @@ def _tokenizer(vocab_size: int, max_length: int) -> Any:
     )
 
 
-def _config(shape: dict[str, int], vocab_size: int, **extra: Any) -> Any:
+def _config(shape: dict[str, Any], vocab_size: int, **extra: Any) -> Any:
     from transformers import BertConfig
 
     return BertConfig(vocab_size=vocab_size, pad_token_id=0, **shape, **extra)
@@ -87,14 +87,15 @@ def embedding_folder(
     out: Path, shape: dict[str, int] | None = None, *, vocab_size: int = 400, pooling: str = "mean"
 ) -> Path:
     """A sentence-transformers folder: BERT, ``pooling`` (mean or cls) and L2 normalisation."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]
     from transformers import BertModel
 
     _seeded()
     shape = shape or TINY_SHAPE
     tokenizer = _tokenizer(vocab_size, shape["max_position_embeddings"])
     base = out.with_name(out.name + "-base")
-    BertModel(_config(shape, len(tokenizer))).eval().save_pretrained(base)
+    model: Any = BertModel(_config(shape, len(tokenizer)))
+    model.eval().save_pretrained(base)
     tokenizer.save_pretrained(base)
     transformer = models.Transformer(str(base), max_seq_length=shape["max_position_embeddings"])
     pool = models.Pooling(shape["hidden_size"], pooling_mode=pooling)
@@ -111,7 +112,8 @@ def classifier_folder(out: Path, labels: list[str], *, vocab_size: int = 400) ->
     config = _config(
         TINY_SHAPE, len(tokenizer), id2label=dict(enumerate(labels)), label2id={k: i for i, k in enumerate(labels)}
     )
-    BertForSequenceClassification(config).eval().save_pretrained(out)
+    model: Any = BertForSequenceClassification(config)
+    model.eval().save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 
@@ -125,6 +127,7 @@ def token_classifier_folder(out: Path, labels: list[str], *, vocab_size: int = 4
     config = _config(
         TINY_SHAPE, len(tokenizer), id2label=dict(enumerate(labels)), label2id={k: i for i, k in enumerate(labels)}
     )
-    BertForTokenClassification(config).eval().save_pretrained(out)
+    model: Any = BertForTokenClassification(config)
+    model.eval().save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

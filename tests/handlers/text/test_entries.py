@@ -13,6 +13,7 @@ import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -21,6 +22,8 @@ import pytest
 from tests.handlers.events import LambdaContext, load_event
 from tests.handlers.test_sagemaker_entry import free_port, start
 from tests.handlers.text.bundles import TextBundles
+
+pytestmark = pytest.mark.torch  # the reference models and the packaging run on torch
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -78,7 +81,8 @@ def test_the_openai_client_embeds_in_float_and_base64(served: str, reference) ->
     assert [model.id for model in client.models.list()] == ["embedder", "ner", "sentiment"]
     with pytest.raises(BadRequestError) as refused:
         client.embeddings.create(model="embedder", input=[])
-    assert refused.value.body["param"] == "input"
+    body: Any = refused.value.body  # the client keeps the "error" object
+    assert body["param"] == "input"
     with pytest.raises(NotFoundError):
         client.embeddings.create(model="missing", input="x")
 
@@ -145,3 +149,20 @@ def test_sagemaker_entry_serves_a_text_model_archive(text_bundles: TextBundles, 
         assert want
     finally:
         assert server.stop() in (0, -15)
+
+
+def test_serving_text_bundles_imports_tokenizers_but_no_framework(text_bundles: TextBundles) -> None:
+    code = (
+        "import sys\n"
+        "from handlers import lambda_entry\n"
+        "assert lambda_entry is not None\n"
+        "loaded = {name.split('.')[0] for name in sys.modules}\n"
+        "print(sorted(loaded & {'torch', 'transformers', 'sentence_transformers', 'model_packager', 'tokenizers'}))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MAASKIT_")}
+    env.update(MAASKIT_BUNDLES=os.pathsep.join(map(str, text_bundles.all)), MAASKIT_INTRA_OP_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "['tokenizers']"

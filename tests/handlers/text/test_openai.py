@@ -10,11 +10,14 @@ import pytest
 from tests.handlers.conftest import asgi_get, asgi_post
 from tests.handlers.text.folders import CORPUS
 
+pytestmark = pytest.mark.torch  # the reference models and the packaging run on torch
+
 TEXTS = [CORPUS[0], CORPUS[5], "Unbelievably short."]
 
 
 def _cosines(got: np.ndarray, want: np.ndarray) -> np.ndarray:
-    return (got * want).sum(axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+    cosine: np.ndarray = (got * want).sum(axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+    return cosine
 
 
 def test_float_embeddings_match_sentence_transformers_with_usage(text_app, reference) -> None:
@@ -75,7 +78,7 @@ def test_token_arrays_embed_like_the_text_they_encode(text_app, reference) -> No
         ({"model": "embedder", "input": "x", "encoding_format": "hex"}, 400, "encoding_format", "'float' or 'base64'"),
         ({"model": "embedder", "input": "x", "dimensions": 64}, 400, "dimensions", "between 1 and 32"),
         ({"model": "embedder", "input": "x", "dimensions": "8"}, 400, "dimensions", "whole number"),
-        ({"model": "embedder", "input": [[2, 5, 400]]}, 400, None, "vocab_size 400"),
+        ({"model": "embedder", "input": [[2, 5, 5000]]}, 400, None, "< vocab_size"),
         ({"model": "embedder", "input": [list(range(2, 200))]}, 400, None, "max_length 128"),
     ],
 )
