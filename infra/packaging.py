@@ -63,6 +63,7 @@ LAMBDA_LEFT_OUT = {
     "handlers/docker": "build files of the container images",
     "handlers/sagemaker_entry.py": "the SageMaker container entry (uvicorn workers, GPU assignment)",
     "handlers/server.py": "the uvicorn app factory of `maaskit serve --workers` and the containers",
+    "handlers/connections.py": "uvicorn protocol subclasses (header timeouts and limits) of the servers maaskit starts",
 }
 
 
@@ -175,9 +176,15 @@ def dependency_dir(requirements: Path, arch: Arch, cache_root: Path) -> Path:
         _strip(work / "python")
         _compile(work / "python", "/opt/python")
         (work / ".complete").write_text(digest)
+        if (target / ".complete").is_file():
+            return target  # another synthesis (a parallel test worker) finished first: its copy may be in use
         if target.exists():
-            shutil.rmtree(target)
-        os.replace(work, target)
+            shutil.rmtree(target)  # an incomplete leftover
+        try:
+            os.replace(work, target)
+        except OSError:
+            if not (target / ".complete").is_file():
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target

@@ -164,7 +164,7 @@ def package(
     model_path = Path(model_or_path) if isinstance(model_or_path, str | Path) else None
     workdir = Path(tempfile.mkdtemp(prefix=f".maaskit-{name}-", dir=_existing_parent(out)))
     try:
-        staged = stage(conversion, workdir, name)
+        staged = stage(conversion, workdir, name, out)
         if isinstance(conversion, TextConversion | ImageConversion):
             return finish_processed(job, conversion, staged, source=resolved.source, model_path=model_path,
                                     started=started)  # fmt: skip

@@ -34,7 +34,7 @@ from model_packager.signature import graph_specs, normalize_model, opsets_of
 __all__ = ["finish_tensor", "stage"]
 
 
-def stage(conversion: Conversion, workdir: Path, name: str) -> StagedModel:
+def stage(conversion: Conversion, workdir: Path, name: str, out: Path) -> StagedModel:
     """Write the converted model under ``workdir`` (external data when large) and let go of its protobuf."""
     model = normalize_model(conversion.model, name)
     try:
@@ -45,7 +45,9 @@ def stage(conversion: Conversion, workdir: Path, name: str) -> StagedModel:
             move_external_data=conversion.external_data_temporary,
         )
     except OSError as exc:
-        raise InvalidRequestError(f"cannot stage the model under {workdir.parent}: {exc.strerror or exc}") from None
+        raise InvalidRequestError(
+            f"cannot write to {out}: {exc.strerror or exc}; free space there or choose another --out (nothing written)"
+        ) from None
     finally:
         if conversion.external_data_temporary and conversion.external_data_dir is not None:
             shutil.rmtree(conversion.external_data_dir, ignore_errors=True)

@@ -20,7 +20,7 @@ def test_bad_config_exits_2_with_the_key(tmp_path: Path):
     bad.write_text("endpoints:\n  - {name: iris, bundle: b, target: ec2}\n")
     result = runner.invoke(app, ["synth", "--config", str(bad)])
     assert result.exit_code == 2
-    assert "endpoints.0.target: got 'ec2'; allowed values: 'lambda' or 'sagemaker'" in result.output
+    assert "endpoints.0.target: got 'ec2'; allowed values: 'lambda', 'sagemaker' or 'auto'" in result.output
 
 
 def test_bad_stage_and_approval_exit_2():

@@ -87,7 +87,7 @@ def _lambda(tmp_path: Path, bundle, sizing: LambdaConfig) -> tuple[Stack, Lambda
         LambdaEndpointProps(
             function_name="maaskit-dev-iris",
             bundle=bundle,
-            handlers_dir=REPO_ROOT / "handlers",
+            source_root=REPO_ROOT,
             deps_layer=lambda_.LayerVersion.from_layer_version_arn(stack, "Deps", LAYER),
             deps_size=150 * MB,
             build_root=tmp_path / "build",

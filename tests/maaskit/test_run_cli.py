@@ -170,7 +170,7 @@ def test_invoke_npz_sends_one_array_per_input(tmp_path):
 
 
 def test_invoke_image_files_are_sent_as_image_bodies(tmp_path):
-    from handlers.invoke import build_request
+    from maaskit.invoke import build_request
 
     image = tmp_path / "cat.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
