@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from bundle.manifest import Task
+
 __all__ = ["SCHEMAS"]
 
 Nested = list[Any]
@@ -44,7 +46,7 @@ class ModelDetail(BaseModel):
     latest: str
     versions: list[str]
     ready: bool
-    task: Literal["classifier", "regressor", "other"]
+    task: Task
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     labels: list[str] | list[int] | None

@@ -54,8 +54,16 @@ def _curl(base: str, view: ModelView) -> str:
 
 
 def _maaskit(base: str, view: ModelView) -> str:
+    texts = view.sample_inputs.get("text") if view.shown.manifest.text is not None else None
+    if texts is not None:
+        return (
+            "from maaskit.client import MaaskitClient\n\n"
+            f"with MaaskitClient({base!r}) as client:\n"
+            f"    answers = client.predict_text({view.name!r}, {_compact(texts)})\n"
+            "    print(len(answers), answers[0] if not isinstance(answers[0], list) else len(answers[0]))"
+        )
     arrays = ",\n".join(
-        f"        {name!r}: np.asarray({_compact(value)}, dtype=np.{_numpy_dtype(view, name)})"
+        f"        {name!r}: np.asarray({_compact(value)}, dtype={_numpy_dtype(view, name)})"
         for name, value in view.sample_inputs.items()
     )
     return (
@@ -67,10 +75,18 @@ def _maaskit(base: str, view: ModelView) -> str:
     )
 
 
-def _numpy_dtype(view: ModelView, name: str) -> str:
+def _input_dtype(view: ModelView, name: str) -> str:
+    """The wire dtype of a sample input: the signature's, or ``string`` for a text model's raw texts."""
     spec = view.shown.manifest.input_spec(name)
-    dtype = spec.dtype if spec else "float32"
-    return "str_" if dtype == "string" else dtype
+    if spec is not None:
+        return spec.dtype
+    return "string" if view.shown.manifest.text is not None else "float32"
+
+
+def _numpy_dtype(view: ModelView, name: str) -> str:
+    """The dtype argument in Python source: ``object`` for strings, else ``np.<dtype>``."""
+    dtype = _input_dtype(view, name)
+    return "object" if dtype == "string" else f"np.{dtype}"
 
 
 def _triton(base: str, view: ModelView) -> str:
@@ -83,11 +99,10 @@ def _triton(base: str, view: ModelView) -> str:
         "inputs = []",
     ]
     for name, value in view.sample_inputs.items():
-        spec = view.shown.manifest.input_spec(name)
-        dtype = spec.dtype if spec else "float32"
-        numpy_dtype = "object" if dtype == "string" else dtype
+        dtype = _input_dtype(view, name)
+        numpy_dtype = _numpy_dtype(view, name)
         lines += [
-            f"array = np.asarray({_compact(value)}, dtype=np.{numpy_dtype})",
+            f"array = np.asarray({_compact(value)}, dtype={numpy_dtype})",
             f"tensor = httpclient.InferInput({name!r}, list(array.shape), {_OIP.get(dtype, 'FP32')!r})",
             "tensor.set_data_from_numpy(array)",
             "inputs.append(tensor)",
@@ -107,7 +122,9 @@ def _tfserving(base: str, view: ModelView) -> str:
 
 
 def _sagemaker(view: ModelView) -> str:
-    body = _compact({"inputs": view.sample_inputs})
+    # Text models take the Hugging Face inference toolkit's shape, {"inputs": [texts]}.
+    texts = view.sample_inputs.get("text") if view.shown.manifest.text is not None else None
+    body = _compact({"inputs": texts if texts is not None else view.sample_inputs})
     return (
         "import json\n"
         "import boto3\n\n"

@@ -11,7 +11,7 @@ the model declares.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -202,6 +202,24 @@ class MaaskitClient:
             for name, value in answer["outputs"].items()
         }
         return _pinned(Prediction(outputs, answer["model"], answer["version"], answer.get("labels")), version)
+
+    def predict_text(
+        self, model: str, texts: str | Sequence[str], version: str | None = None, *, top_k: int | None = None
+    ) -> list[Any]:
+        """Raw texts to a text model; one answer per text, as the task gives it.
+
+        An embedding (a list of floats), ``[{"label", "score"}]`` best first (``top_k``), or the entities
+        ``[{"entity_group", "score", "word", "start", "end"}]`` of a token classifier.
+        """
+        body: dict[str, Any] = {"inputs": {"text": [texts] if isinstance(texts, str) else list(texts)}}
+        if top_k is not None:
+            body["parameters"] = {"top_k": top_k}
+        headers = {"Content-Type": "application/json", **({VERSION_HEADER: version} if version else {})}
+        answer = self._json("POST", f"/models/{model}/predict", content=_dumps(body), headers=headers)
+        if "predictions" not in answer:
+            raise ClientError(f"model {model} is not a text model: predict it with arrays (predict())")
+        _pinned(Prediction({}, answer["model"], answer["version"], None), version)
+        return list(answer["predictions"])
 
     def _predict_binary(
         self,

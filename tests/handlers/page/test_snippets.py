@@ -127,3 +127,50 @@ def test_sagemaker_snippet(iris_snippets, expected_labels, page_server) -> None:
     code = _SAGEMAKER_PRELUDE.format(url=page_server.url) + iris_snippets["sagemaker"]
     printed = _run([sys.executable, "-"], code)
     assert all(label in printed for label in expected_labels), printed
+
+
+@pytest.fixture(scope="module")
+def embedding_server(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny sentence-transformers model packaged from its folder and served on loopback."""
+    import model_packager
+    from handlers.app import create_app
+    from handlers.engine import ModelRepository
+    from handlers.settings import Settings
+    from tests.handlers.conftest import LiveServer
+    from tests.textmodels import save_sentence_transformer
+
+    work = tmp_path_factory.mktemp("page-embedder")
+    folder = save_sentence_transformer(work / "embedder")
+    bundle = model_packager.package(folder, name="embedder", version="1.0.0", out=work / "bundles").directory
+    settings = Settings.load(environ={}, access_log=False, intra_op_threads=1)
+    with LiveServer(create_app(ModelRepository.load(settings, [bundle]), settings)) as server:
+        yield server
+
+
+def test_embedding_models_offer_the_openai_client_and_it_runs(embedding_server) -> None:
+    pytest.importorskip("openai")
+    page = httpx.get(embedding_server.url + "/models/embedder", headers={"Accept": "text/html"}, timeout=10)
+    parser = _Snippets()
+    parser.feed(page.text)
+    assert "openai" in parser.found, sorted(parser.found)
+    printed = _run([sys.executable, "-"], parser.found["openai"])
+    count, dimensions = (int(part) for part in printed.split())
+    assert count >= 1 and dimensions == 32  # the tiny BERT's hidden size
+
+
+@pytest.mark.parametrize("key", ["curl", "maaskit", "tritonclient", "tfserving", "sagemaker"])
+def test_every_snippet_of_a_text_model_runs(embedding_server, key: str) -> None:
+    page = httpx.get(embedding_server.url + "/models/embedder", headers={"Accept": "text/html"}, timeout=10)
+    parser = _Snippets()
+    parser.feed(page.text)
+    code = parser.found[key]
+    if key in {"curl", "tfserving"}:
+        if shutil.which("curl") is None:
+            pytest.skip("curl is not installed")
+        printed = _run(["bash", "-c", code])
+    elif key == "sagemaker":
+        printed = _run([sys.executable, "-"], _SAGEMAKER_PRELUDE.format(url=embedding_server.url) + code)
+    else:
+        printed = _run([sys.executable, "-"], code)
+    assert printed.strip(), f"{key} printed nothing"
+    assert "error" not in printed.lower(), printed[:500]
