@@ -142,7 +142,7 @@ def _try_it(view: ModelView) -> str:
     return f"""<section id="try"><h2>Try it</h2>
 <p>Prefilled with {len(next(iter(view.sample_inputs.values()), []))} of the bundle's own samples; edit and send.
 The answer appears beside what the ORIGINAL model gave for the prefilled samples.</p>
-<form id="try-form" data-model="{_e(view.name)}">
+<form id="try-form" data-model="{_e(view.name)}">{_image_picker(view)}
 <label for="try-body">Request body (maaskit JSON, <code>POST models/{_e(view.name)}/predict</code>)</label>
 <textarea id="try-body" name="body" rows="10" spellcheck="false">{_e(view.sample_body)}</textarea>
 <button type="submit" id="try-send">Send</button>
@@ -151,6 +151,15 @@ The answer appears beside what the ORIGINAL model gave for the prefilled samples
 <div><h3>Answer <span id="try-status" class="muted"></span></h3><pre id="try-answer" aria-live="polite"></pre></div>
 <div><h3>Original model's output</h3><pre id="try-expected">{_e(expected)}</pre></div>
 </div></section>"""
+
+
+def _image_picker(view: ModelView) -> str:
+    if view.shown.manifest.image is None:
+        return ""
+    return (
+        '<label for="try-image">Image (JPEG, PNG or WebP): replaces the sample in the body</label> '
+        '<input type="file" id="try-image" accept="image/jpeg,image/png,image/webp"><br>'
+    )
 
 
 def _snippets(found: list[Snippet]) -> str:

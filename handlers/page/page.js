@@ -38,6 +38,19 @@
       });
     });
   }
+  var picker = document.getElementById("try-image");
+  if (picker) {
+    picker.addEventListener("change", function () {
+      var file = picker.files && picker.files[0];
+      if (!file) { return; }
+      var reader = new FileReader();
+      reader.onload = function () {
+        var b64 = String(reader.result).split(",")[1] || "";  // a data: URL; keep the base64 part
+        document.getElementById("try-body").value = pretty({ inputs: { image: [{ b64: b64 }] } });
+      };
+      reader.readAsDataURL(file);
+    });
+  }
   document.querySelectorAll("button.copy").forEach(function (button) {
     button.addEventListener("click", function () {
       var code = button.parentElement.querySelector("code").textContent;

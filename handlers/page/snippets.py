@@ -149,12 +149,55 @@ def _openai(base: str, view: ModelView) -> str:
     )
 
 
+def _image_snippets(base: str, view: ModelView) -> list[Snippet]:
+    """Image models: the calls send an image file (``image.jpg`` here) as clients do, not tensors."""
+    parts = urlsplit(base)
+    triton = "\n".join(
+        [
+            "import numpy as np",
+            "import tritonclient.http as httpclient",
+            "",
+            f"client = httpclient.InferenceServerClient({parts.netloc!r}, ssl={parts.scheme == 'https'})",
+            'image = np.asarray([open("image.jpg", "rb").read()], dtype=object)',
+            'tensor = httpclient.InferInput("image", [1], "BYTES")',
+            "tensor.set_data_from_numpy(image, binary_data=True)",
+            f"result = client.infer({view.name!r}, [tensor])",
+            f"print(result.as_numpy({view.shown.manifest.outputs[-1].name!r}))",
+        ]
+    )
+    sagemaker = (
+        "import json\n"
+        "import boto3\n\n"
+        'runtime = boto3.client("sagemaker-runtime")\n'
+        "answer = runtime.invoke_endpoint(\n"
+        f'    EndpointName="maaskit-<stage>-{view.name}",  # the endpoint `maaskit status` names\n'
+        '    ContentType="image/jpeg",\n'
+        '    Accept="application/json",\n'
+        '    Body=open("image.jpg", "rb").read(),\n'
+        ")\n"
+        'print(json.loads(answer["Body"].read()))'
+    )
+    return [
+        Snippet("curl", "curl (TorchServe)", "bash",
+                f"curl -sS -X POST '{base}/predictions/{view.name}' \\\n"
+                "  -H 'Content-Type: image/jpeg' --data-binary @image.jpg"),
+        Snippet("tritonclient", "tritonclient (OIP v2)", "python", triton),
+        Snippet("tfserving", "TF Serving REST", "bash",
+                f"curl -sS -X POST '{base}/v1/models/{view.name}:predict' \\\n"
+                "  -H 'Content-Type: application/json' \\\n"
+                '  -d "{\\"instances\\": [{\\"b64\\": \\"$(base64 -w0 image.jpg)\\"}]}"'),
+        Snippet("sagemaker", "SageMaker runtime (boto3)", "python", sagemaker),
+    ]  # fmt: skip
+
+
 def _is_embedding_model(view: ModelView) -> bool:
     return getattr(view.shown.manifest, "embedding", None) is not None
 
 
 def snippets(base: str, view: ModelView) -> list[Snippet]:
     """The calls for ``view`` against the server at ``base`` (scheme, host and any stage path, no slash)."""
+    if view.shown.manifest.image is not None:
+        return _image_snippets(base, view)
     found = [
         Snippet("curl", "curl", "bash", _curl(base, view)),
         Snippet("maaskit", "maaskit client", "python", _maaskit(base, view)),

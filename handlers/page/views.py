@@ -86,6 +86,15 @@ def _as_declared(manifest: Manifest, name: str, value: np.ndarray) -> np.ndarray
 def sample_request(runtime: ModelRuntime, rows: int = SAMPLE_ROWS) -> tuple[dict[str, Any], dict[str, Any]]:
     """The first ``rows`` sample inputs and the ORIGINAL model's outputs for them, as JSON values."""
     samples = runtime.bundle.samples()
+    if runtime.manifest.image is not None:  # stored image files: base64 in maaskit JSON, as clients send them
+        import base64
+
+        from bundle.processing.image import unpack_images
+
+        images = unpack_images(samples.inputs)[:1]
+        inputs: dict[str, Any] = {"image": [{"b64": base64.b64encode(image).decode()} for image in images]}
+        kept = {name: np.asarray(value)[: len(images)] for name, value in samples.outputs.items()}
+        return inputs, {name: _jsonable(value) for name, value in kept.items()}
     inputs = {
         name: _jsonable(_as_declared(runtime.manifest, name, value)[:rows]) for name, value in samples.inputs.items()
     }
