@@ -8,6 +8,7 @@ The four posters run in a process of their own.
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.request
 
@@ -21,6 +22,7 @@ ROW = "[5.1, 3.5, 1.4, 0.2],"
 BODY = ('{"instances": [' + ROW * (5_000_000 // len(ROW)) + "[5.1, 3.5, 1.4, 0.2]]}").encode()
 HEADERS = {"Content-Type": "application/json", "X-Maaskit-Model": "iris"}
 QUIET_IDLE_P99_S = 0.005  # an idle /ping p99 above this: CPUs shared with other work (quiet: 1-2 ms)
+SPARE_CORES = 4  # the server's loop, two decode workers and the posting process each on a core of their own
 
 
 def _container(bundle, port: int, **env: str):
@@ -40,12 +42,15 @@ def test_ping_p99_under_50ms_while_four_5mb_requests_run(rel_bundles, tmp_path):
     assert len(latencies) >= 20, "the large requests ended before /ping was measured"
     p99 = float(np.percentile(latencies, 99))
     measured = f"/ping p99 {p99 * 1000:.1f} ms over {len(latencies)} pings (idle p99 {idle * 1000:.1f} ms)"
-    # With the loop doing the work, four bodies made /ping wait 3.8-6 s here: a loop blocked by them could not
-    # stay under 1 s even on this shared machine; the 50 ms goal is held to account on a quiet one.
-    assert p99 < 1.0, measured
-    if idle > QUIET_IDLE_P99_S:
+    # With the loop doing the work, four bodies made /ping wait 3.8-6 s here: a loop blocked by them cannot
+    # stay under 250 ms even on a 2-core machine where the posters and decode workers take every core.
+    assert p99 < 0.250, measured
+    # The 50 ms goal needs a core for the event loop beside the decode workers and the posters, and a quiet
+    # machine; on fewer cores it is a figure of the benchmark (python -m bench.hostile), not a verdict here.
+    cores = os.cpu_count() or 1
+    if cores < SPARE_CORES or idle > QUIET_IDLE_P99_S:
         pytest.skip(
-            f"this machine is too loaded to hold a 50 ms p99 to account (idle already {idle * 1000:.1f} ms); "
+            f"{cores} cores, idle /ping p99 {idle * 1000:.1f} ms: too few or too busy to hold 50 ms to account; "
             f"the loop was not blocked: {measured}"
         )
     assert p99 < 0.050, measured
