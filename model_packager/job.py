@@ -5,16 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from bundle import Manifest, ParityReport
+import onnx
+
+from bundle import FileEntry, Manifest, Optimization, ParityReport
+from bundle.version import maaskit_version
 from bundle.writer import BundlePaths
-from model_packager.converters.base import PackagingError
+from model_packager.converters.base import Conversion, PackagingError
 from model_packager.optimize import GraphLevel, Quantization
 from model_packager.parity import Tolerances
 from model_packager.precision import Precision
+from model_packager.provenance import created_time, detect_provenance
+from model_packager.signature import graph_specs, opsets_of
 from model_packager.text_package import TextTolerances
 
-__all__ = ["MAX_STORED_ROWS", "MEASURE_ABOVE_BYTES", "InvalidRequestError", "Job", "PackageResult", "write_result"]
+__all__ = [
+    "MAX_STORED_ROWS",
+    "MEASURE_ABOVE_BYTES",
+    "InvalidRequestError",
+    "Job",
+    "PackageResult",
+    "bundle_manifest",
+    "write_result",
+]
 
 #: samples.npz keeps at most this many rows (parity runs on the whole sample).
 MAX_STORED_ROWS = 64
@@ -82,3 +96,39 @@ def write_result(job: Job, manifest: Manifest, write: Callable[[], BundlePaths],
         ) from None
     final_manifest = Manifest.model_validate_json((written.directory / "manifest.json").read_bytes())
     return PackageResult(written.directory, written.archive, final_manifest, notes, timings)
+
+
+def bundle_manifest(
+    job: Job,
+    conversion: Conversion,
+    final_model: onnx.ModelProto,
+    *,
+    parity: ParityReport,
+    optimization: Optimization | None,
+    files: dict[str, FileEntry],
+    source: str | None,
+    model_path: Path | None,
+    **fields: Any,
+) -> Manifest:
+    """The manifest of the bundle ``job`` writes (``files`` completed by ``write_bundle``; ``fields``: task specs)."""
+    inputs, outputs = graph_specs(final_model)
+    return Manifest(
+        name=job.name,
+        version=job.version,
+        created=created_time(model_path),
+        framework=conversion.framework,
+        converter=conversion.converter,
+        opsets=opsets_of(final_model),
+        inputs=inputs,
+        outputs=outputs,
+        task=conversion.task,
+        labels=conversion.labels,
+        label_output=conversion.label_output,
+        probability_output=conversion.probability_output,
+        parity=parity,
+        optimization=optimization,
+        files=files,
+        provenance=detect_provenance(maaskit_version(), source),
+        metadata=dict(job.metadata or {}),
+        **fields,
+    )

@@ -8,16 +8,12 @@ from pathlib import Path
 
 import onnx
 
-from bundle import Manifest
-from bundle.version import maaskit_version
 from bundle.writer import write_bundle
 from model_packager.converters.image import ImageConversion
 from model_packager.converters.transformers_text import TextConversion
 from model_packager.image_package import gate_image, image_files
-from model_packager.job import MAX_STORED_ROWS, InvalidRequestError, Job, PackageResult, write_result
+from model_packager.job import MAX_STORED_ROWS, InvalidRequestError, Job, PackageResult, bundle_manifest, write_result
 from model_packager.model_files import StagedModel
-from model_packager.provenance import created_time, detect_provenance
-from model_packager.signature import graph_specs, opsets_of
 from model_packager.text_optimize import TextGates
 from model_packager.text_package import gate_text, placeholder_files
 
@@ -65,27 +61,10 @@ def finish_processed(
         files = image_files(conversion)
     timings["parity_s"] = time.perf_counter() - started - timings["convert_s"]
     final_model = onnx.load_from_string(gated.model_bytes)
-    inputs, outputs = graph_specs(final_model)
-    manifest = Manifest(
-        name=job.name,
-        version=job.version,
-        created=created_time(model_path),
-        framework=conversion.framework,
-        converter=conversion.converter,
-        opsets=opsets_of(final_model),
-        inputs=inputs,
-        outputs=outputs,
-        task=conversion.task,
-        labels=conversion.labels,
-        label_output=conversion.label_output,
-        probability_output=conversion.probability_output,
-        parity=gated.parity,
-        optimization=gated.optimization,
-        files=files,  # model.onnx filled by write_bundle
-        provenance=detect_provenance(maaskit_version(), source),
-        metadata=dict(job.metadata or {}),
-        **gated.manifest_fields,
-    )
+    manifest = bundle_manifest(
+        job, conversion, final_model, parity=gated.parity, optimization=gated.optimization, files=files,
+        source=source, model_path=model_path, **gated.manifest_fields,
+    )  # fmt: skip
     result = write_result(
         job,
         manifest,

@@ -13,7 +13,6 @@ import onnx
 from bundle import MODEL_DATA_FILE, SAMPLES_FILE, Manifest
 from bundle.parity import OutputMismatchError, align_expected, reproduces, tolerances_for
 from bundle.samples import samples_bytes
-from bundle.version import maaskit_version
 from bundle.writer import write_bundle
 from model_packager.converters.base import Conversion, ConversionError
 from model_packager.job import (
@@ -22,14 +21,15 @@ from model_packager.job import (
     InvalidRequestError,
     Job,
     PackageResult,
+    bundle_manifest,
     write_result,
 )
 from model_packager.model_files import StagedModel, check_staged, stage_model
 from model_packager.optimize import apply_optimizations
 from model_packager.parity import ParityError, run_onnx
-from model_packager.provenance import created_time, detect_provenance
 from model_packager.resources import measure_resources
-from model_packager.signature import graph_specs, normalize_model, opsets_of
+from model_packager.signature import normalize_model
+from model_packager.text_package import placeholder_files
 
 __all__ = ["finish_tensor", "stage"]
 
@@ -124,7 +124,6 @@ def finish_tensor(
         workdir=workdir,
     )
     final_model = final.graph()
-    inputs, outputs = graph_specs(final_model)
 
     notes = list(conversion.notes)
     rows = parity.sample_count
@@ -134,25 +133,11 @@ def finish_tensor(
         notes.append(f"weights stored as ONNX external data ({MODEL_DATA_FILE}) beside model.onnx: a large model")
     if job.precision == "fp16":
         notes.append("fp16 parity was checked on the CPU provider (no GPU here); inputs and outputs stay float32")
-    manifest = Manifest(
-        name=job.name,
-        version=job.version,
-        created=created_time(model_path),
-        framework=conversion.framework,
-        converter=conversion.converter,
-        opsets=opsets_of(final_model),
-        inputs=inputs,
-        outputs=outputs,
-        task=conversion.task,
-        labels=conversion.labels,
-        label_output=conversion.label_output,
-        probability_output=conversion.probability_output,
-        parity=parity,
-        optimization=optimization,
-        files={"model.onnx": {"sha256": "0" * 64, "size": 0}},  # type: ignore[dict-item]  # filled by write_bundle
-        provenance=detect_provenance(maaskit_version(), source),
-        metadata=dict(job.metadata or {}),
-    )
+    placeholder = placeholder_files(conversion)  # model.onnx: filled by write_bundle
+    manifest = bundle_manifest(
+        job, conversion, final_model, parity=parity, optimization=optimization, files=placeholder, source=source,
+        model_path=model_path,
+    )  # fmt: skip
     stored_inputs, stored_outputs = _stored_samples(final.path, conversion.inputs, expected, manifest)
     if job.measure or (job.measure is None and final.size >= MEASURE_ABOVE_BYTES):
         step("measuring memory and time to ready in a fresh onnxruntime process")

@@ -16,7 +16,7 @@ DECLARED = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
 
 def test_every_phase_reports_the_pyproject_version():
     import maaskit
-    from model_packager.tensor_finish import maaskit_version as packager_version
+    from model_packager.job import maaskit_version as packager_version
 
     assert version_module.maaskit_version() == DECLARED
     assert maaskit.__version__ == DECLARED

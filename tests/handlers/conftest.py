@@ -35,12 +35,13 @@ def repository(bundles: BuiltBundles, settings: Settings) -> ModelRepository:
 class LiveServer:
     """uvicorn serving an app on a free loopback port, in a background thread."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, **options) -> None:
+        """``options``: more ``uvicorn.Config`` arguments (e.g. the connection limits ``maaskit serve`` sets)."""
         import uvicorn
 
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, access_log=False, log_level="warning")
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, access_log=False, log_level="warning", **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
 
 from handlers.app import create_app
 from handlers.engine import ModelRepository
 from handlers.settings import Settings
 from tests.handlers.bundles import BuiltBundles, build_bundles
+from tests.handlers.conftest import LiveServer
 
 
 @pytest.fixture(scope="session")
@@ -42,36 +39,10 @@ def rel_models(rel_repository: ModelRepository) -> dict[str, list[str]]:
     return {name: rel_repository.version_names(name) for name in rel_repository.names()}
 
 
-class GuardedServer:
+class GuardedServer(LiveServer):
     """uvicorn on a free loopback port, in a thread, with the connection options ``maaskit serve`` uses."""
 
     def __init__(self, app, settings: Settings, parser: str = "auto") -> None:
-        import uvicorn
-
         from handlers.connections import uvicorn_options
 
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        options = uvicorn_options(settings, parser=parser)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, access_log=False, log_level="warning", **options)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> GuardedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start within 20 s")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        super().__init__(app, **uvicorn_options(settings, parser=parser))
