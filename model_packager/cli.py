@@ -180,6 +180,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
 ) -> None:
     """Convert a trained model to ONNX, check parity, and write a versioned bundle."""
     from bundle import BundleError
+    from bundle.parity_text import INT8_TIE_MARGIN
     from model_packager.api import package
     from model_packager.converters.base import PackagingError
     from model_packager.parity import ParityError, Tolerances
@@ -189,7 +190,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         tolerances = Tolerances(atol, rtol, min_label_agreement)
         int8 = Tolerances(int8_atol, int8_rtol, int8_min_label_agreement)
         text_gate = TextTolerances(min_cosine, min_ranking_agreement)
-        int8_text_gate = TextTolerances(int8_min_cosine, min_ranking_agreement)
+        int8_text_gate = TextTolerances(int8_min_cosine, min_ranking_agreement, tie_margin=INT8_TIE_MARGIN)
         meta = _parse_metadata(metadata or [])
     except ValueError as exc:
         _fail(str(exc), EXIT_BAD_INPUT, as_json)

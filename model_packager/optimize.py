@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -55,11 +56,12 @@ def optimize_graph(model: StagedModel, level: GraphLevel, directory: Path) -> St
     return staged_in(directory)
 
 
-def quantize_int8(model: StagedModel, directory: Path) -> StagedModel:
+def quantize_int8(model: StagedModel, directory: Path, keep_fp32: Sequence[str] = ()) -> StagedModel:
     """Dynamic INT8 quantization of the weights (activations quantized at run time).
 
     Per-channel scales and 7-bit weight range (``reduce_range``): full-range int8
     saturates on x86 CPUs without VNNI, and a bundle must answer the same on any CPU.
+    ``keep_fp32`` names nodes left unquantized.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -74,6 +76,7 @@ def quantize_int8(model: StagedModel, directory: Path) -> StagedModel:
             weight_type=QuantType.QInt8,
             per_channel=True,
             reduce_range=True,
+            nodes_to_exclude=list(keep_fp32),
             use_external_data_format=model.data is not None,
         )
     except Exception as exc:

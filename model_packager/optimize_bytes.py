@@ -8,6 +8,7 @@ temporary folder, run the same step, and read the result back: one optimizer, tw
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +39,10 @@ def optimize_graph_in_memory(model_bytes: bytes, level: GraphLevel) -> bytes:
         return _read(optimize_graph(_staged(model_bytes, Path(tmp) / "in"), level, Path(tmp) / "out"))
 
 
-def quantize_int8_in_memory(model_bytes: bytes) -> bytes:
-    """``quantize_int8`` on model bytes."""
+def quantize_int8_in_memory(model_bytes: bytes, keep_fp32: Sequence[str] = ()) -> bytes:
+    """``quantize_int8`` on model bytes (``keep_fp32``: nodes left unquantized)."""
     with tempfile.TemporaryDirectory(prefix="maaskit-int8-") as tmp:
-        return _read(quantize_int8(_staged(model_bytes, Path(tmp) / "in"), Path(tmp) / "out"))
+        return _read(quantize_int8(_staged(model_bytes, Path(tmp) / "in"), Path(tmp) / "out", keep_fp32))
 
 
 def apply_optimizations_in_memory(

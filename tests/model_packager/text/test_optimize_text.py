@@ -44,6 +44,7 @@ def test_int8_is_smaller_and_gated_by_cosine(st_folder: Path, tmp_path: Path) ->
     assert checks["min_cosine"].tolerance == 0.99 and checks["min_cosine"].measured >= 0.99
     assert checks["ranking_agreement"].passed
     assert "DynamicQuantizeLinear" in _ops(result.directory) or "MatMulInteger" in _ops(result.directory)
+    assert any("after SmoothQuant on" in note and "kept in fp32" in note for note in result.notes)
     q8, _ = run_bundle(result.directory, TEXTS)
     fp32, _ = run_bundle(plain.directory, TEXTS)
     assert cosine(q8["sentence_embedding"], fp32["sentence_embedding"]).min() >= 0.99
