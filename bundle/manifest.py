@@ -125,6 +125,10 @@ class ParityCheck(_Strict):
     tolerance: float
     measured: float
     passed: bool
+    top_k: int | None = Field(default=None, ge=1)
+    """ranking_agreement only: how many neighbours of each query were judged."""
+    tie_margin: float | None = Field(default=None, ge=0)
+    """ranking_agreement only: original similarities this close counted as a tie."""
 
 
 class ParityReport(_Strict):

@@ -75,12 +75,13 @@ class TextTolerances:
 def text_tolerances_from_report(report: ParityReport, default: TextTolerances | None = None) -> TextTolerances:
     """The text tolerances a recorded report was measured against (defaults for metrics it lacks)."""
     base = default or TextTolerances()
-    found = {check.metric: check.tolerance for check in report.checks}
+    found = {check.metric: check for check in report.checks}
+    cosine, ranking = found.get("min_cosine"), found.get("ranking_agreement")
     return TextTolerances(
-        min_cosine=found.get("min_cosine", base.min_cosine),
-        min_ranking_agreement=found.get("ranking_agreement", base.min_ranking_agreement),
-        top_k=base.top_k,
-        tie_margin=base.tie_margin,
+        min_cosine=cosine.tolerance if cosine else base.min_cosine,
+        min_ranking_agreement=ranking.tolerance if ranking else base.min_ranking_agreement,
+        top_k=ranking.top_k if ranking and ranking.top_k is not None else base.top_k,
+        tie_margin=ranking.tie_margin if ranking and ranking.tie_margin is not None else base.tie_margin,
     )
 
 
@@ -148,6 +149,8 @@ def embedding_checks(
             tolerance=tolerances.min_ranking_agreement,
             measured=agreement,
             passed=agreement >= tolerances.min_ranking_agreement,
+            top_k=tolerances.top_k,
+            tie_margin=tolerances.tie_margin,
         ),
     ]
     failures = []

@@ -91,3 +91,20 @@ def test_neighbours_tied_in_the_original_may_swap() -> None:
     actual[0] = [1.0, -0.01, 0.01]  # texts 1 and 2 (0.800 and 0.798 for query 0) swap places
     assert ranking_agreement(actual, expected, top_k=2, tie_margin=0.0)[0] < 1.0
     assert ranking_agreement(actual, expected, top_k=2, tie_margin=0.005) == (1.0, None)
+
+
+def test_the_ranking_settings_a_gate_used_are_read_back_from_its_report() -> None:
+    from bundle.parity_text import text_tolerances_from_report
+
+    expected = _embeddings()
+    gate = TextTolerances(min_cosine=0.99, top_k=2, tie_margin=0.02)
+    report, failures = reproduces_text(
+        "feature-extraction",
+        {"e": expected},
+        {"e": expected},
+        attention_mask=np.ones((6, 3), dtype=np.int64),
+        tolerances=Tolerances(),
+        text_tolerances=gate,
+    )
+    assert not failures
+    assert text_tolerances_from_report(report) == gate  # verify and warm-up judge as the build gate did

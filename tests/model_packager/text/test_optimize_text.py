@@ -11,6 +11,7 @@ from bundle.parity_text import TextTolerances
 from model_packager import package
 from model_packager.parity import ParityError
 from model_packager.text_optimize import OptimizationRefusedError
+from model_packager.verify import verify_bundle
 from tests.model_packager.text.helpers import cosine, run_bundle
 
 pytestmark = pytest.mark.torch
@@ -45,6 +46,7 @@ def test_int8_is_smaller_and_gated_by_cosine(st_folder: Path, tmp_path: Path) ->
     assert checks["ranking_agreement"].passed
     assert "DynamicQuantizeLinear" in _ops(result.directory) or "MatMulInteger" in _ops(result.directory)
     assert any("after SmoothQuant on" in note and "kept in fp32" in note for note in result.notes)
+    assert verify_bundle(result.directory).passed  # the runtime's check judges as the build gate did
     q8, _ = run_bundle(result.directory, TEXTS)
     fp32, _ = run_bundle(plain.directory, TEXTS)
     assert cosine(q8["sentence_embedding"], fp32["sentence_embedding"]).min() >= 0.99
