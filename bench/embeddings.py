@@ -105,7 +105,7 @@ def _package_variants(folder: Path, out: Path) -> tuple[dict[str, Path], dict[st
                     break  # the int8 gate failed on the unfused graph: fusing cannot bring the cosine back
                 continue
             bundles[variant] = Path(result.directory)
-            how[variant] = f"optimize={optimize}" + (", int8 per-channel" if quantize else "")
+            how[variant] = f"optimize={optimize}" + (", int8: SmoothQuant + dynamic per-channel" if quantize else "")
             break
     if "int8" not in bundles:  # measure its speed anyway, with the gate relaxed and said so
         result = package(
