@@ -210,6 +210,9 @@ class EmbeddingSpec(_Strict):
     normalized: bool
     """True when the graph L2-normalises the embedding (unit length)."""
     output: str = Field(default="sentence_embedding", min_length=1)
+    truncatable: bool = False
+    """True when the model was trained so that its first k dimensions are an embedding too (Matryoshka):
+    the OpenAI API's ``dimensions`` may then ask for fewer."""
 
 
 class ImageSpec(_Strict):

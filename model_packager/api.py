@@ -115,6 +115,7 @@ def package(
     precision: Precision = "fp32",
     fp16_tolerances: Tolerances = FP16_TOLERANCES,
     measure: bool | None = None,
+    truncatable_embeddings: bool = False,
 ) -> PackageResult:
     """Convert ``model_or_path`` to ONNX, check parity, optimize if asked, and write the bundle.
 
@@ -131,7 +132,9 @@ def package(
     machine's memory is refused first (ModelTooLargeError). ``measure`` records the resident memory and
     time to ready of the final model in a fresh onnxruntime process (``manifest.resources``, used to
     size Lambda); None measures models of MEASURE_ABOVE_BYTES or more only, so small bundles stay
-    byte-reproducible. Raises PackagingError (fixable input problem), BundleError (writing) or ParityError.
+    byte-reproducible. ``truncatable_embeddings`` declares a Matryoshka-trained embedding model, whose
+    first k dimensions the OpenAI API may serve (``dimensions``). Raises PackagingError (fixable input
+    problem), BundleError (writing) or ParityError.
     """
     step = on_step or (lambda _message: None)
     started = time.perf_counter()
@@ -147,16 +150,27 @@ def package(
     resolved = (registry or default_registry()).resolve(model_or_path, framework)
     is_image_model = isinstance(resolved.converter, ImageClassificationConverter)
     if not isinstance(resolved.converter, TransformersTextConverter) and (
-        tokenizer is not None or optimize == "transformer" or (task is not None and not is_image_model)
+        tokenizer is not None
+        or optimize == "transformer"
+        or truncatable_embeddings
+        or (task is not None and not is_image_model)
     ):
         raise InvalidRequestError(
-            "task, tokenizer and optimize='transformer' are for text models (transformers folders and objects); "
+            "task, tokenizer, truncatable embeddings and optimize='transformer' are for text models "
+            "(transformers folders and objects); "
             "image models take task image-classification only"
         )
     step(f"converting with {resolved.converter.name}")
     conversion = resolved.converter.convert(
-        resolved.model, sample, ConvertOptions(labels=labels, task=task, tokenizer=tokenizer)
+        resolved.model,
+        sample,
+        ConvertOptions(labels=labels, task=task, tokenizer=tokenizer, truncatable_embeddings=truncatable_embeddings),
     )
+    if truncatable_embeddings and getattr(conversion, "embedding", None) is None:
+        raise InvalidRequestError(
+            f"truncatable embeddings are for feature-extraction models; this one packages as {conversion.task}: "
+            "drop --truncatable-embeddings"
+        )
     job = Job(
         name, version, out, optimize, quantize, precision, tolerances, int8_tolerances, fp16_tolerances,
         text_tolerances, int8_text_tolerances, metadata, force, step, measure,

@@ -172,6 +172,13 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     min_ranking_agreement: Annotated[
         float, typer.Option(help="Embeddings: share of retrieval top-3 neighbours that must stay the same.")
     ] = 1.0,
+    truncatable_embeddings: Annotated[
+        bool,
+        typer.Option(
+            "--truncatable-embeddings",
+            help="Embeddings trained for truncation (Matryoshka): the OpenAI API may serve fewer dimensions.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     debug: Annotated[
@@ -228,6 +235,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
                     task=task,
                     text_tolerances=text_gate,
                     int8_text_tolerances=int8_text_gate,
+                    truncatable_embeddings=truncatable_embeddings,
                 )
     except ParityError as exc:
         if not as_json and not quiet:

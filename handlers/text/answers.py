@@ -109,7 +109,8 @@ def truncate_embeddings(
     if not allowed:
         raise InvalidInputError(
             f"this model's embeddings have {full} dimensions and cannot be shortened "
-            f"(its bundle does not declare truncatable embeddings); omit dimensions or ask for {full}"
+            "(its bundle does not declare truncatable embeddings: package it with --truncatable-embeddings if it "
+            f"was trained for that); omit dimensions or ask for {full}"
         )
     cut = np.ascontiguousarray(embeddings[:, :dimensions])
     if normalized:

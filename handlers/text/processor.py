@@ -25,7 +25,8 @@ from handlers.validation import coerce_feed
 
 __all__ = ["TRUNCATABLE_KEY", "TextFeed", "TextProcessor", "text_processor_of"]
 
-#: Manifest metadata key: ``"true"`` when the embeddings may be cut to fewer dimensions (Matryoshka training).
+#: Metadata key that bundles packaged before ``embedding.truncatable`` existed used for the same
+#: declaration (``--metadata embedding_truncatable=true``); still honoured.
 TRUNCATABLE_KEY = "embedding_truncatable"
 
 
@@ -57,7 +58,8 @@ class TextProcessor:
         self.encoder = load_tokenizer(bundle.root, manifest.text)
         self.labels = [str(label) for label in manifest.labels or []]
         self.embedding = manifest.embedding
-        self.truncatable = manifest.metadata.get(TRUNCATABLE_KEY, "").lower() == "true"
+        legacy = manifest.metadata.get(TRUNCATABLE_KEY, "").lower() == "true"
+        self.truncatable = legacy or bool(manifest.embedding and manifest.embedding.truncatable)
 
     # -- preprocessing -------------------------------------------------------------------------
     def preprocess(self, inputs: Inputs) -> Feed:

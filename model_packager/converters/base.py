@@ -113,6 +113,8 @@ class ConvertOptions:
     """The task to package for, where a model serves several (text models); None detects it."""
     tokenizer: Any = None
     """A text model's own tokenizer (a transformers tokenizer) when the model is given as an object."""
+    truncatable_embeddings: bool = False
+    """An embedding model trained so that its first k dimensions are an embedding too (Matryoshka)."""
 
 
 @dataclass

@@ -125,7 +125,12 @@ class TransformersTextConverter(Converter):
         embedding = None
         if source.task == "feature-extraction":
             dims = int(expected["sentence_embedding"].shape[-1])
-            embedding = EmbeddingSpec(dimensions=dims, pooling=source.pooling or "mean", normalized=source.normalize)
+            embedding = EmbeddingSpec(
+                dimensions=dims,
+                pooling=source.pooling or "mean",
+                normalized=source.normalize,
+                truncatable=options.truncatable_embeddings,
+            )
         config = source.model.config
         torch: Any = sys.modules["torch"]
         framework = (

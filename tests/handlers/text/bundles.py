@@ -2,7 +2,7 @@
 
 The folders are the tiny ones of :mod:`tests.handlers.text.folders` (random weights, a WordPiece tokenizer
 trained on the spot); the samples are the corpus texts, checked by the packager's raw-text parity gate.
-The embedder declares truncatable embeddings (metadata ``embedding_truncatable``) for ``dimensions``.
+The embedder declares truncatable embeddings (``package(truncatable_embeddings=True)``) for ``dimensions``.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ def build_text_bundles(out: Path) -> TextBundles:
         "ner": token_classifier_folder(out / "folders" / "ner", NER),
     }
     tasks = {"embedder": "feature-extraction", "sentiment": "text-classification", "ner": "token-classification"}
-    metadata = {"embedder": {"embedding_truncatable": "true"}}
+    truncatable = {"embedder": True}
     made = {
         name: Path(
             package(
                 folder, name=name, version="1.0.0", task=tasks[name], sample=list(CORPUS), out=out / "bundles",
-                metadata=metadata.get(name),
+                truncatable_embeddings=truncatable.get(name, False),
             ).directory
         )
         for name, folder in folders.items()

@@ -189,6 +189,20 @@ def test_text_options_on_a_tensor_model_are_refused(iris_pipeline, tmp_path: Pat
         package(iris_pipeline, name="iris", version="1.0.0", out=tmp_path, task="text-classification")
 
 
+def test_truncatable_embeddings_are_recorded_and_only_for_embedding_models(
+    st_folder: Path, classifier_folder: Path, tmp_path: Path
+) -> None:
+    result = package(st_folder, name="mrl", version="1.0.0", out=tmp_path, truncatable_embeddings=True)
+    assert result.manifest.embedding is not None and result.manifest.embedding.truncatable
+    plain = package(st_folder, name="plain", version="1.0.0", out=tmp_path)
+    assert plain.manifest.embedding is not None and not plain.manifest.embedding.truncatable
+    with pytest.raises(
+        InvalidRequestError, match="feature-extraction models; this one packages as text-classification"
+    ):
+        package(classifier_folder, name="cls", version="1.0.0", out=tmp_path / "cls", truncatable_embeddings=True)
+    assert not (tmp_path / "cls").exists()
+
+
 def _texts(tmp_path: Path, texts: list[str]) -> Path:
     path = tmp_path / "sample.txt"
     path.write_text("\n".join(texts) + "\n")
