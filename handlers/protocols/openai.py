@@ -9,6 +9,11 @@ declares truncatable embeddings (re-normalised when the model normalises). ``usa
 tokens the model read. Errors are OpenAI's ``{"error": {"message", "type", "param", "code"}}``.
 
 ``GET /v1/models/{name}`` stays TensorFlow Serving's model status route (OpenAI's "retrieve model").
+
+Every embedding model is also an OpenAI base URL of its own, ``/models/{name}/v1`` (``POST
+/models/{name}/v1/embeddings``, ``GET /models/{name}/v1/models``): a deployed API routes
+``/models/{name}/...`` to that model's function, so each of a stage's embedding models is reachable
+with ``OpenAI(base_url=f"{api}/models/{name}/v1")``; the body's ``model`` must then name that model.
 """
 
 from __future__ import annotations
@@ -91,9 +96,18 @@ def _model(repository: ModelRepository, request: Request, payload: dict[str, Any
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise OpenAIParameterError("model is required: the name of a loaded embedding model", "model")
+    scope = request.path_params.get("name")
     for runtime in repository:
-        if runtime.key == model:  # name-version pins a version
+        if runtime.key == model and scope in (None, runtime.name):  # name-version pins a version
             return runtime
+    if scope is not None and model != scope:
+        raise OpenAIParameterError(
+            f"this base URL (/models/{scope}/v1) serves model {scope}, not {model}: set model={scope!r}, "
+            f"or use the base URL /models/{model}/v1",
+            "model",
+            "model_not_found",
+            404,
+        )
     try:
         return repository.get(model, pinned_version(request))
     except ModelNotFoundError as error:
@@ -209,7 +223,7 @@ def _model_entry(runtime: ModelRuntime) -> dict[str, Any]:
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:
-    """``POST /v1/embeddings`` and ``GET /v1/models`` over ``repository``."""
+    """``POST /v1/embeddings`` and ``GET /v1/models`` over ``repository``, also under ``/models/{name}/v1``."""
     api = RouteTable(PROTOCOL, error_shape, prefixes=("/v1/embeddings",), tags=["openai"])
 
     @api.get("/v1/models")
@@ -218,5 +232,15 @@ def router(repository: ModelRepository, settings: Settings) -> RouteTable:
         data = [_model_entry(repository.get(name)) for name in repository.names()]
         return json_response({"object": "list", "data": data})
 
-    api.post("/v1/embeddings")(inference_endpoint(Embeddings(), repository, settings))
+    @api.get("/models/{name}/v1/models")
+    async def list_scoped(request: Request) -> Response:
+        """The one model of the base URL ``/models/{name}/v1``, in OpenAI's list shape."""
+        name = request.path_params["name"]
+        try:
+            runtime = repository.get(name)
+        except ModelNotFoundError as error:
+            raise OpenAIParameterError(error.message, "model", "model_not_found", error.status) from None
+        return json_response({"object": "list", "data": [_model_entry(runtime)]})
+
+    api.post("/v1/embeddings", "/models/{name}/v1/embeddings")(inference_endpoint(Embeddings(), repository, settings))
     return api

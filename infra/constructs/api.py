@@ -73,7 +73,9 @@ class ModelApiProps:
     - ``lambda_models``: model name -> ``live`` alias; ``sagemaker_models``: model name -> endpoint.
     - ``versions``: model name -> the bundle versions it serves (default: none listed), for ``GET /models``.
     - ``openai_model``: the Lambda embedding model that answers ``POST /v1/embeddings`` and ``GET /v1/models``
-      (OpenAI's paths carry no model name, so one model owns them); default None: no OpenAI routes.
+      (OpenAI's paths carry no model name, so one model owns them); default None: no bare OpenAI routes.
+      Every Lambda embedding model also answers OpenAI clients at the base URL ``/models/<m>/v1``
+      through its ``/models/<m>/{proxy+}`` route.
     """
 
     stage: str

@@ -109,3 +109,22 @@ def test_models_list_and_tf_serving_status_route_coexist(text_app) -> None:
     assert all(item["object"] == "model" and isinstance(item["created"], int) for item in listing["data"])
     status = asgi_get(text_app, "/v1/models/embedder")
     assert status.status_code == 200 and status.json()["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+def test_each_embedding_model_is_an_openai_base_url_of_its_own(text_app) -> None:
+    body = {"model": "embedder", "input": TEXTS}
+    scoped = asgi_post(text_app, "/models/embedder/v1/embeddings", json=body)
+    assert scoped.status_code == 200, scoped.text
+    assert scoped.json() == asgi_post(text_app, "/v1/embeddings", json=body).json()
+    listed = asgi_get(text_app, "/models/embedder/v1/models").json()
+    assert [entry["id"] for entry in listed["data"]] == ["embedder"] and listed["object"] == "list"
+
+
+def test_a_scoped_base_url_refuses_another_model_in_openai_shape(text_app) -> None:
+    answer = asgi_post(text_app, "/models/embedder/v1/embeddings", json={"model": "sentiment", "input": "x"})
+    assert answer.status_code == 404
+    error = answer.json()["error"]
+    assert error["param"] == "model" and error["code"] == "model_not_found"
+    assert "(/models/embedder/v1) serves model embedder, not sentiment" in error["message"]
+    missing = asgi_get(text_app, "/models/nope/v1/models")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
