@@ -166,3 +166,12 @@ def test_serving_text_bundles_imports_tokenizers_but_no_framework(text_bundles: 
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "['tokenizers']"
+
+
+def test_lambda_rest_event_on_a_models_own_openai_base_url(lambda_module, reference) -> None:
+    event = load_event("apigw_v1_scoped_embeddings")  # /models/embedder/{proxy+} on a REST API
+    response = lambda_module.handler(event, LambdaContext())
+    assert response["statusCode"] == 200, response
+    answer = json.loads(response["body"])
+    vectors = [np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4") for item in answer["data"]]
+    np.testing.assert_allclose(vectors, reference["embedder"].encode(json.loads(event["body"])["input"]), atol=1e-5)
