@@ -146,6 +146,7 @@ class TransformersTextConverter(Converter):
             expected=expected,
             task=source.task,
             labels=source.labels,
+            probability_output="scores" if "scores" in expected else None,  # softmax or sigmoid per label
             notes=notes,
             texts=texts,
             encoded=encoded,

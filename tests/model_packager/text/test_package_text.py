@@ -89,6 +89,7 @@ def test_text_classifier_object_with_its_tokenizer(classifier_folder: Path, tmp_
     result = package(model, tokenizer=tokenizer, name="sentiment", version="1.0.0", out=tmp_path)
     manifest = result.manifest
     assert manifest.task == "text-classification" and manifest.labels == list(SENTIMENT_LABELS.values())
+    assert manifest.probability_output == "scores"
     assert manifest.text is not None and manifest.text.max_length == 64
     assert any(check.metric == "label_agreement" for check in manifest.parity.checks)
 
@@ -117,6 +118,7 @@ def test_token_classifier_gives_per_token_scores(token_folder: Path, tmp_path: P
     assert result.exit_code == 0, result.output
     manifest = open_bundle(tmp_path / "ner-1.0.0").manifest
     assert manifest.labels == list(ENTITY_LABELS.values())
+    assert manifest.probability_output == "scores"  # the manifest says which output holds per-label scores
     outputs, encoded = run_bundle(tmp_path / "ner-1.0.0", TEXTS)
     assert outputs["scores"].shape == (len(TEXTS), encoded.feed["input_ids"].shape[1], len(ENTITY_LABELS))
     assert {spec.name: spec.shape for spec in manifest.outputs}["scores"] == [None, None, len(ENTITY_LABELS)]
