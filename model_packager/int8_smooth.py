@@ -65,8 +65,13 @@ class SmoothedModel:
         return [group.matmuls for group in self.groups]
 
 
+#: Operators that multiply their input 0 by a constant 2-D weight in input 1: MatMul, and the fused
+#: Attention of onnxruntime's transformer optimizer (input x packed Q/K/V weights), which int8 makes QAttention.
+_PROJECTIONS = {("", "MatMul"), ("com.microsoft", "Attention")}
+
+
 def _matmul_groups(graph: GraphProto, initializers: dict[str, TensorProto]) -> dict[str, list[NodeProto]]:
-    """Constant-weight 2-D MatMuls grouped by the activation they read; weights shared elsewhere are skipped."""
+    """Constant-weight 2-D projections grouped by the activation they read; weights shared elsewhere are skipped."""
     from onnx import numpy_helper
 
     uses: dict[str, int] = defaultdict(int)
@@ -75,7 +80,9 @@ def _matmul_groups(graph: GraphProto, initializers: dict[str, TensorProto]) -> d
             uses[name] += 1
     groups: dict[str, list[NodeProto]] = defaultdict(list)
     for node in graph.node:
-        if node.op_type != "MatMul" or node.input[1] not in initializers or node.input[0] in initializers:
+        if (node.domain, node.op_type) not in _PROJECTIONS or len(node.input) < 2:
+            continue
+        if node.input[1] not in initializers or node.input[0] in initializers:
             continue
         if uses[node.input[1]] != 1 or len(initializers[node.input[1]].dims) != 2:
             continue
@@ -113,7 +120,9 @@ def _calibrate(model: ModelProto, activations: list[str], feed: dict[str, np.nda
         del probe.graph.output[:]
         probe.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in chunk)
         session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-        for name, output in zip(chunk, session.run(chunk, feed), strict=True):
+        inputs = {value.name for value in session.get_inputs()}
+        given = {name: value for name, value in feed.items() if name in inputs}  # a fused graph may drop some
+        for name, output in zip(chunk, session.run(chunk, given), strict=True):
             value = np.asarray(output, dtype=np.float32)
             flat = value.reshape(-1, value.shape[-1])
             if value.ndim == 3 and counts is not None and value.shape[0] == len(counts):

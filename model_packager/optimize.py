@@ -63,6 +63,7 @@ def quantize_int8(model: StagedModel, directory: Path, keep_fp32: Sequence[str] 
     saturates on x86 CPUs without VNNI, and a bundle must answer the same on any CPU.
     ``keep_fp32`` names nodes left unquantized.
     """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     root = logging.getLogger()
@@ -77,6 +78,7 @@ def quantize_int8(model: StagedModel, directory: Path, keep_fp32: Sequence[str] 
             per_channel=True,
             reduce_range=True,
             nodes_to_exclude=list(keep_fp32),
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # types behind fused contrib ops
             use_external_data_format=model.data is not None,
         )
     except Exception as exc:

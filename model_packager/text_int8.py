@@ -80,6 +80,6 @@ def _how(groups: tuple[object, ...], kept: int, total: int, cosine: float | None
     smoothed = sum(1 for group in groups if getattr(group, "alpha", -1.0) >= 0)
     worst = "" if cosine is None else f", worst-text cosine {cosine:.4f}"
     return (
-        f"int8 (dynamic, per-channel) after SmoothQuant on {smoothed} of {total} MatMul inputs; "
+        f"int8 (dynamic, per-channel) after SmoothQuant on {smoothed} of {total} MatMul and Attention inputs; "
         f"{kept} input(s) kept in fp32{worst}"
     )

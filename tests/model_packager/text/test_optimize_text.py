@@ -62,26 +62,23 @@ def test_a_quantization_below_the_cosine_gate_is_refused_with_the_figures(st_fol
     assert not any(tmp_path.iterdir())
 
 
-def test_int8_then_fusion_is_kept_only_when_it_does_not_grow_the_model(classifier_folder: Path, tmp_path: Path) -> None:
-    try:
-        result = package(
-            classifier_folder, name="both", version="1.0.0", out=tmp_path, quantize="int8", optimize="transformer"
-        )
-    except OptimizationRefusedError as exc:
-        assert "would make the int8 model larger" in str(exc) and "MB ->" in str(exc)
-        assert not any(tmp_path.iterdir())
-    else:
-        optimization = result.manifest.optimization
-        assert optimization is not None and (optimization.quantization, optimization.graph_level) == (
-            "int8",
-            "transformer",
-        )
-        assert optimization.parity.passed
+def test_fusion_then_int8_quantizes_the_fused_attention(st_folder: Path, tmp_path: Path) -> None:
+    result = package(st_folder, name="both", version="1.0.0", out=tmp_path, quantize="int8", optimize="transformer")
+    optimization = result.manifest.optimization
+    assert optimization is not None and (optimization.quantization, optimization.graph_level) == ("int8", "transformer")
+    assert optimization.parity.passed and optimization.size_after < optimization.size_before
+    assert "QAttention" in _ops(result.directory)  # the fused attention's Q/K/V projection runs in int8
+    assert verify_bundle(result.directory).passed
+    q8, _ = run_bundle(result.directory, TEXTS)
+    assert q8["sentence_embedding"].shape == (len(TEXTS), 32)
 
 
-def test_a_fusion_that_grows_an_int8_model_is_refused(classifier_folder: Path, tmp_path: Path, monkeypatch) -> None:
+def test_a_graph_optimization_that_grows_an_int8_model_is_refused(
+    classifier_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
     import model_packager.text_optimize as text_optimize
 
-    monkeypatch.setattr(text_optimize, "fuse_transformer", lambda model, heads, hidden: (model + b"\0" * 1000, {}))
+    monkeypatch.setattr(text_optimize, "optimize_graph_in_memory", lambda model, level: model + b"\0" * 1000)
     with pytest.raises(OptimizationRefusedError, match=r"larger \(\d+\.\d+ MB -> \d+\.\d+ MB\): refused"):
-        package(classifier_folder, name="grow", version="1.0.0", out=tmp_path, quantize="int8", optimize="transformer")
+        package(classifier_folder, name="grow", version="1.0.0", out=tmp_path, quantize="int8", optimize="extended")
+    assert not any(tmp_path.iterdir())
