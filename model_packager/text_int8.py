@@ -14,12 +14,13 @@ faithful step that still passes the gate is taken. If none passes, packaging fai
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 
 from bundle import ParityReport
 from bundle.parity_text import TextTolerances
 from bundle.processing.text import EncodedBatch
-from model_packager.int8_smooth import smooth_for_int8
+from model_packager.int8_smooth import SmoothedGroup, SmoothedModel, smooth_for_int8
 from model_packager.optimize_bytes import quantize_int8_in_memory
 from model_packager.parity import ParityError
 
@@ -31,6 +32,7 @@ MARGIN_SHARE = 0.2
 MAX_FP32_SHARE = 0.25
 
 Check = Callable[[bytes, TextTolerances], ParityReport]
+logger = logging.getLogger(__name__)
 
 
 def _min_cosine(report: ParityReport) -> float | None:
@@ -45,7 +47,11 @@ def quantize_text_int8(
 
     ``check(model, text_tolerances)`` runs the raw-text parity gate and raises ParityError on failure.
     """
-    smoothed = smooth_for_int8(model_bytes, encoded.feed)
+    try:
+        smoothed = smooth_for_int8(model_bytes, encoded.feed)
+    except Exception as exc:  # an operator the calibration probe cannot expose: quantize as it is
+        logger.warning("SmoothQuant skipped (%s: %s); quantizing the graph as it is", type(exc).__name__, exc)
+        smoothed = SmoothedModel(model_bytes, ())
     target = dataclasses.replace(gate, min_cosine=gate.min_cosine + MARGIN_SHARE * (1.0 - gate.min_cosine))
     order = smoothed.exclusion_order()
     steps = int(len(order) * MAX_FP32_SHARE)
@@ -76,9 +82,11 @@ def quantize_text_int8(
     )
 
 
-def _how(groups: tuple[object, ...], kept: int, total: int, cosine: float | None) -> str:
-    smoothed = sum(1 for group in groups if getattr(group, "alpha", -1.0) >= 0)
+def _how(groups: tuple[SmoothedGroup, ...], kept: int, total: int, cosine: float | None) -> str:
     worst = "" if cosine is None else f", worst-text cosine {cosine:.4f}"
+    if not groups:
+        return f"int8 (dynamic, per-channel), without SmoothQuant{worst}"
+    smoothed = sum(1 for group in groups if group.alpha >= 0)
     return (
         f"int8 (dynamic, per-channel) after SmoothQuant on {smoothed} of {total} MatMul and Attention inputs; "
         f"{kept} input(s) kept in fp32{worst}"

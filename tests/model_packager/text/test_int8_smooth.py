@@ -88,3 +88,15 @@ def test_the_worst_inputs_come_first_and_stay_fp32(outlier_model: tuple[bytes, d
     by_name = {node.name: node.op_type for node in quantized.graph.node}
     assert all(by_name[name] == "MatMul" for name in kept)
     assert "MatMulInteger" in by_name.values() or "DynamicQuantizeMatMul" in by_name.values()
+
+
+def test_int8_still_packages_when_smoothing_cannot_run(st_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    import model_packager.text_int8 as text_int8
+
+    def broken(model: bytes, feed: dict[str, np.ndarray]) -> None:
+        raise RuntimeError("probe failed")
+
+    monkeypatch.setattr(text_int8, "smooth_for_int8", broken)
+    result = package(st_folder, name="q8", version="1.0.0", out=tmp_path, quantize="int8")
+    assert result.manifest.optimization is not None and result.manifest.optimization.parity.passed
+    assert any("without SmoothQuant" in note for note in result.notes)
