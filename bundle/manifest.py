@@ -130,6 +130,11 @@ class ParityCheck(_Strict):
     tie_margin: float | None = Field(default=None, ge=0)
     """ranking_agreement only: original similarities this close counted as a tie."""
 
+    @property
+    def relation(self) -> str:
+        """How ``measured`` must stand to ``tolerance``: ``>=`` for agreements and cosine, ``<=`` for differences."""
+        return ">=" if self.metric in {"label_agreement", "min_cosine", "ranking_agreement"} else "<="
+
 
 class ParityReport(_Strict):
     """Outcome of the parity gate: original model versus onnxruntime on the samples."""

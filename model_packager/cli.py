@@ -11,6 +11,7 @@ commands so ``maaskit --help`` stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -187,17 +188,19 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
 ) -> None:
     """Convert a trained model to ONNX, check parity, and write a versioned bundle."""
     from bundle import BundleError
-    from bundle.parity_text import INT8_TIE_MARGIN
     from model_packager.api import package
     from model_packager.converters.base import PackagingError
     from model_packager.parity import ParityError, Tolerances
+    from model_packager.text_optimize import INT8_TEXT_TOLERANCES
     from model_packager.text_package import TextTolerances
 
     try:
         tolerances = Tolerances(atol, rtol, min_label_agreement)
         int8 = Tolerances(int8_atol, int8_rtol, int8_min_label_agreement)
         text_gate = TextTolerances(min_cosine, min_ranking_agreement)
-        int8_text_gate = TextTolerances(int8_min_cosine, min_ranking_agreement, tie_margin=INT8_TIE_MARGIN)
+        int8_text_gate = dataclasses.replace(
+            INT8_TEXT_TOLERANCES, min_cosine=int8_min_cosine, min_ranking_agreement=min_ranking_agreement
+        )
         meta = _parse_metadata(metadata or [])
     except ValueError as exc:
         _fail(str(exc), EXIT_BAD_INPUT, as_json)

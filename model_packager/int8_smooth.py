@@ -72,8 +72,6 @@ _PROJECTIONS = {("", "MatMul"), ("com.microsoft", "Attention")}
 
 def _matmul_groups(graph: GraphProto, initializers: dict[str, TensorProto]) -> dict[str, list[NodeProto]]:
     """Constant-weight 2-D projections grouped by the activation they read; weights shared elsewhere are skipped."""
-    from onnx import numpy_helper
-
     uses: dict[str, int] = defaultdict(int)
     for node in graph.node:
         for name in node.input:
@@ -90,7 +88,7 @@ def _matmul_groups(graph: GraphProto, initializers: dict[str, TensorProto]) -> d
     return {
         activation: nodes
         for activation, nodes in groups.items()
-        if len({numpy_helper.to_array(initializers[n.input[1]]).shape[0] for n in nodes}) == 1
+        if len({initializers[node.input[1]].dims[0] for node in nodes}) == 1
     }
 
 

@@ -22,9 +22,10 @@ def parity_lines(report: ParityReport) -> list[str]:
     """One plain line per check, e.g. ``probabilities max_abs_diff 5.8e-08 <= 0.0001 ok``."""
     lines = []
     for check in report.checks:
-        relation = ">=" if check.metric in {"label_agreement", "min_cosine", "ranking_agreement"} else "<="
         verdict = "ok" if check.passed else "over"
-        lines.append(f"{check.output} {check.metric} {check.measured:.3g} ({relation} {check.tolerance:g}: {verdict})")
+        lines.append(
+            f"{check.output} {check.metric} {check.measured:.3g} ({check.relation} {check.tolerance:g}: {verdict})"
+        )
     return lines
 
 

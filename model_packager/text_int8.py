@@ -67,12 +67,12 @@ def quantize_text_int8(
             continue
         cosine = _min_cosine(report)
         if cosine is None or cosine >= target.min_cosine:
-            return candidate, report, _how(smoothed.groups, kept, len(order), cosine)
+            return candidate, report, _how(smoothed.groups, kept, cosine)
         if fallback is None or cosine > fallback[0]:
             fallback = (cosine, candidate, report, kept)
     if fallback is not None:
         cosine, candidate, report, kept = fallback
-        return candidate, report, _how(smoothed.groups, kept, len(order), cosine)
+        return candidate, report, _how(smoothed.groups, kept, cosine)
     assert failure is not None
     raise ParityError(
         f"{failure} (int8 was tried with SmoothQuant and with up to {steps} of {len(order)} MatMul inputs "
@@ -82,12 +82,12 @@ def quantize_text_int8(
     )
 
 
-def _how(groups: tuple[SmoothedGroup, ...], kept: int, total: int, cosine: float | None) -> str:
+def _how(groups: tuple[SmoothedGroup, ...], kept: int, cosine: float | None) -> str:
     worst = "" if cosine is None else f", worst-text cosine {cosine:.4f}"
     if not groups:
         return f"int8 (dynamic, per-channel), without SmoothQuant{worst}"
     smoothed = sum(1 for group in groups if group.alpha >= 0)
     return (
-        f"int8 (dynamic, per-channel) after SmoothQuant on {smoothed} of {total} MatMul and Attention inputs; "
+        f"int8 (dynamic, per-channel) after SmoothQuant on {smoothed} of {len(groups)} MatMul and Attention inputs; "
         f"{kept} input(s) kept in fp32{worst}"
     )

@@ -81,8 +81,7 @@ class RegistryVersion:
         if not report.checks:
             return verdict
         check = max(report.checks, key=lambda item: (not item.passed, item.measured / (item.tolerance or 1)))
-        comparison = ">=" if check.metric == "label_agreement" else "<="
-        return f"{verdict} ({check.metric} {check.measured:.3g} {comparison} {check.tolerance:.3g})"
+        return f"{verdict} ({check.metric} {check.measured:.3g} {check.relation} {check.tolerance:.3g})"
 
 
 @dataclass(frozen=True)
