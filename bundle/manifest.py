@@ -290,6 +290,9 @@ class Manifest(_Strict):
     files: dict[str, FileEntry]
     provenance: Provenance
     metadata: dict[str, str] = Field(default_factory=dict)
+    nonfinite_inputs: bool = False
+    """True when the model takes NaN or infinite inputs (set by the packager when its samples hold them):
+    requests carrying them are served, not refused."""
     text: TextSpec | None = None
     """Present exactly when ``task`` is a text task: the tokenizer and its limits."""
     embedding: EmbeddingSpec | None = None
@@ -330,6 +333,11 @@ class Manifest(_Strict):
         if self.image is not None and self.input_spec(self.image.input_name) is None:
             raise ValueError(f"image input {self.image.input_name!r} is not an input of the model")
         return self
+
+    @property
+    def allows_nonfinite(self) -> bool:
+        """NaN/inf inputs are served: ``nonfinite_inputs``, or an older bundle's ``allow_nonfinite`` metadata string."""
+        return self.nonfinite_inputs or str(self.metadata.get("allow_nonfinite", "")).lower() == "true"
 
     def input_spec(self, name: str) -> TensorSpec | None:
         """The input called ``name``, or None."""

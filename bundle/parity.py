@@ -24,12 +24,12 @@ Failure messages name the output, the worst element and both values.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from bundle.manifest import Manifest, ParityCheck, ParityReport
+from bundle.tolerances import ACCELERATOR_ATOL, DEFAULT_TOLERANCES, FP16_TOLERANCES, INT8_TOLERANCES, Tolerances
 
 __all__ = [
     "ACCELERATOR_ATOL",
@@ -44,36 +44,6 @@ __all__ = [
     "tolerances_for",
     "tolerances_from_report",
 ]
-
-#: Smallest absolute tolerance for float outputs when the session runs on an accelerator.
-ACCELERATOR_ATOL = 1e-3
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """How close outputs must be to the samples (see the module docstring for the rule)."""
-
-    atol: float = 1e-4
-    rtol: float = 1e-3
-    min_label_agreement: float = 0.99
-
-    def __post_init__(self) -> None:
-        if not (self.atol >= 0 and self.rtol >= 0):  # also refuses NaN
-            raise ValueError("atol and rtol must be >= 0")
-        if not 0.0 <= self.min_label_agreement <= 1.0:
-            raise ValueError("min_label_agreement must be between 0 and 1")
-
-    def with_accelerator_slack(self) -> Tolerances:
-        """The same tolerances with ``atol`` raised to at least :data:`ACCELERATOR_ATOL`."""
-        return replace(self, atol=max(self.atol, ACCELERATOR_ATOL))
-
-
-DEFAULT_TOLERANCES = Tolerances()
-#: Dynamic INT8 quantization trades accuracy for size: looser, explicit, recorded in the manifest.
-INT8_TOLERANCES = Tolerances(atol=0.05, rtol=0.05, min_label_agreement=0.95)
-#: fp16 (GPU targets) keeps ~3 significant digits (10-bit mantissa); checked on CPU where no GPU is present.
-FP16_TOLERANCES = Tolerances(atol=1e-2, rtol=1e-2, min_label_agreement=0.98)
-
 
 class OutputMismatchError(ValueError):
     """The outputs and the samples do not name or shape the same tensors."""

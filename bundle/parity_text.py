@@ -21,18 +21,20 @@ Only numpy: this module ships in every runtime artifact.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bundle.manifest import Manifest, ParityCheck, ParityReport
 from bundle.parity import Tolerances, final_parity, reproduces, tolerances_for
+from bundle.tolerances import DEFAULT_TEXT_TOLERANCES, INT8_TEXT_TOLERANCES, INT8_TIE_MARGIN, TextTolerances
 from bundle.samples import Samples
 
 __all__ = [
-    "LABEL_VIEW",
+    "DEFAULT_TEXT_TOLERANCES",
+    "INT8_TEXT_TOLERANCES",
     "INT8_TIE_MARGIN",
+    "LABEL_VIEW",
     "TextTolerances",
     "classifier_views",
     "cosine_per_row",
@@ -45,36 +47,11 @@ __all__ = [
 
 #: Name of the derived output holding the argmax label of the scores.
 LABEL_VIEW = "scores.argmax"
-#: After int8, neighbours whose original similarities differ by at most this are a tie: int8 within
-#: cosine 0.99 moves similarities by about 0.01 (measured on all-MiniLM-L6-v2), so closer neighbours
-#: may swap while every clearly ranked one keeps its place.
-INT8_TIE_MARGIN = 0.02
-
-
-@dataclass(frozen=True)
-class TextTolerances:
-    """How close a text bundle's embeddings must be to the original's."""
-
-    min_cosine: float = 0.9999
-    min_ranking_agreement: float = 1.0
-    top_k: int = 3
-    tie_margin: float = 0.005
-    """Original cosine similarities this close are a tie: their order is not judged."""
-
-    def __post_init__(self) -> None:
-        if not -1.0 <= self.min_cosine <= 1.0:
-            raise ValueError("min_cosine must be between -1 and 1")
-        if not 0.0 <= self.min_ranking_agreement <= 1.0:
-            raise ValueError("min_ranking_agreement must be between 0 and 1")
-        if self.top_k < 1:
-            raise ValueError("top_k must be >= 1")
-        if not self.tie_margin >= 0:
-            raise ValueError("tie_margin must be >= 0")
 
 
 def text_tolerances_from_report(report: ParityReport, default: TextTolerances | None = None) -> TextTolerances:
     """The text tolerances a recorded report was measured against (defaults for metrics it lacks)."""
-    base = default or TextTolerances()
+    base = default or DEFAULT_TEXT_TOLERANCES
     found = {check.metric: check for check in report.checks}
     cosine, ranking = found.get("min_cosine"), found.get("ranking_agreement")
     return TextTolerances(
