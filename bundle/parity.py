@@ -45,6 +45,7 @@ __all__ = [
     "tolerances_from_report",
 ]
 
+
 class OutputMismatchError(ValueError):
     """The outputs and the samples do not name or shape the same tensors."""
 

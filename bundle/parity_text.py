@@ -12,8 +12,8 @@
   (padding positions carry no prediction).
 
 :func:`reproduces_text` is the text form of :func:`bundle.parity.reproduces` (which it calls for the
-element-wise and agreement checks): the packager's gate, ``verify`` and warm-up use it on text bundles,
-with the texts encoded by ``bundle.processing.text``.
+element-wise and agreement checks): the packager's gate uses it, and :func:`bundle.judge.judge` (``verify``,
+warm-up, the deploy-time check, the pre-traffic hook) uses it on text bundles.
 
 Only numpy: this module ships in every runtime artifact.
 """
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from bundle.manifest import Manifest, ParityCheck, ParityReport
-from bundle.parity import Tolerances, final_parity, reproduces, tolerances_for
-from bundle.tolerances import DEFAULT_TEXT_TOLERANCES, INT8_TEXT_TOLERANCES, INT8_TIE_MARGIN, TextTolerances
+from bundle.parity import Tolerances, reproduces
 from bundle.samples import Samples
+from bundle.tolerances import DEFAULT_TEXT_TOLERANCES, INT8_TEXT_TOLERANCES, INT8_TIE_MARGIN, TextTolerances
 
 __all__ = [
     "DEFAULT_TEXT_TOLERANCES",
@@ -194,23 +194,13 @@ def reproduces_samples(
     *,
     accelerator: bool = False,
 ) -> tuple[ParityReport, list[str]]:
-    """Does a TEXT bundle's model still answer its samples? (``verify``, warm-up, deploy-time checks.)
+    """Kept for callers of the first text release: :func:`bundle.judge.judge` with a local runner over ``run``.
 
-    The stored texts (``samples.inputs["text"]``) are encoded by the bundle's own tokenizer
-    (``bundle.processing.text``), ``run`` maps that feed to the model's outputs, and the result is
-    judged by :func:`reproduces_text` with the tolerances the manifest recorded.
+    New code calls the judge, which decides for every kind of bundle.
     """
-    from bundle.processing.text import load_tokenizer
+    from bundle.judge import judge, local_runner
 
     if manifest.text is None:
-        raise ValueError(f"{manifest.name} is not a text bundle: use bundle.parity.reproduces")
-    texts = [str(text) for text in np.asarray(samples.inputs["text"]).tolist()]
-    encoded = load_tokenizer(root, manifest.text).encode(texts)
-    return reproduces_text(
-        manifest.task,
-        run(encoded.feed),
-        samples.outputs,
-        attention_mask=encoded.feed["attention_mask"],
-        tolerances=tolerances_for(manifest, accelerator=accelerator),
-        text_tolerances=text_tolerances_from_report(final_parity(manifest)),
-    )
+        raise ValueError(f"{manifest.name} is not a text bundle: call bundle.judge.judge")
+    verdict = judge(manifest, root, samples, local_runner(manifest, root, run), accelerator=accelerator)
+    return verdict.report, verdict.problems

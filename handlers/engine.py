@@ -9,8 +9,6 @@ loaded with.
 from __future__ import annotations
 
 import logging
-import statistics
-import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +27,6 @@ from handlers.errors import (
 from handlers.locate import find_bundles
 from handlers.settings import Settings
 from handlers.strategies import Inline, Strategy, choose_strategy
-from handlers.warmup import check_outputs, check_text_outputs
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -124,44 +121,27 @@ class ModelRuntime:
         )
 
     def warm_up(self, settings: Settings) -> None:
-        """Run the bundle's samples, check them against the stored outputs, time a single-row run."""
+        """Run the bundle's samples, judge them against the stored outputs, time a single-row run."""
         samples = self.bundle.samples()
-        feed = self._sample_feed(samples)
         self._warming = True
         try:
+            feed = self._sample_feed(samples)
             self._check_and_time(feed, samples, settings)
         finally:
             self._warming = False
         self.ready = True
 
     def _sample_feed(self, samples: Samples) -> dict[str, np.ndarray]:
-        """The samples as a feed; raw-text samples go through the model's processor (its tokenizer)."""
-        if self.manifest.text is not None:
-            from handlers.processing import Inputs
+        """The samples as a feed (:func:`handlers.warmup.sample_feed`: texts and images through the processor)."""
+        from handlers.warmup import sample_feed
 
-            return self.processor.preprocess(Inputs(raw=[str(text) for text in samples.inputs["text"].tolist()]))
-        if self.manifest.image is not None:
-            from bundle.processing.image import unpack_images
-            from handlers.processing import Inputs
-
-            return self.processor.preprocess(Inputs(raw=unpack_images(samples.inputs)))
-        return {name: _as_feed(array) for name, array in samples.inputs.items()}
+        return sample_feed(self, samples)
 
     def _check_and_time(self, feed: dict[str, np.ndarray], samples: Samples, settings: Settings) -> None:
-        accelerator = self.session.get_providers()[0] != "CPUExecutionProvider"
-        if not (settings.verify_samples and samples.outputs):
-            self.run(feed)
-        elif self.manifest.text is not None:
-            check_text_outputs(self.manifest, self.bundle.root, samples, self.run, accelerator=accelerator)
-        else:
-            check_outputs(self.manifest, samples, self.run(feed), accelerator=accelerator)
-        row = {name: array[:1] if array.ndim else array for name, array in feed.items()}
-        timings = []
-        for _ in range(5):
-            start = time.perf_counter()
-            self.run(row)
-            timings.append((time.perf_counter() - start) * 1000.0)
-        self.single_row_ms = statistics.median(timings)
+        """Judge the samples by the bundle's one judge, then time a single-row run (:mod:`handlers.warmup`)."""
+        from handlers.warmup import check_and_time
+
+        self.single_row_ms = check_and_time(self, feed, samples, settings)
 
     @property
     def providers(self) -> list[str]:

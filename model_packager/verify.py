@@ -2,7 +2,8 @@
 
 Three steps, each reported: the manifest parses against the schema, every file
 matches its sha256, and the stored sample inputs run through onnxruntime give
-the stored ORIGINAL outputs by the bundle contract's one rule (:func:`bundle.parity.reproduces`),
+the stored ORIGINAL outputs, as the bundle contract's one judge (:func:`bundle.judge.judge`) decides:
+raw texts through the bundle's tokenizer, image files through its preprocessing, the rule of its task,
 within the tolerances of the last transformation the bundle was packaged with.
 A bundle whose checksums fail is not run.
 """
@@ -14,10 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bundle import BundleError, BundleFormatError, BundleNotFoundError, open_bundle, verify_files
-from bundle.parity import reproduces, tolerances_for
-from bundle.parity_text import reproduces_samples
+from bundle.judge import judge, local_runner
 from model_packager.converters.base import PackagingError
-from model_packager.parity import run_onnx
 
 __all__ = ["Step", "VerifyResult", "verify_bundle"]
 
@@ -63,21 +62,14 @@ def _verify_root(source: Path, root_hint: Path | None, result: VerifyResult) -> 
         return
     result.steps.append(Step("checksums", True, "sha256 and size match for " + ", ".join(sorted(manifest.files))))
     try:
-        samples = bundle.samples()
-        model_path = bundle.model_path  # by path: model.onnx.data beside it
-        if manifest.text is not None:  # raw texts: encoded by the bundle's tokenizer, judged by the text rule
-            report, failures = reproduces_samples(manifest, bundle.root, samples, lambda f: run_onnx(model_path, f))
-        else:
-            feed = samples.inputs
-            if manifest.image is not None:  # stored image files: through the bundle's own preprocessing
-                from bundle.processing.image import sample_feed
-
-                feed = sample_feed(manifest.image, samples.inputs)
-            actual = run_onnx(model_path, feed)
-            report, failures = reproduces(actual, samples.outputs, tolerances_for(manifest), manifest.label_output)
+        verdict = judge(manifest, bundle.root, bundle.samples(), local_runner(manifest, bundle.root))
     except (BundleError, PackagingError) as exc:
         result.steps.append(Step("samples", False, str(exc)))
         return
+    except Exception as exc:  # onnxruntime's own (pybind) errors: the model cannot run
+        result.steps.append(Step("samples", False, f"onnxruntime cannot run the model: {type(exc).__name__}: {exc}"))
+        return
+    report, failures = verdict.report, verdict.problems
     detail = f"{report.sample_count} samples re-run through onnxruntime"
     result.steps.append(Step("samples", not failures, "; ".join(failures) if failures else detail + ", outputs match"))
 
