@@ -22,6 +22,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from bundle import names
+from bundle.tolerances import DEFAULT_TEXT_TOLERANCES, DEFAULT_TOLERANCES, INT8_TEXT_TOLERANCES, INT8_TOLERANCES
 
 __all__ = ["register"]
 
@@ -150,12 +151,22 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     ] = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("bundles"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of this version.")] = False,
-    atol: Annotated[float, typer.Option(help="Absolute tolerance of the parity gate.")] = 1e-4,
-    rtol: Annotated[float, typer.Option(help="Relative tolerance (for elements beyond --atol).")] = 1e-3,
-    min_label_agreement: Annotated[float, typer.Option(help="Share of classifier labels that must agree.")] = 0.99,
-    int8_atol: Annotated[float, typer.Option(help="Absolute tolerance after int8 quantization.")] = 0.05,
-    int8_rtol: Annotated[float, typer.Option(help="Relative tolerance after int8 quantization.")] = 0.05,
-    int8_min_label_agreement: Annotated[float, typer.Option(help="Label agreement after int8.")] = 0.95,
+    atol: Annotated[float, typer.Option(help="Absolute tolerance of the parity gate.")] = DEFAULT_TOLERANCES.atol,
+    rtol: Annotated[
+        float, typer.Option(help="Relative tolerance (for elements beyond --atol).")
+    ] = DEFAULT_TOLERANCES.rtol,
+    min_label_agreement: Annotated[float, typer.Option(help="Share of classifier labels that must agree.")] = (
+        DEFAULT_TOLERANCES.min_label_agreement
+    ),
+    int8_atol: Annotated[
+        float, typer.Option(help="Absolute tolerance after int8 quantization.")
+    ] = INT8_TOLERANCES.atol,
+    int8_rtol: Annotated[
+        float, typer.Option(help="Relative tolerance after int8 quantization.")
+    ] = INT8_TOLERANCES.rtol,
+    int8_min_label_agreement: Annotated[float, typer.Option(help="Label agreement after int8.")] = (
+        INT8_TOLERANCES.min_label_agreement
+    ),
     metadata: Annotated[list[str] | None, typer.Option(help="key=value recorded in the manifest (repeatable).")] = None,
     labels: Annotated[
         str | None,
@@ -168,11 +179,15 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
             "image models: image-classification."
         ),
     ] = None,
-    min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine to the original per text.")] = 0.9999,
-    int8_min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine after int8.")] = 0.99,
+    min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine to the original per text.")] = (
+        DEFAULT_TEXT_TOLERANCES.min_cosine
+    ),
+    int8_min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine after int8.")] = (
+        INT8_TEXT_TOLERANCES.min_cosine
+    ),
     min_ranking_agreement: Annotated[
         float, typer.Option(help="Embeddings: share of retrieval top-3 neighbours that must stay the same.")
-    ] = 1.0,
+    ] = DEFAULT_TEXT_TOLERANCES.min_ranking_agreement,
     truncatable_embeddings: Annotated[
         bool,
         typer.Option(

@@ -11,8 +11,9 @@ import numpy as np
 import onnx
 
 from bundle import MODEL_DATA_FILE, SAMPLES_FILE, Manifest
-from bundle.parity import OutputMismatchError, align_expected, reproduces, tolerances_for
-from bundle.samples import samples_bytes
+from bundle.judge import judge
+from bundle.parity import OutputMismatchError, align_expected, reproduces
+from bundle.samples import Samples, samples_bytes
 from bundle.writer import write_bundle
 from model_packager.converters.base import Conversion, ConversionError
 from model_packager.job import (
@@ -79,7 +80,8 @@ def _stored_samples(
     inputs, outputs = _stored(feed, measured), _stored(expected, measured)
     if measured <= MAX_STORED_ROWS:
         return inputs, outputs  # every measured row is stored: the gate already judged exactly these samples
-    report, failures = reproduces(run_onnx(model, inputs), outputs, tolerances_for(manifest), manifest.label_output)
+    verdict = judge(manifest, None, Samples(inputs, outputs), lambda raw: run_onnx(model, raw.tensors))
+    report, failures = verdict.report, verdict.problems
     if failures:
         raise ParityError(
             f"the first {report.sample_count} of the {measured} sample rows, kept in samples.npz, do not reproduce "
@@ -90,6 +92,11 @@ def _stored_samples(
             "stored samples",
         )
     return inputs, outputs
+
+
+def _nonfinite(inputs: dict[str, np.ndarray]) -> bool:
+    """True when a float sample input holds NaN or an infinity (an imputer's input): the model takes them."""
+    return any(array.dtype.kind == "f" and not np.isfinite(array).all() for array in inputs.values())
 
 
 def finish_tensor(
@@ -138,6 +145,9 @@ def finish_tensor(
         job, conversion, final_model, parity=parity, optimization=optimization, files=placeholder, source=source,
         model_path=model_path,
     )  # fmt: skip
+    if _nonfinite(conversion.inputs):
+        manifest = manifest.model_copy(update={"nonfinite_inputs": True})
+        notes.append("the samples hold NaN or infinite inputs: the served model takes them (nonfinite_inputs)")
     stored_inputs, stored_outputs = _stored_samples(final.path, conversion.inputs, expected, manifest)
     if job.measure or (job.measure is None and final.size >= MEASURE_ABOVE_BYTES):
         step("measuring memory and time to ready in a fresh onnxruntime process")
