@@ -50,6 +50,8 @@ __all__ = [
     "REQUEST_TIMEOUT_S",
     "ROUTE_ATTRIBUTE",
     "SAGEMAKER_ATTRIBUTES_HEADER",
+    "SAGEMAKER_PORT",
+    "SAGEMAKER_WORKERS",
     "SERVICE_NAME",
     "STAGE",
     "TOKEN",
@@ -92,6 +94,9 @@ WORKERS = "MAASKIT_WORKERS"
 HOST = "MAASKIT_HOST"
 PORT = "MAASKIT_PORT"
 KEEP_ALIVE_S = "MAASKIT_KEEP_ALIVE_S"
+# SageMaker's own names for two of them (read when the MAASKIT_* one is unset).
+SAGEMAKER_PORT = "SAGEMAKER_BIND_TO_PORT"
+SAGEMAKER_WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
 
 # Command line and client (maaskit invoke, maaskit.client).
 API_KEY = "MAASKIT_API_KEY"

@@ -38,16 +38,15 @@ import asyncio
 import collections
 import contextlib
 import logging
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from bundle import names
 from bundle.manifest import TensorSpec
+from handlers.settings import Settings
 
 __all__ = ["BatchConfig", "BatchStats", "BatcherClosedError", "MicroBatcher", "RunFn"]
 
@@ -59,23 +58,9 @@ Outputs = dict[str, np.ndarray]
 #: ``run_options``, it also takes the batch's options: ``run(feed, options)``).
 RunFn = Callable[..., Outputs]
 
-ENV_ENABLED = names.BATCHING
-ENV_MAX_SIZE = names.BATCH_MAX_SIZE
-ENV_MAX_WAIT_MS = names.BATCH_MAX_WAIT_MS
-
 
 class BatcherClosedError(RuntimeError):
     """The batcher was closed (server shutting down); the request was not run."""
-
-
-def _env_number(name: str, default: float, env: Mapping[str, str]) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number; unset it or give e.g. {name}={default:g}") from None
 
 
 @dataclass(frozen=True)
@@ -93,19 +78,9 @@ class BatchConfig:
             raise ValueError(f"max_wait_ms must be between 0 and 1000, got {self.max_wait_ms}")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, default: BatchConfig | None = None) -> BatchConfig:
-        """Read ``MAASKIT_BATCHING`` (0/1), ``MAASKIT_BATCH_MAX_SIZE``, ``MAASKIT_BATCH_MAX_WAIT_MS``."""
-        source = os.environ if env is None else env
-        base = default or cls()
-        flag = source.get(ENV_ENABLED, "").strip().lower()
-        if flag not in {"", "0", "1", "true", "false", "on", "off", "yes", "no"}:
-            raise ValueError(f"{ENV_ENABLED}={flag!r}: use 1 to enable request batching or 0 to disable it")
-        enabled = base.enabled if flag == "" else flag in {"1", "true", "on", "yes"}
-        size = _env_number(ENV_MAX_SIZE, base.max_batch_size, source)
-        if size != int(size):
-            raise ValueError(f"{ENV_MAX_SIZE}={size:g} must be a whole number of rows")
-        wait = _env_number(ENV_MAX_WAIT_MS, base.max_wait_ms, source)
-        return cls(enabled=enabled, max_batch_size=int(size), max_wait_ms=wait)
+    def from_settings(cls, settings: Settings) -> BatchConfig:
+        """The batching the settings ask for (``MAASKIT_BATCHING``, ``_BATCH_MAX_SIZE``, ``_BATCH_MAX_WAIT_MS``)."""
+        return cls(settings.batching, settings.batch_max_size, settings.batch_max_wait_ms)
 
 
 @dataclass

@@ -7,15 +7,18 @@ when ``MAASKIT_INFERENCE_TIMEOUT_MS`` is set: :mod:`handlers.strategies`), and s
 on ``0.0.0.0:8080`` under uvicorn (uvloop and httptools when installed). SageMaker starts the image
 with the argument ``serve``; it is accepted and ignored.
 
-Environment (argument > environment > default, as everywhere in maaskit):
+Environment (argument > environment > default, as everywhere in maaskit). Every variable is read by
+:class:`handlers.settings.Settings` (one parser, one type each; a bad value stops the container with a
+message naming the variable); this entry only sets its own defaults:
 
 ==============================  ==========================================================
 ``SM_MODEL_DIR``                model directory (default ``/opt/ml/model``)
 ``MAASKIT_BUNDLES``             explicit bundle locations; wins over ``SM_MODEL_DIR``
-``SAGEMAKER_BIND_TO_PORT``      port (default 8080)
+``SAGEMAKER_BIND_TO_PORT``      port (else ``MAASKIT_PORT``; default 8080)
+``MAASKIT_HOST``                bind address (default ``0.0.0.0``)
 ``MAASKIT_WORKERS``             server processes (alias ``SAGEMAKER_MODEL_SERVER_WORKERS``);
                                 default one per visible GPU, 1 without GPU
-``MAASKIT_KEEP_ALIVE_S``        HTTP keep-alive seconds (default 75, above SageMaker's 60)
+``MAASKIT_KEEP_ALIVE_S``        HTTP keep-alive seconds, e.g. 2.5 (default 75, above SageMaker's 60)
 ``MAASKIT_REQUEST_TIMEOUT_S``   request head to answer (default 60, SageMaker's invocation timeout)
 ``MAASKIT_MAX_RESPONSE_BYTES``  largest answer (default 6 MB, SageMaker's real-time limit; 413 above)
 ``MAASKIT_DECODE_PROCESSES``    processes decoding large /invocations bodies (default 2; 0: threads)
@@ -37,12 +40,11 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bundle import BundleError, names
+from bundle import BundleError
 from bundle.limits import SAGEMAKER_INVOCATION_TIMEOUT_S, SAGEMAKER_PAYLOAD_BYTES
-from handlers.batching import BatchConfig
 from handlers.settings import ENV, Settings, SettingsError, target_defaults
 from handlers.strategies import choose_strategy
 from handlers.tunnel import InvocationsTunnel
@@ -50,12 +52,12 @@ from handlers.tunnel import InvocationsTunnel
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-__all__ = ["ServerConfig", "build_app", "default_providers", "main", "worker_app"]
+__all__ = ["build_app", "container_settings", "default_providers", "main", "worker_app"]
 
 logger = logging.getLogger("maaskit.sagemaker")
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
-KEEP_ALIVE_S = 75  # above the 60 s SageMaker's front end keeps idle connections
+KEEP_ALIVE_S = 75.0  # above the 60 s SageMaker's front end keeps idle connections
 DECODE_PROCESSES = 2  # large /invocations bodies decode outside the GIL that /ping needs
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -96,56 +98,6 @@ def assign_worker_gpu(env: dict[str, str] | os._Environ[str]) -> str | None:
     return device
 
 
-class EntryConfigError(ValueError):
-    """An environment variable of the container entry holds an unusable value."""
-
-
-def _int_env(env: Mapping[str, str], variables: Sequence[str], default: int, minimum: int) -> int:
-    for name in variables:
-        raw = env.get(name, "").strip()
-        if raw:
-            try:
-                value = int(raw)
-            except ValueError:
-                raise EntryConfigError(f"{name}={raw!r} must be a whole number") from None
-            if value < minimum:
-                raise EntryConfigError(f"{name}={raw!r} must be at least {minimum}")
-            return value
-    return default
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Where and how the container serves: bind address, processes, keep-alive, batching."""
-
-    host: str = "0.0.0.0"  # a container listens on all its interfaces
-    port: int = 8080
-    workers: int = 1
-    keep_alive_s: int = 75
-    batch: BatchConfig = field(default_factory=BatchConfig)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, gpu_count: int | None = None) -> ServerConfig:
-        """Read the container's environment (see the module docstring for the names)."""
-        source = os.environ if env is None else env
-        gpus = len(visible_gpus(source)) if gpu_count is None else gpu_count
-        workers = _int_env(source, (names.WORKERS, "SAGEMAKER_MODEL_SERVER_WORKERS"), max(gpus, 1), 1)
-        port = _int_env(source, ("SAGEMAKER_BIND_TO_PORT", names.PORT), 8080, 1)
-        if port > 65535:
-            raise EntryConfigError(f"port {port} is out of range; set SAGEMAKER_BIND_TO_PORT to 1-65535")
-        try:
-            batch = BatchConfig.from_env(source)
-        except ValueError as exc:
-            raise EntryConfigError(str(exc)) from None
-        return cls(
-            host=source.get(names.HOST, "0.0.0.0"),
-            port=port,
-            workers=workers,
-            keep_alive_s=_int_env(source, (names.KEEP_ALIVE_S,), KEEP_ALIVE_S, 1),
-            batch=batch,
-        )
-
-
 def bundle_locations(env: Mapping[str, str]) -> tuple[str, ...]:
     """``MAASKIT_BUNDLES`` when set, else ``SM_MODEL_DIR``, else ``/opt/ml/model``."""
     explicit = env.get(ENV["bundles"], "").strip()
@@ -170,10 +122,19 @@ def default_providers(available: Sequence[str] | None = None) -> tuple[str, ...]
     return (CPU,)
 
 
-def container_settings(env: Mapping[str, str], **overrides: object) -> Settings:
-    """Settings from the container's environment with SageMaker's defaults (invocation timeout, 6 MB answers)."""
+def container_settings(env: Mapping[str, str], gpu_count: int | None = None, **overrides: object) -> Settings:
+    """Settings from the container's environment with SageMaker's defaults (see the module docstring).
+
+    Raises SettingsError naming the variable when one holds an unusable value.
+    """
+    gpus = len(visible_gpus(env)) if gpu_count is None else gpu_count
     defaults = target_defaults(
         env,
+        host="0.0.0.0",  # a container listens on all its interfaces
+        port=8080,
+        workers=max(gpus, 1),
+        keep_alive_s=KEEP_ALIVE_S,
+        batching=True,
         request_timeout_s=float(SAGEMAKER_INVOCATION_TIMEOUT_S),
         max_response_bytes=SAGEMAKER_PAYLOAD_BYTES,
         decode_processes=DECODE_PROCESSES,
@@ -181,22 +142,23 @@ def container_settings(env: Mapping[str, str], **overrides: object) -> Settings:
     return Settings.load(environ=env, **{**defaults, **overrides})
 
 
-def build_app(env: Mapping[str, str] | None = None, config: ServerConfig | None = None) -> Starlette:
+def build_app(env: Mapping[str, str] | None = None, settings: Settings | None = None) -> Starlette:
     """Load, verify and warm every bundle, serve them batched (unless turned off) within the budget, build the app.
 
-    Raises BundleError when a bundle is missing or cannot be trusted, SettingsError on bad settings.
+    ``settings`` default: :func:`container_settings` of ``env`` (default ``os.environ``). Raises BundleError
+    when a bundle is missing or cannot be trusted, SettingsError on bad settings.
     """
     from handlers.app import create_app
     from handlers.engine import ModelRepository
     from handlers.offload import shutdown_processes, warm_processes
 
     source = dict(os.environ if env is None else env)
-    config = config or ServerConfig.from_env(source)
+    settings = settings or container_settings(source)
     overrides: dict[str, object] = {"bundles": bundle_locations(source)}
     if not source.get(ENV["providers"], "").strip():
         overrides["providers"] = default_providers()
-    settings = container_settings(source, **overrides)
-    strategy = choose_strategy(settings, config.batch)  # the inference budget holds inside the batcher too
+    settings = replace(settings, **overrides)
+    strategy = choose_strategy(settings)  # the inference budget holds inside the batcher too
     repository = ModelRepository.load(settings, strategy=strategy)
     for runtime in repository.runtimes():
         logger.info("serving %s on %s, inference %s", runtime.key, ",".join(runtime.providers), strategy.describe())
@@ -219,20 +181,20 @@ def worker_app() -> Starlette:
     return build_app()
 
 
-def _uvicorn_options(config: ServerConfig, settings: Settings) -> dict[str, object]:
+def _uvicorn_options(settings: Settings) -> dict[str, object]:
     import importlib.util
 
     from handlers.connections import uvicorn_options
 
     has = importlib.util.find_spec
     return {
-        "host": config.host,
-        "port": config.port,
+        "host": settings.host,
+        "port": settings.port,
         "loop": "uvloop" if has("uvloop") else "asyncio",
         "access_log": False,  # maaskit writes its own structured line per request
         "log_level": "warning",
         "server_header": False,
-        **uvicorn_options(settings, keep_alive_s=config.keep_alive_s),
+        **uvicorn_options(settings),
     }
 
 
@@ -248,15 +210,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     try:
-        config = ServerConfig.from_env()
-        options = _uvicorn_options(config, container_settings(os.environ))
-        if config.workers == 1:
-            app = build_app(config=config)
+        settings = container_settings(os.environ)
+        options = _uvicorn_options(settings)
+        if settings.workers == 1:
+            app = build_app(settings=settings)
             uvicorn.run(app, **options)  # type: ignore[arg-type]
         else:
-            logger.info("starting %d worker processes", config.workers)
-            uvicorn.run("handlers.sagemaker_entry:worker_app", factory=True, workers=config.workers, **options)  # type: ignore[arg-type]
-    except (EntryConfigError, SettingsError) as exc:
+            logger.info("starting %d worker processes", settings.workers)
+            uvicorn.run("handlers.sagemaker_entry:worker_app", factory=True, workers=settings.workers, **options)  # type: ignore[arg-type]
+    except SettingsError as exc:
         print(f"maaskit: {exc}", file=sys.stderr)
         return 2
     except BundleError as exc:

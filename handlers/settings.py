@@ -1,4 +1,9 @@
-"""Runtime settings: precedence argument > environment > default; env var names from :mod:`bundle.names`."""
+"""Runtime settings of every entry (``maaskit serve``, Lambda, the SageMaker container, the batcher).
+
+One object, one parser, one type per setting: precedence argument > environment > the target's
+default > the default below. Variable names come from :mod:`bundle.names`; a bad value raises
+:class:`SettingsError` naming the variable, the value and what to set instead.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from typing import Any, Literal
 
 from bundle import names
 from bundle.limits import LAMBDA_PAYLOAD_BYTES
+from handlers.setting_kinds import KINDS, SettingsError, provider_name
 
-__all__ = ["ENV", "LAMBDA_MAX_BODY_BYTES", "Settings", "SettingsError", "target_defaults"]
+__all__ = ["ALIASES", "ENV", "LAMBDA_MAX_BODY_BYTES", "Settings", "SettingsError", "target_defaults", "variables"]
 
 #: Lambda's synchronous request/response limit (6 MB); also the SageMaker real-time limit.
 LAMBDA_MAX_BODY_BYTES = LAMBDA_PAYLOAD_BYTES
@@ -32,6 +38,9 @@ ENV: dict[str, str] = {
     "base_path": names.BASE_PATH,
     "page": names.PAGE,
     # Servers maaskit starts (`maaskit serve`, the SageMaker container); see handlers/connections.py.
+    "host": names.HOST,
+    "port": names.PORT,
+    "workers": names.WORKERS,
     "header_timeout_s": names.HEADER_TIMEOUT_S,
     "body_timeout_s": names.BODY_TIMEOUT_S,
     "body_min_rate": names.BODY_MIN_RATE,
@@ -44,20 +53,44 @@ ENV: dict[str, str] = {
     "max_response_bytes": names.MAX_RESPONSE_BYTES,
     "offload_bytes": names.OFFLOAD_BYTES,
     "decode_processes": names.DECODE_PROCESSES,
+    # Request batching (handlers/batching.py); the SageMaker container turns it on.
+    "batching": names.BATCHING,
+    "batch_max_size": names.BATCH_MAX_SIZE,
+    "batch_max_wait_ms": names.BATCH_MAX_WAIT_MS,
 }
 
+#: Settings that SageMaker also names, every variable in the order read (the first one set wins).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "port": (names.SAGEMAKER_PORT, names.PORT),  # the port SageMaker assigns is the one it health-checks
+    "workers": (names.WORKERS, names.SAGEMAKER_WORKERS),
+}
+
+#: How each setting's text is read: a kind of :data:`handlers.setting_kinds.KINDS` and its bounds.
+_KIND: dict[str, tuple[str, float | None, float | None]] = {
+    "bundles": ("paths", None, None),
+    "providers": ("providers", None, None),
+    "metrics": ("metrics", None, None),
+    "service_name": ("text", None, None),
+    "base_path": ("text", None, None),
+    "host": ("text", None, None),
+    "log_payload": ("bool", None, None),
+    "access_log": ("bool", None, None),
+    "verify_samples": ("bool", None, None),
+    "page": ("bool", None, None),
+    "batching": ("bool", None, None),
+    "inline_max_ms": ("ms", 0, None),
+    "inference_timeout_ms": ("ms", 0, None),
+    "batch_max_wait_ms": ("ms", 0, 1000),
+    "header_timeout_s": ("seconds", 0, None),
+    "body_timeout_s": ("seconds", 0, None),
+    "request_timeout_s": ("seconds", 0, None),
+    "keep_alive_s": ("seconds", 0, None),
+    "port": ("int", 1, 65535),
+    "workers": ("int", 1, None),
+    "batch_max_size": ("int", 1, None),
+}  # every other setting: a whole number, not negative
+
 MetricsMode = Literal["prometheus", "emf", "none"]
-_WHOLE_NUMBERS = {
-    "max_body_bytes", "intra_op_threads", "inter_op_threads", "body_min_rate", "max_header_bytes", "max_headers",
-    "max_connections", "max_response_bytes", "offload_bytes", "decode_processes",
-}  # fmt: skip
-_SECONDS = {"header_timeout_s", "body_timeout_s", "request_timeout_s", "keep_alive_s"}
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-class SettingsError(ValueError):
-    """An environment variable or argument holds a value the runtime cannot use."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +128,13 @@ class Settings:
     """Lambda only: a custom-domain base path that API Gateway leaves in the request path (e.g. ``/iris``)."""
     page: bool = True
     """Serve the HTML model page to browsers at ``/`` and ``/models/{name}`` (off on Lambda unless set)."""
+    host: str = "127.0.0.1"
+    """Servers: address to bind (the SageMaker container: ``0.0.0.0``)."""
+    port: int = 8000
+    """Servers: TCP port (the SageMaker container: 8080; ``SAGEMAKER_BIND_TO_PORT`` wins when set)."""
+    workers: int = 1
+    """Servers: worker processes, each loading every bundle (the container: one per GPU;
+    alias ``SAGEMAKER_MODEL_SERVER_WORKERS``)."""
     header_timeout_s: float = 10.0
     """Servers: seconds a client has to send a request's line and headers (also a new connection's first byte); 408."""
     body_timeout_s: float = 10.0
@@ -112,95 +152,67 @@ class Settings:
     max_connections: int = 1000
     """Servers: concurrent connections or requests before new requests get 503 (0: no limit)."""
     max_response_bytes: int = 0
-    """Largest answer as the platform carries it (413 above it; 0: no limit). Lambda and SageMaker: 6 MB."""
+    """Largest answer as the platform carries it (413 above it; 0: no limit). Lambda: 6 MB (ALB: 1 MB);
+    SageMaker: 6 MB."""
     offload_bytes: int = 262144
     """Bodies of at least this many bytes are decoded in a worker thread, so health checks never wait on them."""
     decode_processes: int = 0
-    """Worker processes that decode and encode large ``/invocations`` bodies (0: the thread; the container: 2)."""
+    """Worker processes that decode and encode large bodies outside the server's GIL (0: the thread only;
+    ``maaskit serve`` and the container: 2, at most one per core)."""
+    batching: bool = False
+    """Gather concurrent requests into one model run (the SageMaker container: on)."""
+    batch_max_size: int = 32
+    """Rows per batched run."""
+    batch_max_wait_ms: float = 2.0
+    """How long a batch waits to fill after its first request (0-1000)."""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings from ``overrides`` (arguments), else ``environ`` (default ``os.environ``), else defaults."""
+        """Settings from ``overrides`` (arguments; None: not given), else ``environ`` (default ``os.environ``)."""
         env = os.environ if environ is None else environ
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
         if unknown:
             raise SettingsError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
         values: dict[str, Any] = {}
-        for name, var in ENV.items():
+        for name in ENV:
             if overrides.get(name) is not None:
                 values[name] = _normalize(name, overrides[name], f"argument {name}")
-            elif var in env:
-                values[name] = _parse(name, env[var], var)
+                continue
+            for var in variables(name):
+                if env.get(var, "").strip():
+                    values[name] = parse(name, env[var], var)
+                    break
         return cls(**values)
+
+
+def variables(name: str) -> tuple[str, ...]:
+    """The environment variables of setting ``name``, the one that wins first."""
+    return ALIASES.get(name, (ENV[name],))
+
+
+def parse(name: str, raw: str, source: str) -> Any:
+    """The value of setting ``name`` read from the text ``raw`` found in ``source`` (a variable's name)."""
+    kind, low, high = _KIND.get(name, ("int", 0, None))
+    return KINDS[kind](raw.strip(), source, low, high)
 
 
 def _normalize(name: str, value: Any, source: str) -> Any:
     if isinstance(value, str):
-        return _parse(name, value, source)
+        return parse(name, value, source)
     if name == "bundles":
         return tuple(str(item) for item in value)
     if name == "providers":
-        return tuple(_provider_name(str(item).strip()) for item in value)
+        return tuple(provider_name(str(item).strip()) for item in value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return parse(name, str(value), source)  # the same bounds as the environment's
     return value
-
-
-def _parse(name: str, raw: str, source: str) -> Any:
-    text = raw.strip()
-    if name == "bundles":
-        return tuple(part for part in text.split(os.pathsep) if part)
-    if name == "providers":
-        return tuple(_provider_name(part.strip()) for part in text.split(",") if part.strip())
-    if name in _WHOLE_NUMBERS:
-        try:
-            number = int(text)
-        except ValueError:
-            raise SettingsError(f"{source}={raw!r} must be a whole number") from None
-        if number < 0:
-            raise SettingsError(f"{source}={raw!r} must not be negative")
-        return number
-    if name in _SECONDS:
-        try:
-            seconds = float(text)
-        except ValueError:
-            raise SettingsError(f"{source}={raw!r} must be a number of seconds") from None
-        if not seconds >= 0:
-            raise SettingsError(f"{source}={raw!r} must not be negative")
-        return seconds
-    if name in {"inline_max_ms", "inference_timeout_ms"}:
-        try:
-            millis = float(text)
-        except ValueError:
-            raise SettingsError(f"{source}={raw!r} must be a number of milliseconds") from None
-        if millis < 0:
-            raise SettingsError(f"{source}={raw!r} must not be negative")
-        return millis
-    if name in {"log_payload", "access_log", "verify_samples", "page"}:
-        lowered = text.lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise SettingsError(f"{source}={raw!r} must be true or false")
-    if name == "metrics":
-        if text not in {"prometheus", "emf", "none"}:
-            raise SettingsError(f"{source}={raw!r} must be one of prometheus, emf, none")
-        return text
-    return text
 
 
 def target_defaults(environ: Mapping[str, str], **defaults: Any) -> dict[str, Any]:
     """A target's defaults for settings its environment leaves unset (argument > environment > target)."""
-    return {name: value for name, value in defaults.items() if ENV[name] not in environ}
-
-
-_PROVIDER_ALIASES = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-}
-
-
-def _provider_name(text: str) -> str:
-    """Accept short names (``cuda``, ``cpu``) as well as onnxruntime's full provider names."""
-    return _PROVIDER_ALIASES.get(text.lower(), text)
+    return {
+        name: value
+        for name, value in defaults.items()
+        if not any(environ.get(var, "").strip() for var in variables(name))
+    }

@@ -194,12 +194,14 @@ class Budgeted(Strategy):
 
 
 def choose_strategy(settings: Settings, batch: BatchConfig | None = None) -> Strategy:
-    """The strategy the settings ask for: batched (when ``batch`` is enabled) or adaptive, within the budget.
+    """The strategy the settings ask for: batched (when ``batch``, default the settings' batching, is enabled)
+    or adaptive, within the budget.
 
     With ``MAASKIT_INFERENCE_TIMEOUT_MS`` set and no batching, runs go to a worker thread (an inline
     run cannot be interrupted).
     """
     budget = settings.inference_timeout_ms
+    batch = BatchConfig.from_settings(settings) if batch is None else batch
     if batch is not None and batch.enabled:
         base: Strategy = Batched(batch)
     elif budget > 0:

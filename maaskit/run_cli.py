@@ -26,52 +26,70 @@ def _fail(message: str, code: int = _BAD_INPUT) -> typer.Exit:
 def serve(  # noqa: PLR0917 (typer maps parameters to options)
     bundles: Annotated[list[Path], typer.Argument(help="Bundle directories or .tar.gz archives (or folders of them).")],
     host: Annotated[
-        str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server to the network.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads every bundle).")] = 1,
+        str | None,
+        typer.Option(help=f"Address to bind (default 127.0.0.1, or {names.HOST}); 0.0.0.0 exposes the server."),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help=f"TCP port (default 8000, or {names.PORT}).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help=f"Worker processes, each loading every bundle (default 1, or {names.WORKERS})."),
+    ] = None,
     providers: Annotated[str | None, typer.Option(help="onnxruntime providers, e.g. 'cuda,cpu'.")] = None,
     threads: Annotated[int | None, typer.Option(help="onnxruntime intra-op threads (default: one per core).")] = None,
 ) -> None:
-    """Serve bundles over HTTP in every protocol (maaskit JSON, OIP v2, TF Serving, TorchServe, SageMaker)."""
+    """Serve bundles over HTTP in every protocol (maaskit JSON, OIP v2, TF Serving, TorchServe, SageMaker).
+
+    Every other setting comes from its MAASKIT_* variable (handlers/settings.py).
+    """
     import uvicorn
 
     from bundle import BundleError
     from handlers.observability import configure_logging
-    from handlers.settings import ENV, Settings, SettingsError
+    from handlers.server import serve_settings
+    from handlers.settings import ENV, SettingsError
 
     configure_logging()
     overrides: dict[str, Any] = {
         "bundles": tuple(str(path) for path in bundles),
         "providers": providers,
         "intra_op_threads": threads,
+        "host": host,
+        "port": port,
+        "workers": workers,
     }
     try:
-        settings = Settings.load(None, **overrides)
+        settings = serve_settings(None, **overrides)
     except SettingsError as exc:
         raise _fail(str(exc)) from None
     from handlers.connections import uvicorn_options
 
     # Header/body timeouts, header limits, keep-alive and connections from MAASKIT_* (handlers/settings.py).
-    options = {"host": host, "port": port, "access_log": False, "log_level": "info", **uvicorn_options(settings)}
-    if workers > 1:
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "access_log": False,
+        "log_level": "info",
+        **uvicorn_options(settings),
+    }
+    if settings.workers > 1:
         os.environ[ENV["bundles"]] = os.pathsep.join(settings.bundles)
         if providers:
             os.environ[ENV["providers"]] = providers
         if threads is not None:
             os.environ[ENV["intra_op_threads"]] = str(threads)
-        uvicorn.run("handlers.server:create_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        uvicorn.run("handlers.server:create_from_env", factory=True, workers=settings.workers, **options)  # type: ignore[arg-type]
         return
-    from handlers.app import create_app
-    from handlers.engine import ModelRepository
+    from handlers.server import build_app
 
     try:
-        repository = ModelRepository.load(settings)
+        app = build_app(settings)
     except BundleError as exc:
         raise _fail(str(exc)) from None
+    repository = app.state.repository
     served = ", ".join(f"{runtime.name} {runtime.version}" for runtime in repository)
-    typer.echo(f"serving {served} at http://{host}:{port} (routes: http://{host}:{port}/docs)", err=True)
-    uvicorn.run(create_app(repository, settings), **options)  # type: ignore[arg-type]
+    url = f"http://{settings.host}:{settings.port}"
+    typer.echo(f"serving {served} at {url} (routes: {url}/docs)", err=True)
+    uvicorn.run(app, **options)  # type: ignore[arg-type]
 
 
 def _auth(api_key: str | None, token: str | None, sigv4: bool) -> Any:

@@ -329,17 +329,19 @@ def test_close_fails_queued_requests_and_refuses_new_ones() -> None:
     run_async(scenario)
 
 
-def test_config_from_env_reads_and_validates() -> None:
-    config = BatchConfig.from_env(
-        {"MAASKIT_BATCHING": "0", "MAASKIT_BATCH_MAX_SIZE": "64", "MAASKIT_BATCH_MAX_WAIT_MS": "0.5"}
-    )
-    assert config == BatchConfig(enabled=False, max_batch_size=64, max_wait_ms=0.5)
-    assert BatchConfig.from_env({}) == BatchConfig()
-    with pytest.raises(ValueError, match="MAASKIT_BATCH_MAX_SIZE"):
-        BatchConfig.from_env({"MAASKIT_BATCH_MAX_SIZE": "lots"})
-    with pytest.raises(ValueError, match="whole number"):
-        BatchConfig.from_env({"MAASKIT_BATCH_MAX_SIZE": "2.5"})
-    with pytest.raises(ValueError, match="MAASKIT_BATCHING"):
-        BatchConfig.from_env({"MAASKIT_BATCHING": "maybe"})
-    with pytest.raises(ValueError, match="max_batch_size"):
-        BatchConfig.from_env({"MAASKIT_BATCH_MAX_SIZE": "0"})
+def test_config_comes_from_the_one_settings_object() -> None:
+    from handlers.settings import Settings, SettingsError
+
+    env = {"MAASKIT_BATCHING": "1", "MAASKIT_BATCH_MAX_SIZE": "64", "MAASKIT_BATCH_MAX_WAIT_MS": "0.5"}
+    assert BatchConfig.from_settings(Settings.load(env)) == BatchConfig(enabled=True, max_batch_size=64, max_wait_ms=0.5)
+    assert BatchConfig.from_settings(Settings.load({})).enabled is False  # on only where an entry turns it on
+    for name, value, fragment in [
+        ("MAASKIT_BATCH_MAX_SIZE", "lots", "whole number"),
+        ("MAASKIT_BATCH_MAX_SIZE", "2.5", "whole number"),
+        ("MAASKIT_BATCH_MAX_SIZE", "0", "at least 1"),
+        ("MAASKIT_BATCHING", "maybe", "true or false"),
+        ("MAASKIT_BATCH_MAX_WAIT_MS", "5000", "between 0 and 1000"),
+    ]:
+        with pytest.raises(SettingsError, match=fragment) as info:
+            Settings.load({name: value})
+        assert str(info.value).startswith(f"{name}={value!r}")

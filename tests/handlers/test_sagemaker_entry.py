@@ -22,13 +22,13 @@ import pytest
 from bundle import open_bundle
 from handlers.batching import MicroBatcher
 from handlers.sagemaker_entry import (
-    EntryConfigError,
-    ServerConfig,
     assign_worker_gpu,
     build_app,
+    container_settings,
     default_providers,
     visible_gpus,
 )
+from handlers.settings import SettingsError
 from tests.handlers.bundles import BuiltBundles
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,21 +227,23 @@ def test_bad_arguments_and_settings_exit_with_a_message(
     assert "Traceback" not in result.stderr
 
 
-def test_server_config_from_env() -> None:
-    assert ServerConfig.from_env({}, gpu_count=0) == ServerConfig()
-    assert ServerConfig.from_env({}, gpu_count=4).workers == 4
-    config = ServerConfig.from_env(
+def test_container_settings_have_the_containers_defaults() -> None:
+    settings = container_settings({}, gpu_count=0)
+    assert (settings.host, settings.port, settings.workers, settings.keep_alive_s) == ("0.0.0.0", 8080, 1, 75.0)
+    assert (settings.batching, settings.decode_processes, settings.request_timeout_s) == (True, 2, 60.0)
+    assert container_settings({}, gpu_count=4).workers == 4
+    settings = container_settings(
         {"SAGEMAKER_BIND_TO_PORT": "9090", "SAGEMAKER_MODEL_SERVER_WORKERS": "3", "MAASKIT_BATCH_MAX_SIZE": "8"},
         gpu_count=1,
     )
-    assert (config.port, config.workers, config.batch.max_batch_size) == (9090, 3, 8)
-    assert (
-        ServerConfig.from_env({"MAASKIT_WORKERS": "2", "SAGEMAKER_MODEL_SERVER_WORKERS": "5"}, gpu_count=0).workers == 2
-    )
-    with pytest.raises(EntryConfigError, match="1-65535"):
-        ServerConfig.from_env({"SAGEMAKER_BIND_TO_PORT": "70000"}, gpu_count=0)
-    with pytest.raises(EntryConfigError, match="at least 1"):
-        ServerConfig.from_env({"MAASKIT_WORKERS": "0"}, gpu_count=0)
+    assert (settings.port, settings.workers, settings.batch_max_size) == (9090, 3, 8)
+    both = {"MAASKIT_WORKERS": "2", "SAGEMAKER_MODEL_SERVER_WORKERS": "5"}
+    assert container_settings(both, gpu_count=0).workers == 2
+    assert container_settings({"MAASKIT_KEEP_ALIVE_S": "2.5"}, gpu_count=0).keep_alive_s == 2.5
+    with pytest.raises(SettingsError, match="1 and 65535"):
+        container_settings({"SAGEMAKER_BIND_TO_PORT": "70000"}, gpu_count=0)
+    with pytest.raises(SettingsError, match="at least 1"):
+        container_settings({"MAASKIT_WORKERS": "0"}, gpu_count=0)
 
 
 def test_cuda_is_preferred_when_offered_and_cpu_fallback_is_logged() -> None:
@@ -268,14 +270,14 @@ def test_cuda_is_preferred_when_offered_and_cpu_fallback_is_logged() -> None:
 
 def test_build_app_puts_a_batcher_in_front_of_every_model_unless_disabled(bundles: BuiltBundles) -> None:
     env = {"SM_MODEL_DIR": str(bundles.adder_v1), "MAASKIT_ACCESS_LOG": "false", "MAASKIT_INTRA_OP_THREADS": "1"}
-    app = build_app(env, ServerConfig.from_env(env, gpu_count=0))
+    app = build_app(env, container_settings(env, gpu_count=0))
     runtimes = app.state.repository.runtimes()
     assert [r.key for r in runtimes] == ["adder-1.0.0"]
     assert isinstance(getattr(runtimes[0].infer, "__self__", None), MicroBatcher)
     assert app.state.settings.providers == default_providers()
 
     off = {**env, "MAASKIT_BATCHING": "0", "MAASKIT_PROVIDERS": "cpu"}
-    app = build_app(off, ServerConfig.from_env(off, gpu_count=0))
+    app = build_app(off, container_settings(off, gpu_count=0))
     runtime = app.state.repository.runtimes()[0]
     assert not isinstance(getattr(runtime.infer, "__self__", None), MicroBatcher)
     assert app.state.settings.providers == ("CPUExecutionProvider",)

@@ -71,3 +71,118 @@ def test_every_setting_has_one_environment_variable():
     assert {field.name for field in fields(Settings)} == set(ENV)
     assert all(name.startswith("MAASKIT_") for name in ENV.values())
     assert len(set(ENV.values())) == len(ENV)
+
+
+def test_every_setting_has_a_kind_and_every_variable_comes_from_bundle_names():
+    from bundle import names
+    from handlers.settings import ALIASES, variables
+
+    spelled = {value for key, value in vars(names).items() if key.isupper() and isinstance(value, str)}
+    for name in ENV:
+        assert set(variables(name)) <= spelled, name
+        assert ENV[name] in variables(name)
+    assert set(ALIASES) <= set(ENV)
+
+
+def test_a_number_argument_is_checked_like_the_environment():
+    with pytest.raises(SettingsError, match="argument port=.0. must be between 1 and 65535"):
+        Settings.load(environ={}, port=0)
+    assert Settings.load(environ={}, keep_alive_s=2).keep_alive_s == 2.0
+
+
+def test_empty_variable_means_unset():
+    assert Settings.load(environ={ENV["keep_alive_s"]: " "}).keep_alive_s == 5.0
+
+
+# --- one settings object for every entry: serve, the SageMaker container, Lambda, the batcher ---------------
+
+KEEP_ALIVE = {ENV["keep_alive_s"]: "2.5"}
+
+
+@pytest.fixture
+def lambda_entry(bundles, monkeypatch):
+    """handlers.lambda_entry imported fresh (it loads its bundles at import, as in Lambda's init phase)."""
+    import importlib
+    import sys
+
+    monkeypatch.setenv(ENV["bundles"], str(bundles.iris))
+    monkeypatch.setenv(ENV["intra_op_threads"], "1")
+    sys.modules.pop("handlers.lambda_entry", None)
+    yield importlib.import_module("handlers.lambda_entry")
+    sys.modules.pop("handlers.lambda_entry", None)
+
+
+def _serve(monkeypatch, bundle, env: dict[str, str]) -> tuple[int, str, dict]:
+    """``maaskit serve`` through its CLI with uvicorn.run and the bundle loading replaced: exit code, output, options."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    import handlers.server
+    from maaskit.cli import app
+
+    captured: dict = {}
+
+    class _App:
+        class state:  # noqa: N801 (stands in for Starlette's app.state)
+            repository = ()
+
+    monkeypatch.setattr(uvicorn, "run", lambda target, **options: captured.update(options))
+    monkeypatch.setattr(handlers.server, "build_app", lambda settings: captured.update(settings=settings) or _App())
+    for name in ENV.values():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["serve", str(bundle)])
+    return result.exit_code, result.output, captured
+
+
+def test_keep_alive_2_5_works_for_every_entry(bundles, monkeypatch, lambda_entry):
+    from handlers.connections import uvicorn_options
+    from handlers.sagemaker_entry import _uvicorn_options, container_settings
+
+    code, output, captured = _serve(monkeypatch, bundles.iris, KEEP_ALIVE)
+    assert code == 0, output
+    assert captured["timeout_keep_alive"] == 2.5 and captured["settings"].keep_alive_s == 2.5
+    container = container_settings(KEEP_ALIVE, gpu_count=0)
+    assert container.keep_alive_s == 2.5 and _uvicorn_options(container)["timeout_keep_alive"] == 2.5
+    assert lambda_entry.default_settings(KEEP_ALIVE).keep_alive_s == 2.5
+    assert uvicorn_options(Settings.load(KEEP_ALIVE))["timeout_keep_alive"] == 2.5
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("MAASKIT_KEEP_ALIVE_S", "soon", "must be a number of seconds (e.g. 2.5)"),
+        ("MAASKIT_BATCH_MAX_SIZE", "2.5", "must be a whole number"),
+        ("MAASKIT_PORT", "99999", "must be between 1 and 65535"),
+        ("MAASKIT_DECODE_PROCESSES", "-1", "must not be negative"),
+    ],
+)
+def test_a_bad_value_is_one_clear_error_naming_the_variable_on_every_entry(
+    bundles, monkeypatch, lambda_entry, variable, value, fragment
+):
+    from handlers.sagemaker_entry import container_settings
+
+    expected = f"{variable}={value!r} {fragment}; set one that is, or unset {variable} for the default"
+    code, output, _ = _serve(monkeypatch, bundles.iris, {variable: value})
+    assert code == 2 and expected in " ".join(output.split()), output
+    for entry in (lambda env: container_settings(env, gpu_count=0), lambda_entry.default_settings, Settings.load):
+        with pytest.raises(SettingsError) as info:
+            entry({variable: value})
+        assert str(info.value) == expected
+
+
+def test_serve_reads_host_port_and_workers_from_the_environment_and_arguments_win(bundles, monkeypatch):
+    code, output, captured = _serve(monkeypatch, bundles.iris, {"MAASKIT_PORT": "8123", "MAASKIT_HOST": "127.0.0.2"})
+    assert code == 0, output
+    assert (captured["host"], captured["port"]) == ("127.0.0.2", 8123)
+    assert captured["settings"].decode_processes == 2  # serve decodes large bodies outside its GIL, as the container
+
+
+def test_serve_settings_defaults_and_overrides():
+    from handlers.server import serve_settings
+
+    assert serve_settings({}).decode_processes == 2
+    assert serve_settings({ENV["decode_processes"]: "0"}).decode_processes == 0
+    assert serve_settings({ENV["port"]: "9000"}, port=None).port == 9000
+    assert serve_settings({ENV["port"]: "9000"}, port=9001).port == 9001

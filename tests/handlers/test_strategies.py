@@ -14,7 +14,7 @@ import pytest
 
 from bundle import TensorSpec
 from handlers.batching import BatchConfig, MicroBatcher
-from handlers.sagemaker_entry import ServerConfig, build_app
+from handlers.sagemaker_entry import build_app, container_settings
 from handlers.settings import Settings
 from handlers.strategies import Adaptive, Batched, Budgeted, Inline, Threaded, choose_strategy
 from tests.handlers.conftest import asgi_post
@@ -94,7 +94,7 @@ def batched_app(tmp_path_factory: pytest.TempPathFactory):
         "MAASKIT_ACCESS_LOG": "false",
         "MAASKIT_METRICS": "none",
     }
-    app = build_app(env, ServerConfig.from_env(env, gpu_count=0))
+    app = build_app(env, container_settings(env, gpu_count=0))
     strategy = app.state.repository.strategy
     assert isinstance(strategy, Budgeted) and isinstance(strategy.inner, Batched)
     return app
