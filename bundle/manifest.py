@@ -14,6 +14,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bundle.errors import BundleFormatError
+from bundle.generation import GenerationSpec
 
 __all__ = [
     "FORMAT_VERSION",
@@ -85,6 +86,7 @@ Task = Literal[
     "text-classification",
     "token-classification",
     "image-classification",
+    "text-generation",
 ]
 #: Tasks whose bundles take raw text (and carry a ``text`` TextSpec).
 TEXT_TASKS: frozenset[str] = frozenset({"feature-extraction", "text-classification", "token-classification"})
@@ -299,6 +301,8 @@ class Manifest(_Strict):
     """feature-extraction bundles only: the sentence embedding output."""
     image: ImageSpec | None = None
     """Present exactly when ``task`` is an image task: how encoded images become the pixel tensor."""
+    generation: GenerationSpec | None = None
+    """Present exactly when ``task`` is text-generation (see :mod:`bundle.generation`)."""
 
     @field_validator("files")
     @classmethod
@@ -332,6 +336,8 @@ class Manifest(_Strict):
             raise ValueError(f"task {self.task!r} {needs} image spec")
         if self.image is not None and self.input_spec(self.image.input_name) is None:
             raise ValueError(f"image input {self.image.input_name!r} is not an input of the model")
+        if (self.task == "text-generation") != (self.generation is not None):
+            raise ValueError("a generation spec goes with task text-generation, and only with it")
         return self
 
     @property
