@@ -1,10 +1,15 @@
-"""Every bundle ``package()`` accepts is verified, served and passes the pre-traffic hook.
+"""Every kind of bundle maaskit makes goes the whole way: packaged, verified, served, and through the
+pre-traffic hook.
 
 Regressors with targets from 1e-3 to 1e7 (house prices around 250,000 among them: float32
 inference is off by ~0.01 there, far beyond an absolute 1e-4 yet well within the relative
-tolerance), classifiers with string and integer labels, and int8-quantized and graph-optimized
-MLPs. For each: it packages, ``maaskit verify`` passes, the runtime loads it as ``maaskit serve``
-does (warm-up included), one request is answered, and the hook's check passes on the served answer.
+tolerance), classifiers with string and integer labels, an imputer pipeline whose samples hold NaN,
+int8-quantized and graph-optimized MLPs, each text task (feature-extraction, text-classification,
+token-classification: tiny random-weight BERTs) and an image classifier (a tiny ViT). For each: it
+packages, ``maaskit verify`` passes, the runtime loads it as ``maaskit serve`` does (warm-up
+included), the staged pre-traffic hook passes against the REAL Lambda handler (OIP binary requests
+through a fake boto3 Lambda client, status to a fake CodeDeploy client), and the hook FAILS when the
+served model's weights are swapped.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from handlers.engine import ModelRepository
 from handlers.settings import Settings
 from model_packager import package
 from model_packager.verify import verify_bundle
-from tests.bundle.serving import answers_to, hook_verdict
+from tests.bundle.serving import answers_to, lambda_handler, run_hook, staged_hook, swapped_weights
 
 _RNG = np.random.default_rng(11)
 FEATURES = _RNG.normal(size=(200, 6)).astype(np.float32)
@@ -78,6 +83,48 @@ def _mlp_classifier_optimized() -> tuple[Any, dict[str, Any]]:
     return mlp, {"optimize": "extended"}
 
 
+def _imputer_with_nan() -> tuple[Any, dict[str, Any]]:
+    """SimpleImputer + LinearRegression: its samples hold NaN, which the served model must take intact."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+
+    holes = FEATURES.copy()
+    holes[_RNG.random(holes.shape) < 0.15] = np.nan
+    model = make_pipeline(SimpleImputer(), LinearRegression()).fit(holes, 3.0 + FEATURES @ WEIGHTS)
+    return model, {"sample": holes[:48]}
+
+
+def _text(kind: str) -> Callable[[], tuple[Any, dict[str, Any]]]:
+    """A tiny random-weight BERT saved as users save it (``tests.textmodels``), packaged from its folder."""
+
+    def make() -> tuple[Any, dict[str, Any]]:
+        pytest.importorskip("transformers")
+        from tests.textmodels import save_hf_folder, save_sentence_transformer
+
+        folder = FOLDERS["root"] / kind
+        if not folder.exists():
+            if kind == "feature-extraction":
+                pytest.importorskip("sentence_transformers")
+                save_sentence_transformer(folder)
+            else:
+                save_hf_folder(folder, "sequence" if kind == "text-classification" else "token")
+        return folder, {"sample": None}
+
+    return make
+
+
+def _vit() -> tuple[Any, dict[str, Any]]:
+    pytest.importorskip("transformers")
+    pytest.importorskip("PIL")
+    from tests.imagemodels import save_vit_folder
+
+    folder = FOLDERS["root"] / "vit"
+    if not folder.exists():
+        save_vit_folder(folder)
+    return folder, {"sample": None, "task": "image-classification"}
+
+
 MATRIX: dict[str, Callable[[], tuple[Any, dict[str, Any]]]] = {
     "linear-1e-3": _regressor(1e-3),
     "linear-1": _regressor(1.0),
@@ -88,17 +135,25 @@ MATRIX: dict[str, Callable[[], tuple[Any, dict[str, Any]]]] = {
     "forest-ints": _forest_ints,
     "mlp-int8": _mlp_regressor_int8,
     "mlp-extended": _mlp_classifier_optimized,
+    "imputer-nan": _imputer_with_nan,
+    "embeddings": _text("feature-extraction"),
+    "sentiment": _text("text-classification"),
+    "entities": _text("token-classification"),
+    "vit": _vit,
 }
+#: Where the text and image models' folders are saved ("root", set by the module fixture).
+FOLDERS: dict[str, Path] = {}
 
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    FOLDERS["root"] = tmp_path_factory.mktemp("matrix-models")
     return tmp_path_factory.mktemp("matrix")
 
 
 @pytest.mark.filterwarnings("ignore:Stochastic Optimizer")  # the MLPs stay tiny: not converged is fine here
 @pytest.mark.parametrize("name", list(MATRIX))
-def test_packaged_bundle_is_verified_served_and_passes_the_hook(name: str, out: Path) -> None:
+def test_packaged_bundle_is_verified_served_passes_the_hook_and_fails_it_when_swapped(name: str, out: Path) -> None:
     model, options = MATRIX[name]()
     sample = options.pop("sample", FEATURES[:48])
     result = package(model, name=name, version="1.0.0", sample=sample, out=out, **options)
@@ -108,6 +163,7 @@ def test_packaged_bundle_is_verified_served_and_passes_the_hook(name: str, out: 
             INT8_TOLERANCES.atol,
             INT8_TOLERANCES.rtol,
         )
+    assert result.manifest.nonfinite_inputs == (name == "imputer-nan")
 
     verified = verify_bundle(result.directory)
     assert verified.passed, verified.steps
@@ -115,13 +171,20 @@ def test_packaged_bundle_is_verified_served_and_passes_the_hook(name: str, out: 
     settings = Settings.load(environ={}, bundles=[str(result.archive)], access_log=False, intra_op_threads=1)
     repository = ModelRepository.load(settings)  # what `maaskit serve` does: verified, warmed up against samples
     assert repository.ready
+    if result.manifest.text is None and result.manifest.image is None:
+        request = {
+            "path": f"/models/{name}/predict",
+            "headers": {"content-type": "application/json"},
+            "body": json.dumps({"inputs": {"input": np.asarray(sample[:3]).tolist()}}),
+        }
+        (answer,) = answers_to(repository, settings, [request])
+        assert len(np.asarray(next(iter(answer.values())))) == 3
 
-    request = {
-        "path": f"/models/{name}/predict",
-        "headers": {"content-type": "application/json"},
-        "body": json.dumps({"inputs": {"input": np.asarray(sample[:3]).tolist()}}),
-    }
-    (answer,) = answers_to(repository, settings, [request])
-    assert len(np.asarray(next(iter(answer.values())))) == 3
+    hook = staged_hook(result.directory, out / f"{name}-hook")
+    passed = run_hook(hook, lambda_handler(result.directory))
+    assert (passed.status, passed.problems) == ("Succeeded", [])
+    assert all(event["path"] == f"/v2/models/{name}/infer" and event["isBase64Encoded"] for event in passed.events)
 
-    assert hook_verdict(result.directory, repository, settings, out / f"{name}-hook") == []
+    swapped = swapped_weights(result.directory, out / f"{name}-swapped")
+    failed = run_hook(hook, lambda_handler(swapped, verify_samples=False))
+    assert failed.status == "Failed" and failed.problems, failed

@@ -1,18 +1,20 @@
 """CodeDeploy pre-traffic hook: run the bundle's samples against the new Lambda version before any traffic.
 
-Deployed as its own function beside the model's (see :mod:`infra.samples`): this file, the
-``bundle`` package (the bundle contract, with the one parity rule) and the bundle's
-``manifest.json`` and ``samples.npz``, on Python 3.11 with the endpoint's dependency layer (numpy,
-pydantic, orjson). The new version (``TARGET_VERSION_ARN``) gets every stored sample row as API
-Gateway REST events on ``POST /models/<name>/predict`` (as many as the 6 MB invoke limit needs);
-the JSON answers are turned back into arrays of the manifest's dtypes and judged by
-:func:`bundle.parity.reproduces` with :func:`bundle.parity.tolerances_for`, exactly as the
-runtime's warm-up and ``maaskit verify`` judge them. Any mismatch, error status or invocation
-failure reports ``Failed``, which stops the rollout.
+Deployed as its own function beside the model's (see :mod:`infra.samples`): this file and its OIP wire
+(``oip.py``), the ``bundle`` package (the bundle contract, with the one judge), the bundle's
+``manifest.json`` and ``samples.npz`` (and a text bundle's tokenizer file), on the endpoint's
+dependency layer (numpy, pydantic, orjson, tokenizers). The new version (``TARGET_VERSION_ARN``) gets
+every stored sample as Open Inference Protocol v2 requests, ``POST /v2/models/<name>/infer`` with
+binary tensors (texts and image files as ``BYTES``, NaN intact), in API Gateway REST events shaped as
+the deployed API delivers them (resource ``/v2/models/<name>/{proxy+}``, binary bodies base64), as
+many as Lambda's 6 MB invoke limit needs. The answers' raw outputs are judged by
+:func:`bundle.judge.judge`, exactly as the packager, ``maaskit verify`` and the runtime's warm-up judge
+them. Any mismatch, error status or invocation failure reports ``Failed``, which stops the rollout.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -20,15 +22,35 @@ from typing import Any
 
 import numpy as np
 
+from bundle.judge import RawSamples, Runner, judge, raw_samples
 from bundle.manifest import Manifest, load_manifest
-from bundle.parity import reproduces, tolerances_for
 from bundle.samples import Samples, read_samples
 
-__all__ = ["HOOK_DIR", "compare", "decode_outputs", "handler", "load_cases", "predict_event", "request_batches"]
+try:
+    from infra.hook.oip import decode_answer, request_body
+except ModuleNotFoundError:  # the staged asset: the hook's modules side by side at the top level
+    from oip import decode_answer, request_body  # type: ignore[import-not-found, no-redef]
+
+__all__ = [
+    "HOOK_DIR",
+    "HookError",
+    "compare",
+    "decode_payload",
+    "handler",
+    "infer_event",
+    "load_cases",
+    "remote_runner",
+    "request_batches",
+]
 
 HOOK_DIR = Path(__file__).resolve().parent
 #: Largest event sent to the new version: under Lambda's 6 MB synchronous invoke payload.
 MAX_EVENT_BYTES = 5 * 1024 * 1024
+_BINARY = "application/octet-stream"
+
+
+class HookError(Exception):
+    """The new version could not be asked (invocation failure, error status, unreadable answer)."""
 
 
 def load_cases(directory: Path = HOOK_DIR) -> tuple[Manifest, Samples]:
@@ -37,121 +59,146 @@ def load_cases(directory: Path = HOOK_DIR) -> tuple[Manifest, Samples]:
     return manifest, read_samples(directory / "samples.npz")
 
 
-def predict_event(model: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """An API Gateway REST (payload 1.0) event carrying a maaskit JSON predict request."""
-    path = f"/models/{model}/predict"
+def infer_event(model: str, body: bytes, header_length: int) -> dict[str, Any]:
+    """An API Gateway REST (payload 1.0) event for ``POST /v2/models/<model>/infer`` with a binary OIP body.
+
+    The deployed API routes it through the resource ``/v2/models/<model>/{proxy+}`` (``proxy``: ``infer``)
+    and, ``application/octet-stream`` being a binary media type, hands the body over base64-encoded.
+    """
+    path, resource = f"/v2/models/{model}/infer", f"/v2/models/{model}/{{proxy+}}"
+    headers = {
+        "content-type": _BINARY,
+        "accept": f"{_BINARY}, application/json",
+        "inference-header-content-length": str(header_length),
+    }
     return {
-        "resource": "/models/{model}/{proxy+}",
+        "resource": resource,
         "path": path,
         "httpMethod": "POST",
-        "headers": {"content-type": "application/json", "accept": "application/json"},
-        "multiValueHeaders": {"content-type": ["application/json"], "accept": ["application/json"]},
+        "headers": headers,
+        "multiValueHeaders": {key: [value] for key, value in headers.items()},
         "queryStringParameters": None,
         "multiValueQueryStringParameters": None,
-        "pathParameters": {"model": model, "proxy": "predict"},
+        "pathParameters": {"proxy": "infer"},
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": "/models/{model}/{proxy+}",
+            "resourcePath": resource,
             "httpMethod": "POST",
             "path": path,
             "stage": "hook",
             "requestId": "maaskit-pre-traffic-hook",
             "identity": {"sourceIp": "127.0.0.1", "userAgent": "maaskit-pre-traffic-hook"},
         },
-        "body": json.dumps({"inputs": inputs}),
-        "isBase64Encoded": False,
+        "body": base64.b64encode(body).decode("ascii"),
+        "isBase64Encoded": True,
     }
 
 
-def request_batches(manifest: Manifest, samples: Samples, limit: int | None = None) -> list[dict[str, Any]]:
-    """Predict events covering every sample row in order, each at most ``limit`` (:data:`MAX_EVENT_BYTES`) bytes.
+def _events(manifest: Manifest, raw: RawSamples, limit: int | None = None) -> list[dict[str, Any]]:
+    """Infer events covering every example in order, each at most ``limit`` (:data:`MAX_EVENT_BYTES`) bytes.
 
-    A single row larger than the limit is sent as it is: Lambda refuses it and the check fails, as it must.
+    A single example larger than the limit is sent as it is: Lambda refuses it and the check fails, as it must.
     """
     limit = MAX_EVENT_BYTES if limit is None else limit
-    rows = samples.count
-    size = max(rows, 1)
+    rows = max(raw.count, 1)
+    size = rows
     while True:
         events = [
-            predict_event(
-                manifest.name, {name: array[start : start + size].tolist() for name, array in samples.inputs.items()}
-            )
-            for start in range(0, max(rows, 1), size)
+            infer_event(manifest.name, *request_body(manifest, raw.rows(start, start + size)))
+            for start in range(0, rows, size)
         ]
         if size == 1 or max(len(json.dumps(event)) for event in events) <= limit:
             return events
         size = -(-size // 2)
 
 
-def _as_array(values: Any, dtype: str) -> np.ndarray:
-    if dtype == "string":
-        return np.asarray(values, dtype=object)
-    return np.asarray(values, dtype=np.dtype(dtype))  # JSON null (a NaN written by orjson) becomes NaN
+def request_batches(manifest: Manifest, samples: Samples, limit: int | None = None) -> list[dict[str, Any]]:
+    """The events that carry every stored sample to the new version (see :func:`infer_event`)."""
+    return _events(manifest, raw_samples(manifest, samples), limit)
 
 
-def _label_indices(values: Any, index: dict[str, int]) -> np.ndarray:
-    as_index = np.vectorize(lambda item: index.get(item, -1) if isinstance(item, str) else item, otypes=[object])
-    return np.asarray(as_index(np.asarray(values, dtype=object)))
+def _text(payload: dict[str, Any]) -> str:
+    body = str(payload.get("body") or "")
+    if payload.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    return body[:500]
 
 
-def decode_outputs(manifest: Manifest, answer: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The ``outputs`` of a maaskit JSON answer as arrays of the manifest's dtypes.
-
-    The runtime writes class indices of the label output as their labels: they are read back as indices.
-    """
-    decoded: dict[str, np.ndarray] = {}
-    labels = manifest.labels
-    for spec in manifest.outputs:
-        if spec.name not in answer:
-            continue
-        values = answer[spec.name]
-        if spec.name == manifest.label_output and labels and spec.dtype != "string":
-            values = _label_indices(values, {str(label): position for position, label in enumerate(labels)})
-        decoded[spec.name] = _as_array(values, spec.dtype)
-    return decoded
+def decode_payload(manifest: Manifest, payload: Any) -> dict[str, np.ndarray]:
+    """The raw outputs in the Lambda proxy answer ``payload``; HookError when it is no OIP success."""
+    status = payload.get("statusCode") if isinstance(payload, dict) else None
+    if status != 200:
+        detail = _text(payload) if isinstance(payload, dict) else str(payload)[:500]
+        raise HookError(f"the new version answered HTTP {status}: {detail}")
+    body = payload.get("body") or ""
+    raw = base64.b64decode(body) if payload.get("isBase64Encoded") else str(body).encode()
+    try:
+        outputs = decode_answer(raw, payload.get("headers") or payload.get("multiValueHeaders"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HookError(f"the answer is not an OIP inference answer: {exc}") from None
+    return {name: _label_indices(manifest, name, value) for name, value in outputs.items()}
 
 
-def _joined(parts: list[dict[str, np.ndarray]], samples: Samples) -> dict[str, np.ndarray]:
-    """Per-request outputs put back together: batched outputs concatenated, the others from the first answer."""
+def _label_indices(manifest: Manifest, name: str, values: np.ndarray) -> np.ndarray:
+    """Class indices answered as their labels (string labels over an integer output) read back as indices."""
+    spec = next((item for item in manifest.outputs if item.name == name), None)
+    if name != manifest.label_output or not manifest.labels or spec is None or spec.dtype == "string":
+        return values
+    if values.dtype != object:
+        return values
+    index = {str(label): position for position, label in enumerate(manifest.labels)}
+    return np.vectorize(lambda item: index.get(str(item), -1), otypes=[np.int64])(values)
+
+
+def _joined(parts: list[dict[str, np.ndarray]], rows: int) -> dict[str, np.ndarray]:
+    """Per-request outputs put back together along the example axis (token axes padded to the widest)."""
+    if len(parts) == 1:
+        return parts[0]
     joined: dict[str, np.ndarray] = {}
     for name in parts[0]:
         pieces = [part[name] for part in parts if name in part]
-        expected = samples.outputs.get(name)
-        batched = expected is not None and expected.ndim > 0 and expected.shape[0] == samples.count
-        joined[name] = np.concatenate(pieces) if batched and len(pieces) == len(parts) > 1 else pieces[0]
+        if len(pieces) != len(parts) or sum(len(piece) if piece.ndim else 0 for piece in pieces) != rows:
+            joined[name] = pieces[0]  # not per example: the first answer's
+            continue
+        if pieces[0].ndim == 3:
+            width = max(piece.shape[1] for piece in pieces)
+            pieces = [np.pad(piece, ((0, 0), (0, width - piece.shape[1]), (0, 0))) for piece in pieces]
+        joined[name] = np.concatenate(pieces)
     return joined
 
 
-def compare(manifest: Manifest, samples: Samples, answers: list[dict[str, Any]]) -> list[str]:
-    """Why the answers (the ``outputs`` of each batch, in order) do not reproduce the samples; empty when they do."""
-    try:
-        outputs = _joined([decode_outputs(manifest, answer) for answer in answers], samples)
-    except (ValueError, TypeError) as exc:
-        return [f"the answer's outputs do not have the manifest's types: {exc}"]
-    _, problems = reproduces(outputs, samples.outputs, tolerances_for(manifest), manifest.label_output)
-    return problems
-
-
-def _invoke(client: Any, target: str, event: dict[str, Any]) -> dict[str, Any] | str:
+def _invoke(client: Any, target: str, event: dict[str, Any]) -> Any:
     answer = client.invoke(FunctionName=target, Payload=json.dumps(event).encode())
     payload = json.loads(answer["Payload"].read() or b"null")
     if answer.get("FunctionError"):
-        return f"the new version failed: {json.dumps(payload)[:500]}"
-    status = payload.get("statusCode") if isinstance(payload, dict) else None
-    if status != 200:
-        return f"the new version answered HTTP {status}: {str(payload)[:500]}"
-    outputs = json.loads(payload.get("body") or "{}").get("outputs")
-    return outputs if isinstance(outputs, dict) else f"the answer has no outputs object: {str(payload)[:500]}"
+        raise HookError(f"the new version failed: {json.dumps(payload)[:500]}")
+    return payload
 
 
-def _check(client: Any, target: str, manifest: Manifest, samples: Samples) -> list[str]:
-    answers = []
-    for event in request_batches(manifest, samples):
-        outputs = _invoke(client, target, event)
-        if isinstance(outputs, str):
-            return [outputs]
-        answers.append(outputs)
-    return compare(manifest, samples, answers)
+def remote_runner(client: Any, target: str, manifest: Manifest, limit: int | None = None) -> Runner:
+    """A judge's runner that asks the Lambda version ``target`` through ``client`` (boto3 ``lambda``)."""
+
+    def run(raw: RawSamples) -> dict[str, np.ndarray]:
+        payloads = [_invoke(client, target, event) for event in _events(manifest, raw, limit)]
+        return _joined([decode_payload(manifest, payload) for payload in payloads], raw.count)
+
+    return run
+
+
+def compare(manifest: Manifest, samples: Samples, payloads: list[Any], root: Path = HOOK_DIR) -> list[str]:
+    """Why the Lambda answers to :func:`request_batches` (in order) do not reproduce the samples; empty when they do."""
+    try:
+        outputs = _joined([decode_payload(manifest, payload) for payload in payloads], samples.count)
+        return judge(manifest, root, samples, lambda _raw: outputs).problems
+    except (HookError, ValueError) as exc:
+        return [str(exc)]
+
+
+def _check(client: Any, target: str, manifest: Manifest, samples: Samples, root: Path = HOOK_DIR) -> list[str]:
+    try:
+        return judge(manifest, root, samples, remote_runner(client, target, manifest)).problems
+    except (HookError, ValueError) as exc:
+        return [str(exc)]
 
 
 def _clients() -> tuple[Any, Any]:
