@@ -27,6 +27,7 @@ from model_packager.converters.base import ConvertOptions
 from model_packager.converters.image import ImageClassificationConverter, ImageConversion
 from model_packager.converters.registry import ConverterRegistry, default_registry
 from model_packager.converters.transformers_text import TextConversion, TransformersTextConverter
+from model_packager.generative import package_text_generation, wants_text_generation
 from model_packager.image_samples import is_image_sample
 from model_packager.job import MAX_STORED_ROWS, MEASURE_ABOVE_BYTES, InvalidRequestError, Job, PackageResult
 from model_packager.optimize import GraphLevel, Quantization
@@ -139,6 +140,10 @@ def package(
     step = on_step or (lambda _message: None)
     started = time.perf_counter()
     out = Path(out)
+    if wants_text_generation(model_or_path, task):  # causal LMs: onnxruntime-genai's builder and generation gate
+        return package_text_generation(model_or_path, name=name, version=version, out=out, sample=sample,
+                                       quantize=quantize, precision=precision, optimize=optimize, tokenizer=tokenizer,
+                                       metadata=metadata, force=force, on_step=on_step)  # fmt: skip
     _validate(name, version, metadata, optimize, quantize, precision=precision)
     paths = bundle_paths(out, name, version)
     _check_target(out, paths, force)

@@ -92,6 +92,10 @@ def _summary(result: Any) -> list[str]:
         f"  archive {result.archive} ({human_size(result.archive_size)})",
         f"  parity  {'passed' if manifest.parity.passed else 'FAILED'} on {manifest.parity.sample_count} samples",
     ]
+    if manifest.generation is not None:
+        from model_packager.generative.report import generation_lines
+
+        lines[3:3] = generation_lines(manifest.generation)
     if manifest.text is not None:
         lines.insert(3, f"  task    {manifest.task}, max_length {manifest.text.max_length} tokens, tokenizer.json")
     lines += [f"    {line}" for line in parity_lines(manifest.parity)]
@@ -136,7 +140,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     optimize: Annotated[
         str, typer.Option(help="Graph optimization: none, basic, extended, or transformer (text models).")
     ] = "none",
-    quantize: Annotated[str | None, typer.Option(help="Quantization: int8 (dynamic).")] = None,
+    quantize: Annotated[str | None, typer.Option(help="Quantization: int8 (dynamic); text-generation: int8 or int4.")] = None,
     precision: Annotated[
         str,
         typer.Option(help="fp32, or fp16 for GPU targets (float32 inputs/outputs kept; parity re-checked on CPU)."),
@@ -176,7 +180,7 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         str | None,
         typer.Option(
             help="Text models: feature-extraction, text-classification or token-classification (default: detected); "
-            "image models: image-classification."
+            "image models: image-classification; causal LMs: text-generation (detected from *ForCausalLM)."
         ),
     ] = None,
     min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine to the original per text.")] = (

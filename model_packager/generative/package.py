@@ -1,0 +1,196 @@
+"""``package(..., task="text-generation")``: a causal LM folder becomes a gated generative bundle.
+
+Steps: read and check the folder (unsupported architectures refused before anything runs), export with
+onnxruntime-genai's model builder (quiet; its output in the packaging log), run the generation gate
+against transformers, write the bundle atomically (nothing is left behind when the gate fails).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bundle.generation import GENERATION_TASK, GenerationParity, GenerationSpec
+from bundle.manifest import Manifest, ParityCheck, ParityReport, TensorSpec, ToolInfo
+from bundle.processing.chat import template_sha256
+from bundle.reader import MODEL_DATA_FILE, file_sha256
+from bundle.writer import write_bundle
+from model_packager.converters.base import PackagingError
+from model_packager.generative.export import builder_version, export_decoder
+from model_packager.generative.gate import GateResult, run_gate, tolerances_for_precision
+from model_packager.generative.prompts import load_prompts
+from model_packager.generative.source import CausalLMSource, read_source
+from model_packager.job import InvalidRequestError, PackageResult
+from model_packager.parity import ParityError
+
+__all__ = ["GOLDEN_TOKENS", "package_generative", "precision_of"]
+
+#: Greedy tokens each sample prompt's golden continuation holds (fp32 must reproduce them exactly).
+GOLDEN_TOKENS = 32
+DEFAULT_MAX_NEW_TOKENS = 1024
+_PROCESSING_FILES = ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json")
+_ONNX_DTYPES = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 16: "float32"}
+
+
+def precision_of(quantize: str | None, precision: str) -> str:
+    """The builder precision for the CLI's ``--quantize`` / ``--precision``; InvalidRequestError when unsupported."""
+    if quantize not in (None, "none") and precision != "fp32":
+        raise InvalidRequestError("give --quantize (int8, int4: CPU) or --precision fp16 (CUDA), not both")
+    chosen = quantize if quantize not in (None, "none") else precision
+    if chosen == "fp16":
+        raise InvalidRequestError(
+            "fp16 text-generation bundles run on CUDA, and this maaskit gates generative bundles on CPU only: "
+            "package fp32, or --quantize int8 / int4 for CPU"
+        )
+    if chosen not in {"fp32", "int8", "int4"}:
+        raise InvalidRequestError(f"text-generation precision must be fp32, int8 or int4, not {chosen!r}")
+    return chosen
+
+
+def _tensor_specs(model_path: Path) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, int]]:
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False)
+
+    def specs(values: Any) -> list[TensorSpec]:
+        out = []
+        for value in values:
+            tensor = value.type.tensor_type
+            shape = [dim.dim_value if dim.HasField("dim_value") else None for dim in tensor.shape.dim]
+            out.append(TensorSpec(name=value.name, dtype=_ONNX_DTYPES.get(tensor.elem_type, "float32"), shape=shape))
+        return out
+
+    opsets = {entry.domain or "": int(entry.version) for entry in graph.opset_import}
+    return specs(graph.graph.input), specs(graph.graph.output), opsets
+
+
+def _summary_report(parity: GenerationParity) -> ParityReport:
+    """The gate in the manifest's common parity shape (the full figures are in ``generation.parity``)."""
+    checks = [
+        ParityCheck(output="logits", metric="max_abs_diff", tolerance=parity.logits_max_abs_tolerance,
+                    measured=parity.logits_max_abs, passed=parity.logits_max_abs <= parity.logits_max_abs_tolerance),
+        ParityCheck(output="greedy_tokens", metric="label_agreement", tolerance=parity.min_greedy_exact,
+                    measured=parity.greedy_exact, passed=parity.greedy_exact >= parity.min_greedy_exact),
+        ParityCheck(output="tokens", metric="label_agreement", tolerance=1.0, measured=parity.tokenizer_agreement,
+                    passed=parity.tokenizer_agreement >= 1.0),
+    ]  # fmt: skip
+    return ParityReport(sample_count=parity.prompts, passed=parity.passed, checks=checks)
+
+
+def _failure(parity: GenerationParity) -> str:
+    figures = (
+        f"tokenizer agreement {parity.tokenizer_agreement:.0%}, template agreement "
+        f"{'n/a' if parity.template_agreement is None else f'{parity.template_agreement:.0%}'}, "
+        f"logits max abs {parity.logits_max_abs:.3g} (<= {parity.logits_max_abs_tolerance:.3g}), "
+        f"KL {parity.kl_max:.3g} (<= {parity.kl_tolerance:.3g}), top-1 {parity.top1_agreement:.1%}, "
+        f"greedy exact {parity.greedy_exact:.0%} (>= {parity.min_greedy_exact:.0%})"
+    )
+    margin = parity.first_divergence_margin
+    where = f"; first divergence at a logit margin of {margin:.4g}" if margin is not None else ""
+    return f"the generation gate failed: {figures}{where}"
+
+
+def _spec(source: CausalLMSource, exported: Path, precision: str, gate: GateResult, max_new_tokens: int) -> GenerationSpec:
+    template = source.chat_template
+    return GenerationSpec(
+        architecture=source.architecture,
+        model_type=source.model_type,
+        precision=precision,  # type: ignore[arg-type]
+        execution_provider="cpu",
+        context_length=source.context_length,
+        max_new_tokens=min(max_new_tokens, source.context_length - 1),
+        eos_token_ids=source.eos_token_ids,
+        bos_token_id=source.bos_token_id,
+        vocab_size=source.vocab_size,
+        tokenizer_sha256=file_sha256(exported / "tokenizer.json"),
+        chat_template_file="chat_template.jinja" if template is not None else None,
+        chat_template_sha256=template_sha256(template) if template is not None else None,
+        template_tokens=source.template_tokens,
+        defaults=source.defaults,
+        golden_tokens=GOLDEN_TOKENS,
+        parity=gate.parity,
+    )
+
+
+def package_generative(
+    path: Path,
+    *,
+    name: str,
+    version: str,
+    out: Path,
+    precision: str = "fp32",
+    sample: str | Path | Sequence[Any] | None = None,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    metadata: Mapping[str, str] | None = None,
+    force: bool = False,
+    log: Path,
+    on_step: Callable[[str], None] | None = None,
+    provenance: Any,
+    created: str,
+) -> PackageResult:
+    """Export, gate and write one generative bundle (see the module docstring); raises ParityError on a failed gate."""
+    step = on_step or (lambda _message: None)
+    started = time.perf_counter()
+    source = read_source(path)
+    notes = [f"detected {source.architecture} (causal LM): packaging for text-generation"]
+    prompts, note = load_prompts(sample, source.chat_template is not None)
+    notes += [note] if note else []
+    out.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".maaskit-{name}-", dir=out))
+    try:
+        step(f"exporting with the onnxruntime-genai model builder ({precision})")
+        exported = export_decoder(path, workdir / "onnx", precision, log)
+        for file in _PROCESSING_FILES:  # the tokenizer transformers used, byte for byte
+            if (path / file).is_file():
+                shutil.copyfile(path / file, exported / file)
+        if source.chat_template is not None:
+            (exported / "chat_template.jinja").write_text(source.chat_template, encoding="utf-8")
+        exported_at = time.perf_counter()
+        step("checking generation parity against transformers")
+        gate = run_gate(source, exported, prompts, golden_tokens=GOLDEN_TOKENS,
+                        tolerances=tolerances_for_precision(precision), store_bundle_tokens=precision != "fp32")  # fmt: skip
+        if not gate.parity.passed:
+            report = _summary_report(gate.parity)
+            raise ParityError(_failure(gate.parity), report, "generation")
+        gated_at = time.perf_counter()
+        inputs, outputs, opsets = _tensor_specs(exported / "model.onnx")
+        import transformers
+
+        manifest = Manifest(
+            name=name, version=version, created=created,
+            framework=ToolInfo(name="transformers", version=transformers.__version__),
+            converter=ToolInfo(name="onnxruntime-genai", version=builder_version()),
+            opsets=opsets, inputs=inputs, outputs=outputs, task=GENERATION_TASK,
+            parity=_summary_report(gate.parity), files={"model.onnx": {"sha256": "0" * 64, "size": 0}},
+            provenance=provenance, metadata=dict(metadata or {}),
+            generation=_spec(source, exported, precision, gate, max_new_tokens),
+        )  # fmt: skip
+        extra = {file.name: file.read_bytes() for file in sorted(exported.iterdir())
+                 if file.is_file() and file.name not in {"model.onnx", MODEL_DATA_FILE}}  # fmt: skip
+        data = {MODEL_DATA_FILE: exported / MODEL_DATA_FILE} if (exported / MODEL_DATA_FILE).is_file() else None
+        step("writing the bundle")
+        paths = write_bundle(
+            out, manifest, exported / "model.onnx",
+            {"prompt": np.asarray(gate.prompts), "input_ids": gate.input_ids}, {"greedy_ids": gate.greedy_ids},
+            force=force, extra_files=extra, data_files=data,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    from bundle import open_bundle
+
+    written = open_bundle(paths.directory)
+    timings = {"export_s": exported_at - started, "gate_s": gated_at - exported_at, "total_s": time.perf_counter() - started}
+    return PackageResult(paths.directory, paths.archive, written.manifest, notes, timings)
+
+
+def check_folder(path: Any) -> None:
+    """Refuse, before anything runs, a folder that cannot be packaged for text-generation."""
+    if not isinstance(path, str | Path) or not Path(path).is_dir():
+        raise PackagingError("text-generation packages a local causal LM folder (save_pretrained): give its path")
+    read_source(Path(path))
