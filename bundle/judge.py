@@ -131,12 +131,18 @@ def raw_samples(manifest: Manifest, samples: Samples) -> RawSamples:
     return RawSamples(kind, tensors=dict(samples.inputs))
 
 
-def _attention_mask(manifest: Manifest, root: Path | None, raw: RawSamples) -> np.ndarray:
+def _encoded(manifest: Manifest, root: Path | None, texts: list[str]) -> Any:
     from bundle.processing.text import load_tokenizer
 
     if root is None or manifest.text is None:
-        raise ValueError(f"{manifest.name}: a token classifier is judged on real tokens: give the bundle's root")
-    return load_tokenizer(root, manifest.text).encode(raw.texts).feed["attention_mask"]
+        raise ValueError(f"{manifest.name}: texts are encoded by the bundle's tokenizer: give the bundle's root")
+    return load_tokenizer(root, manifest.text).encode(texts)
+
+
+def _mask(encoded: Any) -> np.ndarray:
+    """1 on each text's real tokens (padding is on the right), whether or not the model takes a mask."""
+    width = encoded.feed["input_ids"].shape[1]
+    return (np.arange(width)[None, :] < np.asarray(encoded.token_counts)[:, None]).astype(np.int64)
 
 
 def _fit_tokens(outputs: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
@@ -162,7 +168,7 @@ def _judge_text(
 ) -> tuple[ParityReport, list[str]]:
     mask = answer.attention_mask
     if manifest.task == "token-classification":
-        mask = _attention_mask(manifest, root, raw) if mask is None else np.asarray(mask)
+        mask = _mask(_encoded(manifest, root, raw.texts)) if mask is None else np.asarray(mask)
         actual = _fit_tokens(answer.outputs, mask.shape[1])
         expected = _fit_tokens(expected, mask.shape[1])
     else:
@@ -229,11 +235,7 @@ def run_feed(model: Path | bytes) -> Callable[[Feed], Feed]:
 def feed_for(manifest: Manifest, root: Path | None, raw: RawSamples) -> Feed:
     """The model's feed for raw inputs: texts through the bundle's tokenizer, images through its preprocessing."""
     if raw.kind == "texts":
-        from bundle.processing.text import load_tokenizer
-
-        if root is None or manifest.text is None:
-            raise ValueError(f"{manifest.name}: texts are encoded by the bundle's tokenizer: give the bundle's root")
-        return load_tokenizer(root, manifest.text).encode(raw.texts).feed
+        return dict(_encoded(manifest, root, raw.texts).feed)
     if raw.kind == "images":
         from bundle.processing.image import ImagePreprocessor
 
@@ -247,8 +249,10 @@ def local_runner(manifest: Manifest, root: Path, run: Callable[[Feed], Feed] | N
     model_run = run if run is not None else run_feed(root / "model.onnx")
 
     def runner(raw: RawSamples) -> Answer:
-        feed = feed_for(manifest, root, raw)
-        return Answer(model_run(feed), feed.get("attention_mask"))
+        if raw.kind == "texts":
+            encoded = _encoded(manifest, root, raw.texts)
+            return Answer(model_run(dict(encoded.feed)), _mask(encoded))
+        return Answer(model_run(feed_for(manifest, root, raw)))
 
     return runner
 
