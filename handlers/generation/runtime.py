@@ -1,0 +1,120 @@
+"""A loaded generative bundle in the model repository: engine, processor, warm-up on its golden continuations.
+
+:func:`load_generative` is what :func:`handlers.engine.load_runtime` calls for ``task == text-generation``
+(a bundle without a plain onnxruntime session). The warm-up re-tokenizes every sample prompt (the ids
+must be those transformers gave at packaging) and replays its golden greedy continuation through the
+engine, judged by :func:`bundle.generation.judge_greedy`; a mismatch refuses to serve.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from bundle import Bundle, open_bundle
+from bundle.generation import PAD_ID, judge_greedy
+from handlers.engine import ModelRuntime
+from handlers.errors import InvalidInputError
+from handlers.generation.engine import GenerationEngine, GenerationRequest
+from handlers.generation.errors import GenerationWarmupError
+from handlers.generation.processor import GenerationProcessor
+from handlers.settings import Settings
+
+__all__ = ["QUEUE_ENV", "GenerativeRuntime", "generation_engine_of", "load_generative"]
+
+logger = logging.getLogger("maaskit.generation")
+
+#: Requests that may wait for the generation worker before new ones get 429 (default 16).
+QUEUE_ENV = "MAASKIT_GENERATION_QUEUE"
+_DEFAULT_QUEUE = 16
+
+
+def _queue_size(max_waiting: int | None) -> int:
+    if max_waiting is not None:
+        return max_waiting
+    raw = os.environ.get(QUEUE_ENV, "").strip()
+    if not raw:
+        return _DEFAULT_QUEUE
+    if not raw.isdigit():
+        raise ValueError(f"{QUEUE_ENV}={raw!r} must be a whole number (requests that may wait)")
+    return int(raw)
+
+
+class GenerativeRuntime(ModelRuntime):
+    """A text-generation bundle: no onnxruntime session, an engine that owns the onnxruntime-genai model."""
+
+    def __init__(self, bundle: Bundle, engine: GenerationEngine, processor: GenerationProcessor) -> None:
+        super().__init__(bundle, None, processor)  # type: ignore[arg-type]  # no plain session
+        self.engine = engine
+        self.generation_processor = processor
+        spec = bundle.manifest.generation
+        assert spec is not None
+        self.spec = spec
+
+    def run(self, feed: dict[str, Any], options: Any = None) -> dict[str, Any]:
+        """Tensor inference is not served: a 400 naming the generation routes."""
+        raise InvalidInputError(f"model {self.name} generates text: use POST /v1/chat/completions or /v1/completions")
+
+    def use(self, strategy: Any) -> None:
+        """Generation runs on the engine's worker, whatever the repository's strategy."""
+        logger.info("model %s %s ready (text-generation, %s on %s)", self.name, self.version, self.spec.precision,
+                    self.spec.execution_provider)  # fmt: skip
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution provider of the generation model."""
+        return ["CUDAExecutionProvider" if self.spec.execution_provider == "cuda" else "CPUExecutionProvider"]
+
+    def warm_up(self, settings: Settings) -> None:
+        """Replay the golden continuations greedily; GenerationWarmupError on any difference."""
+        samples = self.bundle.samples()
+        prompts = [json.loads(str(text)) for text in samples.inputs["prompt"].tolist()]
+        stored = samples.inputs["input_ids"]
+        generated: list[list[int]] = []
+        for index, prompt in enumerate(prompts):
+            processor = self.generation_processor
+            ids = processor.chat_ids(prompt["messages"]) if "messages" in prompt else processor.prompt_ids(prompt["prompt"])
+            expected = [int(token) for token in stored[index] if int(token) != PAD_ID]
+            if ids != expected:
+                raise GenerationWarmupError(
+                    f"{self.bundle.root}: sample prompt {index} tokenizes to other ids than at packaging; "
+                    "the tokenizer or chat template changed: repackage the model"
+                )
+            request = GenerationRequest(ids, self.spec.golden_tokens, temperature=0.0)
+            generated.append(self.engine.generate(request)[1].token_ids)
+        if settings.verify_samples and samples.outputs:
+            verdict = judge_greedy(samples.outputs["greedy_ids"], generated)
+            if not verdict.passed:
+                raise GenerationWarmupError(f"{self.bundle.root}: {verdict.describe()}; the bundle is not served")
+        self.ready = True
+
+    def close(self) -> None:
+        """Stop the engine's worker."""
+        self.engine.close()
+
+
+def load_generative(path: str | Path | Bundle, settings: Settings, *, warm: bool = True,
+                    max_waiting: int | None = None) -> GenerativeRuntime:  # fmt: skip
+    """Open (verified), load and warm up a text-generation bundle."""
+    bundle = path if isinstance(path, Bundle) else open_bundle(path)
+    spec = bundle.manifest.generation
+    if spec is None:
+        raise InvalidInputError(f"{bundle.root} is not a text-generation bundle (task {bundle.manifest.task})")
+    processor = GenerationProcessor(bundle)
+    engine = GenerationEngine(bundle.root, spec.eos_token_ids, spec.vocab_size, max_waiting=_queue_size(max_waiting))
+    runtime = GenerativeRuntime(bundle, engine, processor)
+    if warm:
+        try:
+            runtime.warm_up(settings)
+        except BaseException:
+            engine.close()
+            raise
+    return runtime
+
+
+def generation_engine_of(runtime: ModelRuntime) -> GenerativeRuntime | None:
+    """``runtime`` when it generates text, else None."""
+    return runtime if isinstance(runtime, GenerativeRuntime) else None
