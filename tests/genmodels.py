@@ -168,3 +168,32 @@ def save_llama(directory: Path, seed: int = 1, **overrides: Any) -> Path:
     config.architectures = ["LlamaForCausalLM"]
     _save_model(directory, config, seed)
     return directory
+
+
+def package_tiny(kind: str, root: Path, version: str = "1.0.0") -> Path:
+    """Build the tiny ``kind`` ("qwen2" or "llama") folder under ``root`` and package it (fp32); the bundle dir."""
+    from model_packager import package
+
+    folder = (save_qwen2 if kind == "qwen2" else save_llama)(root / f"{kind}-folder")
+    result = package(folder, name=f"tiny-{kind}", version=version, out=root / "bundles")
+    return result.directory
+
+
+def hf_greedy(folder: Path, ids: list[int], steps: int) -> list[int]:
+    """transformers' greedy tokens after ``ids`` (stops after an eos token)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+    eos = model.generation_config.eos_token_id
+    eos_ids = set(eos if isinstance(eos, list) else [eos])
+    tokens: list[int] = []
+    with torch.no_grad():
+        sequence = list(ids)
+        for _ in range(steps):
+            token = int(model(torch.tensor([sequence])).logits[0, -1].argmax())
+            tokens.append(token)
+            sequence.append(token)
+            if token in eos_ids:
+                break
+    return tokens

@@ -9,6 +9,7 @@ server); a cancelled request (client gone) stops before its next token step.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import queue
@@ -134,6 +135,8 @@ class GenerationEngine:
         self._waiting = 0
         self._busy = False
         self._seconds_per_job = 1.0
+        self.finished: collections.deque[Finished] = collections.deque(maxlen=64)
+        """The last generations' endings, newest last (reason and token counts)."""
         self._thread = threading.Thread(target=self._work, name="maaskit-generation", daemon=True)
         self._thread.start()
 
@@ -200,7 +203,9 @@ class GenerationEngine:
                 continue
             started = time.monotonic()
             try:
-                job.sink(self._run(job))
+                finished = self._run(job)
+                self.finished.append(finished)
+                job.sink(finished)
             except Exception as exc:  # the generator's own errors: the request fails, the worker goes on
                 logger.exception("generation failed")
                 job.sink(Failed(f"generation failed: {str(exc).strip()[:300]}"))

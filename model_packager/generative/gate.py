@@ -68,16 +68,16 @@ def _hf_greedy(model: Any, ids: list[int], steps: int, eos: set[int]) -> tuple[l
 
     tokens: list[int] = []
     step_logits: list[np.ndarray] = []
-    with torch.no_grad():
-        output = model(torch.tensor([ids]), use_cache=True)
+    sequence = list(ids)
+    with torch.no_grad():  # the whole sequence each step: no cache API to depend on, and fp32 throughout
         for _ in range(steps):
-            logits = output.logits[0, -1].float().numpy()
+            logits = model(torch.tensor([sequence]), use_cache=False).logits[0, -1].float().numpy()
             token = int(np.argmax(logits))
             tokens.append(token)
             step_logits.append(logits)
+            sequence.append(token)
             if token in eos:
                 break
-            output = model(torch.tensor([[token]]), past_key_values=output.past_key_values, use_cache=True)
     return tokens, step_logits
 
 
