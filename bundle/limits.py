@@ -8,6 +8,7 @@ configurations against the same figures; the packager uses the ONNX one.
 ``LAMBDA_PAYLOAD_BYTES``                    Lambda synchronous invocation request and response (as the
                                             runtime serialises them: JSON-escaped text, base64 binary)
 ``API_GATEWAY_PAYLOAD_BYTES``               API Gateway request and response payload
+``ALB_LAMBDA_PAYLOAD_BYTES``                an Application Load Balancer's Lambda target: request and response
 ``API_GATEWAY_TIMEOUT_S``                   API Gateway integration timeout (REST regional can be raised)
 ``SAGEMAKER_PAYLOAD_BYTES``                 SageMaker real-time invocation request and response
 ``SAGEMAKER_INVOCATION_TIMEOUT_S``          SageMaker real-time: the container must answer within this
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import Literal
 
 __all__ = [
+    "ALB_LAMBDA_PAYLOAD_BYTES",
     "API_GATEWAY_PAYLOAD_BYTES",
     "API_GATEWAY_TIMEOUT_S",
     "LAMBDA_IMAGE_BYTES",
@@ -36,6 +38,7 @@ __all__ = [
     "SAGEMAKER_INVOCATION_TIMEOUT_S",
     "SAGEMAKER_PAYLOAD_BYTES",
     "Target",
+    "lambda_response_limit",
     "response_limit",
 ]
 
@@ -79,6 +82,8 @@ SAGEMAKER_INSTANCE_MEMORY_GIB: dict[str, int] = {
 }
 
 LAMBDA_PAYLOAD_BYTES = 6 * MIB
+#: An Application Load Balancer's Lambda target: request and response bodies stop at 1 MB.
+ALB_LAMBDA_PAYLOAD_BYTES = 1 * MIB
 API_GATEWAY_PAYLOAD_BYTES = 10 * MIB
 API_GATEWAY_TIMEOUT_S = 29
 SAGEMAKER_PAYLOAD_BYTES = 6 * MIB
@@ -91,3 +96,12 @@ def response_limit(target: Target, behind_api_gateway: bool = True) -> int:
     """The largest answer that reaches a client of ``target`` (the tightest limit on its path)."""
     own = LAMBDA_PAYLOAD_BYTES if target == "lambda" else SAGEMAKER_PAYLOAD_BYTES
     return min(own, API_GATEWAY_PAYLOAD_BYTES) if behind_api_gateway else own
+
+
+def lambda_response_limit(source: Literal["alb", "api_gateway", "function_url"]) -> int:
+    """The largest answer a Lambda function can give a caller that reaches it through ``source``."""
+    if source == "alb":
+        return min(LAMBDA_PAYLOAD_BYTES, ALB_LAMBDA_PAYLOAD_BYTES)
+    if source == "api_gateway":
+        return min(LAMBDA_PAYLOAD_BYTES, API_GATEWAY_PAYLOAD_BYTES)
+    return LAMBDA_PAYLOAD_BYTES

@@ -21,12 +21,12 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from handlers.engine import ModelRepository
-from handlers.errors import MethodNotAllowedError, RouteNotFoundError, ServingError
+from handlers.errors import InternalServerError, MethodNotAllowedError, RouteNotFoundError, ServingError
 from handlers.http import json_response
 from handlers.limits import RequestLimits, RequestLimitsMiddleware
 from handlers.metrics import Metrics
 from handlers.observability import ObservabilityMiddleware, cap
-from handlers.routing import RouteSpec, RouteTable
+from handlers.routing import RouteErrors, RouteSpec, RouteTable
 from handlers.settings import Settings
 
 __all__ = ["create_app"]
@@ -42,30 +42,30 @@ def _route_error(status: int, message: str) -> ServingError:
         return RouteNotFoundError(message + "; see /docs for the routes this server answers")
     if status == 405:
         return MethodNotAllowedError(message)
+    if status == 500:
+        return InternalServerError(message)
     error = ServingError(message)
     error.status = status
     return error
 
 
-def _http_error_handler(tables: Sequence[RouteTable]) -> Callable[[Request, Exception], Awaitable[Response]]:
+def _http_error_handler(errors: RouteErrors) -> Callable[[Request, Exception], Awaitable[Response]]:
     """Unknown routes and methods answered by the table that claims the longest prefix of the path."""
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        path = request.url.path
-        table = max(tables, key=lambda candidate: candidate.claim(path))
-        message = f"{cap(request.method, 16)} {cap(path, 256)}: {exc.detail}"  # never echo megabytes
+        message = f"{cap(request.method, 16)} {cap(request.url.path, 256)}: {exc.detail}"  # never echo megabytes
+        table = errors.by_path(request)
         return table.error(request, _route_error(exc.status_code, message), dict(exc.headers or {}))
 
     return http_error
 
 
-def _limit_renderer(tables: Sequence[RouteTable]) -> Callable[[Request, int, str], Response]:
-    """Answers of the request limits (408, 413, 504) in the shape of the protocol that owns the path."""
+def _renderer(errors: RouteErrors) -> Callable[[Request, int, str], Response]:
+    """Answers raised outside the endpoints (limits, crashes) in the shape of the route's protocol."""
 
     def render(request: Request, status: int, message: str) -> Response:
-        table = max(tables, key=lambda candidate: candidate.claim(request.url.path))
-        return table.error(request, _route_error(status, message))
+        return errors.render(request, _route_error(status, message))
 
     return render
 
@@ -133,8 +133,10 @@ def create_app(
             for hook in on_shutdown:
                 await hook()
 
+    errors = RouteErrors(tables)
     observability = Middleware(
         ObservabilityMiddleware,
+        render=_renderer(errors),
         metrics=metrics,
         metrics_mode=settings.metrics,
         access_log=settings.access_log,
@@ -144,7 +146,9 @@ def create_app(
     middleware = [observability]
     limits = RequestLimits.from_settings(settings)
     if limits.active:  # inside observability, so its 408/413/504 answers are logged and counted
-        middleware.append(Middleware(RequestLimitsMiddleware, limits=limits, render=_limit_renderer(tables)))
+        middleware.append(
+            Middleware(RequestLimitsMiddleware, limits=limits, render=_renderer(errors), advise=errors.advice)
+        )
     if settings.page:
         from handlers.page import PageMiddleware
 
@@ -154,7 +158,7 @@ def create_app(
     app = Starlette(
         routes=[spec.route() for spec in specs] + _docs_routes(title, specs),
         middleware=middleware,
-        exception_handlers={HTTPException: _http_error_handler(tables)},
+        exception_handlers={HTTPException: _http_error_handler(errors)},
         lifespan=lifespan,
     )
     app.state.repository = repository

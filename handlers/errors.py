@@ -14,16 +14,20 @@ Hierarchy::
     ├── RouteNotFoundError     404  no route has that path
     ├── MethodNotAllowedError  405  the path exists, not with that method
     ├── ModelNotReadyError     503  models are still loading or warming up
-    └── InferenceTimeoutError  504  the run took longer than the inference budget (MAASKIT_INFERENCE_TIMEOUT_MS)
+    ├── InferenceTimeoutError  504  the run took longer than the inference budget (MAASKIT_INFERENCE_TIMEOUT_MS)
+    └── InternalServerError    500  anything unexpected (the message names the request id; the log has the rest)
 
 Each protocol's route table renders these in that protocol's error shape (see
-:mod:`handlers.protocols`); the status stays the same.
+:mod:`handlers.protocols`); the status stays the same. Errors raised outside the routes (request
+limits, unknown routes, unexpected exceptions) take the route's protocol shape too
+(:class:`handlers.routing.RouteErrors`).
 """
 
 from __future__ import annotations
 
 __all__ = [
     "InferenceTimeoutError",
+    "InternalServerError",
     "InvalidInputError",
     "MethodNotAllowedError",
     "ModelExecutionError",
@@ -117,3 +121,9 @@ class InferenceTimeoutError(ServingError):
     """The model run exceeded the per-request inference budget and was stopped."""
 
     status = 504
+
+
+class InternalServerError(ServingError):
+    """Something unexpected failed; the answer names the request id, the server log has the traceback."""
+
+    status = 500

@@ -4,6 +4,10 @@ Bundles are opened, verified and warmed up at import, inside Lambda's init phase
 ``MAASKIT_BUNDLES`` (default ``${LAMBDA_TASK_ROOT}/bundles/*``). Serves API Gateway REST (v1),
 HTTP API (v2), Function URL and ALB events, base64 bodies included; binary answers (.npy, OIP
 binary) go back base64-encoded. Metrics default to CloudWatch embedded metric format.
+
+Each event source puts the largest answer it carries in the request's scope (:data:`handlers.limits.RESPONSE_CAP`):
+6 MB through API Gateway and Function URLs, 1 MB through an Application Load Balancer; a larger answer is a
+413 in the route's protocol shape that says what to do, not the platform's opaque 502.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from mangum import Mangum
 from mangum.handlers import ALB, APIGateway, HTTPGateway
 from mangum.types import LambdaHandler, Scope
 
-from bundle.limits import response_limit
+from bundle.limits import lambda_response_limit, response_limit
 from handlers.app import create_app
 from handlers.engine import ModelRepository
+from handlers.limits import RESPONSE_CAP
 from handlers.observability import configure_logging
 from handlers.settings import ENV, Settings, target_defaults
 
@@ -46,12 +51,19 @@ def default_settings(environ: dict[str, str] | None = None) -> Settings:
     return Settings.load(env, **overrides)
 
 
+_GATEWAY_CAP = (lambda_response_limit("api_gateway"), "Lambda")
+_FUNCTION_URL_CAP = (lambda_response_limit("function_url"), "Lambda")
+_ALB_CAP = (lambda_response_limit("alb"), "an Application Load Balancer's Lambda target")
+
+
 class _HTTPGateway(HTTPGateway):
     """HTTP API v2 / Function URL (and REST v1 events in that shape), ASGI scope built once per event."""
 
     @cached_property
     def scope(self) -> Scope:  # mangum rebuilds it when answering otherwise
-        return super().scope
+        scope = super().scope
+        scope[RESPONSE_CAP] = _FUNCTION_URL_CAP  # type: ignore[literal-required]
+        return scope
 
 
 class _APIGateway(APIGateway):
@@ -59,15 +71,19 @@ class _APIGateway(APIGateway):
 
     @cached_property
     def scope(self) -> Scope:
-        return super().scope
+        scope = super().scope
+        scope[RESPONSE_CAP] = _GATEWAY_CAP  # type: ignore[literal-required]
+        return scope
 
 
 class _ALB(ALB):
-    """Application Load Balancer, ASGI scope built once per event."""
+    """Application Load Balancer, ASGI scope built once per event: answers stop at 1 MB, not 6."""
 
     @cached_property
     def scope(self) -> Scope:
-        return super().scope
+        scope = super().scope
+        scope[RESPONSE_CAP] = _ALB_CAP  # type: ignore[literal-required]
+        return scope
 
 
 _HANDLERS: list[type[LambdaHandler]] = [_ALB, _HTTPGateway, _APIGateway]

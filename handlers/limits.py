@@ -7,9 +7,11 @@
 - Total: ``request_timeout_s`` from the request head to the answer's first byte: 408 while the body
   is still arriving, 504 after.
 - Answer: an answer larger than ``max_response_bytes`` *as the platform carries it* (on Lambda,
-  JSON-escaped text or base64 binary inside the invocation response) is replaced by a 413 in the
-  protocol's shape that says to ask for a binary format or send a smaller batch, instead of the
-  opaque platform error the client would get. The figures come from :mod:`bundle.limits`.
+  JSON-escaped text or base64 binary inside the invocation response), or than the cap its event source
+  put in the scope (:data:`RESPONSE_CAP`: an ALB carries 1 MB to Lambda, not 6), is replaced by a 413 in
+  the protocol's shape that says what that protocol's client can do (``advise``: a binary answer, fewer
+  rows), instead of the opaque platform error the client would get. The figures come from
+  :mod:`bundle.limits`.
 
 Header timeouts and sizes are the connection's (:mod:`handlers.connections`).
 """
@@ -29,10 +31,14 @@ from handlers.errors import RequestTimeoutError
 from handlers.observability import request_info
 from handlers.settings import Settings
 
-__all__ = ["RequestLimits", "RequestLimitsMiddleware", "carried_size"]
+__all__ = ["RESPONSE_CAP", "RequestLimits", "RequestLimitsMiddleware", "answer_limit", "carried_size"]
 
 #: A route-shaped error answer: (request, status, message) -> response (the app's protocol-aware renderer).
 ErrorRenderer = Callable[[Request, int, str], Response]
+#: What the route's client can do about an answer over the limit (the app's, per protocol).
+Advice = Callable[[Request], str]
+#: Scope key: ``(bytes, carrier)``, the largest answer the event's source carries (set by the Lambda entry).
+RESPONSE_CAP = "maaskit.response_cap"
 
 _TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "application/vnd")
 _ENVELOPE_BYTES = 4096  # statusCode, headers and keys of the Lambda response around the body
@@ -71,6 +77,14 @@ def carried_size(body: bytes, content_type: str, on_lambda: bool) -> int:
     return len(json.dumps(body.decode("utf-8", "replace"))) + _ENVELOPE_BYTES
 
 
+def answer_limit(scope: Scope, configured: int) -> tuple[int, str]:
+    """The answer limit of this request and who sets it: the tighter of ``configured`` and the event source's cap."""
+    cap: tuple[int, str] | None = scope.get(RESPONSE_CAP)
+    if cap is not None and (not configured or cap[0] < configured):
+        return cap
+    return configured, "this platform"
+
+
 def _header(message: Message, name: bytes) -> str:
     for key, value in message.get("headers", ()):
         if key.lower() == name:
@@ -81,10 +95,13 @@ def _header(message: Message, name: bytes) -> str:
 class RequestLimitsMiddleware:
     """Enforces :class:`RequestLimits` on every HTTP request (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, limits: RequestLimits, render: ErrorRenderer) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limits: RequestLimits, render: ErrorRenderer, advise: Advice | None = None
+    ) -> None:
         self.app = app
         self.limits = limits
         self.render = render
+        self.advise = advise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,6 +118,7 @@ class _Exchange:
         self.app = middleware.app
         self.limits = middleware.limits
         self.render = middleware.render
+        self.advise = middleware.advise
         self.scope = scope
         self._receive = receive
         self._send = send
@@ -161,7 +179,7 @@ class _Exchange:
         if kind == "http.response.start":
             if self.timed_out:
                 message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
-            if self.limits.max_response_bytes:
+            if self.limits.max_response_bytes or RESPONSE_CAP in self.scope:
                 self.held = message
                 return
             self.started = True
@@ -175,13 +193,12 @@ class _Exchange:
             return
         body = b"".join(self.chunks)
         held, self.held, self.chunks = self.held, None, []
-        limit = self.limits.max_response_bytes
+        limit, carrier = answer_limit(self.scope, self.limits.max_response_bytes)
         size = carried_size(body, _header(held, b"content-type"), "aws.event" in self.scope)
         if size > limit:
+            advice = self.advise(Request(self.scope)) if self.advise else "send fewer rows per request"
             await self._answer(
-                413,
-                f"the answer is {size} bytes as this platform carries it, over its {limit}-byte limit; ask for a "
-                "binary answer (Accept: application/x-npy, or OIP binary_data_output) or send fewer rows per request",
+                413, f"the answer is {size} bytes as {carrier} carries it, over its {limit}-byte limit; {advice}"
             )
             return
         self.started = True

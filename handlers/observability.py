@@ -1,11 +1,13 @@
-"""One structured JSON log line per request, metrics per model version, JSON 500s for internal errors.
+"""One structured JSON log line per request, metrics per model version, 500s for internal errors.
 
 A pure ASGI middleware (no BaseHTTPMiddleware: it would cost throughput). Routes describe the
 request by filling the :class:`RequestInfo` found with :func:`request_info`.
 
 A client that goes away before its request is read is not a server error: it is logged with status
 499 (nginx's "client closed request"), counted as ``client_disconnects`` and in no error count, so
-it can never page anyone or roll a deployment back. Every logged field is capped in length.
+it can never page anyone or roll a deployment back. Every logged field is capped in length. An
+unexpected exception is answered 500 by ``render`` (the app's: in the shape of the route's protocol, so
+an OpenAI client gets its error object and a Triton client OIP's), or a plain JSON error without one.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handlers.metrics import CLIENT_CLOSED_REQUEST, Metrics, emf_fields
@@ -37,6 +41,8 @@ _PAYLOAD_LOG_LIMIT = 4096
 #: Longest value of a logged field (path, model, version, error...); longer ones are cut and marked.
 FIELD_LOG_LIMIT = 512
 _MESSAGE_LOG_LIMIT = 2048
+#: A route-shaped error answer: (request, status, message) -> response.
+ErrorRenderer = Callable[[Request, int, str], Response]
 logger = logging.getLogger("maaskit.server")
 
 
@@ -97,8 +103,10 @@ class ObservabilityMiddleware:
         log_payload: bool,
         namespace: str,
         stream: IO[str] | None = None,
+        render: ErrorRenderer | None = None,
     ) -> None:
         self.app = app
+        self.render = render
         self.metrics = metrics
         self.emf = metrics_mode == "emf"
         self.access_log = access_log
@@ -136,13 +144,23 @@ class ObservabilityMiddleware:
                 "internal error while serving %s %s (request %s)", scope["method"], scope["path"], request_id
             )
             if not started:
-                body = orjson.dumps({"error": f"internal server error (request id {request_id}); see the server log"})
-                await send_wrapper(
-                    {"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"application/json")]}
-                )
-                await send({"type": "http.response.body", "body": body})
+                await self._internal_error(scope, receive, send_wrapper, request_id)
+                info.error = f"internal error: {type(exc).__name__}"
         latency_ms = (time.perf_counter() - start) * 1000.0
         self._record(scope, info, request_id, status, latency_ms)
+
+    async def _internal_error(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        """The 500 answer: in the route's protocol shape when the app gave a renderer."""
+        message = f"internal server error (request id {request_id}); see the server log"
+        if self.render is not None:
+            try:
+                await self.render(Request(scope, receive), 500, message)(scope, receive, send)
+                return
+            except Exception:  # a renderer that fails must not leave the client without an answer
+                logger.exception("the error renderer failed (request %s)", request_id)
+        body = orjson.dumps({"error": message})
+        await send({"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, info: RequestInfo, request_id: str, status: int, latency_ms: float) -> None:
         if info.model is not None and self.metrics is not None:

@@ -6,8 +6,10 @@ not needed by endpoints that take the raw request and answer a ready Response.
 
 Every endpoint registered on a :class:`RouteTable` is wrapped once: the access log learns the
 protocol, and a :class:`~handlers.errors.ServingError` raised anywhere inside becomes the table's
-error shape with the error's status. Endpoints therefore raise, they never catch. The table's
-``prefixes`` tell the app which protocol's shape a 404 or 405 for an unknown route takes.
+error shape with the error's status. Endpoints therefore raise, they never catch. Errors raised
+outside an endpoint (request limits, a crash, an unknown route) are answered by :class:`RouteErrors`
+in the shape of the table whose endpoint the request reached, else of the table whose ``prefixes``
+claim the path.
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ from starlette.routing import Route
 from handlers.errors import ServingError
 from handlers.http import describe, error_response
 
-__all__ = ["BODY_SCHEMA", "ERROR_SCHEMA", "Endpoint", "ErrorShape", "RESPONSE_SCHEMA", "RouteSpec", "RouteTable"]
+__all__ = [
+    "ANSWER_ADVICE",
+    "BODY_SCHEMA",
+    "ERROR_SCHEMA",
+    "Endpoint",
+    "ErrorShape",
+    "RESPONSE_SCHEMA",
+    "RouteErrors",
+    "RouteSpec",
+    "RouteTable",
+]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 ErrorShape = Callable[[ServingError], Any]
@@ -39,6 +51,17 @@ _PLACEHOLDER = re.compile(r"{(\w+)}")
 BODY_SCHEMA = "x-maaskit-body"
 RESPONSE_SCHEMA = "x-maaskit-response"
 ERROR_SCHEMA = "x-maaskit-error"
+
+#: What a client of each protocol can do about an answer over the platform's limit (a 413).
+ANSWER_ADVICE: dict[str, str] = {
+    "oip": 'ask for binary outputs ("parameters": {"binary_data_output": true}) or send fewer rows per request',
+    "sagemaker": "ask for a binary answer (Accept: application/x-npy) or send fewer rows per request",
+    "torchserve": "ask for a binary answer (Accept: application/x-npy) or send fewer rows per request",
+    "openai": 'send fewer inputs per request, or ask for "encoding_format": "base64" (or fewer "dimensions")',
+    "tfserving": "send fewer instances per request (OIP's /v2/models/{name}/infer answers in binary on request)",
+    "maaskit": "send fewer rows per request (OIP's /v2/models/{name}/infer answers in binary on request)",
+}
+_DEFAULT_ADVICE = "send fewer rows per request"
 
 
 @dataclass(frozen=True)
@@ -79,7 +102,8 @@ class RouteTable:
     ``protocol`` names it in the access log and metrics; ``error_shape`` renders every ServingError
     its endpoints raise; ``prefixes`` are the paths it owns (matched by whole segments, the longest
     claim across tables wins: ``"/"`` is the fallback) for unknown-route answers; ``error_schema``
-    names the error body's schema in the OpenAPI document.
+    names the error body's schema in the OpenAPI document; ``answer_advice`` tells a client what to
+    do about an answer too large for the platform (default: :data:`ANSWER_ADVICE` of the protocol).
     """
 
     def __init__(
@@ -91,6 +115,7 @@ class RouteTable:
         prefix: str = "",
         tags: list[str] | None = None,
         error_schema: str = "MaaskitError",
+        answer_advice: str | None = None,
     ) -> None:
         self.protocol = protocol
         self.error_shape = error_shape
@@ -98,6 +123,7 @@ class RouteTable:
         self.prefix = prefix
         self.tags = tuple(tags or ())
         self.error_schema = error_schema
+        self.answer_advice = answer_advice or ANSWER_ADVICE.get(protocol, _DEFAULT_ADVICE)
         self.specs: list[RouteSpec] = []
 
     def error(self, request: Request, error: ServingError, headers: dict[str, str] | None = None) -> Response:
@@ -150,3 +176,33 @@ class RouteTable:
     def post(self, *paths: str, body: str | None = None, response: str | None = None) -> Callable[[Endpoint], Endpoint]:
         """Register a POST endpoint on one or more paths; ``body`` and ``response`` name schemas."""
         return self._add("POST", paths, body, response)
+
+
+class RouteErrors:
+    """Errors raised outside an endpoint, answered in the shape of the route's protocol.
+
+    The table is the one whose endpoint the request reached (Starlette puts it in the scope), else the
+    one whose prefixes claim the longest part of the path (unknown routes, errors before routing).
+    """
+
+    def __init__(self, tables: list[RouteTable]) -> None:
+        self.tables = tables
+        self._owners = {id(spec.endpoint): table for table in tables for spec in table.specs}
+
+    def table(self, request: Request) -> RouteTable:
+        """The table whose shape ``request``'s errors take."""
+        owner = self._owners.get(id(request.scope.get("endpoint")))
+        return owner if owner is not None else self.by_path(request)
+
+    def by_path(self, request: Request) -> RouteTable:
+        """The table whose prefixes claim the longest part of the path (unknown routes and methods)."""
+        path = request.url.path
+        return max(self.tables, key=lambda candidate: candidate.claim(path))
+
+    def render(self, request: Request, error: ServingError, headers: dict[str, str] | None = None) -> Response:
+        """``error`` as the route's protocol answers it."""
+        return self.table(request).error(request, error, headers)
+
+    def advice(self, request: Request) -> str:
+        """What the route's client can do about an answer over the platform's limit."""
+        return self.table(request).answer_advice

@@ -41,7 +41,7 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bundle import BundleError
 from bundle.limits import SAGEMAKER_INVOCATION_TIMEOUT_S, SAGEMAKER_PAYLOAD_BYTES
@@ -154,7 +154,7 @@ def build_app(env: Mapping[str, str] | None = None, settings: Settings | None = 
 
     source = dict(os.environ if env is None else env)
     settings = settings or container_settings(source)
-    overrides: dict[str, object] = {"bundles": bundle_locations(source)}
+    overrides: dict[str, Any] = {"bundles": bundle_locations(source)}
     if not source.get(ENV["providers"], "").strip():
         overrides["providers"] = default_providers()
     settings = replace(settings, **overrides)

@@ -333,7 +333,8 @@ def test_config_comes_from_the_one_settings_object() -> None:
     from handlers.settings import Settings, SettingsError
 
     env = {"MAASKIT_BATCHING": "1", "MAASKIT_BATCH_MAX_SIZE": "64", "MAASKIT_BATCH_MAX_WAIT_MS": "0.5"}
-    assert BatchConfig.from_settings(Settings.load(env)) == BatchConfig(enabled=True, max_batch_size=64, max_wait_ms=0.5)
+    expected = BatchConfig(enabled=True, max_batch_size=64, max_wait_ms=0.5)
+    assert BatchConfig.from_settings(Settings.load(env)) == expected
     assert BatchConfig.from_settings(Settings.load({})).enabled is False  # on only where an entry turns it on
     for name, value, fragment in [
         ("MAASKIT_BATCH_MAX_SIZE", "lots", "whole number"),

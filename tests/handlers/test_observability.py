@@ -1,4 +1,4 @@
-"""Access log lines, payload logging switch, Prometheus metrics, JSON 500s for internal errors."""
+"""Access log lines, payload logging switch, Prometheus metrics, 500s in the route's protocol shape."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_internal_error_is_a_logged_json_500(repository, caplog):
     finally:
         runtime.infer = original
     assert response.status_code == 500
-    assert "internal server error" in response.json()["error"]
+    assert "internal server error" in response.json()["error"]["message"]  # maaskit's shape: the route's protocol
     assert "disk on fire" not in response.text  # internals stay in the log
     assert "disk on fire" in caplog.text
     assert _lines(stream)[0]["status"] == 500
@@ -125,3 +125,42 @@ def test_openapi_describes_json_routes_with_schemas(repository, settings):
     assert all(
         not key.startswith("x-maaskit") for item in document["paths"].values() for op in item.values() for key in op
     )
+
+
+def _request_id_message(text: str) -> bool:
+    return text.startswith("internal server error (request id ") and text.endswith("see the server log")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message_of"),
+    [
+        ("GET", "/v1/models", None, lambda answer: answer["error"]["message"]),  # OpenAI's error object
+        ("GET", "/models/adder/v1/models", None, lambda answer: answer["error"]["message"]),
+        ("GET", "/v2/models/adder", None, lambda answer: answer["error"]),  # OIP
+        ("POST", "/v1/models/adder:predict", {"instances": [[1, 2]]}, lambda answer: answer["error"]),  # TF Serving
+        ("POST", "/invocations", ROW, lambda answer: answer["error"]),  # SageMaker
+        ("POST", "/predictions/adder", ROW, lambda answer: answer["message"]),  # TorchServe
+        ("GET", "/models/adder", None, lambda answer: answer["error"]["message"]),  # maaskit
+    ],
+)
+def test_an_unexpected_exception_answers_in_the_routes_protocol_shape(
+    repository, caplog, monkeypatch, method, path, body, message_of
+):
+    crashing = ModelRepository([repository.get("adder", "1.0.0")])
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(crashing, "get", broken)
+    monkeypatch.setattr(crashing, "names", broken)
+    app, stream = _app_with_log(crashing)
+    response = asgi_post(app, path, json=body) if method == "POST" else asgi_get(app, path)
+    assert response.status_code == 500, response.text
+    assert _request_id_message(message_of(response.json())), response.text
+    assert response.headers["x-request-id"] in response.text
+    assert "disk on fire" not in response.text and "disk on fire" in caplog.text
+    line = _lines(stream)[0]
+    assert (line["status"], line["error"]) == (500, "internal error: RuntimeError")
+    if path.endswith("/v1/models"):
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+        assert response.json()["error"]["type"] == "server_error"

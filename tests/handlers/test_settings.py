@@ -113,7 +113,7 @@ def lambda_entry(bundles, monkeypatch):
 
 
 def _serve(monkeypatch, bundle, env: dict[str, str]) -> tuple[int, str, dict]:
-    """``maaskit serve`` through its CLI with uvicorn.run and the bundle loading replaced: exit code, output, options."""
+    """``maaskit serve`` by its CLI, uvicorn.run and the bundle loading replaced: exit code, output, options."""
     import uvicorn
     from typer.testing import CliRunner
 

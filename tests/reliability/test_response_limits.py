@@ -1,12 +1,14 @@
 """Answers over the platform's limit are 413s in the protocol's shape, not opaque platform errors.
 
 Lambda: the invocation response (JSON-escaped text, or base64 binary, plus its envelope) may not exceed
-6 MB; SageMaker real-time: 6 MB. A 2.9 MB request of 160k rows used to answer 200 with 6.4 MB locally
-and fail on Lambda; now it is a 413 that says to ask for a binary answer or send fewer rows.
+6 MB, and 1 MB behind an Application Load Balancer; SageMaker real-time: 6 MB. A 2.9 MB request of 160k
+rows used to answer 200 with 6.4 MB locally and fail on Lambda; now it is a 413 that says what the
+route's own client can do (a binary answer, base64 embeddings, fewer rows).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import os
@@ -14,10 +16,12 @@ import sys
 
 import pytest
 
-from bundle.limits import LAMBDA_PAYLOAD_BYTES, SAGEMAKER_PAYLOAD_BYTES
+from bundle.limits import ALB_LAMBDA_PAYLOAD_BYTES, LAMBDA_PAYLOAD_BYTES, SAGEMAKER_PAYLOAD_BYTES
 from handlers.app import create_app
+from handlers.engine import ModelRepository
 from handlers.limits import carried_size
 from handlers.sagemaker_entry import container_settings
+from handlers.settings import Settings
 from tests.handlers.conftest import asgi_post
 from tests.handlers.events import LambdaContext, load_event
 
@@ -44,7 +48,7 @@ def _lambda(module, rows: int, path: str = "/models/iris/predict", accept: str =
     body = {"rows": [ROW] * rows} if path.startswith("/models") else {"instances": [ROW] * rows}
     event["body"] = json.dumps(body)
     event["headers"]["accept"] = accept
-    return module.handler(event, LambdaContext())
+    return _handle(module, event)
 
 
 def test_lambda_answer_over_6mb_is_413_in_the_protocols_shape(lambda_module):
@@ -87,3 +91,64 @@ def test_sagemaker_answer_over_6mb_is_413_and_npy_is_served(rel_bundles, rel_rep
 def test_carried_size_of_binary_is_base64():
     assert carried_size(b"\0" * 3000, "application/x-npy", on_lambda=True) >= 4000
     assert carried_size(b"\0" * 3000, "application/x-npy", on_lambda=False) == 3000
+
+
+ALB_ROWS = 20_000  # about 1.7 MB of JSON answer: over an ALB's 1 MB, well under Lambda's 6 MB
+
+
+def _handle(module, event: dict) -> dict:
+    """The Lambda handler on ``event`` (Mangum needs a current event loop; an earlier asyncio.run closed it)."""
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    return module.handler(event, LambdaContext())
+
+
+def test_alb_answers_stop_at_1mb_where_api_gateway_carries_them(lambda_module):
+    event = load_event("alb_predict_json")
+    event["body"] = json.dumps({"rows": [ROW] * ALB_ROWS})
+    response = _handle(lambda_module, event)
+    assert response["statusCode"] == 413
+    message = json.loads(response["body"])["error"]["message"]  # maaskit's shape
+    assert f"over its {ALB_LAMBDA_PAYLOAD_BYTES}-byte limit" in message and "Application Load Balancer" in message
+    assert "fewer rows" in message
+    assert len(json.dumps(response)) < ALB_LAMBDA_PAYLOAD_BYTES
+    assert _lambda(lambda_module, ALB_ROWS)["statusCode"] == 200  # the same answer through API Gateway
+
+
+def test_alb_answers_under_1mb_are_served(lambda_module):
+    response = _handle(lambda_module, load_event("alb_predict_json"))
+    assert response["statusCode"] == 200
+    assert len(json.loads(response["body"])["labels"]) == 3
+
+
+@pytest.fixture(scope="module")
+def embedder_repository(tmp_path_factory):
+    from model_packager import package
+    from tests.handlers.text.bundles import CORPUS
+    from tests.handlers.text.folders import embedding_folder
+
+    out = tmp_path_factory.mktemp("embedder")
+    made = package(
+        embedding_folder(out / "folder"), name="embedder", version="1.0.0", task="feature-extraction",
+        sample=list(CORPUS), out=out / "bundles",
+    )  # fmt: skip
+    return ModelRepository.load(Settings.load(environ={}, intra_op_threads=1), [made.directory])
+
+
+def test_the_413_for_a_large_answer_gives_the_routes_own_advice(embedder_repository):
+    settings = Settings.load(environ={}, access_log=False, metrics="none", intra_op_threads=1, max_response_bytes=64)
+    app = create_app(embedder_repository, settings)
+    texts = ["the quick brown fox", "jumps over the lazy dog"]
+    openai = asgi_post(app, "/v1/embeddings", json={"model": "embedder", "input": texts})
+    assert openai.status_code == 413, openai.text
+    error = openai.json()["error"]  # OpenAI's error object
+    assert set(error) == {"message", "type", "param", "code"} and error["code"] == "request_too_large"
+    assert '"encoding_format": "base64"' in error["message"] and "binary_data_output" not in error["message"]
+    scoped = asgi_post(app, "/models/embedder/v1/embeddings", json={"model": "embedder", "input": texts})
+    assert scoped.status_code == 413 and "encoding_format" in scoped.json()["error"]["message"]
+    oip = asgi_post(
+        app,
+        "/v2/models/embedder/infer",
+        json={"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": texts}]},
+    )
+    assert oip.status_code == 413, oip.text
+    assert "binary_data_output" in oip.json()["error"] and "encoding_format" not in oip.json()["error"]
