@@ -25,7 +25,7 @@ from bundle.wire import DATATYPES, HEADER_LENGTH, datatype_of, decode_bytes, enc
 __all__ = ["BYTES_INPUT", "HeaderedBody", "decode_answer", "request_body"]
 
 #: Name of the one BYTES input carrying texts or encoded images (the server takes any name for it).
-BYTES_INPUT = {"texts": "text", "images": "image"}
+BYTES_INPUT = {"texts": "text_input", "images": "image"}
 
 HeaderedBody = tuple[bytes, int]
 """A request body and the length of its JSON header."""
