@@ -1,12 +1,14 @@
-"""Names that cross phases, spelled once: every ``MAASKIT_*`` environment variable, and the SageMaker
-custom attribute that names a maaskit route.
+"""Names that cross phases, spelled once: every ``MAASKIT_*`` environment variable, the HTTP header
+names on the wire (maaskit's, OIP's, SageMaker's, API Gateway's), and the SageMaker custom attribute
+that names a maaskit route.
 
 The runtime reads most of them (``handlers.settings``, the batcher, the SageMaker entry), the deploy
 code sets some of them on the functions and models it creates (``infra/constructs``), and the CLI,
 client, packager and release commands read the rest. They live in the bundle package because it
 is the one package every phase may import (maaskit -> {model_packager, handlers, infra} -> bundle)
 and it ships in every runtime artifact. Dockerfiles, which cannot import, spell the few they set.
-Names of deployed resources are in :mod:`infra.names`.
+Names of deployed resources are in :mod:`infra.names`. Header names are written in their canonical case;
+HTTP compares them without case (read raw ASGI headers with ``name.lower()``).
 
 The API's SageMaker integration (``infra/constructs/api.py``) reaches the container's maaskit routes
 through ``POST /invocations`` by sending ``X-Amzn-SageMaker-Custom-Attributes: maaskit-route=METHOD
@@ -17,7 +19,10 @@ from __future__ import annotations
 
 __all__ = [
     "ACCESS_LOG",
+    "AMZN_REQUEST_ID_HEADER",
+    "AMZN_TRACE_ID_HEADER",
     "API_KEY",
+    "API_KEY_HEADER",
     "BASE_PATH",
     "BATCHING",
     "BATCH_MAX_SIZE",
@@ -42,20 +47,25 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_RESPONSE_BYTES",
     "METRICS",
+    "MODEL_HEADER",
+    "OIP_HEADER_LENGTH",
     "OFFLOAD_BYTES",
     "PAGE",
     "PORT",
     "PROVIDERS",
     "REGISTRY_BUCKET",
+    "REQUEST_ID_HEADER",
     "REQUEST_TIMEOUT_S",
     "ROUTE_ATTRIBUTE",
     "SAGEMAKER_ATTRIBUTES_HEADER",
     "SAGEMAKER_PORT",
+    "SAGEMAKER_TARGET_MODEL_HEADER",
     "SAGEMAKER_WORKERS",
     "SERVICE_NAME",
     "STAGE",
     "TOKEN",
     "VERIFY_SAMPLES",
+    "VERSION_HEADER",
     "WORKERS",
 ]
 
@@ -110,8 +120,20 @@ STAGE = "MAASKIT_STAGE"
 REGISTRY_BUCKET = "MAASKIT_REGISTRY_BUCKET"
 CACHE_DIR = "MAASKIT_CACHE_DIR"
 
-# SageMaker: the header SageMaker passes to the container verbatim, and the maaskit key in it.
+# Wire headers. maaskit's: the model version a request pins, the model /invocations runs.
+VERSION_HEADER = "X-Maaskit-Model-Version"
+MODEL_HEADER = "X-Maaskit-Model"
+# Open Inference Protocol's binary tensor extension: the JSON header's length in front of the tensors.
+OIP_HEADER_LENGTH = "Inference-Header-Content-Length"
+# Request ids: the one the server answers with, and those AWS front ends send (API Gateway, ALB, X-Ray).
+REQUEST_ID_HEADER = "X-Request-Id"
+AMZN_REQUEST_ID_HEADER = "X-Amzn-RequestId"
+AMZN_TRACE_ID_HEADER = "X-Amzn-Trace-Id"
+# API Gateway's API key header (``maaskit invoke --api-key``, the client's ApiKeyAuth).
+API_KEY_HEADER = "X-Api-Key"
+# SageMaker: the headers SageMaker passes to the container verbatim, and the maaskit key in the attributes.
 SAGEMAKER_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+SAGEMAKER_TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
 ROUTE_ATTRIBUTE = "maaskit-route"
 
 

@@ -10,6 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bundle import names
 from handlers.errors import InvalidInputError, PayloadTooLargeError, ServingError, UnsupportedMediaTypeError
 from handlers.observability import RequestInfo, request_info
 
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 JSON = "application/json"
-VERSION_HEADER = "x-maaskit-model-version"
+VERSION_HEADER = names.VERSION_HEADER.lower()
 _DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 

@@ -24,6 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bundle import names
 from handlers.metrics import CLIENT_CLOSED_REQUEST, Metrics, emf_fields
 
 __all__ = [
@@ -37,6 +38,12 @@ __all__ = [
 ]
 
 _SCOPE_KEY = "maaskit.info"
+_REQUEST_ID = names.REQUEST_ID_HEADER.lower().encode()
+#: Headers whose value becomes the request id (ours, then API Gateway's, then X-Ray's), as ASGI spells them.
+_REQUEST_ID_HEADERS = tuple(
+    header.lower().encode()
+    for header in (names.REQUEST_ID_HEADER, names.AMZN_REQUEST_ID_HEADER, names.AMZN_TRACE_ID_HEADER)
+)
 _PAYLOAD_LOG_LIMIT = 4096
 #: Longest value of a logged field (path, model, version, error...); longer ones are cut and marked.
 FIELD_LOG_LIMIT = 512
@@ -85,7 +92,7 @@ def _request_id(scope: Scope) -> str:
     if context is not None and getattr(context, "aws_request_id", None):
         return str(context.aws_request_id)
     for name, value in scope.get("headers", ()):
-        if name in (b"x-request-id", b"x-amzn-requestid", b"x-amzn-trace-id"):
+        if name in _REQUEST_ID_HEADERS:
             return str(value.decode("latin-1")[:128])
     return os.urandom(16).hex()  # random 128-bit id, cheaper than uuid4().hex
 
@@ -130,7 +137,7 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started = True
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode("latin-1")))
+                message.setdefault("headers", []).append((_REQUEST_ID, request_id.encode("latin-1")))
             await send(message)
 
         try:
