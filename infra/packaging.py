@@ -27,6 +27,7 @@ from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 from bundle.limits import LAMBDA_ZIP_UNZIPPED_BYTES
 
 __all__ = [
+    "ASSET_KEY_VARIABLE",
     "LAMBDA_LEFT_OUT",
     "LAMBDA_UNZIPPED_LIMIT",
     "PYTHON_VERSION",
@@ -34,6 +35,7 @@ __all__ = [
     "LocalStaging",
     "PackagingError",
     "bundling_options",
+    "code_asset_hash",
     "copy_tree",
     "dependency_dir",
     "lambda_requirements",
@@ -207,14 +209,43 @@ class LocalStaging:
         return True
 
 
-def bundling_options(stage: Callable[[Path], None], *, compile_python: bool = True) -> BundlingOptions:
+#: Bundling environment variable that carries an asset's key (never read: it keys CDK's staging cache).
+ASSET_KEY_VARIABLE = "MAASKIT_ASSET_KEY"
+
+
+def bundling_options(stage: Callable[[Path], None], *, key: str, compile_python: bool = True) -> BundlingOptions:
     """Bundling that always runs locally (compiling .pyc for 3.11 unless told not to); the image is only
-    the fallback CDK's API requires, never run."""
+    the fallback CDK's API requires, never run.
+
+    ``key`` names what the staged asset holds (e.g. :func:`code_asset_hash`). CDK caches a staging by its
+    source folder and bundling options, so assets staged from one folder need distinct keys, else every one
+    gets the first staging; the key goes in the (never used) container environment, which is part of them.
+    """
     return BundlingOptions(
         image=DockerImage.from_registry(f"public.ecr.aws/sam/build-python{PYTHON_VERSION}"),
         local=LocalStaging(stage, compile_python=compile_python),
         command=["bash", "-c", "echo 'maaskit stages this asset locally; Docker is never used' && exit 1"],
+        environment={ASSET_KEY_VARIABLE: key},
     )
+
+
+def code_asset_hash(source_root: Path, bundle_digest: str) -> str:
+    """The key of a Lambda code asset's staging: the bundle it holds (its manifest's sha256), the runtime
+    sources, and how they are staged (this module, the target Python, what is left out).
+
+    CDK caches a locally bundled asset by its source folder and bundling options, which every endpoint shares:
+    without this key (see :func:`bundling_options`) it hands every function the first staging (issue 20).
+    The cache lives as long as the process, so whatever changes the staged files is in the key.
+    """
+    parts = [
+        f"bundle={bundle_digest}",
+        f"python={PYTHON_VERSION}",
+        f"format={_CACHE_FORMAT}",
+        f"left-out={','.join(sorted(LAMBDA_LEFT_OUT))}",
+        f"staging={hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}",
+        *(f"{name}={tree_digest(path)}" for name, path in sorted(runtime_sources(source_root).items())),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def tree_digest(root: Path) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Annotations, AssetHashType, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -21,20 +21,13 @@ from bundle import names
 from infra.bundles import BundleSource
 from infra.config import AlarmConfig, LambdaConfig, RolloutConfig
 from infra.constructs.alarms import rollback_alarm
+from infra.constructs.assets import hook_code, image_code, zip_code
 from infra.constructs.logs import retention
 from infra.nag import acknowledge
 from infra.names import CODEDEPLOY_GROUP, LIVE_ALIAS, format_version_description
-from infra.packaging import (
-    LAMBDA_UNZIPPED_LIMIT,
-    PYTHON_VERSION,
-    bundling_options,
-    runtime_sources,
-    stage_lambda_code,
-    staged_context,
-    tree_size,
-)
+from infra.packaging import LAMBDA_UNZIPPED_LIMIT, PYTHON_VERSION, runtime_sources, tree_size
 from infra.rollout import lambda_deployment_config
-from infra.samples import HOOK_HANDLER, HOOK_SOURCE, stage_hook_asset
+from infra.samples import HOOK_HANDLER
 from infra.sizing import lambda_memory, lambda_package, ready_warning
 
 __all__ = ["LambdaEndpoint", "LambdaEndpointProps"]
@@ -138,7 +131,12 @@ class LambdaEndpoint(Construct):
                 "from handlers/docker/Dockerfile.lambda instead (cdk deploy builds it; Docker needed then)."
             )
             self.function: lambda_.Function = lambda_.DockerImageFunction(
-                self, "Function", code=_image_code(props, bundle_dir, architecture), **common
+                self,
+                "Function",
+                code=image_code(
+                    props.source_root, bundle, props.build_root, props.function_name, _platform(architecture)
+                ),
+                **common,
             )
         else:
             self.function = lambda_.Function(
@@ -146,7 +144,7 @@ class LambdaEndpoint(Construct):
                 "Function",
                 runtime=lambda_.Runtime.PYTHON_3_11,
                 handler="handlers.lambda_entry.handler",
-                code=_zip_code(props.source_root, bundle_dir),
+                code=zip_code(props.source_root, bundle),
                 layers=[props.deps_layer],
                 **common,
             )
@@ -165,7 +163,7 @@ class LambdaEndpoint(Construct):
             scaling = self.alias.add_auto_scaling(min_capacity=pc.min, max_capacity=pc.max)
             scaling.scale_on_utilization(utilization_target=pc.target_utilization)
         self.alarms = _alarms(self, props.function_name, self.alias, props.alarms)
-        self.hook = _hook(self, props, bundle_dir, self.version.function_arn, architecture)
+        self.hook = _hook(self, props, self.version.function_arn, architecture)
         self.version.grant_invoke(self.hook)
         self._acknowledge()
         # Application = function name, group CODEDEPLOY_GROUP: the names the release commands look up.
@@ -221,25 +219,6 @@ class LambdaEndpoint(Construct):
             )
 
 
-def _zip_code(source_root: Path, bundle_dir: Path) -> lambda_.Code:
-    def stage(out: Path) -> None:
-        stage_lambda_code(out, source_root, bundle_dir)
-
-    return lambda_.Code.from_asset(
-        str(source_root / "handlers"), asset_hash_type=AssetHashType.OUTPUT, bundling=bundling_options(stage)
-    )
-
-
-def _image_code(
-    props: LambdaEndpointProps, bundle_dir: Path, architecture: lambda_.Architecture
-) -> lambda_.DockerImageCode:
-    trees = {**runtime_sources(props.source_root), f"bundles/{bundle_dir.name}": bundle_dir}
-    context = staged_context(props.build_root, props.function_name, trees)
-    return lambda_.DockerImageCode.from_image_asset(
-        str(context), file="handlers/docker/Dockerfile.lambda", platform=_platform(architecture)
-    )
-
-
 def _platform(architecture: lambda_.Architecture) -> ecr_assets.Platform:
     return ecr_assets.Platform.LINUX_ARM64 if architecture.name == "arm64" else ecr_assets.Platform.LINUX_AMD64
 
@@ -280,7 +259,6 @@ def _alarms(scope: Construct, name: str, alias: lambda_.Alias, config: AlarmConf
 def _hook(
     scope: Construct,
     props: LambdaEndpointProps,
-    bundle_dir: Path,
     target_arn: str,
     architecture: lambda_.Architecture,
 ) -> lambda_.Function:
@@ -302,11 +280,7 @@ def _hook(
         runtime=lambda_.Runtime.PYTHON_3_11,  # the dependency layer's Python (numpy, pydantic, orjson)
         architecture=architecture,  # the layer is built for the endpoint's architecture
         handler=HOOK_HANDLER,
-        code=lambda_.Code.from_asset(
-            str(HOOK_SOURCE.parent),
-            asset_hash_type=AssetHashType.OUTPUT,
-            bundling=bundling_options(lambda out: stage_hook_asset(out, bundle_dir)),
-        ),
+        code=hook_code(props.bundle),  # keyed by the bundle: each hook holds its own model's samples
         layers=[props.deps_layer],
         timeout=Duration.minutes(5),
         memory_size=512,
