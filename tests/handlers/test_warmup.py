@@ -67,3 +67,31 @@ def test_outputs_that_are_not_tensors_are_not_judged(iris):
     manifest, samples = iris
     outputs = dict(_shifted(samples, 0.0), probabilities=[{"a": 1.0}])
     check_outputs(manifest, samples, outputs, accelerator=False)  # type: ignore[arg-type]
+
+
+def test_warm_up_judges_the_feed_it_times_running_the_samples_once(bundles, settings):
+    """The engine's warm-up: one run over every sample (judged by bundle.judge), then the timed single rows."""
+    from handlers.engine import load_runtime
+
+    runtime = load_runtime(bundles.iris, settings, warm=False)
+    rows: list[int] = []
+    run = runtime.run
+
+    def counted(feed, options=None):  # type: ignore[no-untyped-def]
+        rows.append(len(next(iter(feed.values()))))
+        return run(feed, options)
+
+    runtime.run = counted  # type: ignore[method-assign]
+    runtime.warm_up(settings)
+    samples = runtime.bundle.samples()
+    assert runtime.ready and rows == [samples.count] + [1] * 5
+    assert runtime.single_row_ms is not None and runtime.single_row_ms > 0
+
+
+def test_warm_up_refuses_a_model_that_does_not_reproduce_its_samples(bundles, settings, tmp_path):
+    from handlers.engine import load_runtime
+    from tests.bundle.serving import swapped_weights
+
+    swapped = swapped_weights(bundles.iris, tmp_path)
+    with pytest.raises(WarmupMismatchError, match="does not reproduce its samples"):
+        load_runtime(swapped, settings)
