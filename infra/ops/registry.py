@@ -7,6 +7,7 @@ complete. Object metadata records the sha256 of the archive and of the manifest.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bundle import NAME_PATTERN, SEMVER_PATTERN, Manifest, file_sha256, load_manifest, names
+from bundle.manifest import ParityCheck
+from bundle.parity import final_parity
 from bundle.semver import semver_key
 from infra.ops.aws import aws_errors
 from infra.ops.errors import NotFoundError, OpsError, RegistryConflictError
@@ -75,13 +78,29 @@ class RegistryVersion:
 
     @property
     def parity(self) -> str:
-        """``passed``/``FAILED`` with the worst check, e.g. ``passed (max_abs_diff 2e-07 <= 1e-05)``."""
-        report = self.manifest.parity
+        """``passed``/``FAILED`` with the worst check of the final report (after optimization or int8, when
+        applied: what the bundle's model.onnx does), e.g. ``passed (max_abs_diff 2e-07 <= 1e-05)``."""
+        report = final_parity(self.manifest)
         verdict = "passed" if report.passed else "FAILED"
         if not report.checks:
             return verdict
-        check = max(report.checks, key=lambda item: (not item.passed, item.measured / (item.tolerance or 1)))
+        check = max(report.checks, key=lambda item: (not item.passed, tolerance_used(item)))
         return f"{verdict} ({check.metric} {check.measured:.3g} {check.relation} {check.tolerance:.3g})"
+
+
+def tolerance_used(check: ParityCheck) -> float:
+    """How much of its tolerance ``check`` used, for either relation: 0 exact, 1 at the tolerance, above 1 failing.
+
+    ``<=`` metrics (differences): measured / tolerance. ``>=`` metrics (agreements, cosine, whose best is 1):
+    the shortfall from 1 over the shortfall allowed, so a lower measured value ranks worse.
+    """
+    if check.relation == "<=":
+        used, allowed = check.measured, check.tolerance
+    else:
+        used, allowed = 1.0 - check.measured, 1.0 - check.tolerance
+    if allowed > 0:
+        return max(used, 0.0) / allowed
+    return math.inf if used > 0 else 0.0
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from bundle.parity import final_parity
 from bundle.text import human_size
 from infra.ops.registry import ModelSummary, PullResult, PushResult, RegistryVersion
 from infra.ops.state import Plan, TrafficState, format_weights
@@ -121,7 +122,8 @@ def models_json(models: list[ModelSummary]) -> list[dict[str, Any]]:
 
 
 def versions_json(rows: list[RegistryVersion]) -> list[dict[str, Any]]:
-    """Registry versions as JSON-able rows (the manifest's parity report in full)."""
+    """Registry versions as JSON-able rows: ``parity`` is the final report in full (after optimization or int8,
+    when applied), ``conversion_parity`` the conversion's when it differs."""
     return [
         {
             "name": row.name,
@@ -129,7 +131,12 @@ def versions_json(rows: list[RegistryVersion]) -> list[dict[str, Any]]:
             "size": row.size,
             "pushed": row.pushed.isoformat(),
             "created": row.manifest.created,
-            "parity": row.manifest.parity.model_dump(mode="json"),
+            "parity": final_parity(row.manifest).model_dump(mode="json"),
+            **(
+                {"conversion_parity": row.manifest.parity.model_dump(mode="json")}
+                if row.manifest.optimization is not None
+                else {}
+            ),
             "framework": row.manifest.framework.model_dump(mode="json"),
         }
         for row in rows
