@@ -28,6 +28,7 @@ BENCHMARKS = {
     "batching": ["--duration", "{d}"],
     "embeddings": ["--duration", "{d}"],
     "reliability": ["--duration", "{soak}"],
+    "large_bodies": ["--mb", "4"],
 }
 #: the longest one benchmark may take before it is stopped
 TIMEOUT_S = 900
