@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from functools import cached_property
-from typing import Any
 
 from mangum import Mangum
 from mangum.handlers import ALB, APIGateway, HTTPGateway
@@ -26,29 +26,31 @@ from handlers.app import create_app
 from handlers.engine import ModelRepository
 from handlers.limits import RESPONSE_CAP
 from handlers.observability import configure_logging
-from handlers.settings import ENV, Settings, target_defaults
+from handlers.settings import Settings, target_defaults
 
 __all__ = ["build_handler", "default_settings", "handler"]
 
 logger = logging.getLogger("maaskit.lambda")
 
 
-def default_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Lambda settings: the environment, with Lambda defaults for bundles and metrics."""
-    env = dict(os.environ if environ is None else environ)
-    overrides: dict[str, Any] = {}
-    if ENV["bundles"] not in env:
-        root = env.get("LAMBDA_TASK_ROOT", os.getcwd())
-        overrides["bundles"] = (os.path.join(root, "bundles", "*"),)
-    if ENV["metrics"] not in env:
-        overrides["metrics"] = "emf"
-    if ENV["page"] not in env:
-        overrides["page"] = False  # the model page is opt-in on Lambda (the deploy file's `page: true`)
-    # No socket to guard (the platform delivers whole requests); answers must fit the invocation response.
-    overrides.update(
-        target_defaults(env, body_timeout_s=0.0, request_timeout_s=0.0, max_response_bytes=response_limit("lambda"))
+def default_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Lambda settings: the environment (:class:`~handlers.settings.Settings`), with Lambda's defaults.
+
+    Raises SettingsError naming the variable when one holds an unusable value.
+    """
+    env = os.environ if environ is None else environ
+    root = env.get("LAMBDA_TASK_ROOT", os.getcwd())
+    defaults = target_defaults(
+        env,
+        bundles=(os.path.join(root, "bundles", "*"),),
+        metrics="emf",
+        page=False,  # the model page is opt-in on Lambda (the deploy file's `page: true`)
+        # No socket to guard (the platform delivers whole requests); answers must fit the invocation response.
+        body_timeout_s=0.0,
+        request_timeout_s=0.0,
+        max_response_bytes=response_limit("lambda"),
     )
-    return Settings.load(env, **overrides)
+    return Settings.load(env, **defaults)
 
 
 _GATEWAY_CAP = (lambda_response_limit("api_gateway"), "Lambda")
