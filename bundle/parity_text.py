@@ -20,14 +20,10 @@ Only numpy: this module ships in every runtime artifact.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 
-from bundle.manifest import Manifest, ParityCheck, ParityReport
+from bundle.manifest import ParityCheck, ParityReport
 from bundle.parity import Tolerances, reproduces
-from bundle.samples import Samples
 from bundle.tolerances import DEFAULT_TEXT_TOLERANCES, INT8_TEXT_TOLERANCES, INT8_TIE_MARGIN, TextTolerances
 
 __all__ = [
@@ -40,7 +36,6 @@ __all__ = [
     "cosine_per_row",
     "embedding_checks",
     "ranking_agreement",
-    "reproduces_samples",
     "reproduces_text",
     "text_tolerances_from_report",
 ]
@@ -184,23 +179,3 @@ def reproduces_text(
         checks = list(report.checks)
     count = int(np.shape(attention_mask)[0])
     return ParityReport(sample_count=count, passed=not failures, checks=checks), failures
-
-
-def reproduces_samples(
-    manifest: Manifest,
-    root: Path,
-    samples: Samples,
-    run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
-    *,
-    accelerator: bool = False,
-) -> tuple[ParityReport, list[str]]:
-    """Kept for callers of the first text release: :func:`bundle.judge.judge` with a local runner over ``run``.
-
-    New code calls the judge, which decides for every kind of bundle.
-    """
-    from bundle.judge import judge, local_runner
-
-    if manifest.text is None:
-        raise ValueError(f"{manifest.name} is not a text bundle: call bundle.judge.judge")
-    verdict = judge(manifest, root, samples, local_runner(manifest, root, run), accelerator=accelerator)
-    return verdict.report, verdict.problems

@@ -147,7 +147,7 @@ def _label_indices(manifest: Manifest, name: str, values: np.ndarray) -> np.ndar
     if values.dtype != object:
         return values
     index = {str(label): position for position, label in enumerate(manifest.labels)}
-    return np.vectorize(lambda item: index.get(str(item), -1), otypes=[np.int64])(values)
+    return np.asarray(np.vectorize(lambda item: index.get(str(item), -1), otypes=[np.int64])(values))
 
 
 def _joined(parts: list[dict[str, np.ndarray]], rows: int) -> dict[str, np.ndarray]:

@@ -27,7 +27,6 @@ from types import ModuleType
 from typing import Any
 
 import httpx
-import numpy as np
 
 from bundle import names
 from bundle.manifest import FileEntry, dump_manifest, load_manifest
@@ -129,7 +128,7 @@ def staged_hook(bundle: Path, staging: Path) -> ModuleType:
 def run_hook(hook: ModuleType, handler: LambdaHandler) -> HookRun:
     """Call the staged hook's ``handler`` as CodeDeploy does, the new version being ``handler``."""
     client, codedeploy = FakeLambda(handler), FakeCodeDeploy()
-    hook._CLIENTS = (client, codedeploy)
+    setattr(hook, "_CLIENTS", (client, codedeploy))  # noqa: B010  (a module loaded from the staged asset)
     os.environ["TARGET_VERSION_ARN"] = TARGET
     printed = io.StringIO()
     try:
@@ -185,8 +184,3 @@ def hook_verdict(directory: Path, repository: ModelRepository, settings: Setting
     run = run_hook(staged_hook(directory, staging), lambda_handler(directory))
     assert (run.status == "Succeeded") == (not run.problems)
     return run.problems
-
-
-def first_rows(values: np.ndarray, rows: int = 3) -> list[Any]:
-    """The first ``rows`` of a sample array as JSON values."""
-    return np.asarray(values)[:rows].tolist()
