@@ -25,6 +25,7 @@ from maaskit.client.errors import (
     InvalidInputError,
     error_for_status,
 )
+from maaskit.client.labels import label_values, predicted_labels, string_labels
 from maaskit.client.retry import RETRY_EXCEPTIONS, RETRY_STATUSES, Backoff
 
 __all__ = ["BINARY_THRESHOLD", "VERSION_HEADER", "MaaskitClient", "Prediction"]
@@ -36,7 +37,13 @@ _NUMPY = {"string": np.dtype(object), "bool": np.dtype(bool)}
 
 
 class Prediction(dict[str, np.ndarray]):
-    """Outputs by name, plus ``model``, ``version`` and ``labels`` (a classifier's predicted labels, else None)."""
+    """Outputs by name, plus ``model``, ``version`` and ``labels`` (a classifier's predicted labels, else None).
+
+    A classifier's labels are the labels themselves on every route: when its label output holds class
+    indices and its labels are strings (PyTorch, Keras and transformers heads packaged with ``labels``),
+    that output comes back as an object array of the label strings and ``labels`` lists them; integer
+    labels stay integers (see :mod:`maaskit.client.labels`).
+    """
 
     def __init__(self, outputs: dict[str, np.ndarray], model: str, version: str, labels: list[Any] | None) -> None:
         super().__init__(outputs)
@@ -196,11 +203,7 @@ class MaaskitClient:
         body = _dumps({"inputs": named})
         headers = {"Content-Type": "application/json", **({VERSION_HEADER: version} if version else {})}
         answer = self._json("POST", f"/models/{model}/predict", content=body, headers=headers)
-        dtypes = {spec["name"]: spec["dtype"] for spec in signature["outputs"]}
-        outputs = {
-            name: np.asarray(value, dtype=_NUMPY.get(dtypes.get(name, ""), dtypes.get(name)))
-            for name, value in answer["outputs"].items()
-        }
+        outputs = {name: _json_output(signature, name, value) for name, value in answer["outputs"].items()}
         return _pinned(Prediction(outputs, answer["model"], answer["version"], answer.get("labels")), version)
 
     def predict_text(
@@ -249,9 +252,17 @@ class MaaskitClient:
             header, outputs = decode_response(response.content, response.headers.get(HEADER_LENGTH))
         except (ValueError, KeyError) as exc:
             raise ClientError(f"{path} answered a malformed binary response: {exc}", response.status_code) from None
-        label_output = signature.get("label_output")
-        labels = outputs[label_output].tolist() if label_output in outputs else None
+        outputs = {name: label_values(signature, name, array) for name, array in outputs.items()}
+        labels = predicted_labels(signature, outputs)
         return Prediction(outputs, header["model_name"], header["model_version"], labels)
+
+
+def _json_output(signature: dict[str, Any], name: str, value: Any) -> np.ndarray:
+    """A JSON output as an array of its declared dtype; a label output with string labels as the labels."""
+    if name == signature.get("label_output") and string_labels(signature) is not None:
+        return label_values(signature, name, np.asarray(value))
+    dtype = {spec["name"]: spec["dtype"] for spec in signature["outputs"]}.get(name)
+    return np.asarray(value, dtype=_NUMPY.get(dtype or "", dtype))
 
 
 def _no_route(response: httpx.Response) -> bool:

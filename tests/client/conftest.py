@@ -7,8 +7,10 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -28,9 +30,9 @@ def client_bundles(tmp_path_factory: pytest.TempPathFactory) -> BuiltBundles:
     return build_bundles(tmp_path_factory.mktemp("client-bundles"))
 
 
-@pytest.fixture(scope="session")
-def served(client_bundles: BuiltBundles) -> Iterator[str]:
-    """``handlers.app.create_app`` over the bundles, served by uvicorn on 127.0.0.1; yields its URL."""
+@contextmanager
+def serving(bundles: list[Path]) -> Iterator[str]:
+    """``handlers.app.create_app`` over ``bundles``, served by uvicorn on 127.0.0.1; yields its URL."""
     import uvicorn
 
     from handlers.app import create_app
@@ -38,7 +40,7 @@ def served(client_bundles: BuiltBundles) -> Iterator[str]:
     from handlers.settings import Settings
 
     settings = Settings.load(environ={}, access_log=False, intra_op_threads=1)
-    app = create_app(ModelRepository.load(settings, client_bundles.all), settings)
+    app = create_app(ModelRepository.load(settings, bundles), settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -53,9 +55,18 @@ def served(client_bundles: BuiltBundles) -> Iterator[str]:
             time.sleep(0.05)
     else:
         pytest.fail("the maaskit app did not become ready within 20 s")
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def served(client_bundles: BuiltBundles) -> Iterator[str]:
+    """The app over the client bundles, served on loopback; yields its URL."""
+    with serving(client_bundles.all) as url:
+        yield url
 
 
 @dataclass
