@@ -1,53 +1,142 @@
-"""Bodies in JSON, CSV and ``.npy`` turned into input tensors, and answers written in the Accept type.
+"""Request bodies (JSON, CSV, ``.npy``, text, image files) as family-neutral inputs; answers in the Accept type.
 
-Used by the SageMaker ``/invocations`` and TorchServe ``/predictions`` routes.
+Used by the SageMaker ``/invocations`` and TorchServe ``/predictions`` routes, and by the worker
+processes that decode large bodies (:mod:`handlers.offload`): this module imports neither the engine
+nor any model family. Which bodies a model takes is its processor's ``bodies``; what the decoded
+values mean (rows, texts, images) is the processor's to decide.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import io
+from collections.abc import Collection
 from tokenize import TokenError
 from typing import Any
 
 import numpy as np
 
 from bundle import Manifest
+from handlers.answers import labelled_rows
 from handlers.errors import InvalidInputError, NotAcceptableError, UnsupportedMediaTypeError
-from handlers.http import loads
-from handlers.labels import label_output_values
-from handlers.tabular import records_to_tensors, rows_to_tensors
+from handlers.http import json_response, loads
+from handlers.vocabulary import BODY_KINDS, Answers, Inputs
 
-__all__ = ["CSV", "JSON", "NPY", "choose_accept", "decode_body", "primary_output", "to_csv", "to_npy"]
+__all__ = [
+    "CSV",
+    "JSON",
+    "NPY",
+    "binary",
+    "body_kind",
+    "check_single_array",
+    "choose_accept",
+    "decode_body",
+    "encode_answer",
+    "json_inputs",
+    "to_csv",
+    "to_npy",
+]
 
 JSON = "application/json"
 CSV = "text/csv"
 NPY = "application/x-npy"
 READABLE = (JSON, CSV, NPY)
 _NPY_KINDS = frozenset("biufUS")  # booleans, integers, floats, text; not complex, records, datetimes or void
+_ROW_KEYS = ("instances", "rows", "data")
+#: How errors name each body kind's content types.
+_KIND_NAMES = {"text": "text/plain", "image": "image/jpeg, image/png, image/webp", "csv": CSV, "npy": NPY}
 
 
-def _json_tensors(manifest: Manifest, payload: Any) -> dict[str, Any]:
+def _is_json(media: str) -> bool:
+    return media == JSON or media.endswith("+json")
+
+
+def body_kind(media: str, body: bytes, bodies: Collection[str], model: str) -> str:
+    """``"json"`` or the body kind of ``media`` (``""``: JSON, unless a text or image model's body is not JSON).
+
+    UnsupportedMediaTypeError (415) naming what the model takes when ``media`` is none of them.
+    """
+    if _is_json(media):
+        return "json"
+    if media == "":
+        if body[:1] in (b"{", b"[", b'"'):
+            return "json"
+        return next((kind for kind in ("text", "image") if kind in bodies), "json")
+    kind = next((name for name, types in BODY_KINDS.items() if media in types), None)
+    if kind is None and media.startswith("image/"):
+        kind = "image"
+    if kind is None or kind not in bodies:
+        names = [_KIND_NAMES[name] for name in BODY_KINDS if name in bodies] + [JSON]
+        choices = " or ".join(names) if len(names) <= 2 else "one of " + ", ".join(names)
+        raise UnsupportedMediaTypeError(f"Content-Type {media!r} is not supported for model {model}; send {choices}")
+    return kind
+
+
+def check_single_array(manifest: Manifest, kind: str) -> None:
+    """A ``.npy`` body carries one array: refuse it, before reading it, for a model with several inputs."""
+    if kind == "npy" and len(manifest.inputs) != 1:
+        raise InvalidInputError(
+            f"application/x-npy carries one array but model {manifest.name} has {len(manifest.inputs)} inputs; "
+            "send JSON"
+        )
+
+
+def binary(value: Any, where: str) -> Any:
+    """``value`` with ``{"b64": s}`` objects (TF Serving's convention for bytes) decoded to ``bytes``.
+
+    Looks at ``value`` itself, the items of a list of objects, and the values of an object (one level).
+    """
+    if isinstance(value, dict):
+        if set(value) == {"b64"}:
+            return _b64(value["b64"], where)
+        return {
+            key: binary(item, f"{where}.{key}") if isinstance(item, dict | list) else item
+            for key, item in value.items()
+        }
+    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+        return [binary(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    return value
+
+
+def _b64(text: Any, where: str) -> bytes:
+    if not isinstance(text, str):
+        raise InvalidInputError(f'{where} must be {{"b64": "<base64 of the bytes>"}}')
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError(f'{where}: "b64" is not valid base64; send the bytes base64-encoded') from None
+    if not data:
+        raise InvalidInputError(f"{where} is empty; send the bytes base64-encoded")
+    return data
+
+
+def json_inputs(payload: Any, where: str = "the body") -> Inputs:
+    """A JSON body's values: a list is rows; ``instances``/``rows``/``data`` hold rows; ``inputs`` is named
+    values (an object) or one unnamed value; another object is one record (scalars) or named values."""
+    options = (payload.get("parameters") if isinstance(payload, dict) else None) or {}
     if isinstance(payload, list):
-        return rows_to_tensors(manifest, payload)
+        return Inputs(rows=binary(payload, where), where=where)
     if not isinstance(payload, dict):
-        raise InvalidInputError('a JSON body must be a list of rows or an object with "instances", "inputs" or "rows"')
-    for key in ("instances", "rows", "data"):
+        return Inputs(raw=payload, where=where)
+    if set(payload) == {"b64"}:
+        return Inputs(raw=binary(payload, where), where=where)
+    for key in _ROW_KEYS:
         if key in payload:
-            return rows_to_tensors(manifest, payload[key])
+            return Inputs(rows=binary(payload[key], f'"{key}"'), options=options, where=f'"{key}"')
     if "inputs" in payload:
-        inputs = payload["inputs"]
-        if isinstance(inputs, dict):
-            return inputs
-        if len(manifest.inputs) == 1:
-            return {manifest.inputs[0].name: inputs}
-        raise InvalidInputError('this model has several inputs: "inputs" must be an object keyed by input name')
-    names = {spec.name for spec in manifest.inputs}
-    if payload and set(payload) <= names:
-        return payload
-    if payload and all(isinstance(value, (int, float, str, bool)) for value in payload.values()):
-        return records_to_tensors(manifest, [payload])
-    raise InvalidInputError('JSON body needs "instances", "inputs" or "rows" (or input names as keys)')
+        value = binary(payload["inputs"], '"inputs"')
+        if isinstance(value, dict):
+            return Inputs(named=value, options=options, where='"inputs"')
+        return Inputs(raw=value, options=options, where='"inputs"')
+    values = {key: value for key, value in payload.items() if key != "parameters"}
+    if not values:
+        raise InvalidInputError('JSON body needs "instances", "inputs" or "rows" (or input names as keys)')
+    values = binary(values, where)
+    if all(isinstance(value, int | float | str | bool | bytes) for value in values.values()):
+        return Inputs(rows=[values], options=options, where=where)
+    return Inputs(named=values, options=options, where=where)
 
 
 def _all_text(row: list[str]) -> bool:
@@ -61,7 +150,7 @@ def _all_text(row: list[str]) -> bool:
     return True
 
 
-def _csv_tensors(manifest: Manifest, body: bytes) -> dict[str, Any]:
+def _csv_rows(body: bytes, numeric: bool) -> np.ndarray:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -77,27 +166,16 @@ def _csv_tensors(manifest: Manifest, body: bytes) -> dict[str, Any]:
             raise InvalidInputError(
                 f"CSV row {number} has {len(row)} fields where row 1 has {width}; every row needs the same columns"
             )
-    tensors = rows_to_tensors(manifest, rows)
-    converted: dict[str, Any] = {}
-    for spec in manifest.inputs:
-        column = np.asarray(tensors[spec.name], dtype=str)
-        if spec.dtype == "string":
-            converted[spec.name] = column.astype(object)
-            continue
+    table = np.asarray(rows, dtype=str)
+    if numeric:
         try:
-            numbers = column.astype(np.float64)
-        except ValueError as exc:
-            raise InvalidInputError(f"CSV column for input {spec.name!r} is not numeric: {exc}") from None
-        converted[spec.name] = numbers  # validation casts and checks integer-ness against the model dtype
-    return converted
+            return table.astype(np.float64)
+        except ValueError:
+            pass  # the processor names the column that is not numeric
+    return table
 
 
-def _npy_tensors(manifest: Manifest, body: bytes) -> dict[str, Any]:
-    if len(manifest.inputs) != 1:
-        raise InvalidInputError(
-            f"application/x-npy carries one array but model {manifest.name} has {len(manifest.inputs)} inputs; "
-            "send JSON"
-        )
+def _npy_array(body: bytes) -> np.ndarray:
     try:
         array = np.load(io.BytesIO(body), allow_pickle=False)
     except ValueError as exc:
@@ -110,20 +188,50 @@ def _npy_tensors(manifest: Manifest, body: bytes) -> dict[str, Any]:
         raise InvalidInputError(
             f".npy array has dtype {array.dtype.str!r}; send a plain array of numbers, booleans or strings"
         )
-    if array.dtype.kind in "US":
-        array = array.astype(object)
-    return {manifest.inputs[0].name: array}
+    return array.astype(object) if array.dtype.kind in "US" else array
 
 
-def decode_body(manifest: Manifest, media_type: str, body: bytes) -> dict[str, Any]:
-    """Input tensors (not yet validated) from a JSON, CSV or .npy body."""
-    if media_type in ("", JSON) or media_type.endswith("+json"):
-        return _json_tensors(manifest, loads(body))
-    if media_type == CSV:
-        return _csv_tensors(manifest, body)
-    if media_type in (NPY, "application/npy"):
-        return _npy_tensors(manifest, body)
-    raise UnsupportedMediaTypeError(f"Content-Type {media_type!r} is not supported; send one of {', '.join(READABLE)}")
+def _arrays(value: Any) -> Any:
+    """A list of numbers (any depth) as an array, so that neither pickling nor validation walks it again."""
+    if not isinstance(value, list):
+        return value
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError):  # ragged or mixed: validation names the problem
+        return value
+    return array if array.dtype.kind in "biuf" else value
+
+
+def decode_body(media: str, body: bytes, kind: str, numeric: bool = True) -> Inputs:
+    """The values of a body of ``kind`` (:func:`body_kind`); numeric lists become arrays.
+
+    ``numeric``: no input of the model takes strings, so CSV fields are read as numbers here. Module-level,
+    so a worker process can run it.
+    """
+    if kind == "csv":
+        return Inputs(rows=_csv_rows(body, numeric), where="the CSV body")
+    if kind == "npy":
+        return Inputs(raw=_npy_array(body), where="the .npy body")
+    if kind == "image":
+        if not body:
+            raise InvalidInputError("the body is empty; send the image file (Content-Type: image/jpeg or image/png)")
+        return Inputs(raw=body, where="the body")
+    if kind == "text":
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInputError("the text/plain body is not UTF-8 text") from None
+        if not text:
+            raise InvalidInputError("the body is empty; send the text")
+        return Inputs(raw=text, where="the body")
+    inputs = json_inputs(loads(body))
+    return Inputs(
+        named={name: _arrays(value) for name, value in inputs.named.items()},
+        raw=_arrays(inputs.raw),
+        rows=_arrays(inputs.rows),
+        options=inputs.options,
+        where=inputs.where,
+    )
 
 
 def choose_accept(accept: str | None, default: str = JSON) -> str:
@@ -141,10 +249,13 @@ def choose_accept(accept: str | None, default: str = JSON) -> str:
     raise NotAcceptableError(f"Accept {accept!r} names no type this route writes; use one of {', '.join(READABLE)}")
 
 
-def primary_output(manifest: Manifest, outputs: dict[str, np.ndarray]) -> np.ndarray:
-    """The output a single-array answer carries: the labels of a classifier, else the first output."""
-    name = manifest.label_output if manifest.label_output in outputs else manifest.outputs[0].name
-    return label_output_values(manifest, name, np.asarray(outputs[name]))
+def encode_answer(model: str, version: str, answers: Answers, accept: str) -> tuple[bytes, str]:
+    """The answer's body and media type: CSV or .npy of the primary output, or JSON rows (a worker may run it)."""
+    if accept in (CSV, NPY):
+        array = np.asarray(answers.outputs[answers.primary or next(iter(answers.outputs))])
+        return (to_csv(array), CSV) if accept == CSV else (to_npy(array), NPY)
+    answer = labelled_rows({"model": model, "version": version}, answers.outputs, answers.labels)
+    return bytes(json_response(answer).body), JSON
 
 
 def to_csv(array: np.ndarray) -> bytes:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bundle import NAME_MAX_LENGTH, VERSION_MAX_LENGTH, Bundle, BundleFormatError, Manifest, Samples, open_bundle
+from bundle.dtypes import ORT_TYPES
 from bundle.semver import semver_key
 from handlers.errors import (
     InvalidInputError,
@@ -25,39 +26,21 @@ from handlers.errors import (
     VersionNotFoundError,
 )
 from handlers.locate import find_bundles
+from handlers.processing import processor_for
 from handlers.settings import Settings
 from handlers.strategies import Inline, Strategy, choose_strategy
+from handlers.vocabulary import Feed, Outputs, Processor
 
 if TYPE_CHECKING:
     import onnxruntime
 
-    from handlers.processing import Processor
-
-__all__ = ["NUMPY_DTYPES", "Inferencer", "ModelRepository", "ModelRuntime", "load_runtime"]
+__all__ = ["Inferencer", "ModelRepository", "ModelRuntime", "load_runtime"]
 
 logger = logging.getLogger("maaskit.engine")
 
-Inferencer = Callable[[dict[str, np.ndarray]], Awaitable[dict[str, np.ndarray]]]
+Inferencer = Callable[[Feed], Awaitable[Outputs]]
 """The awaitable seam: feed of named arrays in, named output arrays out."""
 
-#: Manifest dtype -> numpy dtype fed to onnxruntime (strings go in as object arrays).
-NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
-    name: np.dtype(name) for name in ("float16", "float32", "float64", "int8", "int16", "int32", "int64")
-} | {
-    "uint8": np.dtype("uint8"),
-    "uint16": np.dtype("uint16"),
-    "uint32": np.dtype("uint32"),
-    "uint64": np.dtype("uint64"),
-    "bool": np.dtype("bool"),
-    "string": np.dtype("O"),
-}
-_ORT_TYPES = {
-    "float16": "tensor(float16)",
-    "float32": "tensor(float)",
-    "float64": "tensor(double)",
-    "bool": "tensor(bool)",
-    "string": "tensor(string)",
-} | {name: f"tensor({name})" for name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")}
 _ORT_MESSAGE_LIMIT = 300
 
 
@@ -73,11 +56,7 @@ def _trim_ort_message(exc: Exception) -> str:
 class ModelRuntime:
     """One loaded, verified bundle version with its onnxruntime session."""
 
-    def __init__(
-        self, bundle: Bundle, session: onnxruntime.InferenceSession, processor: Processor | None = None
-    ) -> None:
-        from handlers.processing import processor_for  # processing -> validation -> engine: import here
-
+    def __init__(self, bundle: Bundle, session: onnxruntime.InferenceSession, processor: Processor) -> None:
         self.bundle = bundle
         self.manifest: Manifest = bundle.manifest
         self.session = session
@@ -85,8 +64,9 @@ class ModelRuntime:
         self.version = self.manifest.version
         self.key = f"{self.name}-{self.version}"
         self.output_names = [spec.name for spec in self.manifest.outputs]
-        self.processor: Processor = processor or processor_for(bundle)
-        """Inputs -> feed and outputs -> answers for this model (see :mod:`handlers.processing`)."""
+        self.processor: Processor = processor
+        """Inputs -> feed and outputs -> answers for this model (see :mod:`handlers.processing`); made by
+        :func:`load_runtime` (:func:`~handlers.processing.processor_for`), never by the runtime itself."""
         self.ready = False
         self._warming = False
         self.single_row_ms: float | None = None
@@ -160,7 +140,7 @@ def _check_signature(manifest: Manifest, session: onnxruntime.InferenceSession, 
             raise BundleFormatError(
                 f"{where}: manifest input {spec.name!r} is not an input of model.onnx ({sorted(actual)})"
             )
-        if actual[spec.name] != _ORT_TYPES[spec.dtype]:
+        if actual[spec.name] != ORT_TYPES[spec.dtype]:
             raise BundleFormatError(
                 f"{where}: manifest says input {spec.name!r} is {spec.dtype}, model.onnx says {actual[spec.name]}"
             )
@@ -186,7 +166,7 @@ def load_runtime(
     bundle = open_bundle(path)  # checksums are verified before anything is loaded
     session = create_session(bundle.model_path, settings)
     _check_signature(bundle.manifest, session, bundle.root)
-    runtime = ModelRuntime(bundle, session)
+    runtime = ModelRuntime(bundle, session, processor_for(bundle))  # loads a tokenizer once; encodes nothing
     if warm:
         runtime.warm_up(settings)
         runtime.use(strategy or choose_strategy(settings))

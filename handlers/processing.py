@@ -1,82 +1,53 @@
-"""Per-model processing around the run: what a protocol decoded becomes a feed, outputs become answers.
+"""The two seams of the runtime: processors own a model family, codecs own a wire format.
 
-A protocol decodes a request into :class:`Inputs`: named tensors (nested lists or arrays, the
-tabular case) and/or raw examples (texts, encoded images) for a model that prepares its own
-tensors. The model's :class:`Processor` turns them into the onnxruntime feed (``preprocess``:
-tokenize, decode images, or, for tabular models, just check and coerce against the manifest) and
-may reshape the outputs afterwards (``postprocess``: pooling, normalisation; identity for tabular
-models). The generic inference endpoint (:mod:`handlers.protocols.base`) calls both; protocols
-never do.
+::
 
-Adding a model family is one processor class and one entry in :data:`PROCESSORS` (keyed by the
-manifest's ``task``); :func:`processor_for` picks it when a bundle is loaded.
+    wire request --codec.decode--> Inputs --processor.preprocess--> Feed --runtime.infer--> Outputs
+    wire answer  <--codec.encode-- Answers <--processor.answer(style)-- Outputs (postprocess)
+
+A **codec** (:mod:`handlers.protocols`, one module per protocol) knows its wire and nothing about
+families. It decodes a request into family-neutral :class:`~handlers.vocabulary.Inputs`: values by
+name, one unnamed value, rows, or token ids; strings kept as ``str``, bytes (binary ``BYTES``,
+``{"b64": ...}``, a file body) as ``bytes``; request parameters (``top_k``) passed along untouched.
+It writes :class:`~handlers.vocabulary.Answers` back in its wire's shape: the named ``outputs`` for
+tensor protocols, the ``predictions`` for protocols that carry per-example answers, ``labels`` and
+the ``primary`` output for row formats. It asks the processor only generic questions: which bodies
+it takes (``bodies``), the labels of its score outputs (``score_labels``), its ``embedder``.
+
+A **processor** (this module's :data:`PROCESSORS`, keyed by the manifest's ``task``) knows its family
+and its model's inputs: it decides what the neutral inputs mean (texts, token ids, encoded images,
+rows, named tensors), makes the onnxruntime feed (``preprocess``), may reshape the outputs
+(``postprocess``), and answers per example in the conventions a codec asks for (``answer`` with a
+:data:`~handlers.vocabulary.Style`: ``tensors``, ``predictions``, ``pipeline``, ``handler``), labels
+mapped. Bundles whose task has no entry get :class:`~handlers.tabular.TensorProcessor`.
+
+**A new family** (generation, speech) is one processor module and one entry in :data:`PROCESSORS`;
+no codec changes. **A new protocol** is one codec module listed in
+:data:`handlers.protocols.PROTOCOL_MODULES`; no processor changes. The generic endpoint
+(:func:`handlers.protocols.base.inference_endpoint`) runs the pipeline for every codec.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable
 
-import numpy as np
+from bundle import IMAGE_TASKS, TEXT_TASKS, Bundle
+from handlers.tabular import TensorProcessor
+from handlers.vocabulary import Answers, Feed, Inputs, Outputs, Processor, Runner, Style
 
-from bundle import IMAGE_TASKS, TEXT_TASKS, Bundle, Manifest
-from handlers.errors import InvalidInputError
-from handlers.validation import coerce_feed
-
-__all__ = ["Feed", "Inputs", "Outputs", "PROCESSORS", "Processor", "TensorProcessor", "processor_for"]
-
-Feed = dict[str, np.ndarray]
-"""Named input arrays, exactly as onnxruntime takes them."""
-Outputs = dict[str, np.ndarray]
-"""Named output arrays, as onnxruntime (and postprocessing) gives them."""
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """What a protocol decoded from one request, before the model's preprocessing.
-
-    ``tensors``: values by model input name (nested lists or arrays); ``raw``: raw examples (``str``
-    texts, ``bytes`` of encoded images or audio), one per example, for a processor that builds its
-    own tensors. A request carries one or the other.
-    """
-
-    tensors: Mapping[str, Any] = field(default_factory=dict)
-    raw: Sequence[str | bytes] | None = None
-
-
-class Processor(Protocol):
-    """Turns decoded inputs into a feed and raw outputs into the outputs that protocols encode."""
-
-    def preprocess(self, inputs: Inputs) -> Feed:
-        """The onnxruntime feed for ``inputs``; InvalidInputError (400) naming what to fix."""
-        ...
-
-    def postprocess(self, feed: Feed, outputs: Outputs) -> Outputs:
-        """The outputs answered for ``feed`` (e.g. pooled with its attention mask)."""
-        ...
-
-
-class TensorProcessor:
-    """Tabular and plain-tensor models: check and coerce the tensors against the manifest; outputs as they are."""
-
-    def __init__(self, manifest: Manifest, *, allow_nonfinite: bool = False) -> None:
-        self.manifest = manifest
-        self.allow_nonfinite = allow_nonfinite
-
-    def preprocess(self, inputs: Inputs) -> Feed:
-        """The coerced feed (names, dtypes, ranks, shapes and finiteness checked)."""
-        if inputs.raw is not None:
-            names = ", ".join(spec.name for spec in self.manifest.inputs)
-            raise InvalidInputError(
-                f"model {self.manifest.name} takes tensors ({names}), not raw text or bytes: send its inputs by name"
-            )
-        return coerce_feed(self.manifest, inputs.tensors, allow_nonfinite=self.allow_nonfinite)
-
-    def postprocess(self, feed: Feed, outputs: Outputs) -> Outputs:
-        """The outputs unchanged."""
-        return outputs
-
+__all__ = [
+    "PROCESSORS",
+    "Answers",
+    "Feed",
+    "Inputs",
+    "Outputs",
+    "Processor",
+    "ProcessorFactory",
+    "Runner",
+    "Style",
+    "TensorProcessor",
+    "processor_for",
+]
 
 ProcessorFactory = Callable[[Bundle], Processor]
 
@@ -90,25 +61,29 @@ def _text_processor(bundle: Bundle) -> Processor:
     return TextProcessor(bundle)
 
 
-PROCESSORS.update({task: _text_processor for task in sorted(TEXT_TASKS)})
-
-
 def _image_processor(bundle: Bundle) -> Processor:
     from handlers.image.processor import ImageProcessor  # imports Pillow only for image bundles
 
     return ImageProcessor(bundle)
 
 
+PROCESSORS.update({task: _text_processor for task in sorted(TEXT_TASKS)})
 PROCESSORS.update({task: _image_processor for task in sorted(IMAGE_TASKS)})
-
-
-def _allow_nonfinite(manifest: Manifest) -> bool:
-    return str(manifest.metadata.get("allow_nonfinite", "")).lower() == "true"
+PROCESSORS["text-generation"] = lambda bundle: _generation_processor(bundle)  # handlers.generation
 
 
 def processor_for(bundle: Bundle) -> Processor:
-    """The processor for a loaded bundle: the one registered for its task, else plain tensors."""
+    """The processor for a loaded bundle: the one registered for its task, else plain tensors.
+
+    Creating it loads what the family needs once (a tokenizer, an image preprocessor) and runs nothing.
+    """
     factory = PROCESSORS.get(bundle.manifest.task or "")
     if factory is not None:
         return factory(bundle)
-    return TensorProcessor(bundle.manifest, allow_nonfinite=_allow_nonfinite(bundle.manifest))
+    return TensorProcessor(bundle.manifest, allow_nonfinite=bundle.manifest.allows_nonfinite)
+
+
+def _generation_processor(bundle: Bundle) -> Processor:
+    from handlers.generation.processor import GenerationProcessor  # tokenizers + jinja2 only for causal LMs
+
+    return GenerationProcessor(bundle)  # type: ignore[return-value]

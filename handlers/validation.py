@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from bundle import Manifest, TensorSpec
-from handlers.engine import NUMPY_DTYPES
+from bundle.dtypes import NUMPY_DTYPES
 from handlers.errors import InvalidInputError
 
 __all__ = ["coerce_feed", "coerce_tensor", "describe_signature", "shape_text"]
@@ -39,10 +39,28 @@ def _from_json(spec: TensorSpec, value: Any) -> np.ndarray:
     return array
 
 
+def _utf8(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
+    """Bytes elements (OIP ``BYTES`` sent in binary) as text."""
+    texts = []
+    for index, item in enumerate(array.flat):
+        if not isinstance(item, bytes):
+            texts.append(item)
+            continue
+        try:
+            texts.append(item.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"input {spec.name!r} element {index} is not UTF-8 text") from None
+    decoded = np.empty(array.shape, dtype=object)
+    decoded.reshape(-1)[:] = texts
+    return decoded
+
+
 def _cast(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
     target = NUMPY_DTYPES[spec.dtype]
     kind = array.dtype.kind
     if spec.dtype == "string":
+        if kind == "O" and any(isinstance(item, bytes) for item in array.flat):
+            array = _utf8(spec, array)
         if kind not in "US" and not (kind == "O" and all(isinstance(item, str) for item in array.flat)):
             raise InvalidInputError(f"input {spec.name!r} takes strings, got {array.dtype} values")
         return array.astype(object)

@@ -97,3 +97,113 @@ def test_the_check_allows_the_arrows():
     assert violations("from bundle import open_bundle\nimport handlers.engine\n", "handlers") == []
     client = "from bundle.wire import decode_bytes\nfrom maaskit.client.retry import Backoff\n"
     assert violations(client, "maaskit/client/") == []
+
+
+#: Packages whose modules must import each other without a circle (issue 20).
+ACYCLIC = ("handlers", "bundle")
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_imports(tree: ast.AST, module: str, is_package: bool) -> list[str]:
+    """Every module ``tree`` imports when it runs (function-level imports too; ``if TYPE_CHECKING:`` blocks not)."""
+    found: list[str] = []
+    package = module if is_package else module.rpartition(".")[0]
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - (node.level - 1)]
+                base = ".".join([*parts, base] if base else parts)
+            found.append(base)
+            found.extend(f"{base}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def import_graph(sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
+    """``{module: modules it imports}`` over ``sources`` (``{module: (source, is_package)}``), inside the set only."""
+    graph: dict[str, set[str]] = {}
+    for module, (source, is_package) in sources.items():
+        targets = {name for name in _runtime_imports(ast.parse(source), module, is_package) if name in sources}
+        graph[module] = targets - {module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return found
+
+
+def _sources() -> dict[str, tuple[str, bool]]:
+    sources = {}
+    for package in ACYCLIC:
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+            is_package = parts[-1] == "__init__"
+            module = ".".join(parts[:-1] if is_package else parts)
+            sources[module] = (path.read_text(encoding="utf-8"), is_package)
+    return sources
+
+
+def test_handlers_and_bundle_import_without_a_circle():
+    sources = _sources()
+    assert "handlers.engine" in sources and "bundle.manifest" in sources  # the walk found the tree
+    found = cycles(import_graph(sources))
+    assert found == [], "import circles (each list imports itself round): " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_the_circle_check_sees_function_level_and_relative_imports():
+    sources = {
+        "pkg": ("", True),
+        "pkg.a": ("def f():\n    from pkg.b import g\n", False),
+        "pkg.b": ("from . import a\n", False),
+        "pkg.c": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import f\n", False),
+    }
+    assert cycles(import_graph(sources)) == [["pkg.a", "pkg.b"]]
+    assert cycles(import_graph({**sources, "pkg.b": ("import pkg.c\n", False)})) == []

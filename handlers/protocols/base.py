@@ -10,10 +10,14 @@ particular to the protocol:
                    (``await call.body()``) when the body names the model
 ``check_headers``  refuse what the headers already show is wrong (Content-Type, Accept), before
                    the body is read
-``decode``         body -> :class:`Decoded`: :class:`~handlers.processing.Inputs` (named tensors or
-                   raw examples) and the ``state`` that ``encode`` needs (requested outputs, row or
-                   columnar form, Accept type)
-``encode``         :class:`Result` -> the protocol's answer
+``decode``         body -> :class:`Decoded`: family-neutral :class:`~handlers.vocabulary.Inputs`
+                   (values by name, one unnamed value, rows, token ids) and the ``state`` that
+                   ``encode`` needs (requested outputs, row or columnar form, Accept type)
+``encode``         :class:`Result` -> the protocol's answer, from ``result.answer(style)`` (the
+                   processor's :class:`~handlers.vocabulary.Answers`) and the raw ``outputs``
+
+A codec never asks which family a model is: what the inputs mean and how each example is answered
+is the processor's (see :mod:`handlers.processing`).
 
 The endpoint does the rest, the same for every protocol: resolve, check, read the body (bounded,
 inflated), decode, the model's processor (``preprocess`` into a validated feed), inference through
@@ -24,7 +28,7 @@ and encoding a body of ``MAASKIT_OFFLOAD_BYTES`` or more run in a worker thread 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from starlette.requests import Request
@@ -33,9 +37,9 @@ from starlette.responses import Response
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.http import describe_model, pinned_version, read_body
 from handlers.offload import off_loop
-from handlers.processing import Feed, Inputs, Outputs
 from handlers.routing import Endpoint
 from handlers.settings import Settings
+from handlers.vocabulary import Answers, Feed, Inputs, Outputs, Style
 
 __all__ = ["Call", "Codec", "Decoded", "Result", "inference_endpoint", "path_runtime"]
 
@@ -70,12 +74,17 @@ class Decoded(Generic[State]):
 
 @dataclass(frozen=True)
 class Result(Generic[State]):
-    """What the encoder gets: the runtime that answered, the request's state, the feed and the outputs."""
+    """What the encoder gets: the runtime that answered, the request's state and inputs, the feed and the outputs."""
 
     runtime: ModelRuntime
     state: State
     feed: Feed
     outputs: Outputs
+    inputs: Inputs = field(default_factory=Inputs)
+
+    def answer(self, style: Style) -> Answers:
+        """The processor's answers in ``style`` (labels mapped, per-example answers where the family has them)."""
+        return self.runtime.processor.answer(self.inputs, self.feed, self.outputs, style)
 
 
 def path_runtime(repository: ModelRepository, request: Request) -> ModelRuntime:
@@ -127,7 +136,8 @@ def inference_endpoint(codec: Codec[State], repository: ModelRepository, setting
 
         decoded, feed = await off_loop(request, len(body), decode)  # a large body never holds up /ping
         outputs = processor.postprocess(feed, await runtime.infer(feed))
-        return await off_loop(request, len(body), lambda: codec.encode(Result(runtime, decoded.state, feed, outputs)))
+        result = Result(runtime, decoded.state, feed, outputs, decoded.inputs)
+        return await off_loop(request, len(body), lambda: codec.encode(result))
 
     infer.__name__ = infer.__qualname__ = type(codec).__name__.lower()
     infer.__doc__ = type(codec).__doc__

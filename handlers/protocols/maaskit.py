@@ -1,9 +1,10 @@
 """maaskit JSON: ``GET /models``, ``GET /models/{name}``, ``POST /models/{name}/predict``.
 
-Predict takes ``{"inputs": {name: nested list}}`` or ``{"rows": [...]}`` and answers
-``{"model", "version", "outputs": {name: ...}, "labels": [...]}`` (labels for classifiers). Text
-models also take ``{"inputs": {"text": str | [str]}, "parameters": {"top_k": k}}`` and answer
-``{"model", "version", "task", "predictions"}`` (see :mod:`handlers.text.wire`).
+Predict takes ``{"inputs": {name: value}}`` or ``{"rows": [...]}`` (``{"b64": ...}`` objects are bytes)
+with optional ``"parameters"``, and answers ``{"model", "version", "outputs": {name: ...}, "labels": [...]}``
+(labels for classifiers), or, for a family with per-example answers (text, images),
+``{"model", "version", "task", "predictions"}``: e.g. ``{"inputs": {"text": [...]}}`` or
+``{"inputs": {"image": {"b64": ...}}}``, ``"parameters": {"top_k": k}``.
 Errors are ``{"error": {"status", "type", "message"}}``.
 """
 
@@ -14,21 +15,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from handlers.answers import labelled
+from handlers.codecs import binary
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError, UnsupportedMediaTypeError
 from handlers.http import JSON, content_type, json_response, jsonable, loads
-from handlers.image.processor import image_processor_of
-from handlers.image.wire import ImageRequest, maaskit_images
-from handlers.image.wire import predictions as image_predictions
-from handlers.labels import label_output_values
-from handlers.processing import Inputs
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint, path_runtime
 from handlers.routing import RouteTable
 from handlers.settings import Settings
-from handlers.tabular import rows_to_tensors
-from handlers.text.processor import text_processor_of
-from handlers.text.wire import TextRequest, maaskit_texts
+from handlers.vocabulary import Inputs
 
 __all__ = ["PROTOCOL", "describe_version", "error_shape", "router"]
 
@@ -59,22 +53,23 @@ def describe_version(runtime: ModelRuntime) -> dict[str, Any]:
     }
 
 
-def _tensors(payload: Any, runtime: ModelRuntime) -> dict[str, Any]:
+def _inputs(payload: Any) -> Inputs:
     if not isinstance(payload, dict):
         raise InvalidInputError('body must be a JSON object: {"inputs": {name: values}} or {"rows": [...]}')
     if "inputs" in payload and "rows" in payload:
         raise InvalidInputError('send either "inputs" or "rows", not both')
+    options = payload.get("parameters") or {}  # read (and refused when malformed) by a family that takes them
     if "inputs" in payload:
         inputs = payload["inputs"]
         if not isinstance(inputs, dict):
             raise InvalidInputError('"inputs" must be an object keyed by input name')
-        return inputs
+        return Inputs(named=binary(inputs, '"inputs"'), options=options, where='"inputs"')
     if "rows" in payload:
-        return rows_to_tensors(runtime.manifest, payload["rows"])
+        return Inputs(rows=binary(payload["rows"], '"rows"'), options=options, where='"rows"')
     raise InvalidInputError('body needs "inputs" (named tensors) or "rows" (one entry per example)')
 
 
-class Predict(Codec[TextRequest | ImageRequest | None]):
+class Predict(Codec[None]):
     """Predict with the latest version, or the one in the path, ``?version=`` or X-Maaskit-Model-Version."""
 
     def check_headers(self, request: Request, runtime: ModelRuntime) -> None:
@@ -86,39 +81,21 @@ class Predict(Codec[TextRequest | ImageRequest | None]):
                 "send application/json (or use /invocations for CSV/.npy)"
             )
 
-    def decode(
-        self, request: Request, runtime: ModelRuntime, body: bytes
-    ) -> Decoded[TextRequest | ImageRequest | None]:
-        """``{"inputs": {name: tensor}}`` or ``{"rows": [...]}``; text models also ``{"inputs": {"text": ...}}``,
-        image models ``{"inputs": {"image": {"b64": ...} | [...]}}``."""
-        payload = loads(body)
-        images = maaskit_images(payload) if image_processor_of(runtime) else None
-        if images is not None:
-            return Decoded(*images)
-        texts = maaskit_texts(payload) if text_processor_of(runtime) else None
-        if texts is not None:
-            return Decoded(*texts)
-        return Decoded(Inputs(_tensors(payload, runtime)), None)
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[None]:
+        """``{"inputs": {name: value}}`` or ``{"rows": [...]}``, with ``"parameters"``."""
+        return Decoded(_inputs(loads(body)), None)
 
-    def encode(self, result: Result[TextRequest | ImageRequest | None]) -> Response:
-        """``{"model", "version", "outputs"[, "labels"]}``; text or images: ``{..., "task", "predictions"}``."""
-        runtime, outputs = result.runtime, result.outputs
-        image = image_processor_of(runtime)
-        if image is not None and isinstance(result.state, ImageRequest):
-            ranked = image_predictions(image, outputs, result.state.top_k)
-            return json_response(
-                {"model": runtime.name, "version": runtime.version, "task": image.task, "predictions": ranked}
-            )
-        processor = text_processor_of(runtime)
-        if processor is not None and isinstance(result.state, TextRequest):
-            predictions = processor.predictions(result.feed, outputs, result.state.top_k)
-            return json_response(
-                {"model": runtime.name, "version": runtime.version, "task": processor.task, "predictions": predictions}
-            )
-        manifest = runtime.manifest
-        mapped = {name: jsonable(label_output_values(manifest, name, value)) for name, value in outputs.items()}
-        answer = {"model": runtime.name, "version": runtime.version, "outputs": mapped}
-        return json_response(labelled(answer, manifest, outputs))
+    def encode(self, result: Result[None]) -> Response:
+        """``{"model", "version", "outputs"[, "labels"]}``; per-example answers: ``{..., "task", "predictions"}``."""
+        runtime = result.runtime
+        answers = result.answer("predictions")
+        head = {"model": runtime.name, "version": runtime.version}
+        if answers.predictions is not None:
+            return json_response({**head, "task": answers.task, "predictions": answers.predictions})
+        answer = {**head, "outputs": {name: jsonable(value) for name, value in answers.outputs.items()}}
+        if answers.labels is not None:
+            answer["labels"] = answers.labels
+        return json_response(answer)
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:

@@ -1,9 +1,11 @@
 """Open Inference Protocol v2 (KServe, Triton, MLServer clients), with the binary tensor data extension.
 
 Errors are ``{"error": "..."}``. Classifier probabilities can be asked for as classifications
-(Triton's ``parameters.classification: k`` on a requested output: ``"score:index:label"`` strings).
-Text models take their texts as one ``BYTES`` input (JSON or binary); a token classifier's answer
-adds an ``entities`` BYTES output (one JSON list of entities per text).
+(Triton's ``parameters.classification: k`` on a requested output: ``"score:index:label"`` strings,
+labels from the processor's ``score_labels``). ``BYTES`` inputs reach the processor as ``str`` (JSON
+``data``) or ``bytes`` (binary): texts, encoded images or string tensors, as the model's family reads
+them. When no outputs are requested, the processor's ``extra`` outputs are answered too (a token
+classifier's ``entities``: one JSON list of entities per text).
 """
 
 from __future__ import annotations
@@ -19,16 +21,11 @@ from starlette.responses import Response
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError
 from handlers.http import json_response, jsonable, loads, numpy_default
-from handlers.image.processor import image_processor_of
-from handlers.image.wire import oip_images
-from handlers.processing import Inputs
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint, path_runtime
 from handlers.protocols.oip_codec import HEADER_LENGTH, datatype_of, decode_input, encode_bytes, parse_body
 from handlers.routing import RouteTable
 from handlers.settings import Settings
-from handlers.text.inputs import decode_text_array
-from handlers.text.processor import text_processor_of
-from handlers.text.wire import oip_entities
+from handlers.vocabulary import Inputs
 
 __all__ = ["PROTOCOL", "error_shape", "router"]
 
@@ -99,9 +96,9 @@ def _classify(runtime: ModelRuntime, name: str, scores: np.ndarray, top_k: int) 
     if scores.ndim not in (1, 2) or scores.dtype.kind != "f":
         raise InvalidInputError(f"output {name!r} holds no class scores; classification needs a probability output")
     rows = scores.reshape(1, -1) if scores.ndim == 1 else scores
-    manifest = runtime.manifest
-    probabilities = manifest.probability_output or ("scores" if manifest.task == "text-classification" else None)
-    labels = manifest.labels if name == probabilities else None
+    labels = runtime.processor.score_labels.get(name)
+    if labels is not None and len(labels) != rows.shape[1]:
+        labels = None
     top_k = min(top_k, rows.shape[1])
     order = np.argsort(-rows, axis=1, kind="stable")[:, :top_k]
     text = [
@@ -112,17 +109,17 @@ def _classify(runtime: ModelRuntime, name: str, scores: np.ndarray, top_k: int) 
     return result.reshape(-1) if scores.ndim == 1 else result
 
 
-def _request_tensors(payload: Any, binary: bytes, raw_bytes: bool = False) -> dict[str, np.ndarray]:
+def _request_tensors(payload: Any, binary: bytes) -> dict[str, np.ndarray]:
     """The request's input arrays (JSON ``data`` or binary), each claimed byte accounted for.
 
-    ``raw_bytes``: binary BYTES elements stay bytes (encoded images) instead of being read as UTF-8 text.
+    Binary BYTES elements stay bytes: the processor reads them as text, images or strings.
     """
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
         raise InvalidInputError('the inference request must be a JSON object with an "inputs" list')
     tensors: dict[str, np.ndarray] = {}
     offset = 0
     for spec in payload["inputs"]:
-        input_name, array, offset = decode_input(spec, binary, offset, raw_bytes=raw_bytes)
+        input_name, array, offset = decode_input(spec, binary, offset, raw_bytes=True)
         if input_name in tensors:
             raise InvalidInputError(f"input {input_name!r} is given twice")
         tensors[input_name] = array
@@ -135,18 +132,6 @@ def _request_tensors(payload: Any, binary: bytes, raw_bytes: bool = False) -> di
 class _Asked:
     payload: dict[str, Any]
     chosen: Chosen
-    entities: bool = False
-    """A token classifier sent raw text: answer its entities as a BYTES output too."""
-
-
-def _text_inputs(runtime: ModelRuntime, tensors: dict[str, np.ndarray]) -> Inputs | None:
-    """A text model's one BYTES input as raw texts (None when the request sends token tensors)."""
-    texts = [name for name, array in tensors.items() if array.dtype == object]
-    if not texts or text_processor_of(runtime) is None:
-        return None
-    if len(tensors) != 1:
-        raise InvalidInputError(f"send the texts as one BYTES input (got {', '.join(tensors)})")
-    return Inputs(raw=decode_text_array(tensors[texts[0]], f"input {texts[0]!r}"))
 
 
 class Infer(Codec[_Asked]):
@@ -156,26 +141,18 @@ class Infer(Codec[_Asked]):
         """The inputs (JSON ``data`` or binary) and the outputs asked for."""
         header, binary = parse_body(body, request.headers.get(HEADER_LENGTH))
         payload = loads(header, "inference request header")
-        images = image_processor_of(runtime) is not None
-        tensors = _request_tensors(payload, binary, raw_bytes=images)
+        tensors = _request_tensors(payload, binary)
         chosen = _requested_outputs(payload, runtime)
-        raw_images = oip_images(tensors) if images else None
-        if raw_images is not None:
-            return Decoded(raw_images, _Asked(payload, chosen))
-        texts = _text_inputs(runtime, tensors)
-        if texts is None:
-            return Decoded(Inputs(tensors), _Asked(payload, chosen))
-        entities = runtime.manifest.task == "token-classification" and payload.get("outputs") is None
-        return Decoded(texts, _Asked(payload, chosen, entities))
+        options = _parameters(payload, "the request")
+        return Decoded(Inputs(named=tensors, options=options, where="the request"), _Asked(payload, chosen))
 
     def encode(self, result: Result[_Asked]) -> Response:
-        """The outputs asked for, in JSON or binary, classifications where asked (text: entities too)."""
+        """The outputs asked for, in JSON or binary, classifications where asked (and the processor's extra outputs)."""
         outputs, chosen = result.outputs, result.state.chosen
-        processor = text_processor_of(result.runtime)
-        if processor is not None and result.state.entities:
-            entities = np.asarray(oip_entities(processor, result.feed, outputs), dtype=object)
-            outputs = {**outputs, "entities": entities}
-            chosen = [*chosen, ("entities", chosen[0][1] if chosen else False, 0)]
+        if result.state.payload.get("outputs") is None:
+            extra = result.answer("tensors").extra
+            outputs = {**outputs, **extra}
+            chosen = [*chosen, *((name, chosen[0][1] if chosen else False, 0) for name in extra)]
         return _response(result.state.payload, result.runtime, outputs, chosen)
 
 

@@ -8,6 +8,10 @@ bytes, what the client asks for by default); ``dimensions`` shortens the vectors
 declares truncatable embeddings (re-normalised when the model normalises). ``usage`` counts the
 tokens the model read. Errors are OpenAI's ``{"error": {"message", "type", "param", "code"}}``.
 
+Texts reach the model's processor as raw examples and token arrays as token ids (an explicit kind of
+input); the vectors come from the processor's ``embedder``, so any family that answers embeddings is
+served, and ``GET /v1/models`` lists exactly the models that have one.
+
 ``GET /v1/models/{name}`` stays TensorFlow Serving's model status route (OpenAI's "retrieve model").
 
 Every embedding model is also an OpenAI base URL of its own, ``/models/{name}/v1`` (``POST
@@ -30,12 +34,10 @@ from starlette.responses import Response
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ModelNotFoundError, ServingError, UnsupportedMediaTypeError
 from handlers.http import JSON, content_type, describe_model, json_response, loads, pinned_version
-from handlers.processing import Inputs
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.routing import RouteTable
 from handlers.settings import Settings
-from handlers.text.inputs import MAX_TEXTS
-from handlers.text.processor import TextFeed, TextProcessor, text_processor_of
+from handlers.vocabulary import MAX_EXAMPLES, Embedder, Inputs
 
 __all__ = ["PROTOCOL", "OpenAIParameterError", "error_shape", "router"]
 
@@ -130,22 +132,28 @@ def _inputs(value: Any) -> Inputs:
         raise OpenAIParameterError("input must be a string, a list of strings or token arrays", "input")
     if not value:
         raise OpenAIParameterError("input is empty; send at least one text", "input")
-    if len(value) > MAX_TEXTS:
-        raise OpenAIParameterError(f"input holds {len(value)} items, over the limit of {MAX_TEXTS}; split it", "input")
+    if len(value) > MAX_EXAMPLES:
+        raise OpenAIParameterError(
+            f"input holds {len(value)} items, over the limit of {MAX_EXAMPLES}; split it", "input"
+        )
     if all(isinstance(item, str) for item in value):
         for index, text in enumerate(value):
             if not text:
                 raise OpenAIParameterError(f"input[{index}] is an empty string; send text", "input")
-        return Inputs(raw=value)
+        return Inputs(raw=value, where="input")
     arrays = _token_arrays(value)
     if arrays is None:
         raise OpenAIParameterError(
             "input must be all strings or all token ids; it mixes types (e.g. a string and a number)", "input"
         )
-    return Inputs(tensors={"input_ids": arrays})
+    return Inputs(tokens=arrays, where="input")
 
 
-def _asked(payload: dict[str, Any], processor: TextProcessor, model: str) -> _Asked:
+def _embedder(runtime: ModelRuntime) -> Embedder | None:
+    return getattr(runtime.processor, "embedder", None)
+
+
+def _asked(payload: dict[str, Any], embedder: Embedder, model: str) -> _Asked:
     encoding = payload.get("encoding_format") or "float"
     if encoding not in _FORMATS:
         raise OpenAIParameterError(f"encoding_format must be 'float' or 'base64', got {encoding!r}", "encoding_format")
@@ -154,7 +162,7 @@ def _asked(payload: dict[str, Any], processor: TextProcessor, model: str) -> _As
         if isinstance(dimensions, bool) or not isinstance(dimensions, int):
             raise OpenAIParameterError(f"dimensions must be a whole number, got {dimensions!r}", "dimensions")
         try:
-            processor.check_dimensions(dimensions)
+            embedder.check(dimensions)
         except InvalidInputError as error:
             raise OpenAIParameterError(error.message, "dimensions") from None
     return _Asked(model, encoding, dimensions)
@@ -168,8 +176,7 @@ class Embeddings(Codec[_Asked]):
         _check_json(call.request)  # before the body is parsed for its model
         runtime = _model(call.repository, call.request, _payload(call.request, await call.body()))
         describe_model(call.request, runtime.name, runtime.version)
-        processor = text_processor_of(runtime)
-        if processor is None or processor.embedding is None:
+        if _embedder(runtime) is None:
             raise OpenAIParameterError(
                 f"model {runtime.name} is not an embedding model (task {runtime.manifest.task}); "
                 "/v1/embeddings serves feature-extraction bundles",
@@ -187,23 +194,22 @@ class Embeddings(Codec[_Asked]):
         payload = _payload(request, body)
         if "input" not in payload:
             raise OpenAIParameterError("input is required: a string, a list of strings or token arrays", "input")
-        processor = text_processor_of(runtime)
-        assert processor is not None  # resolve() checked
-        return Decoded(_inputs(payload["input"]), _asked(payload, processor, str(payload["model"])))
+        embedder = _embedder(runtime)
+        assert embedder is not None  # resolve() checked
+        return Decoded(_inputs(payload["input"]), _asked(payload, embedder, str(payload["model"])))
 
     def encode(self, result: Result[_Asked]) -> Response:
         """OpenAI's list of ``{"object": "embedding", "index", "embedding"}`` with ``usage``."""
-        processor = text_processor_of(result.runtime)
-        assert processor is not None
-        vectors = processor.embeddings(result.outputs, result.state.dimensions)
+        embedder = _embedder(result.runtime)
+        assert embedder is not None
+        vectors = embedder.vectors(result.feed, result.outputs, result.state.dimensions)
         if result.state.encoding == "base64":
             little = np.ascontiguousarray(vectors, dtype="<f4")
             values: list[Any] = [base64.b64encode(row.tobytes()).decode("ascii") for row in little]
         else:
             values = list(vectors)  # numpy rows: orjson writes them natively at float32 precision
         data = [{"object": "embedding", "index": index, "embedding": value} for index, value in enumerate(values)]
-        feed = result.feed
-        tokens = sum(feed.token_counts) if isinstance(feed, TextFeed) else 0
+        tokens = embedder.token_count(result.feed)
         return json_response(
             {
                 "object": "list",
@@ -228,19 +234,21 @@ def router(repository: ModelRepository, settings: Settings) -> RouteTable:
 
     @api.get("/v1/models")
     async def list_models(request: Request) -> Response:
-        """Loaded models in OpenAI's list shape (``id`` is the model name; latest version each)."""
-        data = [_model_entry(repository.get(name)) for name in repository.names()]
+        """The embedding models (those ``/v1/embeddings`` serves) in OpenAI's list shape (latest version each)."""
+        latest = (repository.get(name) for name in repository.names())
+        data = [_model_entry(runtime) for runtime in latest if _embedder(runtime) is not None]
         return json_response({"object": "list", "data": data})
 
     @api.get("/models/{name}/v1/models")
     async def list_scoped(request: Request) -> Response:
-        """The one model of the base URL ``/models/{name}/v1``, in OpenAI's list shape."""
+        """The one model of the base URL ``/models/{name}/v1`` in OpenAI's list shape (empty unless it embeds)."""
         name = request.path_params["name"]
         try:
             runtime = repository.get(name)
         except ModelNotFoundError as error:
             raise OpenAIParameterError(error.message, "model", "model_not_found", error.status) from None
-        return json_response({"object": "list", "data": [_model_entry(runtime)]})
+        data = [_model_entry(runtime)] if _embedder(runtime) is not None else []
+        return json_response({"object": "list", "data": data})
 
     api.post("/v1/embeddings", "/models/{name}/v1/embeddings")(inference_endpoint(Embeddings(), repository, settings))
     return api

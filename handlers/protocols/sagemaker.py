@@ -3,37 +3,37 @@
 ``/ping`` is 200 only once every model is loaded and warm (TorchServe's shape: ``{"status": "Healthy"}``).
 With several models loaded, ``/invocations`` picks one by the ``X-Maaskit-Model`` header, SageMaker's
 ``X-Amzn-SageMaker-Target-Model`` (``name`` or ``name-version[.tar.gz]``) or ``model=``/``version=``
-in ``X-Amzn-SageMaker-Custom-Attributes``. JSON answers are ``{"model", "version", "predictions"[, "labels"]}``;
-CSV and .npy answers carry the primary output (a classifier's labels, else the first output). Text models
-take the Hugging Face inference toolkit's ``{"inputs": ..., "parameters": {...}}`` and answer in its
-pipelines' shapes (see :mod:`handlers.text.wire`).
+in ``X-Amzn-SageMaker-Custom-Attributes``. Bodies are JSON or the kinds the model's processor takes
+(``bodies``: CSV and .npy for tensors, text, image files), including the Hugging Face inference toolkit's
+``{"inputs": ..., "parameters": {...}}``. A family with per-example answers (text, images) answers in the
+toolkit's pipeline shapes (the processor's ``pipeline`` style); others answer
+``{"model", "version", "predictions"[, "labels"]}``, or in CSV and .npy the primary output (a classifier's
+labels, else the first output), when the processor's ``bodies`` include that kind. Large bodies are decoded
+and answers encoded in worker processes (:mod:`handlers.offload`) that import only :mod:`handlers.codecs`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bundle import Manifest
-from handlers.answers import labelled, prediction_rows
-from handlers.codecs import CSV, JSON, NPY, choose_accept, decode_body, primary_output, to_csv, to_npy
+from handlers.codecs import (
+    CSV,
+    NPY,
+    body_kind,
+    check_single_array,
+    choose_accept,
+    decode_body,
+    encode_answer,
+)
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, NotAcceptableError
 from handlers.http import content_type, json_response, pinned_version
-from handlers.image.processor import image_processor_of
-from handlers.image.wire import ImageRequest, hf_images
-from handlers.image.wire import hf_answer as image_answer
 from handlers.offload import in_process
-from handlers.processing import Inputs, Outputs
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.oip import error_shape
 from handlers.routing import RouteTable
 from handlers.settings import Settings
-from handlers.text.processor import text_processor_of
-from handlers.text.wire import TextRequest, hf_answer, hf_texts
 
 __all__ = ["PROTOCOL", "MODEL_HEADER", "router", "select_model"]
 
@@ -74,8 +74,15 @@ def select_model(repository: ModelRepository, request: Request) -> ModelRuntime:
     return repository.get(name, version)
 
 
-class Invocations(Codec[str | TextRequest | ImageRequest]):
-    """Predict from a JSON, CSV or .npy body; answer in the Accept type (JSON by default)."""
+_ANSWER_KINDS = {CSV: "csv", NPY: "npy"}
+
+
+class Invocations(Codec[str]):
+    """Predict from a JSON, CSV, .npy, text or image body; answer in the Accept type (JSON by default)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.processes = settings.decode_processes
+        self.large = settings.offload_bytes
 
     async def resolve(self, call: Call) -> ModelRuntime:
         """The model named by the headers (the only one when a single model is loaded)."""
@@ -85,68 +92,32 @@ class Invocations(Codec[str | TextRequest | ImageRequest]):
         """406 before the body is read when Accept names nothing this route writes."""
         choose_accept(request.headers.get("accept"))
 
-    def __init__(self, settings: Settings) -> None:
-        self.processes = settings.decode_processes
-        self.large = settings.offload_bytes
-
     def _processes(self, size: int) -> int:
         return self.processes if self.large and size >= self.large else 0
 
-    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[str | TextRequest | ImageRequest]:
-        """The body by Content-Type (a large tensor body in a worker process); the state is the answer's type."""
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[str]:
+        """The body by Content-Type (a large JSON, CSV or .npy one in a worker process); the state: the Accept type."""
         accept = choose_accept(request.headers.get("accept"))
-        if image_processor_of(runtime) is not None:
-            if accept != JSON:
-                raise NotAcceptableError(f"an image model answers application/json, not {accept}")
-            return Decoded(*hf_images(content_type(request), body))
-        if text_processor_of(runtime) is not None:
-            if accept != JSON:
-                raise NotAcceptableError(f"a text model answers application/json, not {accept}")
-            return Decoded(*hf_texts(content_type(request), body))
-        processes = self._processes(len(body))
-        tensors = in_process(processes, decode_arrays, runtime.manifest, content_type(request), body)
-        return Decoded(Inputs(tensors), accept)
+        bodies = runtime.processor.bodies
+        if accept in _ANSWER_KINDS and _ANSWER_KINDS[accept] not in bodies:
+            raise NotAcceptableError(f"model {runtime.name} answers application/json, not {accept}")
+        media = content_type(request)
+        kind = body_kind(media, body, bodies, runtime.name)
+        check_single_array(runtime.manifest, kind)
+        numeric = all(spec.dtype != "string" for spec in runtime.manifest.inputs)
+        processes = self._processes(len(body)) if kind in ("json", "csv", "npy") else 0
+        return Decoded(in_process(processes, decode_body, media, body, kind, numeric), accept)
 
-    def encode(self, result: Result[str | TextRequest | ImageRequest]) -> Response:
-        """CSV or .npy of the primary output, or ``{"model", "version", "predictions"[, "labels"]}``."""
-        image = image_processor_of(result.runtime)
-        if image is not None and isinstance(result.state, ImageRequest):
-            return json_response(image_answer(image, result.outputs, result.state))
-        processor = text_processor_of(result.runtime)
-        if processor is not None and isinstance(result.state, TextRequest):
-            return json_response(hf_answer(processor, result.feed, result.outputs, result.state))
-        assert isinstance(result.state, str)
-        rows = max((len(value) for value in result.outputs.values() if getattr(value, "ndim", 0)), default=0)
+    def encode(self, result: Result[str]) -> Response:
+        """The pipeline-shaped answer; else CSV or .npy of the primary output, or ``{"model", "version", ...}``."""
+        answers = result.answer("pipeline")
+        if answers.predictions is not None:
+            return json_response(answers.predictions)
+        rows = max((len(value) for value in answers.outputs.values() if getattr(value, "ndim", 0)), default=0)
         processes = self._processes(rows * 64)  # about the bytes of the answer
-        body, media = in_process(processes, encode_answer, result.runtime.manifest, result.outputs, result.state)
+        runtime = result.runtime
+        body, media = in_process(processes, encode_answer, runtime.name, runtime.version, answers, result.state)
         return Response(body, media_type=media)
-
-
-def decode_arrays(manifest: Manifest, media_type: str, body: bytes) -> dict[str, Any]:
-    """:func:`decode_body`, with numeric nested lists made arrays where they are parsed (a worker process), so
-    neither the pickled answer nor the validation that follows walks Python lists on the server's GIL."""
-    tensors = decode_body(manifest, media_type, body)
-    arrays: dict[str, Any] = {}
-    for name, value in tensors.items():
-        arrays[name] = value
-        if isinstance(value, list):
-            try:
-                array = np.asarray(value)
-            except (ValueError, TypeError, OverflowError):  # ragged or mixed: validation names the problem
-                continue
-            if array.dtype.kind in "biuf":
-                arrays[name] = array
-    return arrays
-
-
-def encode_answer(manifest: Manifest, outputs: Outputs, accept: str) -> tuple[bytes, str]:
-    """The answer's body and media type (module-level, so a worker process can run it)."""
-    if accept == CSV:
-        return to_csv(primary_output(manifest, outputs)), CSV
-    if accept == NPY:
-        return to_npy(primary_output(manifest, outputs)), NPY
-    answer = {"model": manifest.name, "version": manifest.version, "predictions": prediction_rows(manifest, outputs)}
-    return bytes(json_response(labelled(answer, manifest, outputs)).body), JSON
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:

@@ -1,9 +1,10 @@
 """TensorFlow Serving REST API: model status, metadata and ``:predict`` (row and columnar formats).
 
 TF Serving versions are integers; maaskit versions are semver. ``/versions/1.2.0`` pins exactly, and a
-bare integer ``/versions/1`` picks the latest ``1.x.y``. Errors are ``{"error": "..."}``. Text models take
-``instances`` of strings (or ``{"b64": ...}``, ``{"text": ...}``) and answer one prediction per text
-(see :mod:`handlers.text.wire`).
+bare integer ``/versions/1`` picks the latest ``1.x.y``. Errors are ``{"error": "..."}``. ``{"b64": ...}``
+objects are bytes (TF Serving's convention); what the instances are (rows, records, texts, images) is the
+model's processor's to read. A family with per-example answers (text, images) answers them as
+``predictions`` (row form) or ``outputs`` (columnar form).
 """
 
 from __future__ import annotations
@@ -15,41 +16,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bundle import VERSION_MAX_LENGTH
+from bundle.dtypes import TF_DTYPES
 from bundle.semver import semver_key
-from handlers.answers import columnar_outputs, prediction_rows
+from handlers.answers import columns_of, rows_of
+from handlers.codecs import binary
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, VersionNotFoundError
 from handlers.http import describe_model, json_response, loads, pinned_version
-from handlers.image.processor import image_processor_of
-from handlers.image.wire import ImageRequest, tfserving_images
-from handlers.image.wire import predictions as image_predictions
-from handlers.processing import Inputs
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.oip import error_shape
 from handlers.routing import RouteTable
 from handlers.settings import Settings
-from handlers.tabular import records_to_tensors
-from handlers.text.processor import text_processor_of
-from handlers.text.wire import TextRequest, tfserving_texts
+from handlers.vocabulary import Inputs
 
 __all__ = ["PROTOCOL", "resolve", "router"]
 
 PROTOCOL = "tfserving"
-_TF_DTYPES = {
-    "float16": "DT_HALF",
-    "float32": "DT_FLOAT",
-    "float64": "DT_DOUBLE",
-    "int8": "DT_INT8",
-    "int16": "DT_INT16",
-    "int32": "DT_INT32",
-    "int64": "DT_INT64",
-    "uint8": "DT_UINT8",
-    "uint16": "DT_UINT16",
-    "uint32": "DT_UINT32",
-    "uint64": "DT_UINT64",
-    "bool": "DT_BOOL",
-    "string": "DT_STRING",
-}
 
 
 def resolve(repository: ModelRepository, name: str, version: str | None) -> ModelRuntime:
@@ -82,7 +64,7 @@ def _status(runtime: ModelRuntime) -> dict[str, Any]:
 
 def _tensor_info(spec: Any) -> dict[str, Any]:
     dims = [{"size": str(-1 if dim is None else dim), "name": ""} for dim in spec.shape]
-    return {"dtype": _TF_DTYPES[spec.dtype], "tensor_shape": {"dim": dims, "unknown_rank": False}, "name": spec.name}
+    return {"dtype": TF_DTYPES[spec.dtype], "tensor_shape": {"dim": dims, "unknown_rank": False}, "name": spec.name}
 
 
 def _metadata(runtime: ModelRuntime) -> dict[str, Any]:
@@ -97,29 +79,23 @@ def _metadata(runtime: ModelRuntime) -> dict[str, Any]:
     }
 
 
-def _instances(runtime: ModelRuntime, instances: Any) -> dict[str, Any]:
-    if not isinstance(instances, list) or not instances:
-        raise InvalidInputError('"instances" must be a non-empty list (one entry per example)')
-    if len(runtime.manifest.inputs) == 1 and not isinstance(instances[0], dict):
-        return {runtime.manifest.inputs[0].name: instances}
-    return records_to_tensors(runtime.manifest, instances)
-
-
-def _columnar(runtime: ModelRuntime, inputs: Any) -> dict[str, Any]:
-    names = {spec.name for spec in runtime.manifest.inputs}
-    if isinstance(inputs, dict) and (set(inputs) & names or len(names) > 1):
-        return inputs
-    if len(runtime.manifest.inputs) != 1:
-        raise InvalidInputError('this model has several inputs: "inputs" must be an object keyed by input name')
-    return {runtime.manifest.inputs[0].name: inputs}
+def _inputs(payload: dict[str, Any], rows: bool) -> Inputs:
+    options = payload.get("parameters") or {}
+    if rows:
+        instances = payload["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise InvalidInputError('"instances" must be a non-empty list (one entry per example)')
+        return Inputs(rows=binary(instances, "instance"), options=options, where='"instances"')
+    value = binary(payload["inputs"], '"inputs"')
+    if isinstance(value, dict):
+        return Inputs(named=value, options=options, where='"inputs"')
+    return Inputs(raw=value, options=options, where='"inputs"')
 
 
 @dataclass(frozen=True)
 class _Form:
     rows: bool
     """``instances`` (row form) rather than ``inputs`` (columnar form)."""
-    text: TextRequest | None = None
-    image: ImageRequest | None = None
 
 
 class Predict(Codec[_Form]):
@@ -141,28 +117,15 @@ class Predict(Codec[_Form]):
         if signature not in (None, "", "serving_default"):
             raise InvalidInputError(f"unknown signature_name {signature!r}; this model has serving_default")
         rows = "instances" in payload
-        images = tfserving_images(payload, rows) if image_processor_of(runtime) else None
-        if images is not None:
-            return Decoded(images[0], _Form(rows, image=images[1]))
-        texts = tfserving_texts(payload, rows) if text_processor_of(runtime) else None
-        if texts is not None:
-            return Decoded(texts[0], _Form(rows, texts[1]))
-        tensors = _instances(runtime, payload["instances"]) if rows else _columnar(runtime, payload["inputs"])
-        return Decoded(Inputs(tensors), _Form(rows))
+        return Decoded(_inputs(payload, rows), _Form(rows))
 
     def encode(self, result: Result[_Form]) -> Response:
         """``{"predictions": rows}`` for the row form, ``{"outputs": ...}`` for the columnar one."""
-        image = image_processor_of(result.runtime)
-        if image is not None and result.state.image is not None:
-            ranked = image_predictions(image, result.outputs, result.state.image.top_k)
-            return json_response({"predictions" if result.state.rows else "outputs": ranked})
-        processor = text_processor_of(result.runtime)
-        if processor is not None and result.state.text is not None:
-            predictions = processor.predictions(result.feed, result.outputs, result.state.text.top_k)
-            return json_response({"predictions" if result.state.rows else "outputs": predictions})
-        if result.state.rows:
-            return json_response({"predictions": prediction_rows(result.runtime.manifest, result.outputs)})
-        return json_response({"outputs": columnar_outputs(result.runtime.manifest, result.outputs)})
+        answers = result.answer("predictions")
+        key = "predictions" if result.state.rows else "outputs"
+        if answers.predictions is not None:
+            return json_response({key: answers.predictions})
+        return json_response({key: rows_of(answers.outputs) if result.state.rows else columns_of(answers.outputs)})
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:

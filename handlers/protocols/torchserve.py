@@ -1,22 +1,23 @@
 """TorchServe inference API: ``POST /predictions/{name}[/{version}]``.
 
-Bodies are JSON, CSV or .npy. One example (a row without its batch axis) answers one prediction;
-a batch answers a list. A classifier's prediction is ``{label: probability}`` sorted by probability (as
-TorchServe's classifier handlers answer); other models answer their output row(s). Text models take a
-``text/plain`` body (one text) or JSON texts (see :mod:`handlers.text.wire`). Errors are TorchServe's
-``{"code", "type", "message"}``. ``GET /ping`` is the SageMaker route (same shape as TorchServe's).
+Bodies are JSON, or the kinds the model's processor takes (``bodies``: CSV and .npy for tensors, a
+``text/plain`` text, an image file). One example (a row without its batch axis, one text, one image)
+answers one prediction; a batch answers a list, in the shape of TorchServe's default handlers (the
+processor's ``handler`` style: ``{label: probability}`` best first for classifiers, else the output
+rows). ``?top_k=`` is passed to the processor. Errors are TorchServe's ``{"code", "type", "message"}``.
+``GET /ping`` is the SageMaker route (same shape as TorchServe's).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
-from handlers.answers import class_scores, prediction_rows
-from handlers.codecs import decode_body
+from handlers.answers import rows_of, unwrap
+from handlers.codecs import body_kind, check_single_array, decode_body
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import (
     MethodNotAllowedError,
@@ -26,15 +27,9 @@ from handlers.errors import (
     VersionNotFoundError,
 )
 from handlers.http import content_type, json_response
-from handlers.image.processor import image_processor_of
-from handlers.image.wire import ImageRequest, torchserve_images
-from handlers.image.wire import torchserve_answer as image_answer
-from handlers.processing import Inputs
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint
 from handlers.routing import RouteTable
 from handlers.settings import Settings
-from handlers.text.processor import text_processor_of
-from handlers.text.wire import TextRequest, torchserve_answer, torchserve_texts
 
 __all__ = ["PROTOCOL", "error_shape", "router"]
 
@@ -68,49 +63,32 @@ def error_shape(error: ServingError) -> dict[str, Any]:
     }
 
 
-def _add_batch_axis(runtime: ModelRuntime, tensors: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """A single example (every input one axis short) gets a batch axis of one; tells whether it did."""
-    specs = runtime.manifest.inputs
-    try:
-        arrays = {name: np.asarray(value) for name, value in tensors.items()}
-    except (ValueError, TypeError):
-        return tensors, False  # ragged: validation names the problem
-    single = all(
-        spec.name in arrays and arrays[spec.name].ndim + 1 == len(spec.shape) and spec.shape[0] is None
-        for spec in specs
-    )
-    if not single:
-        return tensors, False
-    return {name: array[np.newaxis, ...] for name, array in arrays.items()}, True
+def _top_k(request: Request) -> dict[str, Any]:
+    raw = request.query_params.get("top_k")
+    if raw is None:
+        return {}
+    return {"top_k": int(raw) if raw.isdigit() else raw}  # the processor refuses what is not a positive number
 
 
-class Predict(Codec[bool | TextRequest | ImageRequest]):
-    """Predict with the latest version, or the one in the path (JSON, CSV or .npy body; text for text models)."""
+class Predict(Codec[None]):
+    """Predict with the latest version, or the one in the path (JSON, CSV, .npy, text or image body)."""
 
-    def decode(
-        self, request: Request, runtime: ModelRuntime, body: bytes
-    ) -> Decoded[bool | TextRequest | ImageRequest]:
-        """The body's tensors; one example (no batch axis) gets one, and the state remembers it."""
-        if image_processor_of(runtime) is not None:
-            return Decoded(*torchserve_images(request, content_type(request), body))
-        if text_processor_of(runtime) is not None:
-            return Decoded(*torchserve_texts(request, content_type(request), body))
-        tensors = decode_body(runtime.manifest, content_type(request), body)
-        tensors, single = _add_batch_axis(runtime, tensors)
-        return Decoded(Inputs(tensors), single)
+    def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[None]:
+        """The body's values; one example may come without its batch axis (the processor adds it)."""
+        media = content_type(request)
+        kind = body_kind(media, body, runtime.processor.bodies, runtime.name)
+        check_single_array(runtime.manifest, kind)
+        numeric = all(spec.dtype != "string" for spec in runtime.manifest.inputs)
+        inputs = decode_body(media, body, kind, numeric)
+        options = {**inputs.options, **_top_k(request)} if isinstance(inputs.options, dict) else inputs.options
+        return Decoded(replace(inputs, options=options, may_omit_batch=True), None)
 
-    def encode(self, result: Result[bool | TextRequest | ImageRequest]) -> Response:
-        """Per example: a classifier's ``{label: probability}``, else the output row(s)."""
-        manifest, outputs = result.runtime.manifest, result.outputs
-        image = image_processor_of(result.runtime)
-        if image is not None and isinstance(result.state, ImageRequest):
-            return json_response(image_answer(image, outputs, result.state))
-        processor = text_processor_of(result.runtime)
-        if processor is not None and isinstance(result.state, TextRequest):
-            return json_response(torchserve_answer(processor, result.feed, outputs, result.state))
-        scores = class_scores(manifest, outputs)
-        rows: Any = scores if scores is not None else prediction_rows(manifest, outputs)
-        return json_response(rows[0] if result.state else rows)
+    def encode(self, result: Result[None]) -> Response:
+        """Per example: the processor's handler-shaped answer (``{label: probability}``), else the output rows."""
+        answers = result.answer("handler")
+        if answers.predictions is not None:
+            return json_response(answers.predictions)
+        return json_response(unwrap(rows_of(answers.outputs), getattr(result.feed, "single", False)))
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:

@@ -1,7 +1,8 @@
-"""Raw text out of decoded request bodies, checked before anything is tokenized.
+"""Raw text out of decoded request values, checked before anything is tokenized.
 
-Every protocol that carries text calls these, so that "no texts", "a number where a text belongs" and
-"a bad top_k" read the same everywhere (each protocol renders the InvalidInputError in its own shape).
+The text processor reads every protocol's values with these, so that "no texts", "a number where a text
+belongs" and "a bad top_k" read the same everywhere (each protocol renders the InvalidInputError in its
+own shape).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Any
 import numpy as np
 
 from handlers.errors import InvalidInputError
+from handlers.vocabulary import MAX_EXAMPLES
 
-__all__ = ["MAX_TEXTS", "decode_text_array", "texts_from", "top_k_from"]
+__all__ = ["MAX_TEXTS", "decode_text_array", "is_textual", "texts_from", "texts_of", "top_k_from"]
 
 #: Most texts in one request: a batch is padded to its longest text, so a huge batch is a memory risk.
-MAX_TEXTS = 2048
+MAX_TEXTS = MAX_EXAMPLES
 
 
 def _check_count(count: int, where: str) -> None:
@@ -37,6 +39,37 @@ def texts_from(value: Any, where: str) -> list[str]:
         if not isinstance(item, str):
             raise InvalidInputError(f"{where}[{index}] must be a string, got {type(item).__name__}")
     return list(value)
+
+
+def _text(item: Any, where: str) -> str:
+    if isinstance(item, dict) and set(item) == {"text"}:
+        item = item["text"]
+    if isinstance(item, bytes):
+        try:
+            return item.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"{where} is not UTF-8 text") from None
+    if not isinstance(item, str):
+        raise InvalidInputError(f"{where} must be a string, got {type(item).__name__}")
+    return item
+
+
+def is_textual(value: Any) -> bool:
+    """Whether ``value`` reads as texts: a string or bytes, or a list of them (or of ``{"text": ...}``)."""
+    items = value if isinstance(value, list) else [value]
+    return bool(items) and all(
+        isinstance(item, str | bytes) or (isinstance(item, dict) and set(item) == {"text"}) for item in items
+    )
+
+
+def texts_of(value: Any, where: str) -> tuple[list[str], bool]:
+    """``value`` (a text, UTF-8 bytes, ``{"text": ...}``, or a list of them) as texts, and whether it was one alone."""
+    if isinstance(value, str | bytes) or (isinstance(value, dict) and set(value) == {"text"}):
+        return [_text(value, where)], True
+    if not isinstance(value, list):
+        raise InvalidInputError(f"{where} must be a string or a list of strings, got {type(value).__name__}")
+    _check_count(len(value), where)
+    return [_text(item, f"{where}[{index}]") for index, item in enumerate(value)], False
 
 
 def decode_text_array(array: np.ndarray, where: str) -> list[str]:

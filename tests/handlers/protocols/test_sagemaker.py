@@ -29,7 +29,7 @@ def test_ping_is_healthy(http):
 
 def test_ping_is_503_until_warm(repository, settings):
     runtime = repository.get("iris")
-    cold = ModelRuntime(runtime.bundle, runtime.session)  # loaded, not warmed up
+    cold = ModelRuntime(runtime.bundle, runtime.session, runtime.processor)  # loaded, not warmed up
     response = asgi_get(create_app(ModelRepository([cold]), settings), "/ping")
     assert (response.status_code, response.json()) == (503, {"status": "Unhealthy"})
     assert asgi_get(create_app(ModelRepository([cold]), settings), "/v2/health/ready").status_code == 503

@@ -78,7 +78,7 @@ def test_the_openai_client_embeds_in_float_and_base64(served: str, reference) ->
         assert answer.model == "embedder" and answer.usage.prompt_tokens == answer.usage.total_tokens > 0
     short = client.embeddings.create(model="embedder", input="hello", dimensions=16)
     assert len(short.data[0].embedding) == 16
-    assert [model.id for model in client.models.list()] == ["embedder", "ner", "sentiment"]
+    assert [model.id for model in client.models.list()] == ["embedder"]  # only what /v1/embeddings serves
     with pytest.raises(BadRequestError) as refused:
         client.embeddings.create(model="embedder", input=[])
     body: Any = refused.value.body  # the client keeps the "error" object

@@ -105,7 +105,7 @@ def test_wrong_content_type_and_oversized_bodies_are_refused_in_openai_shape(tex
 def test_models_list_and_tf_serving_status_route_coexist(text_app) -> None:
     listing = asgi_get(text_app, "/v1/models").json()
     assert listing["object"] == "list"
-    assert [item["id"] for item in listing["data"]] == ["embedder", "ner", "sentiment"]
+    assert [item["id"] for item in listing["data"]] == ["embedder"]  # only the models /v1/embeddings serves
     assert all(item["object"] == "model" and isinstance(item["created"], int) for item in listing["data"])
     status = asgi_get(text_app, "/v1/models/embedder")
     assert status.status_code == 200 and status.json()["model_version_status"][0]["state"] == "AVAILABLE"
@@ -118,6 +118,7 @@ def test_each_embedding_model_is_an_openai_base_url_of_its_own(text_app) -> None
     assert scoped.json() == asgi_post(text_app, "/v1/embeddings", json=body).json()
     listed = asgi_get(text_app, "/models/embedder/v1/models").json()
     assert [entry["id"] for entry in listed["data"]] == ["embedder"] and listed["object"] == "list"
+    assert asgi_get(text_app, "/models/sentiment/v1/models").json() == {"object": "list", "data": []}
 
 
 def test_a_scoped_base_url_refuses_another_model_in_openai_shape(text_app) -> None:
