@@ -121,3 +121,13 @@ def test_text_spec_limits_and_tokenizer_checksum_are_checked() -> None:
         load_manifest(orjson.dumps(data))
     with pytest.raises(BundleFormatError, match="max_length"):
         load_manifest(orjson.dumps(_text_raw("text-classification", text={**_text_raw()["text"], "max_length": 0})))
+
+
+def test_nonfinite_inputs_is_a_field_and_old_bundles_metadata_string_still_counts() -> None:
+    manifest = make_manifest()
+    assert not manifest.nonfinite_inputs and not manifest.allows_nonfinite
+    assert manifest.model_copy(update={"nonfinite_inputs": True}).allows_nonfinite
+    legacy = manifest.model_copy(update={"metadata": {"allow_nonfinite": "True"}})
+    assert legacy.allows_nonfinite and not legacy.nonfinite_inputs
+    dumped = load_manifest(dump_manifest(manifest.model_copy(update={"nonfinite_inputs": True})))
+    assert dumped.nonfinite_inputs
