@@ -3,21 +3,42 @@ processing files (tokenizer, preprocessor config) written beside the model."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
 import onnx
 
+from bundle import Manifest
+from bundle.judge import judge, local_runner, run_feed
+from bundle.samples import Samples
 from bundle.writer import write_bundle
 from model_packager.converters.image import ImageConversion
 from model_packager.converters.transformers_text import TextConversion
 from model_packager.image_package import gate_image, image_files
 from model_packager.job import MAX_STORED_ROWS, InvalidRequestError, Job, PackageResult, bundle_manifest, write_result
 from model_packager.model_files import StagedModel
+from model_packager.parity import ParityError
 from model_packager.text_optimize import TextGates
 from model_packager.text_package import gate_text, placeholder_files
 
 __all__ = ["finish_processed"]
+
+
+def _recheck(manifest: Manifest, model: bytes, samples: Samples, files: dict[str, bytes]) -> None:
+    """The stored samples must pass the very judgement ``verify``, warm-up and the hook will make."""
+    with tempfile.TemporaryDirectory(prefix="maaskit-recheck-") as tmp:
+        root = Path(tmp)
+        for name, data in files.items():
+            (root / name).write_bytes(data)
+        verdict = judge(manifest, root, samples, local_runner(manifest, root, run_feed(model)))
+    if not verdict.passed:
+        raise ParityError(
+            "the samples kept in samples.npz do not reproduce from their raw inputs, so verify and serve would "
+            "refuse the bundle: " + "; ".join(verdict.problems),
+            verdict.report,
+            "stored samples",
+        )
 
 
 def finish_processed(
@@ -65,6 +86,7 @@ def finish_processed(
         job, conversion, final_model, parity=gated.parity, optimization=gated.optimization, files=files,
         source=source, model_path=model_path, **gated.manifest_fields,
     )  # fmt: skip
+    _recheck(manifest, gated.model_bytes, Samples(gated.sample_inputs, gated.sample_outputs), conversion.files)
     result = write_result(
         job,
         manifest,
