@@ -1,8 +1,9 @@
-"""THE rule that decides whether a model's outputs reproduce a bundle's samples.
+"""The element-wise rule: do a model's outputs reproduce reference outputs within tolerance?
 
-One function, :func:`reproduces`, used by every phase: the packager's parity gate (ONNX model
-versus the original), ``maaskit verify``, the runtime's warm-up, the deploy-time sample check
-and the pre-traffic hook. Nothing else compares outputs with samples.
+:func:`reproduces` is the tensor rule the packager's parity gate applies (ONNX model versus the
+original) and that :func:`bundle.judge.judge`, the one judge of a bundle's samples (``verify``,
+warm-up, the deploy-time check, the pre-traffic hook), applies to tensor and image bundles and, through
+:mod:`bundle.parity_text`, to text bundles. Tolerance defaults live in :mod:`bundle.tolerances`.
 
 The tolerance model (:class:`Tolerances`):
 

@@ -1,7 +1,7 @@
 """The parity gate: the ONNX model must answer like the original on the samples.
 
-The comparison itself is the bundle contract's one rule (:func:`bundle.parity.reproduces`,
-also used by ``verify``, the runtime's warm-up and the deploy-time checks); this module runs
+The comparison itself is the bundle contract's tensor rule (:func:`bundle.parity.reproduces`, which
+:func:`bundle.judge.judge` applies for ``verify``, warm-up, the deploy-time check and the hook); this module runs
 the ONNX model through onnxruntime and turns a failed comparison into :class:`ParityError`.
 """
 
