@@ -11,20 +11,19 @@ A protocol module exposes ``router(repository, settings) -> RouteTable`` and is 
 * **how inference requests are decoded and answered**: a :class:`~handlers.protocols.base.Codec`
   (``resolve``, ``check_headers``, ``decode``, ``encode``) served by the one generic endpoint,
   ``api.post(path)(inference_endpoint(codec, repository, settings))``, which runs the pipeline:
-  resolve the model version, check headers, read the body (bounded), decode into
-  :class:`~handlers.processing.Inputs`, the model's processor (``preprocess`` into a validated
-  feed), inference through the runtime's strategy, ``postprocess``, encode.
+  resolve the model version, check headers, read the body (bounded), decode into family-neutral
+  :class:`~handlers.vocabulary.Inputs`, the model's processor (``preprocess`` into a validated
+  feed), inference through the runtime's strategy, ``postprocess``, encode from
+  ``result.answer(style)`` (the processor's :class:`~handlers.vocabulary.Answers`).
 
-``decode`` may give raw examples (``Inputs(raw=[...])``: texts, image bytes) instead of tensors;
-the model's :class:`~handlers.processing.Processor` turns them into its feed (tokenizer, image
-preprocessing) and may reshape the outputs (pooling): tabular models use
-:class:`~handlers.processing.TensorProcessor` (validation and coercion; outputs unchanged).
+A codec never asks which family a model is (tensors, text, images, generation, speech): it hands
+over values by name, one unnamed value, rows or token ids, with strings as ``str`` and bytes as
+``bytes``, and writes back named outputs or per-example ``predictions`` in its own shape. The
+processor (:mod:`handlers.processing`) decides what the values are and how each example is answered.
 
-Adding a protocol (say, an OpenAI-compatible ``POST /v1/embeddings``) is one module here: a
-``RouteTable("openai", error_shape, prefixes=("/v1/embeddings",))``, a Codec whose ``resolve``
-reads the model from the body (``await call.body()``) and whose ``decode`` returns
-``Inputs(raw=texts)``, an ``encode`` writing ``{"object": "list", "data": [...]}``, and a line
-in :data:`PROTOCOL_MODULES`.
+Adding a protocol is one module here: a ``RouteTable(name, error_shape, prefixes=(...))``, a Codec
+whose ``decode`` maps the wire to ``Inputs`` and whose ``encode`` maps ``Answers`` back, and a line
+in :data:`PROTOCOL_MODULES`. Adding a family edits nothing here.
 """
 
 __all__ = ["PROTOCOL_MODULES"]
@@ -37,4 +36,5 @@ PROTOCOL_MODULES = (
     "handlers.protocols.torchserve",
     "handlers.protocols.sagemaker",
     "handlers.protocols.openai",
+    "handlers.protocols.openai_chat",
 )

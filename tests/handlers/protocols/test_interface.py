@@ -1,7 +1,9 @@
-"""The protocol interface: a new protocol is one module (this one), raw inputs reach the model's processor.
+"""The two seams: a new protocol is one module (this one), a new family one processor, neither edits the other.
 
 This module is itself a protocol (``router`` below): ``POST /lines/{name}`` takes one example per
-text line and answers ``{"rows": [...]}``; its errors are ``{"problem": ...}``.
+text line and answers ``{"rows": [...]}``; its errors are ``{"problem": ...}``. ``CsvTextProcessor`` is
+a family of its own (CSV lines of text in, a label per line out) that every existing codec serves
+unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from handlers.app import create_app
 from handlers.engine import ModelRepository, ModelRuntime, load_runtime
 from handlers.errors import InvalidInputError, ServingError
 from handlers.http import json_response
-from handlers.processing import Feed, Inputs, Outputs
+from handlers.vocabulary import Answers, Feed, Inputs, Outputs, Style
 from handlers.protocols import PROTOCOL_MODULES
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint
 from handlers.routing import RouteTable
@@ -50,16 +52,26 @@ def router(repository: ModelRepository, settings: Settings) -> RouteTable:
 
 
 class CsvTextProcessor:
-    """A model-side preprocessing stage: raw text lines -> the float feed; keeps only the probabilities."""
+    """A family: text lines of numbers -> the float feed; keeps the probabilities; answers a label per line."""
+
+    bodies = frozenset({"text"})
+    score_labels = {"probabilities": ["setosa", "versicolor", "virginica"]}
+    embedder = None
 
     def preprocess(self, inputs: Inputs) -> Feed:
-        if inputs.raw is None:
+        value = inputs.raw if inputs.raw is not None else inputs.named.get("text")
+        if value is None:
             raise InvalidInputError("send text lines")
-        rows = [[float(field) for field in str(line).split(",")] for line in inputs.raw]
+        lines = value.splitlines() if isinstance(value, str) else list(value)
+        rows = [[float(field) for field in str(line).split(",")] for line in lines if str(line).strip()]
         return {"X": np.asarray(rows, dtype=np.float32)}
 
     def postprocess(self, feed: Feed, outputs: Outputs) -> Outputs:
         return {"probabilities": outputs["probabilities"]}
+
+    def answer(self, inputs: Inputs, feed: Feed, outputs: Outputs, style: Style) -> Answers:
+        labels = [self.score_labels["probabilities"][int(i)] for i in outputs["probabilities"].argmax(axis=1)]
+        return Answers(outputs=outputs, predictions=None if style == "tensors" else labels, task="csv-lines")
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +117,25 @@ def test_unknown_routes_take_the_shape_of_the_protocol_claiming_the_path(runtime
     assert set(asgi_get(app, "/linesx").json()["error"]) == {"status", "type", "message"}
     # the existing protocols still answer in their own shapes next to it
     assert asgi_post(app, "/models/iris/predict", json={"rows": [[5.1, 3.5, 1.4, 0.2]]}).status_code == 200
+
+
+def test_a_new_family_is_served_by_every_existing_codec(runtimes, settings):
+    _, texty = runtimes
+    app = _app(texty, settings)
+    plain = {"content-type": "text/plain"}
+    want = ["setosa", "virginica"]
+    assert asgi_post(app, "/predictions/iris", content=IRIS_ROWS.encode(), headers=plain).json() == want
+    invoked = asgi_post(app, "/invocations", content=IRIS_ROWS.encode(), headers=plain)
+    assert invoked.json() == want
+    predicted = asgi_post(app, "/models/iris/predict", json={"inputs": {"text": IRIS_ROWS.splitlines()}}).json()
+    assert (predicted["task"], predicted["predictions"]) == ("csv-lines", want)
+    served = asgi_post(app, "/v1/models/iris:predict", json={"inputs": IRIS_ROWS.splitlines()}).json()
+    assert served == {"outputs": want}
+    request = {
+        "inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": IRIS_ROWS.splitlines()}],
+        "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}],
+    }
+    classified = asgi_post(app, "/v2/models/iris/infer", json=request).json()["outputs"][0]["data"]
+    assert [entry.rsplit(":", 1)[-1] for entry in classified] == want
+    refused = asgi_post(app, "/predictions/iris", content=b"1,2", headers={"content-type": "text/csv"})
+    assert refused.status_code == 415 and "text/plain or application/json" in refused.json()["message"]

@@ -73,7 +73,9 @@ def test_token_ids_are_one_kind_of_input_over_json_lists_and_oip_tensors(
     text = CORPUS[0]
     ids = text_repository.get("embedder").processor.encoder.encode([text]).feed["input_ids"][0].tolist()
     by_text = _oip(text_app, "embedder", [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [text]}])
-    by_ids = _oip(text_app, "embedder", [{"name": "input_ids", "datatype": datatype, "shape": [1, len(ids)], "data": ids}])
+    by_ids = _oip(
+        text_app, "embedder", [{"name": "input_ids", "datatype": datatype, "shape": [1, len(ids)], "data": ids}]
+    )
     np.testing.assert_allclose(by_ids["sentence_embedding"]["data"], by_text["sentence_embedding"]["data"], atol=1e-5)
     openai = asgi_post(text_app, "/v1/embeddings", json={"model": "embedder", "input": [ids]}).json()
     np.testing.assert_allclose(openai["data"][0]["embedding"], by_text["sentence_embedding"]["data"], atol=1e-5)
