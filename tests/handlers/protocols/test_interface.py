@@ -8,7 +8,7 @@ unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -19,11 +19,11 @@ from handlers.app import create_app
 from handlers.engine import ModelRepository, ModelRuntime, load_runtime
 from handlers.errors import InvalidInputError, ServingError
 from handlers.http import json_response
-from handlers.vocabulary import Answers, Feed, Inputs, Outputs, Style
 from handlers.protocols import PROTOCOL_MODULES
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint
 from handlers.routing import RouteTable
 from handlers.settings import Settings
+from handlers.vocabulary import Answers, Feed, Inputs, Outputs, Style
 from tests.handlers.conftest import asgi_get, asgi_post
 
 IRIS_ROWS = "5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n"
@@ -55,7 +55,7 @@ class CsvTextProcessor:
     """A family: text lines of numbers -> the float feed; keeps the probabilities; answers a label per line."""
 
     bodies = frozenset({"text"})
-    score_labels = {"probabilities": ["setosa", "versicolor", "virginica"]}
+    score_labels: ClassVar[dict[str, list[str]]] = {"probabilities": ["setosa", "versicolor", "virginica"]}
     embedder = None
 
     def preprocess(self, inputs: Inputs) -> Feed:
