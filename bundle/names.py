@@ -33,6 +33,7 @@ __all__ = [
     "CACHE_DIR",
     "DEBUG",
     "DECODE_PROCESSES",
+    "GENERATION_QUEUE",
     "HEADER_TIMEOUT_S",
     "HOST",
     "INFERENCE_TIMEOUT_MS",
@@ -95,6 +96,8 @@ MAX_CONNECTIONS = "MAASKIT_MAX_CONNECTIONS"
 MAX_RESPONSE_BYTES = "MAASKIT_MAX_RESPONSE_BYTES"
 OFFLOAD_BYTES = "MAASKIT_OFFLOAD_BYTES"
 DECODE_PROCESSES = "MAASKIT_DECODE_PROCESSES"
+# Generation (handlers.generation): requests that may wait for the generation worker before 429.
+GENERATION_QUEUE = "MAASKIT_GENERATION_QUEUE"
 
 # SageMaker entry and its request batcher (handlers.sagemaker_entry, handlers.batching).
 BATCHING = "MAASKIT_BATCHING"

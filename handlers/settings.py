@@ -57,6 +57,8 @@ ENV: dict[str, str] = {
     "batching": names.BATCHING,
     "batch_max_size": names.BATCH_MAX_SIZE,
     "batch_max_wait_ms": names.BATCH_MAX_WAIT_MS,
+    # Generation (handlers/generation).
+    "generation_queue": names.GENERATION_QUEUE,
 }
 
 #: Settings that SageMaker also names, every variable in the order read (the first one set wins).
@@ -165,6 +167,8 @@ class Settings:
     """Rows per batched run."""
     batch_max_wait_ms: float = 2.0
     """How long a batch waits to fill after its first request (0-1000)."""
+    generation_queue: int = 16
+    """Generative models: requests that may wait for the generation worker before new ones get 429."""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

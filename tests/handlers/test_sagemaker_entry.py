@@ -92,7 +92,10 @@ def iris_server(bundles: BuiltBundles, tmp_path_factory: pytest.TempPathFactory)
     model_dir = tmp_path_factory.mktemp("opt-ml-model")
     with tarfile.open(bundles.iris.with_name(bundles.iris.name + ".tar.gz")) as archive:
         archive.extractall(model_dir, filter="data")
-    server = start(model_dir, model_dir.parent / "iris-server.log", MAASKIT_BATCH_MAX_WAIT_MS="5")
+    # A fractional keep-alive made the container exit (int-only parser) before one settings object read it.
+    server = start(
+        model_dir, model_dir.parent / "iris-server.log", MAASKIT_BATCH_MAX_WAIT_MS="5", MAASKIT_KEEP_ALIVE_S="2.5"
+    )
     yield server
     assert server.stop() in (0, -15)
     log = server.log.read_text()
