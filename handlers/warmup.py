@@ -44,12 +44,13 @@ class WarmupMismatchError(BundleError):
     """The model's answers on its samples differ from the outputs stored in the bundle."""
 
 
-def _inputs(tensors: Feed | None = None, raw: list[str] | list[bytes] | None = None) -> object:
-    try:  # the shared vocabulary's home (issue 20); handlers.processing until it moves
+def _raw_inputs(raw: list[str] | list[bytes]) -> object:
+    """The processor's ``Inputs`` holding raw examples (texts or encoded images)."""
+    try:  # the shared vocabulary's home (issue 20); handlers.processing before it moved
         from handlers.vocabulary import Inputs  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
-        from handlers.processing import Inputs
-    return Inputs(tensors or {}, raw)
+        from handlers.processing import Inputs  # type: ignore[attr-defined, no-redef, unused-ignore]
+    return Inputs(raw=raw)
 
 
 def _as_feed(array: np.ndarray) -> np.ndarray:
@@ -59,9 +60,9 @@ def _as_feed(array: np.ndarray) -> np.ndarray:
 def feed_of(runtime: ModelRuntime, raw: RawSamples) -> Feed:
     """Raw sample inputs as the model's feed: texts and images through its processor, tensors as stored."""
     if raw.kind == "texts":
-        return runtime.processor.preprocess(_inputs(raw=raw.texts))  # type: ignore[arg-type]
+        return runtime.processor.preprocess(_raw_inputs(raw.texts))  # type: ignore[arg-type]
     if raw.kind == "images":
-        return runtime.processor.preprocess(_inputs(raw=raw.images))  # type: ignore[arg-type]
+        return runtime.processor.preprocess(_raw_inputs(raw.images))  # type: ignore[arg-type]
     return {name: _as_feed(array) for name, array in raw.tensors.items()}
 
 
