@@ -67,9 +67,15 @@ def _image_processor(bundle: Bundle) -> Processor:
     return ImageProcessor(bundle)
 
 
+def _generation_processor(bundle: Bundle) -> Processor:
+    from handlers.generation.processor import GenerationProcessor  # tokenizers + jinja2 only for causal LMs
+
+    return GenerationProcessor(bundle)  # type: ignore[return-value]
+
+
 PROCESSORS.update({task: _text_processor for task in sorted(TEXT_TASKS)})
 PROCESSORS.update({task: _image_processor for task in sorted(IMAGE_TASKS)})
-PROCESSORS["text-generation"] = lambda bundle: _generation_processor(bundle)  # handlers.generation
+PROCESSORS["text-generation"] = _generation_processor
 
 
 def processor_for(bundle: Bundle) -> Processor:
@@ -81,9 +87,3 @@ def processor_for(bundle: Bundle) -> Processor:
     if factory is not None:
         return factory(bundle)
     return TensorProcessor(bundle.manifest, allow_nonfinite=bundle.manifest.allows_nonfinite)
-
-
-def _generation_processor(bundle: Bundle) -> Processor:
-    from handlers.generation.processor import GenerationProcessor  # tokenizers + jinja2 only for causal LMs
-
-    return GenerationProcessor(bundle)  # type: ignore[return-value]

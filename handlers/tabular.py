@@ -174,7 +174,8 @@ def _batched(manifest: Manifest, tensors: dict[str, Any]) -> tuple[dict[str, Any
 
 def primary_output_name(manifest: Manifest, outputs: Mapping[str, Any]) -> str:
     """The output a one-array answer carries: a classifier's labels, else the first output."""
-    return manifest.label_output if manifest.label_output in outputs else manifest.outputs[0].name
+    label = manifest.label_output
+    return label if label is not None and label in outputs else manifest.outputs[0].name
 
 
 def score_labels_of(manifest: Manifest) -> dict[str, list[str]]:

@@ -144,12 +144,20 @@ class Embedder(Protocol):
 class Processor(Protocol):
     """A model family: decoded inputs -> feed, outputs -> answers (see :mod:`handlers.processing`)."""
 
-    bodies: frozenset[str]
-    """The :data:`BodyKind` bodies it takes besides JSON (and, for ``csv``/``npy``, answers in)."""
-    score_labels: Mapping[str, Sequence[str]]
-    """Class labels of the columns of each score output (OIP classification names them)."""
-    embedder: Embedder | None
-    """Its embeddings, when the model answers them (OpenAI ``/v1/embeddings``); else None."""
+    @property
+    def bodies(self) -> frozenset[str]:
+        """The :data:`BodyKind` bodies it takes besides JSON (and, for ``csv``/``npy``, answers in)."""
+        ...
+
+    @property
+    def score_labels(self) -> Mapping[str, Sequence[str]]:
+        """Class labels of the columns of each score output (OIP classification names them)."""
+        ...
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """Its embeddings, when the model answers them (OpenAI ``/v1/embeddings``); else None."""
+        ...
 
     def preprocess(self, inputs: Inputs) -> Feed:
         """The onnxruntime feed for ``inputs``; InvalidInputError (400) naming what to fix."""
