@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bundle.errors import BundleFormatError
 from bundle.generation import GenerationSpec
+from bundle.speech import SpeechSpec
 
 __all__ = [
     "FORMAT_VERSION",
@@ -87,6 +88,7 @@ Task = Literal[
     "token-classification",
     "image-classification",
     "text-generation",
+    "automatic-speech-recognition",
 ]
 #: Tasks whose bundles take raw text (and carry a ``text`` TextSpec).
 TEXT_TASKS: frozenset[str] = frozenset({"feature-extraction", "text-classification", "token-classification"})
@@ -303,6 +305,8 @@ class Manifest(_Strict):
     """Present exactly when ``task`` is an image task: how encoded images become the pixel tensor."""
     generation: GenerationSpec | None = None
     """Present exactly when ``task`` is text-generation (see :mod:`bundle.generation`)."""
+    speech: SpeechSpec | None = None
+    """Speech bundles (automatic-speech-recognition) only (see :mod:`bundle.speech`)."""
 
     @field_validator("files")
     @classmethod

@@ -1,0 +1,223 @@
+"""Whisper's greedy decoding over onnxruntime, in numpy: prompt, KV cache, logit rules, timestamps, long form.
+
+Used by the packager's gate and by the runtime, so both decode alike. The rules are transformers'
+(``WhisperForConditionalGeneration.generate``): the prompt ``<|startoftranscript|>``, language (given,
+or detected from the first step's logits over the language tokens), task, and ``<|notimestamps|>``
+unless timestamps are asked; ``begin_suppress_tokens`` at the first step, ``suppress_tokens`` always;
+with timestamps, the timestamp rules (pairs, never decreasing, the first one a timestamp at most
+``max_initial_timestamp_index``, a timestamp whenever their total probability beats every text token).
+
+Long recordings are decoded in sequential 30 s windows with timestamps, as OpenAI's ``transcribe``
+does: each window starts where the last complete segment of the previous one ended (the whole window
+when it ended mid-segment), and the previous window's text is the prompt (``<|startofprev|>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bundle.processing.audio import log_mel
+from bundle.speech import FeatureSpec, WhisperSpec
+
+__all__ = ["Segment", "Transcript", "WhisperDecoder"]
+
+Encoder = Callable[[np.ndarray], list[np.ndarray]]
+"""[1, n_mels, frames] features -> [encoder_hidden_states, cross_key_0, cross_value_0, ...]."""
+_NEG = np.float32(-np.inf)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of speech with its times in seconds."""
+
+    start: float
+    end: float
+    text: str
+    tokens: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A recording's text, its language and its segments (times only where timestamps were decoded)."""
+
+    text: str
+    language: str | None
+    duration: float
+    segments: list[Segment]
+
+
+class WhisperDecoder:
+    """Greedy Whisper over an encoder callable and an onnxruntime decoder session (see the module docstring)."""
+
+    def __init__(self, spec: WhisperSpec, features: FeatureSpec, filters: np.ndarray, encoder: Encoder,
+                 decoder: Any, tokenizer: Any) -> None:  # fmt: skip
+        self.spec = spec
+        self.features = features
+        self.filters = filters
+        self.encoder = encoder
+        self.decoder = decoder
+        self.tokenizer = tokenizer
+        self.languages = {token: code for code, token in spec.language_tokens.items()}
+        self._head_shape = (spec.heads, spec.head_dim)
+
+    def features_of(self, samples: np.ndarray) -> np.ndarray:
+        """[1, n_mels, frames] log-mel features of one window (padded or cut to 30 s)."""
+        spec = self.features
+        mel = log_mel(samples, self.filters, n_fft=spec.n_fft or 400, hop_length=spec.hop_length or 160,
+                      n_samples=spec.window_samples)  # fmt: skip
+        return mel[None, :, :]
+
+    def _step(self, ids: Sequence[int], past: list[np.ndarray] | None, cross: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        if past is None:
+            past = [np.zeros((1, *self._head_shape[:1], 0, self._head_shape[1]), np.float32)] * (2 * self.spec.layers)
+        feed: dict[str, np.ndarray] = {"input_ids": np.asarray([list(ids)], dtype=np.int64)}
+        for i in range(self.spec.layers):
+            feed[f"past_key_{i}"], feed[f"past_value_{i}"] = past[2 * i], past[2 * i + 1]
+            feed[f"cross_key_{i}"], feed[f"cross_value_{i}"] = cross[2 * i], cross[2 * i + 1]
+        outputs = self.decoder.run(None, feed)
+        return outputs[0][0, -1].astype(np.float32), list(outputs[1:])
+
+    def detect_language(self, cross: list[np.ndarray]) -> int:
+        """The language token transformers would pick: the first step's best language."""
+        logits, _ = self._step([self.spec.start_token_id], None, cross)
+        ids = np.asarray(sorted(self.languages), dtype=np.int64)
+        return int(ids[int(np.argmax(logits[ids]))])
+
+    def prompt(self, cross: list[np.ndarray], language: str | None, task: str, timestamps: bool,
+               previous: Sequence[int] = ()) -> tuple[list[int], str | None]:  # fmt: skip
+        """The decoder prompt and the language it names."""
+        spec = self.spec
+        tokens = [spec.start_token_id]
+        code: str | None = "en" if not spec.multilingual else None
+        if spec.multilingual:
+            token = spec.language_tokens[language] if language else self.detect_language(cross)
+            tokens.append(token)
+            code = self.languages[token]
+            task_token = spec.translate_token_id if task == "translate" else spec.transcribe_token_id
+            if task_token is not None:
+                tokens.append(task_token)
+        if not timestamps:
+            tokens.append(spec.no_timestamps_token_id)
+        if previous and spec.prev_token_id is not None:
+            room = spec.max_target_positions // 2 - 1
+            tokens = [spec.prev_token_id, *list(previous)[-room:], *tokens]
+        return tokens, code
+
+    def _rules(self, logits: np.ndarray, generated: list[int], timestamps: bool) -> np.ndarray:
+        spec = self.spec
+        scores = logits.copy()
+        if not generated and spec.begin_suppress_tokens:
+            scores[spec.begin_suppress_tokens] = _NEG
+        if spec.suppress_tokens:
+            scores[spec.suppress_tokens] = _NEG
+        if not timestamps:
+            return scores
+        begin = spec.timestamp_begin
+        scores[spec.no_timestamps_token_id] = _NEG
+        last = len(generated) >= 1 and generated[-1] >= begin
+        penultimate = len(generated) < 2 or generated[-2] >= begin
+        if last:
+            if penultimate:
+                scores[begin:] = _NEG
+            else:
+                scores[: spec.eos_token_id] = _NEG
+        stamps = [token for token in generated if token >= begin]
+        if stamps:
+            floor = stamps[-1] if last and not penultimate else stamps[-1] + 1
+            scores[begin:floor] = _NEG
+        if not generated:
+            scores[:begin] = _NEG
+            if spec.max_initial_timestamp_index is not None:
+                scores[begin + spec.max_initial_timestamp_index + 1 :] = _NEG
+        shifted = scores.astype(np.float64) - np.max(scores)
+        logprobs = shifted - np.log(np.sum(np.exp(shifted)))
+        tail = logprobs[begin:]
+        finite = tail[np.isfinite(tail)]
+        stamp_logprob = np.log(np.sum(np.exp(finite - finite.max()))) + finite.max() if finite.size else -np.inf
+        if stamp_logprob > np.max(logprobs[:begin]):
+            scores[:begin] = _NEG
+        return scores
+
+    def greedy(self, cross: list[np.ndarray], prompt: list[int], timestamps: bool, max_new_tokens: int) -> list[int]:
+        """Greedy tokens after ``prompt`` (the end-of-text token included when reached)."""
+        budget = min(max_new_tokens, self.spec.max_target_positions - len(prompt))
+        logits, past = self._step(prompt, None, cross)
+        generated: list[int] = []
+        while len(generated) < budget:
+            token = int(np.argmax(self._rules(logits, generated, timestamps)))
+            generated.append(token)
+            if token == self.spec.eos_token_id or len(generated) >= budget:
+                break
+            logits, past = self._step([token], past, cross)
+        return generated
+
+    def text(self, tokens: Sequence[int]) -> str:
+        """The text of ``tokens`` (timestamps and special tokens left out)."""
+        ids = [token for token in tokens if token < self.spec.eos_token_id]
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
+
+    def encode(self, samples: np.ndarray) -> list[np.ndarray]:
+        """The cross-attention keys and values of one window."""
+        return self.encoder(self.features_of(samples))[1:]
+
+    def transcribe(self, samples: np.ndarray, *, language: str | None = None, task: str = "transcribe",
+                   timestamps: bool = False, prompt: Sequence[int] = ()) -> Transcript:  # fmt: skip
+        """Transcribe a recording: one window without timestamps when it fits and none are asked, else sequential windows."""
+        rate = self.features.sampling_rate
+        window = self.features.window_samples
+        duration = len(samples) / rate
+        if len(samples) <= window and not timestamps:
+            cross = self.encode(samples)
+            tokens, code = self.prompt(cross, language, task, False, prompt)
+            generated = self.greedy(cross, tokens, False, self.spec.max_new_tokens)
+            text = self.text(generated).strip()
+            return Transcript(text, code, duration, [Segment(0.0, duration, text, generated)])
+        return self._long_form(samples, language, task, prompt)
+
+    def _long_form(self, samples: np.ndarray, language: str | None, task: str, prompt: Sequence[int]) -> Transcript:
+        rate = self.features.sampling_rate
+        window = self.features.window_samples
+        seek = 0
+        segments: list[Segment] = []
+        previous = list(prompt)
+        code = language
+        while seek < len(samples):
+            piece = samples[seek : seek + window]
+            offset = seek / rate
+            cross = self.encode(piece)
+            tokens, code = self.prompt(cross, code, task, True, previous)
+            generated = self.greedy(cross, tokens, True, self.spec.max_new_tokens)
+            found, advance = self._segments(generated, offset, len(piece) / rate)
+            segments += [segment for segment in found if segment.text.strip()]
+            previous = [t for t in generated if t < self.spec.eos_token_id]
+            step = int(round(advance * rate))
+            seek += step if 0 < step < len(piece) else len(piece)
+        text = "".join(segment.text for segment in segments).strip()
+        return Transcript(text, code, len(samples) / rate, segments)
+
+    def _segments(self, generated: list[int], offset: float, span: float) -> tuple[list[Segment], float]:
+        """Segments of one window's tokens, and how far (s) the next window starts (OpenAI's ``transcribe``)."""
+        begin, precision = self.spec.timestamp_begin, self.spec.time_precision
+        tokens = [t for t in generated if t != self.spec.eos_token_id]
+        stamp = [t >= begin for t in tokens]
+        single_ending = len(tokens) >= 2 and stamp[-1] and not stamp[-2]
+        pairs = [i for i in range(1, len(tokens)) if stamp[i] and stamp[i - 1]]
+        if not pairs:
+            stamps = [t for t in tokens if t >= begin]
+            end = (stamps[-1] - begin) * precision if stamps and stamps[-1] != begin else span
+            return [Segment(offset, offset + min(end, span), self.text(tokens), tokens)], span
+        cuts = [*pairs, len(tokens)] if single_ending else pairs
+        segments, last = [], 0
+        for cut in cuts:
+            piece = tokens[last:cut]
+            start = (piece[0] - begin) * precision if piece[0] >= begin else 0.0
+            end = (piece[-1] - begin) * precision if piece[-1] >= begin else span
+            segments.append(Segment(offset + start, offset + min(max(start, end), span), self.text(piece), piece))
+            last = cut
+        if single_ending:
+            return segments, span
+        return segments, (tokens[last - 1] - begin) * precision

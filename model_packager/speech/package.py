@@ -1,0 +1,158 @@
+"""``package(..., task="automatic-speech-recognition")``: a Whisper or CTC folder becomes a gated speech bundle.
+
+Steps: read the folder (architecture detected and said), export with torch.onnx
+(:mod:`model_packager.speech.export`), write the processing files (vocabulary or tokenizer, the mel
+filter bank), run the speech gate against transformers on the sample audio, write the bundle
+atomically (nothing is left behind when the gate fails).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bundle.manifest import Manifest, ParityCheck, ParityReport, TensorSpec, ToolInfo
+from bundle.processing.whisper import WhisperDecoder
+from bundle.reader import file_sha256
+from bundle.speech import SPEECH_TASK, TRANSCRIPT_KEY, SpeechParity, SpeechSpec, pack_audio
+from bundle.writer import write_bundle
+from model_packager.parity import ParityError
+from model_packager.speech.export import export_ctc, export_whisper
+from model_packager.speech.gate import run_gate
+from model_packager.speech.samples import load_audio_samples
+from model_packager.speech.source import SpeechSource, default_max_seconds, read_source, whisper_spec
+
+__all__ = ["package_speech_folder"]
+
+_ONNX_DTYPES = {1: "float32", 10: "float16", 7: "int64", 6: "int32"}
+_COPIED = ("preprocessor_config.json", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def _specs(path: Path) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, int]]:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False)
+
+    def specs(values: Any) -> list[TensorSpec]:
+        return [TensorSpec(name=v.name, dtype=_ONNX_DTYPES.get(v.type.tensor_type.elem_type, "float32"),  # type: ignore[arg-type]
+                           shape=[d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim])
+                for v in values]  # fmt: skip
+
+    return specs(graph.graph.input), specs(graph.graph.output), {e.domain or "": int(e.version) for e in graph.opset_import}
+
+
+def _processing_files(source: SpeechSource, work: Path) -> dict[str, Any]:
+    """Write the files serving needs into ``work``; the spec fields that name them."""
+    for name in _COPIED:
+        if (source.path / name).is_file():
+            shutil.copyfile(source.path / name, work / name)
+    tokenizer = source.processor.tokenizer
+    if source.kind == "ctc":
+        vocab = {str(k): int(v) for k, v in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])}
+        (work / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, indent=1), encoding="utf-8")
+        assert source.ctc is not None
+        return {"ctc": source.ctc.model_copy(update={"vocab_sha256": file_sha256(work / "vocab.json")})}
+    saved = work / "tokenizer-save"
+    tokenizer.save_pretrained(str(saved))
+    shutil.copyfile(saved / "tokenizer.json", work / "tokenizer.json")
+    shutil.rmtree(saved)
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(source.processor.feature_extractor.mel_filters, dtype=np.float64), allow_pickle=False)
+    (work / "mel_filters.npy").write_bytes(buffer.getvalue())
+    features = source.features.model_copy(update={"mel_filters_sha256": file_sha256(work / "mel_filters.npy")})
+    assert source.whisper_fields is not None
+    return {"features": features, "whisper": whisper_spec(source.whisper_fields, file_sha256(work / "tokenizer.json"))}
+
+
+def _decoder(source: SpeechSource, work: Path, fields: dict[str, Any]) -> WhisperDecoder:
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    encoder = onnxruntime.InferenceSession(str(work / "model.onnx"), providers=["CPUExecutionProvider"])
+    decoder = onnxruntime.InferenceSession(str(work / "decoder.onnx"), providers=["CPUExecutionProvider"])
+    filters = np.load(work / "mel_filters.npy", allow_pickle=False)
+    return WhisperDecoder(fields["whisper"], fields["features"], filters,
+                          lambda features: encoder.run(None, {"input_features": features}), decoder,
+                          Tokenizer.from_file(str(work / "tokenizer.json")))  # fmt: skip
+
+
+def _report(parity: SpeechParity) -> ParityReport:
+    checks = [ParityCheck(output="transcript", metric="label_agreement", tolerance=1.0,
+                          measured=parity.transcript_agreement, passed=parity.transcript_agreement >= 1.0),
+              ParityCheck(output="logits" if parity.feature_max_abs is None else "encoder_hidden_states",
+                          metric="max_abs_diff", tolerance=parity.output_tolerance, measured=parity.output_max_abs,
+                          passed=parity.output_max_abs <= parity.output_tolerance)]  # fmt: skip
+    if parity.feature_max_abs is not None and parity.feature_tolerance is not None:
+        checks.append(ParityCheck(output="input_features", metric="max_abs_diff", tolerance=parity.feature_tolerance,
+                                  measured=parity.feature_max_abs, passed=parity.feature_max_abs <= parity.feature_tolerance))  # fmt: skip
+    if parity.decoder_logits_max_abs is not None and parity.decoder_logits_tolerance is not None:
+        checks.append(ParityCheck(output="decoder_logits", metric="max_abs_diff", tolerance=parity.decoder_logits_tolerance,
+                                  measured=parity.decoder_logits_max_abs,
+                                  passed=parity.decoder_logits_max_abs <= parity.decoder_logits_tolerance))  # fmt: skip
+    return ParityReport(sample_count=parity.samples, passed=parity.passed, checks=checks)
+
+
+def package_speech_folder(path: Path, *, name: str, version: str, out: Path, sample: Any, metadata: Mapping[str, str] | None,
+                          force: bool, on_step: Callable[[str], None] | None, provenance: Any, created: str) -> Any:  # fmt: skip
+    """Export, gate and write one speech bundle; raises ParityError when the gate fails."""
+    from model_packager.job import PackageResult
+
+    step = on_step or (lambda _message: None)
+    started = time.perf_counter()
+    step("loading the speech model")
+    source = read_source(path)
+    notes = [f"detected {source.architecture} ({'Whisper encoder-decoder' if source.kind == 'whisper' else 'CTC'}): "
+             "packaging for automatic-speech-recognition"]  # fmt: skip
+    files, note = load_audio_samples(sample)
+    notes += [note] if note else []
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".maaskit-{name}-", dir=out))
+    try:
+        step("exporting with torch.onnx")
+        if source.kind == "ctc":
+            export_ctc(source.model, work / "model.onnx")
+        else:
+            export_whisper(source.model, work / "model.onnx", work / "decoder.onnx")
+        fields = _processing_files(source, work)
+        exported = time.perf_counter()
+        step("checking speech parity against transformers")
+        decoder = _decoder(source, work, fields) if source.kind == "whisper" else None
+        gate = run_gate(source, files, work / "model.onnx", decoder, synthetic=sample is None)
+        if gate.problems:
+            raise ParityError("the speech gate failed: " + "; ".join(gate.problems[:6]), _report(gate.parity), "speech")
+        gated = time.perf_counter()
+        import torch
+        import transformers
+
+        speech = SpeechSpec(architecture=source.architecture, model_type=source.model_type, kind=source.kind,  # type: ignore[arg-type]
+                            features=fields.get("features", source.features), ctc=fields.get("ctc"),
+                            whisper=fields.get("whisper"), max_audio_seconds=default_max_seconds(), parity=gate.parity)  # fmt: skip
+        inputs, outputs, opsets = _specs(work / "model.onnx")
+        manifest = Manifest.model_validate({
+            "name": name, "version": version, "created": created,
+            "framework": ToolInfo(name="transformers", version=transformers.__version__),
+            "converter": ToolInfo(name="torch.onnx", version=torch.__version__.split("+")[0]),
+            "opsets": opsets, "inputs": inputs, "outputs": outputs, "task": SPEECH_TASK,
+            "parity": _report(gate.parity), "files": {"model.onnx": {"sha256": "0" * 64, "size": 0}},
+            "provenance": provenance, "metadata": dict(metadata or {}), "speech": speech,
+        })  # fmt: skip
+        extra = {f.name: f.read_bytes() for f in sorted(work.iterdir()) if f.is_file() and f.name != "model.onnx"}
+        step("writing the bundle")
+        paths = write_bundle(out, manifest, work / "model.onnx", pack_audio(files),
+                             {TRANSCRIPT_KEY: np.asarray(gate.transcripts, dtype=str)}, force=force, extra_files=extra)  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    from bundle import open_bundle
+
+    written = open_bundle(paths.directory)
+    timings = {"export_s": exported - started, "gate_s": gated - exported, "total_s": time.perf_counter() - started}
+    return PackageResult(paths.directory, paths.archive, written.manifest, notes, timings)
+
