@@ -105,3 +105,9 @@ def lambda_response_limit(source: Literal["alb", "api_gateway", "function_url"])
     if source == "api_gateway":
         return min(LAMBDA_PAYLOAD_BYTES, API_GATEWAY_PAYLOAD_BYTES)
     return LAMBDA_PAYLOAD_BYTES
+
+
+#: Speech: the largest audio file taken (OpenAI's transcription limit; on Lambda the 6 MB payload binds first).
+AUDIO_MAX_BYTES = 25 * MIB
+#: Speech: the longest recording transcribed in one request (checked from the file's header, before decoding).
+AUDIO_MAX_SECONDS = 1800.0
