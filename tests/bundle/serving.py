@@ -66,8 +66,9 @@ def lambda_handler(bundle: Path, *, verify_samples: bool = True) -> LambdaHandle
     """The real Lambda entry's handler (Mangum over the app) serving ``bundle`` with Lambda's settings."""
     module = sys.modules.get("handlers.lambda_entry")
     if module is None:  # its import builds a module-level handler from the environment: point it at this bundle
-        saved = {key: os.environ.get(key) for key in _lambda_env(bundle, verify_samples=True)}
-        os.environ.update(_lambda_env(bundle, verify_samples=True))
+        env = _lambda_env(bundle, verify_samples=verify_samples)
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
         try:
             module = importlib.import_module("handlers.lambda_entry")
         finally:
@@ -179,8 +180,12 @@ def swapped_weights(bundle: Path, out: Path) -> Path:
 
 
 def hook_verdict(directory: Path, repository: ModelRepository, settings: Settings, staging: Path) -> list[str]:
-    """The staged hook's problems with ``directory`` served by the real Lambda handler (empty: it passes)."""
-    del repository, settings  # the Lambda handler serves the bundle itself
-    run = run_hook(staged_hook(directory, staging), lambda_handler(directory))
+    """The staged hook's problems with ``directory`` served by the real Lambda handler (empty: it passes).
+
+    The handler loads the bundle itself, with the sample check on or off as ``settings`` say (``repository``
+    is not used: kept for the callers that served it first).
+    """
+    del repository
+    run = run_hook(staged_hook(directory, staging), lambda_handler(directory, verify_samples=settings.verify_samples))
     assert (run.status == "Succeeded") == (not run.problems)
     return run.problems
