@@ -191,3 +191,23 @@ def test_cold_start_imports_only_the_runtime_set(bundles):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True
     )
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "cap", "carrier"),
+    [
+        ("apigw_v1_predict", 6 * 1024 * 1024, "Lambda"),
+        ("apigw_v2_predict", 6 * 1024 * 1024, "Lambda"),
+        ("function_url_tfserving", 6 * 1024 * 1024, "Lambda"),
+        ("alb_predict_base64", 1024 * 1024, "Application Load Balancer"),
+        ("alb_multivalue_predict_base64", 1024 * 1024, "Application Load Balancer"),
+    ],
+)
+def test_each_event_source_puts_its_answer_cap_in_the_scope(lambda_module, name, cap, carrier):
+    from handlers.limits import RESPONSE_CAP
+
+    event = load_event(name)
+    config = {"api_gateway_base_path": "/", "text_mime_types": [], "exclude_headers": []}
+    (source,) = [cls for cls in lambda_module._HANDLERS if cls.infer(event, LambdaContext(), config)][:1]
+    limit, who = source(event, LambdaContext(), config).scope[RESPONSE_CAP]
+    assert limit == cap and carrier in who
