@@ -78,6 +78,15 @@ PROCESSORS.update({task: _image_processor for task in sorted(IMAGE_TASKS)})
 PROCESSORS["text-generation"] = _generation_processor
 
 
+def _speech_processor(bundle: Bundle) -> Processor:
+    from handlers.speech.processor import SpeechProcessor  # decodes audio only for speech bundles
+
+    return SpeechProcessor(bundle)
+
+
+PROCESSORS["automatic-speech-recognition"] = _speech_processor
+
+
 def processor_for(bundle: Bundle) -> Processor:
     """The processor for a loaded bundle: the one registered for its task, else plain tensors.
 

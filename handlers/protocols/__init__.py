@@ -37,4 +37,5 @@ PROTOCOL_MODULES = (
     "handlers.protocols.sagemaker",
     "handlers.protocols.openai",
     "handlers.protocols.openai_chat",
+    "handlers.protocols.openai_audio",
 )

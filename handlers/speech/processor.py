@@ -1,0 +1,143 @@
+"""The speech family's processor: audio files in, transcripts out (``task: automatic-speech-recognition``).
+
+What it reads from the neutral :class:`~handlers.vocabulary.Inputs`: encoded audio files as raw examples
+(``raw``: one file's bytes or a list of them; ``named["audio"]`` / ``named["file"]`` alike) and the
+request's options (``language``, ``prompt``, ``timestamps``, ``task``, ``temperature``). ``preprocess``
+decodes every file (limits from the header first; a corrupt or empty file is a 400, an m4a/mp4/webm a
+415, one over the byte limit a 413) and validates the options before anything runs; the feed it makes
+is what :class:`~handlers.speech.runtime.SpeechRuntime` transcribes:
+
+``audio``         float32 [files, samples], mono at the model's rate, zero-padded
+``audio_length``  int64 [files], samples of each file
+``options``       object [files], the validated options (JSON)
+
+The runtime answers ``text`` (object [files]) and ``transcript`` (object [files]: JSON documents with
+``text``, ``language``, ``duration`` and ``segments``). Answers: ``{"text": ...}`` per file (the Hugging
+Face ASR pipeline's shape) for ``predictions``, ``pipeline`` and ``handler``; the named outputs for tensors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from bundle import Bundle
+from bundle.limits import AUDIO_MAX_BYTES
+from bundle.processing.audio import AudioError, decode_audio
+from bundle.speech import SpeechSpec
+from handlers.errors import InvalidInputError, PayloadTooLargeError, ServingError, UnsupportedMediaTypeError
+from handlers.vocabulary import Answers, Embedder, ExampleFeed, Feed, Inputs, Outputs, Style
+
+__all__ = ["SpeechProcessor", "audio_error"]
+
+_STATUS: dict[int, type[ServingError]] = {413: PayloadTooLargeError, 415: UnsupportedMediaTypeError}
+_TASKS = ("transcribe", "translate")
+
+
+def audio_error(error: AudioError) -> ServingError:
+    """The serving error for an audio problem (its status: 400, 413 or 415)."""
+    return _STATUS.get(error.status, InvalidInputError)(str(error))
+
+
+def _files(inputs: Inputs) -> list[bytes]:
+    value = inputs.raw
+    if value is None:
+        value = next((inputs.named[key] for key in ("audio", "file", "inputs") if key in inputs.named), None)
+    if value is None and inputs.rows is not None:
+        value = inputs.rows
+    items = value if isinstance(value, list | tuple) else [value]
+    files = [bytes(item) for item in items if isinstance(item, bytes | bytearray | memoryview)]
+    if not items or len(files) != len(items):
+        raise InvalidInputError(
+            f"{inputs.at()} must carry audio files (WAV, FLAC, OGG/Opus, MP3) as bytes: send the file as the body "
+            "(Content-Type audio/*), as multipart 'file', or base64 in {\"b64\": ...}"
+        )
+    return files
+
+
+class SpeechProcessor:
+    """Audio files -> decoded samples and checked options; transcripts -> answers."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        spec = bundle.manifest.speech
+        if spec is None:
+            raise ValueError(f"{bundle.root}: a speech bundle needs a speech section in its manifest; repackage it")
+        self.spec: SpeechSpec = spec
+        self.max_bytes = AUDIO_MAX_BYTES
+
+    @property
+    def bodies(self) -> frozenset[str]:
+        """No tabular or text bodies: audio arrives raw (the codecs' audio routes)."""
+        return frozenset()
+
+    @property
+    def score_labels(self) -> Mapping[str, Sequence[str]]:
+        """No score outputs."""
+        return {}
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """No embeddings."""
+        return None
+
+    def options(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Checked transcription options (400 naming the bad one)."""
+        language = raw.get("language") or None
+        whisper = self.spec.whisper
+        if language is not None:
+            language = str(language).strip().lower()
+            if whisper is not None and whisper.multilingual and language not in whisper.language_tokens:
+                known = ", ".join(sorted(whisper.language_tokens)[:20])
+                raise InvalidInputError(f"language {language!r} is not one this model knows (ISO-639-1 codes: {known})")
+            if whisper is not None and not whisper.multilingual and language != "en":
+                raise InvalidInputError(f"this Whisper model is English-only: drop language or set it to 'en', not {language!r}")
+        task = str(raw.get("task") or "transcribe")
+        if task not in _TASKS or (task == "translate" and (whisper is None or not whisper.multilingual)):
+            raise InvalidInputError(f"task {task!r} is not served by this model: use transcribe")
+        temperature = raw.get("temperature")
+        try:
+            hot = temperature is not None and temperature != "" and float(temperature) != 0.0
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"temperature must be a number, not {temperature!r}") from None
+        if hot:
+            raise InvalidInputError("this server decodes greedily: send temperature 0 (or leave it out)")
+        prompt = raw.get("prompt")
+        if prompt is not None and not isinstance(prompt, str):
+            raise InvalidInputError("prompt must be text")
+        return {"language": language, "prompt": prompt or None, "timestamps": bool(raw.get("timestamps")), "task": task}
+
+    def preprocess(self, inputs: Inputs) -> Feed:
+        """Decode every file (limits first) and check the options; nothing runs on a bad request."""
+        options = self.options(inputs.options)
+        decoded = []
+        for data in _files(inputs):
+            try:
+                decoded.append(decode_audio(data, self.spec.features.sampling_rate, max_bytes=self.max_bytes,
+                                            max_seconds=self.spec.max_audio_seconds).samples)  # fmt: skip
+            except AudioError as error:
+                raise audio_error(error) from None
+        longest = max(len(samples) for samples in decoded)
+        audio = np.zeros((len(decoded), longest), dtype=np.float32)
+        for index, samples in enumerate(decoded):
+            audio[index, : len(samples)] = samples
+        lengths = np.asarray([len(samples) for samples in decoded], dtype=np.int64)
+        documents = np.asarray([json.dumps(options)] * len(decoded), dtype=object)
+        single = not isinstance(inputs.raw, list | tuple)
+        return ExampleFeed({"audio": audio, "audio_length": lengths, "options": documents}, raw=True, single=single)
+
+    def postprocess(self, feed: Feed, outputs: Outputs) -> Outputs:
+        """Transcripts are answered as the runtime gave them."""
+        return outputs
+
+    def answer(self, inputs: Inputs, feed: Feed, outputs: Outputs, style: Style) -> Answers:
+        """``{"text": ...}`` per file (one file alone unwrapped); tensors: ``text`` and ``transcript``."""
+        texts = [str(text) for text in np.asarray(outputs["text"]).tolist()]
+        if style == "tensors":
+            return Answers(outputs, primary="text", task="automatic-speech-recognition")
+        predictions: Any = [{"text": text} for text in texts]
+        if getattr(feed, "single", False) and len(predictions) == 1:
+            predictions = predictions[0]
+        return Answers(outputs, predictions=predictions, primary="text", task="automatic-speech-recognition")
