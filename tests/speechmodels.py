@@ -131,7 +131,9 @@ def save_whisper(directory: Path, *, multilingual: bool = True, seed: int = 0, m
     with torch.no_grad():
         weight = model.model.decoder.embed_tokens.weight  # tied to the output projection
         weight.normal_(0.0, 1.0)  # decisive logits: greedy choices are not near-ties
-        weight[sot : ids["<|notimestamps|>"] + 1].mul_(0.05)  # control tokens rarely win; text and timestamps do
+        weight[sot : ids["<|notimestamps|>"] + 1].mul_(0.05)  # control tokens rarely win
+        weight[:256].mul_(0.2)  # single bytes rarely win: transcripts are whole words of the corpus
+        weight[ids["<|notimestamps|>"] + 1 :].mul_(0.5)  # timestamps where the rules ask for them
     model.save_pretrained(str(directory))
     tok.save_pretrained(str(directory))
     WhisperFeatureExtractor(feature_size=80).save_pretrained(str(directory))

@@ -136,7 +136,7 @@ def decode_audio(data: bytes, rate: int, *, max_bytes: int | None = None, max_se
     """``data`` (an encoded file) as mono float32 at ``rate`` Hz; limits checked from the header first."""
     if max_bytes is not None and len(data) > max_bytes:
         raise AudioTooLargeError(
-            f"the audio file is {len(data):,} bytes; this endpoint takes at most {max_bytes:,}: "
+            f"the audio file is {len(data):,} bytes; this endpoint takes at most {max_bytes:,} bytes: "
             "send a shorter recording, or compress it (FLAC, OGG/Opus or MP3)"
         )
     info = probe(data)
