@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from bundle import Optimization, ParityReport
-from bundle.parity_text import INT8_TIE_MARGIN, TextTolerances
+from bundle.parity_text import TextTolerances
+from bundle.tolerances import INT8_TEXT_TOLERANCES
 from bundle.processing.text import EncodedBatch
 from model_packager.converters.base import ConversionError, PackagingError
 from model_packager.optimize_bytes import optimize_graph_in_memory
@@ -35,9 +36,6 @@ from model_packager.text_int8 import quantize_text_int8
 from model_packager.text_parity import check_text_parity
 
 __all__ = ["INT8_TEXT_TOLERANCES", "OptimizationRefusedError", "TextGates", "fuse_transformer", "optimize_text"]
-
-#: int8 keeps embeddings within cosine 0.99 and the retrieval ranking unchanged, or is refused.
-INT8_TEXT_TOLERANCES = TextTolerances(min_cosine=0.99, min_ranking_agreement=1.0, tie_margin=INT8_TIE_MARGIN)
 
 
 class OptimizationRefusedError(PackagingError):

@@ -14,6 +14,7 @@ import numpy as np
 
 from bundle import FileEntry, Optimization, ParityReport
 from bundle.parity_text import TextTolerances
+from bundle.tolerances import DEFAULT_TEXT_TOLERANCES
 from model_packager.converters.base import Conversion
 from model_packager.converters.transformers_text import TextConversion
 from model_packager.parity import ParityError
@@ -23,7 +24,6 @@ from model_packager.text_parity import compare_text_outputs
 __all__ = ["DEFAULT_TEXT_TOLERANCES", "GateResult", "TextTolerances", "gate_text", "placeholder_files"]
 
 #: fp32 embeddings: cosine >= 0.9999 on every text, retrieval ranking unchanged.
-DEFAULT_TEXT_TOLERANCES = TextTolerances()
 
 
 @dataclass(frozen=True)

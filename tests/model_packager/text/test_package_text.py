@@ -214,7 +214,7 @@ def _texts(tmp_path: Path, texts: list[str]) -> Path:
 def test_a_text_bundle_reproduces_its_stored_samples_and_a_tampered_one_does_not(
     st_folder: Path, tmp_path: Path
 ) -> None:
-    from bundle.parity_text import reproduces_samples
+    from bundle.judge import judge, local_runner
     from model_packager.parity import run_onnx
 
     result = package(st_folder, name="again", version="1.0.0", out=tmp_path, quantize="int8")
@@ -224,9 +224,11 @@ def test_a_text_bundle_reproduces_its_stored_samples_and_a_tampered_one_does_not
     def run(feed):  # type: ignore[no-untyped-def]
         return run_onnx(bundle.model_path.read_bytes(), feed)
 
-    report, failures = reproduces_samples(bundle.manifest, bundle.root, samples, run)
+    runner = local_runner(bundle.manifest, bundle.root, run)
+    verdict = judge(bundle.manifest, bundle.root, samples, runner)
+    report, failures = verdict.report, verdict.problems
     assert failures == [] and report.sample_count == len(BUILTIN_TEXTS)
     assert {c.metric: c.tolerance for c in report.checks}["min_cosine"] == 0.99  # the int8 gate, from the manifest
     samples.outputs["sentence_embedding"] = samples.outputs["sentence_embedding"][::-1].copy()
-    _, failures = reproduces_samples(bundle.manifest, bundle.root, samples, run)
+    failures = judge(bundle.manifest, bundle.root, samples, runner).problems
     assert any("cosine" in failure for failure in failures)
