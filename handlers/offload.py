@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
@@ -52,7 +54,8 @@ def _pool(processes: int) -> ProcessPoolExecutor:
     pool = _pools.get(processes)
     if pool is None:  # spawn: never fork a process that holds onnxruntime's threads
         workers = max(1, min(processes, os.cpu_count() or 1))
-        pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), initializer=_lower_priority)
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(os.getpid(),))
         _pools[processes] = pool
     return pool
 
@@ -76,15 +79,27 @@ def warm_processes(processes: int) -> None:
 
 
 def shutdown_processes() -> None:
-    """Stop the worker processes (server shutdown)."""
+    """Stop the worker processes and wait for them (server shutdown; a decode under way ends first).
+
+    Waiting matters: uvicorn re-raises SIGTERM once its shutdown is done, which ends this process before
+    the pool's own thread could stop the workers (they would outlive the server).
+    """
     for pool in _pools.values():
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
     _pools.clear()
 
 
-def _lower_priority() -> None:
-    """Decoding yields the CPU to the server process, whose event loop answers health checks."""
+def _start_worker(server_pid: int) -> None:
+    """Decoding yields the CPU to the server process, whose event loop answers health checks; and a worker
+    whose server is gone (killed, no shutdown) exits within a second instead of lingering."""
     os.nice(_NICENESS)
+    threading.Thread(target=_exit_with, args=(server_pid,), name="maaskit-server-watch", daemon=True).start()
+
+
+def _exit_with(server_pid: int, interval_s: float = 1.0) -> None:
+    while os.getppid() == server_pid:
+        time.sleep(interval_s)
+    os._exit(0)
 
 
 def _ready() -> bool:
