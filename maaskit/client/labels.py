@@ -45,9 +45,9 @@ def predicted_labels(signature: Mapping[str, Any], outputs: Mapping[str, np.ndar
         return None
     label_output, probabilities = signature.get("label_output"), signature.get("probability_output")
     labels = signature.get("labels")
-    if label_output in outputs:
+    if isinstance(label_output, str) and label_output in outputs:
         return list(label_values(signature, label_output, np.asarray(outputs[label_output])).ravel().tolist())
-    if probabilities in outputs and labels:
+    if isinstance(probabilities, str) and probabilities in outputs and labels:
         scores = np.asarray(outputs[probabilities])
         if scores.ndim == 2 and scores.shape[1] == len(labels):
             return [labels[int(index)] for index in scores.argmax(axis=1)]

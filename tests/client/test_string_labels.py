@@ -70,6 +70,7 @@ def test_labels_are_the_labels_on_both_routes(url: str, animals: Path, expected,
     with MaaskitClient(url) as client:
         prediction = client.predict("animals", x, binary=binary)
     assert prediction.labels == labels
+    assert label_output is not None
     values = prediction[label_output]
     assert values.dtype == object and values.tolist() == labels
     assert all(isinstance(item, str) for item in values.tolist())
@@ -80,6 +81,7 @@ def test_json_and_binary_answers_agree(url: str, animals: Path, expected):
     with MaaskitClient(url) as client:
         small = client.predict("animals", x[:3])  # JSON (under the binary threshold)
         large = client.predict("animals", x)  # binary (over it)
+    assert small.labels is not None and large.labels is not None
     assert small.labels == large.labels[:3]
     for name in small:
         assert small[name].dtype == large[name].dtype, name

@@ -89,7 +89,7 @@ def _asset_dir(synth: Synth, function_name: str) -> Path:
         else:
             tag = json.dumps(code["ImageUri"]).rsplit(":", 1)[1].split('"')[0]
             source = manifest["dockerImages"][tag]["source"]["directory"]
-        return synth.outdir / source
+        return synth.outdir / str(source)
     raise AssertionError(f"no function {function_name}")
 
 

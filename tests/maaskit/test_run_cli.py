@@ -96,7 +96,7 @@ def test_invoke_csv_in_process(bundles, tmp_path):
     data.write_text("1,2,3,4\n")
     result = runner.invoke(app, ["invoke", str(bundles.adder_v2), "--data", str(data)])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["predictions"] == [[8, 12]]
+    assert json.loads(result.stdout)["outputs"] == {"total": [[8, 12]]}  # the /predict answer, as over HTTP
 
 
 def test_invoke_bad_input_exits_2(bundles, tmp_path):
@@ -169,11 +169,16 @@ def test_invoke_npz_sends_one_array_per_input(tmp_path):
     assert result.exit_code == 2 and "not a readable .npz" in result.output
 
 
-def test_invoke_image_files_are_sent_as_image_bodies(tmp_path):
+def test_invoke_image_files_go_to_the_predict_route_as_maaskit_json(tmp_path):
+    """Image files reach ``/models/{m}/predict`` (routed for Lambda and SageMaker models alike), base64."""
+    import base64
+
     from maaskit.invoke import build_request
 
     image = tmp_path / "cat.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
     request = build_request("vision", image, None, None)
-    assert request["path"] == "/invocations" and request["body"] == image.read_bytes()
-    assert request["headers"]["content-type"] == "image/png" and request["headers"]["x-maaskit-model"] == "vision"
+    assert request["path"] == "/models/vision/predict"
+    assert request["headers"]["content-type"] == "application/json"
+    sent = json.loads(request["body"])["inputs"]["image"][0]["b64"]
+    assert base64.b64decode(sent) == image.read_bytes()
