@@ -258,12 +258,11 @@ def protocol_factory(limits: HeadLimits, parser: str = "auto") -> Any:
     return functools.partial(GuardedH11Protocol, limits=limits)
 
 
-def uvicorn_options(settings: Settings, *, keep_alive_s: float | None = None, parser: str = "auto") -> dict[str, Any]:
-    """uvicorn keyword arguments carrying every connection limit in ``settings``."""
-    keep_alive = settings.keep_alive_s if keep_alive_s is None else keep_alive_s
+def uvicorn_options(settings: Settings, *, parser: str = "auto") -> dict[str, Any]:
+    """uvicorn keyword arguments carrying every connection limit in ``settings`` (keep-alive in seconds, a float)."""
     return {
         "http": protocol_factory(HeadLimits.from_settings(settings), parser),
-        "timeout_keep_alive": keep_alive,
+        "timeout_keep_alive": settings.keep_alive_s,
         "limit_concurrency": settings.max_connections or None,
         "h11_max_incomplete_event_size": settings.max_header_bytes + _READ_SIZE,
     }
