@@ -98,6 +98,8 @@ def _summary(result: Any) -> list[str]:
         lines[3:3] = generation_lines(manifest.generation)
     if manifest.text is not None:
         lines.insert(3, f"  task    {manifest.task}, max_length {manifest.text.max_length} tokens, tokenizer.json")
+    if manifest.speech is not None:
+        lines.insert(3, f"  task    {manifest.task} ({manifest.speech.architecture}, {manifest.speech.kind})")
     lines += [f"    {line}" for line in parity_lines(manifest.parity)]
     if manifest.optimization:
         opt = manifest.optimization
@@ -180,7 +182,8 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
         str | None,
         typer.Option(
             help="Text models: feature-extraction, text-classification or token-classification (default: detected); "
-            "image models: image-classification; causal LMs: text-generation (detected from *ForCausalLM)."
+            "image models: image-classification; causal LMs: text-generation (detected from *ForCausalLM); "
+            "speech: automatic-speech-recognition (detected from WhisperForConditionalGeneration, *ForCTC)."
         ),
     ] = None,
     min_cosine: Annotated[float, typer.Option(help="Embeddings: lowest cosine to the original per text.")] = (
