@@ -25,6 +25,7 @@ from maaskit.client.errors import (
     InvalidInputError,
     error_for_status,
 )
+from maaskit.client.files import has_nonfinite
 from maaskit.client.labels import label_values, predicted_labels, string_labels
 from maaskit.client.retry import RETRY_EXCEPTIONS, RETRY_STATUSES, Backoff
 
@@ -180,8 +181,9 @@ class MaaskitClient:
 
         ``version`` pins a version (e.g. to smoke-test one that takes no live traffic yet).
         ``binary``: send raw tensors (Open Inference Protocol binary extension) instead of JSON;
-        None picks binary when the inputs exceed ``BINARY_THRESHOLD`` bytes and the API has the
-        binary route for the model (else JSON: SageMaker-hosted models behind the API).
+        None picks binary when the inputs exceed ``BINARY_THRESHOLD`` bytes or hold NaN or infinity
+        (which JSON cannot carry) and the API has the binary route for the model (else JSON:
+        SageMaker-hosted models behind the API).
         """
         signature = self._signature(model, version)
         if isinstance(inputs, Mapping):
@@ -192,14 +194,21 @@ class MaaskitClient:
                 names = ", ".join(spec["name"] for spec in specs)
                 raise InvalidInputError(f"model {model} has {len(specs)} inputs ({names}); pass a dict by input name")
             named = {specs[0]["name"]: np.asarray(inputs)}
+        nonfinite = binary is None and has_nonfinite(named)  # NaN/inf: JSON cannot carry them
         chosen = binary
         if chosen is None:
-            chosen = model not in self._json_only and sum(a.nbytes for a in named.values()) > BINARY_THRESHOLD
+            large = sum(a.nbytes for a in named.values()) > BINARY_THRESHOLD
+            chosen = nonfinite or (model not in self._json_only and large)
         if chosen:
             prediction = self._predict_binary(model, named, version, signature, required=binary is True)
             if prediction is not None:
                 return _pinned(prediction, version)
             self._json_only.add(model)
+            if nonfinite:
+                raise InvalidInputError(
+                    f"the inputs hold NaN or infinity, which JSON cannot carry, and this API has no binary route "
+                    f"for {model} (a SageMaker model): send the rows as CSV or .npy to /models/{model}/invocations"
+                )
         body = _dumps({"inputs": named})
         headers = {"Content-Type": "application/json", **({VERSION_HEADER: version} if version else {})}
         answer = self._json("POST", f"/models/{model}/predict", content=body, headers=headers)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fnmatch
 import json
 import re
 from collections.abc import Callable
@@ -129,7 +130,7 @@ class EmulatedApi(httpx.BaseTransport):
         model = segments[segments.index("models") + 1].split(":")[0]
         body = request.read()
         content_type = request.headers.get("content-type", "").split(";")[0]
-        binary = content_type in BINARY_MEDIA_TYPES
+        binary = any(fnmatch.fnmatchcase(content_type, media) for media in BINARY_MEDIA_TYPES)  # "image/*" too
         event = load_event("apigw_v1_predict")
         headers = dict(request.headers)
         event.update(

@@ -141,3 +141,25 @@ def test_nonfinite_data_reaches_a_routed_path(
     expected = f"/v2/models/{model}/{{proxy+}}" if target == "lambda" else f"/models/{model}/invocations"
     assert routes[-1] == expected, routes
     assert status != 403, answer  # the model may refuse NaN (400); the route exists
+
+
+@pytest.mark.parametrize("target", ["lambda", "sagemaker"])
+def test_client_sends_nonfinite_inputs_as_binary_tensors(api: EmulatedApi, bundles: dict[str, Path], target: str):
+    """JSON would write NaN as null (refused by the server): the client picks the binary route, and says
+    what to do where the API has none."""
+    from maaskit.client import InvalidInputError, MaaskitClient
+
+    model = TABULAR[target]
+    x = open_bundle(bundles[model]).samples().inputs["X"].copy()
+    x[0, 0] = np.nan
+    api.calls.clear()
+    with MaaskitClient(URL, transport=api, retries=0) as client:
+        if target == "sagemaker":
+            with pytest.raises(InvalidInputError, match="NaN or infinity"):
+                client.predict(model, x)
+            return
+        try:
+            client.predict(model, x)
+        except InvalidInputError as exc:  # the model may refuse NaN; it was asked on the binary route
+            assert "null" not in str(exc)
+    assert api.calls[-1].route == f"/v2/models/{model}/{{proxy+}}"
