@@ -71,13 +71,22 @@ def save_wav2vec2(directory: Path, seed: int = 0) -> Path:
     vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4} | {c: i + 5 for i, c in enumerate(_CHARS)}
     (directory / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     tokenizer = Wav2Vec2CTCTokenizer(str(directory / "vocab.json"), word_delimiter_token="|")
-    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                                         return_attention_mask=False)  # fmt: skip
+    extractor = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
+    )
     config = Wav2Vec2Config(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, pad_token_id=0,
-        ctc_loss_reduction="mean", architectures=["Wav2Vec2ForCTC"],
-    )  # fmt: skip
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        pad_token_id=0,
+        ctc_loss_reduction="mean",
+        architectures=["Wav2Vec2ForCTC"],
+    )
     torch.manual_seed(seed)
     model = Wav2Vec2ForCTC(config).eval()
     with torch.no_grad():  # confident, varied frames: greedy choices are not near-ties
@@ -103,8 +112,14 @@ def _whisper_tokenizer(multilingual: bool) -> Any:
     tok = WhisperTokenizer(vocab=vocab, merges=merges)
     specials = ["<|startoftranscript|>"]
     specials += [f"<|{code}|>" for code in (LANGUAGES if multilingual else ("en",))]
-    specials += ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>",
-                 "<|notimestamps|>"]  # fmt: skip
+    specials += [
+        "<|translate|>",
+        "<|transcribe|>",
+        "<|startoflm|>",
+        "<|startofprev|>",
+        "<|nocaptions|>",
+        "<|notimestamps|>",
+    ]
     tok.add_special_tokens({"additional_special_tokens": specials})
     tok.add_tokens([f"<|{i * 0.02:.2f}|>" for i in range(1501)])
     return tok
@@ -120,12 +135,25 @@ def save_whisper(directory: Path, *, multilingual: bool = True, seed: int = 0, m
     ids = {token: tok.convert_tokens_to_ids(token) for token in tok.get_vocab()}
     eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
     config = WhisperConfig(
-        vocab_size=len(tok), num_mel_bins=80, d_model=64, encoder_layers=2, decoder_layers=2,
-        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
-        max_source_positions=1500, max_target_positions=max_target_positions, pad_token_id=eot,
-        bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot, architectures=["WhisperForConditionalGeneration"],
-        begin_suppress_tokens=None, suppress_tokens=None,
-    )  # fmt: skip
+        vocab_size=len(tok),
+        num_mel_bins=80,
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_source_positions=1500,
+        max_target_positions=max_target_positions,
+        pad_token_id=eot,
+        bos_token_id=eot,
+        eos_token_id=eot,
+        decoder_start_token_id=sot,
+        architectures=["WhisperForConditionalGeneration"],
+        begin_suppress_tokens=None,
+        suppress_tokens=None,
+    )
     torch.manual_seed(seed)
     model = WhisperForConditionalGeneration(config).eval()
     with torch.no_grad():
@@ -140,13 +168,20 @@ def save_whisper(directory: Path, *, multilingual: bool = True, seed: int = 0, m
     languages = LANGUAGES if multilingual else ("en",)
     suppress = [ids["<|startoflm|>"], ids["<|nocaptions|>"]] + [i for i in range(1, 40, 7)]
     generation = GenerationConfig(
-        decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, bos_token_id=eot,
-        max_length=max_target_positions, is_multilingual=multilingual,
+        decoder_start_token_id=sot,
+        eos_token_id=eot,
+        pad_token_id=eot,
+        bos_token_id=eot,
+        max_length=max_target_positions,
+        is_multilingual=multilingual,
         lang_to_id={f"<|{code}|>": ids[f"<|{code}|>"] for code in languages},
         task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
-        no_timestamps_token_id=ids["<|notimestamps|>"], prev_sot_token_id=ids["<|startofprev|>"],
-        suppress_tokens=suppress, begin_suppress_tokens=[ids["Ġ"] if "Ġ" in ids else 220, eot],
-        max_initial_timestamp_index=50, return_timestamps=False,
-    )  # fmt: skip
+        no_timestamps_token_id=ids["<|notimestamps|>"],
+        prev_sot_token_id=ids["<|startofprev|>"],
+        suppress_tokens=suppress,
+        begin_suppress_tokens=[ids.get("Ġ", 220), eot],
+        max_initial_timestamp_index=50,
+        return_timestamps=False,
+    )
     generation.save_pretrained(str(directory))
     return directory

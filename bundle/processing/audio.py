@@ -132,7 +132,9 @@ def probe(data: bytes) -> Any:
     return info
 
 
-def decode_audio(data: bytes, rate: int, *, max_bytes: int | None = None, max_seconds: float | None = None) -> DecodedAudio:
+def decode_audio(
+    data: bytes, rate: int, *, max_bytes: int | None = None, max_seconds: float | None = None
+) -> DecodedAudio:
     """``data`` (an encoded file) as mono float32 at ``rate`` Hz; limits checked from the header first."""
     if max_bytes is not None and len(data) > max_bytes:
         raise AudioTooLargeError(
@@ -158,7 +160,9 @@ def decode_audio(data: bytes, rate: int, *, max_bytes: int | None = None, max_se
     mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
     if not np.isfinite(mono).all():
         raise AudioDecodeError("the audio file holds NaN or infinite samples: re-encode it")
-    return DecodedAudio(resample(mono, int(source_rate), rate), rate, int(source_rate), int(info.channels), str(info.format))
+    return DecodedAudio(
+        resample(mono, int(source_rate), rate), rate, int(source_rate), int(info.channels), str(info.format)
+    )
 
 
 def resample(samples: np.ndarray, source: int, target: int) -> np.ndarray:
@@ -175,7 +179,8 @@ def resample(samples: np.ndarray, source: int, target: int) -> np.ndarray:
 def normalize(samples: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance (wav2vec2's ``do_normalize``), float32."""
     values = samples.astype(np.float32)
-    return ((values - values.mean()) / np.sqrt(values.var() + 1e-7)).astype(np.float32)
+    normalized: np.ndarray = ((values - values.mean()) / np.sqrt(values.var() + 1e-7)).astype(np.float32)
+    return normalized
 
 
 def _hann(length: int) -> np.ndarray:
@@ -200,4 +205,5 @@ def log_mel(samples: np.ndarray, filters: np.ndarray, *, n_fft: int, hop_length:
     mel = filters.T.astype(np.float64) @ power.T  # [n_mels, frames]
     spec = np.log10(np.maximum(mel, 1e-10))[:, :-1]
     spec = np.maximum(spec, spec.max() - 8.0)
-    return ((spec + 4.0) / 4.0).astype(np.float32)
+    features: np.ndarray = ((spec + 4.0) / 4.0).astype(np.float32)
+    return features

@@ -22,8 +22,18 @@ from bundle.speech import CTCSpec
 
 __all__ = ["CTCDecoder", "chunk_logits"]
 
-_CLEANUPS = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
-             (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))  # fmt: skip
+_CLEANUPS = (
+    (" .", "."),
+    (" ?", "?"),
+    (" !", "!"),
+    (" ,", ","),
+    (" ' ", "'"),
+    (" n't", "n't"),
+    (" 'm", "'m"),
+    (" 's", "'s"),
+    (" 've", "'ve"),
+    (" 're", "'re"),
+)
 
 
 class CTCDecoder:
@@ -61,8 +71,9 @@ class CTCDecoder:
         return text
 
 
-def chunk_logits(samples: np.ndarray, rate: int, spec: CTCSpec, run: Callable[[np.ndarray], np.ndarray],
-                 *, normalize_input: bool) -> np.ndarray:  # fmt: skip
+def chunk_logits(
+    samples: np.ndarray, rate: int, spec: CTCSpec, run: Callable[[np.ndarray], np.ndarray], *, normalize_input: bool
+) -> np.ndarray:
     """[frames, vocab] logits of a whole recording, run window by window (see the module docstring).
 
     ``run`` takes [1, samples] float32 input values and gives [1, frames, vocab] logits.
@@ -71,7 +82,7 @@ def chunk_logits(samples: np.ndarray, rate: int, spec: CTCSpec, run: Callable[[n
     stride = int(spec.stride_seconds * rate)
     if len(samples) <= chunk + 2 * stride:
         values = normalize(samples) if normalize_input else samples.astype(np.float32)
-        return run(values[None, :])[0]
+        return np.asarray(run(values[None, :])[0])
     ratio = spec.samples_per_frame
     step = chunk
     pieces = []
@@ -82,7 +93,7 @@ def chunk_logits(samples: np.ndarray, rate: int, spec: CTCSpec, run: Callable[[n
         values = normalize(window) if normalize_input else window.astype(np.float32)
         logits = run(values[None, :])[0]
         skip_left = (start - left) // ratio
-        keep = int(round((min(start + chunk, len(samples)) - start) / ratio))
+        keep = round((min(start + chunk, len(samples)) - start) / ratio)
         pieces.append(logits[skip_left : skip_left + keep])
         if start + chunk >= len(samples):
             break

@@ -53,8 +53,15 @@ class Transcript:
 class WhisperDecoder:
     """Greedy Whisper over an encoder callable and an onnxruntime decoder session (see the module docstring)."""
 
-    def __init__(self, spec: WhisperSpec, features: FeatureSpec, filters: np.ndarray, encoder: Encoder,
-                 decoder: Any, tokenizer: Any) -> None:  # fmt: skip
+    def __init__(  # noqa: PLR0917  (the decoder's six parts)
+        self,
+        spec: WhisperSpec,
+        features: FeatureSpec,
+        filters: np.ndarray,
+        encoder: Encoder,
+        decoder: Any,
+        tokenizer: Any,
+    ) -> None:
         self.spec = spec
         self.features = features
         self.filters = filters
@@ -67,11 +74,18 @@ class WhisperDecoder:
     def features_of(self, samples: np.ndarray) -> np.ndarray:
         """[1, n_mels, frames] log-mel features of one window (padded or cut to 30 s)."""
         spec = self.features
-        mel = log_mel(samples, self.filters, n_fft=spec.n_fft or 400, hop_length=spec.hop_length or 160,
-                      n_samples=spec.window_samples)  # fmt: skip
+        mel = log_mel(
+            samples,
+            self.filters,
+            n_fft=spec.n_fft or 400,
+            hop_length=spec.hop_length or 160,
+            n_samples=spec.window_samples,
+        )
         return mel[None, :, :]
 
-    def _step(self, ids: Sequence[int], past: list[np.ndarray] | None, cross: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _step(
+        self, ids: Sequence[int], past: list[np.ndarray] | None, cross: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         if past is None:
             past = [np.zeros((1, *self._head_shape[:1], 0, self._head_shape[1]), np.float32)] * (2 * self.spec.layers)
         feed: dict[str, np.ndarray] = {"input_ids": np.asarray([list(ids)], dtype=np.int64)}
@@ -87,8 +101,9 @@ class WhisperDecoder:
         ids = np.asarray(sorted(self.languages), dtype=np.int64)
         return int(ids[int(np.argmax(logits[ids]))])
 
-    def prompt(self, cross: list[np.ndarray], language: str | None, task: str, timestamps: bool,
-               previous: Sequence[int] = ()) -> tuple[list[int], str | None]:  # fmt: skip
+    def prompt(
+        self, cross: list[np.ndarray], language: str | None, task: str, timestamps: bool, previous: Sequence[int] = ()
+    ) -> tuple[list[int], str | None]:
         """The decoder prompt and the language it names."""
         spec = self.spec
         tokens = [spec.start_token_id]
@@ -164,9 +179,16 @@ class WhisperDecoder:
         """The cross-attention keys and values of one window."""
         return self.encoder(self.features_of(samples))[1:]
 
-    def transcribe(self, samples: np.ndarray, *, language: str | None = None, task: str = "transcribe",
-                   timestamps: bool = False, prompt: Sequence[int] = ()) -> Transcript:  # fmt: skip
-        """Transcribe a recording: one window without timestamps when it fits and none are asked, else sequential windows."""
+    def transcribe(
+        self,
+        samples: np.ndarray,
+        *,
+        language: str | None = None,
+        task: str = "transcribe",
+        timestamps: bool = False,
+        prompt: Sequence[int] = (),
+    ) -> Transcript:
+        """One window without timestamps when it fits and none are asked, else sequential windows with timestamps."""
         rate = self.features.sampling_rate
         window = self.features.window_samples
         duration = len(samples) / rate
@@ -194,7 +216,7 @@ class WhisperDecoder:
             found, advance = self._segments(generated, offset, len(piece) / rate)
             segments += [segment for segment in found if segment.text.strip()]
             previous = [t for t in generated if t < self.spec.eos_token_id]
-            step = int(round(advance * rate))
+            step = round(advance * rate)
             seek += step if 0 < step < len(piece) else len(piece)
         text = "".join(segment.text for segment in segments).strip()
         return Transcript(text, code, len(samples) / rate, segments)

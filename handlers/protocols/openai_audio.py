@@ -35,8 +35,18 @@ __all__ = ["PROTOCOL", "router"]
 
 PROTOCOL = "openai"
 SPEECH_TASK = "automatic-speech-recognition"
-_FIELDS = ("model", "language", "prompt", "temperature", "response_format", "timestamp_granularities[]",
-           "timestamp_granularities", "chunking_strategy", "include[]", "stream")  # fmt: skip
+_FIELDS = (
+    "model",
+    "language",
+    "prompt",
+    "temperature",
+    "response_format",
+    "timestamp_granularities[]",
+    "timestamp_granularities",
+    "chunking_strategy",
+    "include[]",
+    "stream",
+)
 
 
 @dataclass(frozen=True)
@@ -66,12 +76,15 @@ def parse_form(body: bytes, content_type: str) -> _Form:
     def begin() -> None:
         parts.append(({}, bytearray()))
 
+    def header_end() -> None:
+        parts[-1][0][state["field"].lower().decode("latin-1")] = state["value"]
+        state.update(field=b"", value=b"")
+
     callbacks = {
         "on_part_begin": begin,
         "on_header_field": lambda data, start, end: state.__setitem__("field", state["field"] + data[start:end]),
         "on_header_value": lambda data, start, end: state.__setitem__("value", state["value"] + data[start:end]),
-        "on_header_end": lambda: (parts[-1][0].__setitem__(state["field"].lower().decode("latin-1"), state["value"]),
-                                  state.update(field=b"", value=b"")),  # fmt: skip
+        "on_header_end": header_end,
         "on_part_data": lambda data, start, end: parts[-1][1].extend(data[start:end]),
     }
     try:
@@ -106,8 +119,12 @@ def _runtime(repository: ModelRepository, request: Request, model: str | None) -
         raise OpenAIParameterError("model is required: the name of a loaded speech model", "model")
     scope = request.path_params.get("name")
     if scope is not None and model != scope and not model.startswith(f"{scope}-"):
-        raise OpenAIParameterError(f"this base URL (/models/{scope}/v1) serves model {scope}, not {model}: set model={scope!r}",
-                                   "model", "model_not_found", 404)  # fmt: skip
+        raise OpenAIParameterError(
+            f"this base URL (/models/{scope}/v1) serves model {scope}, not {model}: set model={scope!r}",
+            "model",
+            "model_not_found",
+            404,
+        )
     runtime = next((r for r in repository if r.key == model and scope in (None, r.name)), None)
     if runtime is None:
         try:
@@ -115,9 +132,12 @@ def _runtime(repository: ModelRepository, request: Request, model: str | None) -
         except ModelNotFoundError as error:
             raise OpenAIParameterError(error.message, "model", "model_not_found", error.status) from None
     if runtime.manifest.task != SPEECH_TASK:
-        raise OpenAIParameterError(f"model {runtime.name} does not transcribe audio (task {runtime.manifest.task}); "
-                                   "/v1/audio/transcriptions serves automatic-speech-recognition bundles",
-                                   "model", "model_not_supported")  # fmt: skip
+        raise OpenAIParameterError(
+            f"model {runtime.name} does not transcribe audio (task {runtime.manifest.task}); "
+            "/v1/audio/transcriptions serves automatic-speech-recognition bundles",
+            "model",
+            "model_not_supported",
+        )
     return runtime
 
 
@@ -145,17 +165,25 @@ class Transcriptions(Codec[_State]):
             raise OpenAIParameterError("file is required: the audio file (WAV, FLAC, OGG/Opus, MP3)", "file")
         response_format = form.one("response_format") or "json"
         if response_format not in FORMATS:
-            raise OpenAIParameterError(f"response_format must be one of {', '.join(FORMATS)}, not {response_format!r}",
-                                       "response_format")  # fmt: skip
-        granularities = form.fields.get("timestamp_granularities[]", []) + form.fields.get("timestamp_granularities", [])
+            raise OpenAIParameterError(
+                f"response_format must be one of {', '.join(FORMATS)}, not {response_format!r}", "response_format"
+            )
+        granularities = form.fields.get("timestamp_granularities[]", []) + form.fields.get(
+            "timestamp_granularities", []
+        )
         if any(g != "segment" for g in granularities):
-            raise OpenAIParameterError("timestamp_granularities supports 'segment' only (no word timestamps)",
-                                       "timestamp_granularities")  # fmt: skip
+            raise OpenAIParameterError(
+                "timestamp_granularities supports 'segment' only (no word timestamps)", "timestamp_granularities"
+            )
         if (form.one("stream") or "false").lower() == "true":
             raise OpenAIParameterError("streamed transcriptions are not served: leave stream out", "stream")
-        options = {"language": form.one("language"), "prompt": form.one("prompt"), "temperature": form.one("temperature"),
-                   "timestamps": response_format in ("srt", "vtt", "verbose_json") or bool(granularities),
-                   "task": self.task}  # fmt: skip
+        options = {
+            "language": form.one("language"),
+            "prompt": form.one("prompt"),
+            "temperature": form.one("temperature"),
+            "timestamps": response_format in ("srt", "vtt", "verbose_json") or bool(granularities),
+            "task": self.task,
+        }
         return Decoded(Inputs(raw=form.file, options=options, where="file"), _State(response_format, self.task))
 
     def encode(self, result: Result[_State]) -> Response:
@@ -170,17 +198,34 @@ class Transcriptions(Codec[_State]):
             return PlainTextResponse(srt(segments))
         if kind == "vtt":
             return PlainTextResponse(vtt(segments), media_type="text/vtt")
-        usage = {"type": "duration", "seconds": int(math.ceil(document["duration"]))}
+        usage = {"type": "duration", "seconds": math.ceil(document["duration"])}
         if kind == "json":
             return json_response({"text": text, "usage": usage})
         language = document.get("language")
-        return json_response({
-            "task": result.state.task, "language": LANGUAGE_NAMES.get(language or "", language or "unknown"),
-            "duration": round(float(document["duration"]), 3), "text": text, "usage": usage,
-            "segments": [{"id": i, "seek": int(s["start"] * 100), "start": round(s["start"], 3), "end": round(s["end"], 3),
-                          "text": s["text"], "tokens": s["tokens"], "temperature": 0.0, "avg_logprob": 0.0,
-                          "compression_ratio": 0.0, "no_speech_prob": 0.0} for i, s in enumerate(segments)],
-        })  # fmt: skip
+        return json_response(
+            {
+                "task": result.state.task,
+                "language": LANGUAGE_NAMES.get(language or "", language or "unknown"),
+                "duration": round(float(document["duration"]), 3),
+                "text": text,
+                "usage": usage,
+                "segments": [
+                    {
+                        "id": i,
+                        "seek": int(s["start"] * 100),
+                        "start": round(s["start"], 3),
+                        "end": round(s["end"], 3),
+                        "text": s["text"],
+                        "tokens": s["tokens"],
+                        "temperature": 0.0,
+                        "avg_logprob": 0.0,
+                        "compression_ratio": 0.0,
+                        "no_speech_prob": 0.0,
+                    }
+                    for i, s in enumerate(segments)
+                ],
+            }
+        )
 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:

@@ -89,9 +89,14 @@ class WhisperEngine:
         self.spec = spec
         filters = np.load(bundle.root / spec.features.mel_filters_file, allow_pickle=False)
         self.tokenizer = Tokenizer.from_file(str(bundle.root / spec.whisper.tokenizer_file))
-        self.decoder = WhisperDecoder(spec.whisper, spec.features, filters,
-                                      lambda features: session.run(None, {"input_features": features}),
-                                      decoder_session, self.tokenizer)  # fmt: skip
+        self.decoder = WhisperDecoder(
+            spec.whisper,
+            spec.features,
+            filters,
+            lambda features: session.run(None, {"input_features": features}),
+            decoder_session,
+            self.tokenizer,
+        )
 
     def prompt_ids(self, prompt: str | None) -> list[int]:
         """A prompt's tokens (OpenAI's ``initial_prompt``: a leading space, special tokens left out)."""
@@ -102,8 +107,13 @@ class WhisperEngine:
 
     def transcribe(self, samples: np.ndarray, asked: Asked) -> Transcript:
         """Short recordings in one window, long ones (or timestamps asked) in sequential windows."""
-        return self.decoder.transcribe(samples, language=asked.language, task=asked.task, timestamps=asked.timestamps,
-                                       prompt=self.prompt_ids(asked.prompt))  # fmt: skip
+        return self.decoder.transcribe(
+            samples,
+            language=asked.language,
+            task=asked.task,
+            timestamps=asked.timestamps,
+            prompt=self.prompt_ids(asked.prompt),
+        )
 
 
 def engine_for(bundle: Bundle, spec: SpeechSpec, session: Any, make_session: Any) -> SpeechEngine:

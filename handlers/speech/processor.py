@@ -93,7 +93,9 @@ class SpeechProcessor:
                 known = ", ".join(sorted(whisper.language_tokens)[:20])
                 raise InvalidInputError(f"language {language!r} is not one this model knows (ISO-639-1 codes: {known})")
             if whisper is not None and not whisper.multilingual and language != "en":
-                raise InvalidInputError(f"this Whisper model is English-only: drop language or set it to 'en', not {language!r}")
+                raise InvalidInputError(
+                    f"this Whisper model is English-only: drop language or set it to 'en', not {language!r}"
+                )
         task = str(raw.get("task") or "transcribe")
         if task not in _TASKS or (task == "translate" and (whisper is None or not whisper.multilingual)):
             raise InvalidInputError(f"task {task!r} is not served by this model: use transcribe")
@@ -115,8 +117,14 @@ class SpeechProcessor:
         decoded = []
         for data in _files(inputs):
             try:
-                decoded.append(decode_audio(data, self.spec.features.sampling_rate, max_bytes=self.max_bytes,
-                                            max_seconds=self.spec.max_audio_seconds).samples)  # fmt: skip
+                decoded.append(
+                    decode_audio(
+                        data,
+                        self.spec.features.sampling_rate,
+                        max_bytes=self.max_bytes,
+                        max_seconds=self.spec.max_audio_seconds,
+                    ).samples
+                )
             except AudioError as error:
                 raise audio_error(error) from None
         longest = max(len(samples) for samples in decoded)

@@ -58,7 +58,9 @@ class SpeechRuntime(ModelRuntime):
             try:
                 transcript = self.engine.transcribe(np.asarray(feed["audio"][index, : int(length)]), asked)
             except Exception as exc:  # onnxruntime's own exception types
-                raise ModelExecutionError(f"model {self.name} {self.version} failed to transcribe: {str(exc)[:300]}") from exc
+                raise ModelExecutionError(
+                    f"model {self.name} {self.version} failed to transcribe: {str(exc)[:300]}"
+                ) from exc
             texts.append(transcript.text)
             documents.append(json.dumps(asdict(transcript)))
         return {"text": np.asarray(texts, dtype=object), "transcript": np.asarray(documents, dtype=object)}
@@ -103,7 +105,9 @@ def _inputs(data: bytes, options: dict[str, Any]) -> Any:
     return Inputs(raw=data, options=options)
 
 
-def load_speech(path: str | Path | Bundle, settings: Settings, *, warm: bool = True, strategy: Strategy | None = None) -> SpeechRuntime:
+def load_speech(
+    path: str | Path | Bundle, settings: Settings, *, warm: bool = True, strategy: Strategy | None = None
+) -> SpeechRuntime:
     """Open and verify a speech bundle, create its sessions and engine, and (by default) warm it up."""
     from handlers.session import create_session
 

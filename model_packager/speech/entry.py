@@ -15,7 +15,7 @@ __all__ = ["package_speech", "wants_speech"]
 
 
 def wants_speech(model_or_path: Any, task: str | None) -> bool:
-    """True for ``task="automatic-speech-recognition"``, or no task and a Whisper / ``*ForCTC`` folder or model object."""
+    """True for ``task="automatic-speech-recognition"``, or no task and a Whisper / ``*ForCTC`` folder or model."""
     if task is not None:
         return task == SPEECH_TASK
     return speech_architecture(model_or_path) is not None
@@ -36,7 +36,7 @@ def package_speech(
     force: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> PackageResult:
-    """Package a speech folder, or a transformers model object with its ``processor``, for automatic-speech-recognition."""
+    """Package a speech folder, or a transformers model object with its ``processor``, for speech recognition."""
     from bundle.version import maaskit_version
     from bundle.writer import bundle_paths
     from model_packager.api import _check_target, _validate
@@ -45,24 +45,34 @@ def package_speech(
 
     if quantize not in (None, "none") or precision != "fp32" or optimize != "none":
         raise InvalidRequestError(
-            "speech bundles are fp32 in this version: drop --quantize/--precision/--optimize (int8 and fp16 are planned)"
+            "speech bundles are fp32 in this version: drop --quantize/--precision/--optimize (int8, fp16 are planned)"
         )
     _validate(name, version, metadata, "none", None, precision="fp32")
     out = Path(out)
     _check_target(out, bundle_paths(out, name, version), force)
-    common: dict[str, Any] = {"name": name, "version": version, "out": out, "sample": sample, "metadata": metadata,
-                              "force": force, "on_step": on_step}  # fmt: skip
+    common: dict[str, Any] = {
+        "name": name,
+        "version": version,
+        "out": out,
+        "sample": sample,
+        "metadata": metadata,
+        "force": force,
+        "on_step": on_step,
+    }
     if isinstance(model_or_path, str | Path):
         path = Path(model_or_path)
         if not path.is_dir():
-            raise InvalidRequestError(f"{path} is not a folder: automatic-speech-recognition packages a save_pretrained folder")
+            raise InvalidRequestError(
+                f"{path} is not a folder: automatic-speech-recognition packages a save_pretrained folder"
+            )
         if processor is not None:
             raise InvalidRequestError("a folder carries its own processor: drop processor=")
-        return package_speech_folder(path, provenance=detect_provenance(maaskit_version(), str(path)),
-                                     created=created_time(path), **common)  # fmt: skip
+        return package_speech_folder(
+            path, provenance=detect_provenance(maaskit_version(), str(path)), created=created_time(path), **common
+        )
     if speech_architecture(model_or_path) is None or processor is None:
         raise InvalidRequestError(
-            "automatic-speech-recognition takes a Whisper or *ForCTC folder, or such a transformers model with processor="
+            "automatic-speech-recognition takes a Whisper or *ForCTC folder, or such a model with processor="
         )
     with tempfile.TemporaryDirectory(prefix="maaskit-speech-") as tmp:
         model_or_path.save_pretrained(tmp)
@@ -70,5 +80,9 @@ def package_speech(
         generation = getattr(model_or_path, "generation_config", None)
         if generation is not None:
             generation.save_pretrained(tmp)
-        return package_speech_folder(Path(tmp), provenance=detect_provenance(maaskit_version(), type(model_or_path).__name__),
-                                     created=created_time(None), **common)  # fmt: skip
+        return package_speech_folder(
+            Path(tmp),
+            provenance=detect_provenance(maaskit_version(), type(model_or_path).__name__),
+            created=created_time(None),
+            **common,
+        )

@@ -37,7 +37,7 @@ def export_ctc(model: Any, path: Path) -> None:
     """The CTC graph: ``input_values`` -> ``logits``, batch and time dynamic."""
     import torch
 
-    class CTC(torch.nn.Module):
+    class CTC(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.model = model
@@ -46,8 +46,15 @@ def export_ctc(model: Any, path: Path) -> None:
             return self.model(input_values=input_values).logits
 
     example = torch.randn(2, 16000 * 2)
-    _quiet_export(torch, CTC().eval(), (example,), path, input_names=["input_values"], output_names=["logits"],
-                  dynamic_axes={"input_values": {0: "batch", 1: "samples"}, "logits": {0: "batch", 1: "frames"}})  # fmt: skip
+    _quiet_export(
+        torch,
+        CTC().eval(),
+        (example,),
+        path,
+        input_names=["input_values"],
+        output_names=["logits"],
+        dynamic_axes={"input_values": {0: "batch", 1: "samples"}, "logits": {0: "batch", 1: "frames"}},
+    )
 
 
 def decoder_io(layers: int) -> tuple[list[str], list[str]]:
@@ -74,7 +81,7 @@ def _modules(torch: Any, model: Any) -> tuple[Any, Any]:
         out = torch.matmul(torch.softmax(weights, dim=-1), v).transpose(1, 2)
         return out.reshape(out.shape[0], out.shape[1], heads * head_dim)
 
-    class Encoder(torch.nn.Module):
+    class Encoder(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.encoder = model.model.encoder
@@ -87,7 +94,7 @@ def _modules(torch: Any, model: Any) -> tuple[Any, Any]:
                 cross += [split(layer.encoder_attn.k_proj(hidden)), split(layer.encoder_attn.v_proj(hidden))]
             return (hidden, *cross)
 
-    class Decoder(torch.nn.Module):
+    class Decoder(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.decoder = decoder
@@ -133,9 +140,15 @@ def export_whisper(model: Any, encoder_path: Path, decoder_path: Path) -> None:
     layers = len(model.model.decoder.layers)
     cross_names = [f"cross_{kind}_{i}" for i in range(layers) for kind in ("key", "value")]
     features = torch.randn(2, config.num_mel_bins, 2 * config.max_source_positions)
-    _quiet_export(torch, encoder, (features,), encoder_path, input_names=["input_features"],
-                  output_names=["encoder_hidden_states", *cross_names],
-                  dynamic_axes={name: {0: "batch"} for name in ["input_features", "encoder_hidden_states", *cross_names]})  # fmt: skip
+    _quiet_export(
+        torch,
+        encoder,
+        (features,),
+        encoder_path,
+        input_names=["input_features"],
+        output_names=["encoder_hidden_states", *cross_names],
+        dynamic_axes={name: {0: "batch"} for name in ["input_features", "encoder_hidden_states", *cross_names]},
+    )
     with torch.no_grad():
         cross = encoder(features)[1:]
     heads = model.model.decoder.layers[0].self_attn.num_heads
@@ -147,5 +160,6 @@ def export_whisper(model: Any, encoder_path: Path, decoder_path: Path) -> None:
     axes |= {name: {0: "batch", 2: "past"} for name in inputs if name.startswith("past_")}
     axes |= {name: {0: "batch", 2: "total"} for name in outputs if name.startswith("present_")}
     axes |= {name: {0: "batch"} for name in inputs if name.startswith("cross_")}
-    _quiet_export(torch, decoder, (ids, *past, *cross), decoder_path, input_names=inputs, output_names=outputs,
-                  dynamic_axes=axes)  # fmt: skip
+    _quiet_export(
+        torch, decoder, (ids, *past, *cross), decoder_path, input_names=inputs, output_names=outputs, dynamic_axes=axes
+    )

@@ -57,7 +57,9 @@ def _tolerance(reference: np.ndarray) -> float:
     return RELATIVE_TOLERANCE * max(1.0, float(np.abs(reference).max()))
 
 
-def _ctc(source: SpeechSource, model_path: Path, audios: list[np.ndarray]) -> tuple[dict[str, Any], list[str], list[str]]:
+def _ctc(
+    source: SpeechSource, model_path: Path, audios: list[np.ndarray]
+) -> tuple[dict[str, Any], list[str], list[str]]:
     import torch
 
     session, spec = _ort(model_path), source.ctc
@@ -69,8 +71,13 @@ def _ctc(source: SpeechSource, model_path: Path, audios: list[np.ndarray]) -> tu
         inputs = source.processor.feature_extractor(audio, sampling_rate=source.rate, return_tensors="pt")
         with torch.no_grad():
             reference = source.model(input_values=inputs.input_values).logits.numpy()[0]
-        ours = chunk_logits(audio, source.rate, spec, lambda v: session.run(None, {"input_values": v})[0],
-                            normalize_input=source.features.normalize)  # fmt: skip
+        ours = chunk_logits(
+            audio,
+            source.rate,
+            spec,
+            lambda v: session.run(None, {"input_values": v})[0],
+            normalize_input=source.features.normalize,
+        )
         if ours.shape == reference.shape:
             worst, tolerance = max(worst, float(np.abs(ours - reference).max())), max(tolerance, _tolerance(reference))
         expected.append(source.processor.tokenizer.decode(reference.argmax(-1).tolist()))
@@ -78,12 +85,24 @@ def _ctc(source: SpeechSource, model_path: Path, audios: list[np.ndarray]) -> tu
     return {"output_max_abs": worst, "output_tolerance": tolerance}, expected, actual
 
 
-def _whisper(source: SpeechSource, decoder: WhisperDecoder, encoder_session: Any, audios: list[np.ndarray]) -> tuple[dict[str, Any], list[str], list[str]]:
+def _whisper(
+    source: SpeechSource, decoder: WhisperDecoder, encoder_session: Any, audios: list[np.ndarray]
+) -> tuple[dict[str, Any], list[str], list[str]]:
     import torch
 
-    model, extractor, tokenizer, spec = source.model, source.processor.feature_extractor, source.processor.tokenizer, decoder.spec
-    figures = {"feature_max_abs": 0.0, "output_max_abs": 0.0, "output_tolerance": 0.0, "decoder_logits_max_abs": 0.0,
-               "decoder_logits_tolerance": 0.0}  # fmt: skip
+    model, extractor, tokenizer, spec = (
+        source.model,
+        source.processor.feature_extractor,
+        source.processor.tokenizer,
+        decoder.spec,
+    )
+    figures = {
+        "feature_max_abs": 0.0,
+        "output_max_abs": 0.0,
+        "output_tolerance": 0.0,
+        "decoder_logits_max_abs": 0.0,
+        "decoder_logits_tolerance": 0.0,
+    }
     expected, actual = [], []
     options = {"task": "transcribe"} if spec.multilingual else {}
     for audio in audios:
@@ -98,8 +117,13 @@ def _whisper(source: SpeechSource, decoder: WhisperDecoder, encoder_session: Any
         for timestamps in (False, True):
             prompt, _ = decoder.prompt(outputs[1:], None, "transcribe", timestamps)
             with torch.no_grad():
-                answer = model.generate(features, return_timestamps=timestamps, max_new_tokens=spec.max_new_tokens,
-                                        return_dict_in_generate=True, **options)  # fmt: skip
+                answer = model.generate(
+                    features,
+                    return_timestamps=timestamps,
+                    max_new_tokens=spec.max_new_tokens,
+                    return_dict_in_generate=True,
+                    **options,
+                )
             sequence = [int(t) for t in answer["sequences"][0].tolist()]
             reference = sequence[len(prompt) :] if sequence[: len(prompt)] == prompt else sequence
             _teacher_forced(model, decoder, features, outputs[1:], prompt + reference, figures)
@@ -112,11 +136,17 @@ def _whisper(source: SpeechSource, decoder: WhisperDecoder, encoder_session: Any
 
 
 def _first_difference(a: list[int], b: list[int]) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
-def _teacher_forced(model: Any, decoder: WhisperDecoder, features: Any, cross: list[np.ndarray], sequence: list[int],
-                    figures: dict[str, Any]) -> None:  # fmt: skip
+def _teacher_forced(  # noqa: PLR0917
+    model: Any,
+    decoder: WhisperDecoder,
+    features: Any,
+    cross: list[np.ndarray],
+    sequence: list[int],
+    figures: dict[str, Any],
+) -> None:
     import torch
 
     with torch.no_grad():
@@ -127,12 +157,15 @@ def _teacher_forced(model: Any, decoder: WhisperDecoder, features: Any, cross: l
         logits.append(last)
     ours = np.stack(logits)
     rows = [min(4, len(sequence)) - 1, *range(min(4, len(sequence)), len(sequence))]
-    figures["decoder_logits_max_abs"] = max(figures["decoder_logits_max_abs"], float(np.abs(ours - reference[rows]).max()))
+    figures["decoder_logits_max_abs"] = max(
+        figures["decoder_logits_max_abs"], float(np.abs(ours - reference[rows]).max())
+    )
     figures["decoder_logits_tolerance"] = max(figures["decoder_logits_tolerance"], _tolerance(reference))
 
 
-def run_gate(source: SpeechSource, files: list[bytes], model_path: Path, decoder: WhisperDecoder | None,
-             *, synthetic: bool) -> GateResult:  # fmt: skip
+def run_gate(
+    source: SpeechSource, files: list[bytes], model_path: Path, decoder: WhisperDecoder | None, *, synthetic: bool
+) -> GateResult:
     """Measure the bundle's path against transformers on ``files``; ``decoder`` for Whisper bundles."""
     audios = [decode_audio(data, source.rate).samples for data in files]
     for index, audio in enumerate(audios):
@@ -148,14 +181,23 @@ def run_gate(source: SpeechSource, files: list[bytes], model_path: Path, decoder
         figures, expected, actual = _whisper(source, decoder, _ort(model_path), audios)
     verdict = reproduces_speech(expected, actual, max_word_error_rate=0.0)
     problems = list(verdict.problems)
-    for name, limit in (("feature_max_abs", "feature_tolerance"), ("output_max_abs", "output_tolerance"),
-                        ("decoder_logits_max_abs", "decoder_logits_tolerance")):  # fmt: skip
+    for name, limit in (
+        ("feature_max_abs", "feature_tolerance"),
+        ("output_max_abs", "output_tolerance"),
+        ("decoder_logits_max_abs", "decoder_logits_tolerance"),
+    ):
         if name == "feature_max_abs" and name in figures:
             figures[limit] = FEATURE_TOLERANCE
         if name in figures and figures[name] > figures[limit]:
             problems.append(f"{name} {figures[name]:.3g} over {figures[limit]:.3g}")
-    parity = SpeechParity(samples=len(files), synthetic=synthetic, transcript_agreement=verdict.agreement,
-                          word_error_rate=verdict.word_error_rate, max_word_error_rate=0.0, passed=not problems,
-                          **figures)  # fmt: skip
-    transcripts = expected[:: 2] if source.kind == "whisper" else expected
+    parity = SpeechParity(
+        samples=len(files),
+        synthetic=synthetic,
+        transcript_agreement=verdict.agreement,
+        word_error_rate=verdict.word_error_rate,
+        max_word_error_rate=0.0,
+        passed=not problems,
+        **figures,
+    )
+    transcripts = expected[::2] if source.kind == "whisper" else expected
     return GateResult(parity, transcripts, problems)

@@ -24,6 +24,7 @@ from bundle.processing.whisper import WhisperDecoder
 from bundle.reader import file_sha256
 from bundle.speech import SPEECH_TASK, TRANSCRIPT_KEY, SpeechParity, SpeechSpec, pack_audio
 from bundle.writer import write_bundle
+from model_packager.job import PackageResult
 from model_packager.parity import ParityError
 from model_packager.speech.export import export_ctc, export_whisper
 from model_packager.speech.gate import run_gate
@@ -42,11 +43,20 @@ def _specs(path: Path) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, in
     graph = onnx.load(str(path), load_external_data=False)
 
     def specs(values: Any) -> list[TensorSpec]:
-        return [TensorSpec(name=v.name, dtype=_ONNX_DTYPES.get(v.type.tensor_type.elem_type, "float32"),  # type: ignore[arg-type]
-                           shape=[d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim])
-                for v in values]  # fmt: skip
+        return [
+            TensorSpec(
+                name=v.name,
+                dtype=_ONNX_DTYPES.get(v.type.tensor_type.elem_type, "float32"),  # type: ignore[arg-type]
+                shape=[d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim],
+            )
+            for v in values
+        ]
 
-    return specs(graph.graph.input), specs(graph.graph.output), {e.domain or "": int(e.version) for e in graph.opset_import}
+    return (
+        specs(graph.graph.input),
+        specs(graph.graph.output),
+        {e.domain or "": int(e.version) for e in graph.opset_import},
+    )
 
 
 def _processing_files(source: SpeechSource, work: Path) -> dict[str, Any]:
@@ -79,38 +89,78 @@ def _decoder(source: SpeechSource, work: Path, fields: dict[str, Any]) -> Whispe
     encoder = onnxruntime.InferenceSession(str(work / "model.onnx"), providers=["CPUExecutionProvider"])
     decoder = onnxruntime.InferenceSession(str(work / "decoder.onnx"), providers=["CPUExecutionProvider"])
     filters = np.load(work / "mel_filters.npy", allow_pickle=False)
-    return WhisperDecoder(fields["whisper"], fields["features"], filters,
-                          lambda features: encoder.run(None, {"input_features": features}), decoder,
-                          Tokenizer.from_file(str(work / "tokenizer.json")))  # fmt: skip
+    return WhisperDecoder(
+        fields["whisper"],
+        fields["features"],
+        filters,
+        lambda features: encoder.run(None, {"input_features": features}),
+        decoder,
+        Tokenizer.from_file(str(work / "tokenizer.json")),
+    )
 
 
 def _report(parity: SpeechParity) -> ParityReport:
-    checks = [ParityCheck(output="transcript", metric="label_agreement", tolerance=1.0,
-                          measured=parity.transcript_agreement, passed=parity.transcript_agreement >= 1.0),
-              ParityCheck(output="logits" if parity.feature_max_abs is None else "encoder_hidden_states",
-                          metric="max_abs_diff", tolerance=parity.output_tolerance, measured=parity.output_max_abs,
-                          passed=parity.output_max_abs <= parity.output_tolerance)]  # fmt: skip
+    checks = [
+        ParityCheck(
+            output="transcript",
+            metric="label_agreement",
+            tolerance=1.0,
+            measured=parity.transcript_agreement,
+            passed=parity.transcript_agreement >= 1.0,
+        ),
+        ParityCheck(
+            output="logits" if parity.feature_max_abs is None else "encoder_hidden_states",
+            metric="max_abs_diff",
+            tolerance=parity.output_tolerance,
+            measured=parity.output_max_abs,
+            passed=parity.output_max_abs <= parity.output_tolerance,
+        ),
+    ]
     if parity.feature_max_abs is not None and parity.feature_tolerance is not None:
-        checks.append(ParityCheck(output="input_features", metric="max_abs_diff", tolerance=parity.feature_tolerance,
-                                  measured=parity.feature_max_abs, passed=parity.feature_max_abs <= parity.feature_tolerance))  # fmt: skip
+        checks.append(
+            ParityCheck(
+                output="input_features",
+                metric="max_abs_diff",
+                tolerance=parity.feature_tolerance,
+                measured=parity.feature_max_abs,
+                passed=parity.feature_max_abs <= parity.feature_tolerance,
+            )
+        )
     if parity.decoder_logits_max_abs is not None and parity.decoder_logits_tolerance is not None:
-        checks.append(ParityCheck(output="decoder_logits", metric="max_abs_diff", tolerance=parity.decoder_logits_tolerance,
-                                  measured=parity.decoder_logits_max_abs,
-                                  passed=parity.decoder_logits_max_abs <= parity.decoder_logits_tolerance))  # fmt: skip
+        checks.append(
+            ParityCheck(
+                output="decoder_logits",
+                metric="max_abs_diff",
+                tolerance=parity.decoder_logits_tolerance,
+                measured=parity.decoder_logits_max_abs,
+                passed=parity.decoder_logits_max_abs <= parity.decoder_logits_tolerance,
+            )
+        )
     return ParityReport(sample_count=parity.samples, passed=parity.passed, checks=checks)
 
 
-def package_speech_folder(path: Path, *, name: str, version: str, out: Path, sample: Any, metadata: Mapping[str, str] | None,
-                          force: bool, on_step: Callable[[str], None] | None, provenance: Any, created: str) -> Any:  # fmt: skip
+def package_speech_folder(
+    path: Path,
+    *,
+    name: str,
+    version: str,
+    out: Path,
+    sample: Any,
+    metadata: Mapping[str, str] | None,
+    force: bool,
+    on_step: Callable[[str], None] | None,
+    provenance: Any,
+    created: str,
+) -> PackageResult:
     """Export, gate and write one speech bundle; raises ParityError when the gate fails."""
-    from model_packager.job import PackageResult
-
     step = on_step or (lambda _message: None)
     started = time.perf_counter()
     step("loading the speech model")
     source = read_source(path)
-    notes = [f"detected {source.architecture} ({'Whisper encoder-decoder' if source.kind == 'whisper' else 'CTC'}): "
-             "packaging for automatic-speech-recognition"]  # fmt: skip
+    notes = [
+        f"detected {source.architecture} ({'Whisper encoder-decoder' if source.kind == 'whisper' else 'CTC'}): "
+        "packaging for automatic-speech-recognition"
+    ]
     files, note = load_audio_samples(sample)
     notes += [note] if note else []
     out.mkdir(parents=True, exist_ok=True)
@@ -132,22 +182,46 @@ def package_speech_folder(path: Path, *, name: str, version: str, out: Path, sam
         import torch
         import transformers
 
-        speech = SpeechSpec(architecture=source.architecture, model_type=source.model_type, kind=source.kind,  # type: ignore[arg-type]
-                            features=fields.get("features", source.features), ctc=fields.get("ctc"),
-                            whisper=fields.get("whisper"), max_audio_seconds=default_max_seconds(), parity=gate.parity)  # fmt: skip
+        speech = SpeechSpec(
+            architecture=source.architecture,
+            model_type=source.model_type,
+            kind=source.kind,  # type: ignore[arg-type]
+            features=fields.get("features", source.features),
+            ctc=fields.get("ctc"),
+            whisper=fields.get("whisper"),
+            max_audio_seconds=default_max_seconds(),
+            parity=gate.parity,
+        )
         inputs, outputs, opsets = _specs(work / "model.onnx")
-        manifest = Manifest.model_validate({
-            "name": name, "version": version, "created": created,
-            "framework": ToolInfo(name="transformers", version=transformers.__version__),
-            "converter": ToolInfo(name="torch.onnx", version=torch.__version__.split("+")[0]),
-            "opsets": opsets, "inputs": inputs, "outputs": outputs, "task": SPEECH_TASK,
-            "parity": _report(gate.parity), "files": {"model.onnx": {"sha256": "0" * 64, "size": 0}},
-            "provenance": provenance, "metadata": dict(metadata or {}), "speech": speech,
-        })  # fmt: skip
+        manifest = Manifest.model_validate(
+            {
+                "name": name,
+                "version": version,
+                "created": created,
+                "framework": ToolInfo(name="transformers", version=transformers.__version__),
+                "converter": ToolInfo(name="torch.onnx", version=torch.__version__.split("+")[0]),
+                "opsets": opsets,
+                "inputs": inputs,
+                "outputs": outputs,
+                "task": SPEECH_TASK,
+                "parity": _report(gate.parity),
+                "files": {"model.onnx": {"sha256": "0" * 64, "size": 0}},
+                "provenance": provenance,
+                "metadata": dict(metadata or {}),
+                "speech": speech,
+            }
+        )
         extra = {f.name: f.read_bytes() for f in sorted(work.iterdir()) if f.is_file() and f.name != "model.onnx"}
         step("writing the bundle")
-        paths = write_bundle(out, manifest, work / "model.onnx", pack_audio(files),
-                             {TRANSCRIPT_KEY: np.asarray(gate.transcripts, dtype=str)}, force=force, extra_files=extra)  # fmt: skip
+        paths = write_bundle(
+            out,
+            manifest,
+            work / "model.onnx",
+            pack_audio(files),
+            {TRANSCRIPT_KEY: np.asarray(gate.transcripts, dtype=str)},
+            force=force,
+            extra_files=extra,
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     from bundle import open_bundle
@@ -155,4 +229,3 @@ def package_speech_folder(path: Path, *, name: str, version: str, out: Path, sam
     written = open_bundle(paths.directory)
     timings = {"export_s": exported - started, "gate_s": gated - exported, "total_s": time.perf_counter() - started}
     return PackageResult(paths.directory, paths.archive, written.manifest, notes, timings)
-

@@ -1,4 +1,4 @@
-"""The speech gate's sample audio: files from ``--sample DIR`` (or a list of paths or bytes), else built-in synthetic audio."""
+"""The speech gate's sample audio: ``--sample DIR`` (or a list of paths or bytes), else built-in synthetic audio."""
 
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ def synthetic_audio(rate: int = 16000) -> list[bytes]:
 def _files(directory: Path) -> list[Path]:
     files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
     if not files:
-        raise InvalidRequestError(f"{directory} holds no audio files ({', '.join(AUDIO_SUFFIXES)}): add a few recordings")
+        raise InvalidRequestError(
+            f"{directory} holds no audio files ({', '.join(AUDIO_SUFFIXES)}): add a few recordings"
+        )
     return files[:MAX_SAMPLES]
 
 
@@ -70,7 +72,7 @@ def load_audio_samples(sample: Any) -> tuple[list[bytes], str | None]:
         items = list(sample)[:MAX_SAMPLES]
     else:
         items = [sample]
-    encoded = []
+    encoded: list[bytes] = []
     for item in items:
         data = Path(item).read_bytes() if isinstance(item, str | Path) else bytes(item)
         if len(data) > MAX_SAMPLE_BYTES:

@@ -60,25 +60,31 @@ def _load(path: Path, kind: str) -> tuple[Any, Any]:
     except ImportError:
         raise InvalidRequestError(f"packaging speech models needs transformers and torch: {_HINT}") from None
     try:
-        processor = transformers.AutoProcessor.from_pretrained(str(path))
+        processor = transformers.AutoProcessor.from_pretrained(str(path))  # type: ignore[no-untyped-call]
         loader = transformers.WhisperForConditionalGeneration if kind == "whisper" else transformers.AutoModelForCTC
         model = loader.from_pretrained(str(path)).eval()
     except (OSError, ValueError) as exc:
         raise InvalidRequestError(
-            f"{path} cannot be loaded as a speech model ({str(exc).strip().splitlines()[0][:200]}): it needs config.json, "
+            f"{path} cannot be loaded as a speech model ({str(exc).strip().splitlines()[0][:200]}): it needs "
+            "config.json, "
             "the weights, preprocessor_config.json and the tokenizer files as save_pretrained writes them"
         ) from None
     return model, processor
 
 
 def _ctc_spec(model: Any, tokenizer: Any) -> CTCSpec:
-    ratio = getattr(model.config, "inputs_to_logits_ratio", None) or math.prod(getattr(model.config, "conv_stride", (320,)))
+    ratio = getattr(model.config, "inputs_to_logits_ratio", None) or math.prod(
+        getattr(model.config, "conv_stride", (320,))
+    )
     if tokenizer.pad_token_id is None:
         raise InvalidRequestError("the CTC tokenizer has no pad token (the CTC blank): set pad_token in its config")
-    return CTCSpec(vocab_sha256="0" * 64, blank_id=int(tokenizer.pad_token_id),
-                   word_delimiter=getattr(tokenizer, "word_delimiter_token", None),
-                   clean_up_spaces=bool(getattr(tokenizer, "clean_up_tokenization_spaces", False)),
-                   samples_per_frame=int(ratio))  # fmt: skip
+    return CTCSpec(
+        vocab_sha256="0" * 64,
+        blank_id=int(tokenizer.pad_token_id),
+        word_delimiter=getattr(tokenizer, "word_delimiter_token", None),
+        clean_up_spaces=bool(getattr(tokenizer, "clean_up_tokenization_spaces", False)),
+        samples_per_frame=int(ratio),
+    )
 
 
 def _whisper_fields(model: Any, tokenizer: Any) -> dict[str, Any]:
@@ -86,24 +92,36 @@ def _whisper_fields(model: Any, tokenizer: Any) -> dict[str, Any]:
     layer = model.model.decoder.layers[0].self_attn
     no_timestamps = getattr(generation, "no_timestamps_token_id", None)
     if no_timestamps is None:
-        raise InvalidRequestError("the Whisper generation_config.json lacks no_timestamps_token_id: save it with the model")
+        raise InvalidRequestError(
+            "the Whisper generation_config.json lacks no_timestamps_token_id: save it with the model"
+        )
     task_ids = dict(getattr(generation, "task_to_id", None) or {})
-    languages = {str(token).strip("<|>"): int(i) for token, i in (getattr(generation, "lang_to_id", None) or {}).items()}
+    languages = {
+        str(token).strip("<|>"): int(i) for token, i in (getattr(generation, "lang_to_id", None) or {}).items()
+    }
     multilingual = bool(getattr(generation, "is_multilingual", bool(languages)))
     prev = tokenizer.convert_tokens_to_ids("<|startofprev|>")
     return {
-        "tokenizer_sha256": "0" * 64, "layers": len(model.model.decoder.layers), "heads": int(layer.num_heads),
-        "head_dim": int(layer.head_dim), "vocab_size": int(config.vocab_size),
+        "tokenizer_sha256": "0" * 64,
+        "layers": len(model.model.decoder.layers),
+        "heads": int(layer.num_heads),
+        "head_dim": int(layer.head_dim),
+        "vocab_size": int(config.vocab_size),
         "max_target_positions": int(config.max_target_positions),
         "max_new_tokens": int(config.max_target_positions) // 2,
-        "start_token_id": int(generation.decoder_start_token_id), "eos_token_id": int(generation.eos_token_id),
-        "transcribe_token_id": task_ids.get("transcribe"), "translate_token_id": task_ids.get("translate"),
-        "no_timestamps_token_id": int(no_timestamps), "prev_token_id": prev if isinstance(prev, int) and prev >= 0 else None,
-        "timestamp_begin": int(no_timestamps) + 1, "multilingual": multilingual, "language_tokens": languages,
+        "start_token_id": int(generation.decoder_start_token_id),
+        "eos_token_id": int(generation.eos_token_id),
+        "transcribe_token_id": task_ids.get("transcribe"),
+        "translate_token_id": task_ids.get("translate"),
+        "no_timestamps_token_id": int(no_timestamps),
+        "prev_token_id": prev if isinstance(prev, int) and prev >= 0 else None,
+        "timestamp_begin": int(no_timestamps) + 1,
+        "multilingual": multilingual,
+        "language_tokens": languages,
         "suppress_tokens": [int(t) for t in (generation.suppress_tokens or [])],
         "begin_suppress_tokens": [int(t) for t in (generation.begin_suppress_tokens or [])],
         "max_initial_timestamp_index": getattr(generation, "max_initial_timestamp_index", None),
-    }  # fmt: skip
+    }
 
 
 def read_source(path: Path) -> SpeechSource:
@@ -118,18 +136,36 @@ def read_source(path: Path) -> SpeechSource:
     model, processor = _load(path, kind)
     extractor, tokenizer = processor.feature_extractor, processor.tokenizer
     if kind == "whisper":
-        features = FeatureSpec(kind="log-mel", sampling_rate=int(extractor.sampling_rate), n_mels=int(extractor.feature_size),
-                               n_fft=int(extractor.n_fft), hop_length=int(extractor.hop_length),
-                               chunk_length=int(extractor.chunk_length), mel_filters_file="mel_filters.npy",
-                               mel_filters_sha256="0" * 64)  # fmt: skip
+        features = FeatureSpec(
+            kind="log-mel",
+            sampling_rate=int(extractor.sampling_rate),
+            n_mels=int(extractor.feature_size),
+            n_fft=int(extractor.n_fft),
+            hop_length=int(extractor.hop_length),
+            chunk_length=int(extractor.chunk_length),
+            mel_filters_file="mel_filters.npy",
+            mel_filters_sha256="0" * 64,
+        )
         if extractor.n_samples != features.window_samples:
             raise InvalidRequestError("the feature extractor's window does not match chunk_length * sampling_rate")
-        return SpeechSource(path, architecture, model.config.model_type, kind, model, processor, features,
-                            whisper_fields=_whisper_fields(model, tokenizer))  # fmt: skip
-    features = FeatureSpec(kind="waveform", sampling_rate=int(extractor.sampling_rate),
-                           normalize=bool(getattr(extractor, "do_normalize", False)))  # fmt: skip
-    return SpeechSource(path, architecture, model.config.model_type, kind, model, processor, features,
-                        ctc=_ctc_spec(model, tokenizer))  # fmt: skip
+        return SpeechSource(
+            path,
+            architecture,
+            model.config.model_type,
+            kind,
+            model,
+            processor,
+            features,
+            whisper_fields=_whisper_fields(model, tokenizer),
+        )
+    features = FeatureSpec(
+        kind="waveform",
+        sampling_rate=int(extractor.sampling_rate),
+        normalize=bool(getattr(extractor, "do_normalize", False)),
+    )
+    return SpeechSource(
+        path, architecture, model.config.model_type, kind, model, processor, features, ctc=_ctc_spec(model, tokenizer)
+    )
 
 
 def whisper_spec(fields: dict[str, Any], tokenizer_sha256: str) -> WhisperSpec:

@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("soundfile")
 pytest.importorskip("soxr")
 
-from bundle.parity_speech import reproduces_speech, word_error_rate  # noqa: E402
-from bundle.processing import audio as audio_module  # noqa: E402
-from bundle.processing.audio import (  # noqa: E402
+from bundle.parity_speech import reproduces_speech, word_error_rate
+from bundle.processing import audio as audio_module
+from bundle.processing.audio import (
     AudioDecodeError,
     AudioTooLargeError,
     AudioTooLongError,
@@ -18,16 +18,26 @@ from bundle.processing.audio import (  # noqa: E402
     decode_audio,
     log_mel,
 )
-from bundle.processing.ctc import CTCDecoder  # noqa: E402
-from bundle.speech import CTCSpec, pack_audio, unpack_audio  # noqa: E402
-from tests.speechmodels import encode, tone  # noqa: E402
+from bundle.processing.ctc import CTCDecoder
+from bundle.speech import CTCSpec, pack_audio, unpack_audio
+from tests.speechmodels import encode, tone
 
-FORMATS = [("WAV", None, 8000, 1), ("WAV", None, 16000, 1), ("WAV", "PCM_16", 44100, 2), ("WAV", "FLOAT", 48000, 2),
-           ("FLAC", None, 16000, 2), ("OGG", "VORBIS", 44100, 1), ("OGG", "OPUS", 48000, 2), ("MP3", None, 44100, 2)]  # fmt: skip
+FORMATS = [
+    ("WAV", None, 8000, 1),
+    ("WAV", None, 16000, 1),
+    ("WAV", "PCM_16", 44100, 2),
+    ("WAV", "FLOAT", 48000, 2),
+    ("FLAC", None, 16000, 2),
+    ("OGG", "VORBIS", 44100, 1),
+    ("OGG", "OPUS", 48000, 2),
+    ("MP3", None, 44100, 2),
+]
 
 
 @pytest.mark.parametrize(("fmt", "subtype", "rate", "channels"), FORMATS)
-def test_every_format_decodes_to_mono_at_the_model_rate(fmt: str, subtype: str | None, rate: int, channels: int) -> None:
+def test_every_format_decodes_to_mono_at_the_model_rate(
+    fmt: str, subtype: str | None, rate: int, channels: int
+) -> None:
     data = encode(tone(2.0, rate, freq=440.0, channels=channels), rate, fmt, subtype)
     decoded = decode_audio(data, 16000)
     assert decoded.rate == 16000 and decoded.source_rate == rate and decoded.channels == channels
@@ -56,8 +66,10 @@ def test_a_truncated_file_says_so() -> None:
         decode_audio(data[: len(data) // 3] + b"\x00" * 10, 16000)
 
 
-@pytest.mark.parametrize(("head", "name"), [(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00", "MP4/M4A"),
-                                            (b"\x1aE\xdf\xa3\x9fB\x86\x81\x01", "WebM")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("head", "name"),
+    [(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00", "MP4/M4A"), (b"\x1aE\xdf\xa3\x9fB\x86\x81\x01", "WebM")],
+)
 def test_m4a_and_webm_are_unsupported_with_a_way_out(head: bytes, name: str) -> None:
     with pytest.raises(UnsupportedAudioError, match="convert") as caught:
         decode_audio(head + b"\x00" * 200, 16000)

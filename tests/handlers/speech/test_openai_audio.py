@@ -1,4 +1,4 @@
-"""OpenAI ``/v1/audio/transcriptions`` over real HTTP with the official ``openai`` client: both bundle kinds, every format."""
+"""OpenAI ``/v1/audio/transcriptions`` over real HTTP with the official ``openai`` client: CTC and Whisper."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import httpx
 import numpy as np
 import pytest
 
-from bundle import open_bundle
 from bundle.speech import TRANSCRIPT_KEY, unpack_audio
 from tests.speechmodels import chirp, encode, speech, tone
 
@@ -32,8 +31,9 @@ def test_every_response_format(openai_client, model: str, wav: bytes) -> None:
     assert re.match(r"1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n.+\n\n", srt)
     vtt = create(model=model, file=("a.wav", wav), response_format="vtt")
     assert vtt.startswith("WEBVTT\n\n") and re.search(r"\d\d:\d\d:\d\d\.\d{3} --> ", vtt)
-    verbose = create(model=model, file=("a.wav", wav), response_format="verbose_json",
-                     timestamp_granularities=["segment"])  # fmt: skip
+    verbose = create(
+        model=model, file=("a.wav", wav), response_format="verbose_json", timestamp_granularities=["segment"]
+    )
     assert verbose.duration == pytest.approx(5.0, abs=0.01) and verbose.segments
     for segment in verbose.segments:
         assert 0.0 <= segment.start <= segment.end <= 5.0 + 1e-6
@@ -49,11 +49,20 @@ def test_served_transcripts_equal_the_samples_transformers_gave(openai_client, m
         assert answer.text == str(expected).strip()
 
 
-@pytest.mark.parametrize(("fmt", "subtype", "rate", "channels", "name"), [
-    ("WAV", None, 8000, 1, "a.wav"), ("WAV", None, 44100, 2, "a.wav"), ("WAV", None, 48000, 2, "a.wav"),
-    ("FLAC", None, 16000, 1, "a.flac"), ("OGG", "OPUS", 48000, 1, "a.ogg"), ("MP3", None, 44100, 2, "a.mp3"),
-])  # fmt: skip
-def test_formats_and_rates_transcribe(openai_client, fmt: str, subtype: str | None, rate: int, channels: int, name: str) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "subtype", "rate", "channels", "name"),
+    [
+        ("WAV", None, 8000, 1, "a.wav"),
+        ("WAV", None, 44100, 2, "a.wav"),
+        ("WAV", None, 48000, 2, "a.wav"),
+        ("FLAC", None, 16000, 1, "a.flac"),
+        ("OGG", "OPUS", 48000, 1, "a.ogg"),
+        ("MP3", None, 44100, 2, "a.mp3"),
+    ],
+)
+def test_formats_and_rates_transcribe(
+    openai_client, fmt: str, subtype: str | None, rate: int, channels: int, name: str
+) -> None:
     data = encode(tone(3.0, rate, freq=300.0, channels=channels), rate, fmt, subtype)
     for model in MODELS:
         answer = openai_client.audio.transcriptions.create(model=model, file=(name, data))
@@ -63,8 +72,9 @@ def test_formats_and_rates_transcribe(openai_client, fmt: str, subtype: str | No
 def test_a_ten_minute_file_gets_segment_times(openai_client) -> None:
     data = encode(np.tile(chirp(10.0), 60), 16000, "FLAC")
     for model in MODELS:
-        verbose = openai_client.audio.transcriptions.create(model=model, file=("long.flac", data),
-                                                            response_format="verbose_json")  # fmt: skip
+        verbose = openai_client.audio.transcriptions.create(
+            model=model, file=("long.flac", data), response_format="verbose_json"
+        )
         assert verbose.duration == pytest.approx(600.0, abs=0.1)
         starts = [segment.start for segment in verbose.segments]
         assert starts == sorted(starts) and len(starts) >= 10, model
@@ -77,10 +87,14 @@ def _error(error: openai.APIStatusError) -> dict:
     return body["error"]
 
 
-@pytest.mark.parametrize(("data", "status", "words"), [
-    (b"", 400, "empty"), (b"garbage " * 50, 400, "cannot be read"),
-    (b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 100, 415, "convert"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("data", "status", "words"),
+    [
+        (b"", 400, "empty"),
+        (b"garbage " * 50, 400, "cannot be read"),
+        (b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 100, 415, "convert"),
+    ],
+)
 def test_bad_files_are_4xx_in_openai_shape(openai_client, data: bytes, status: int, words: str) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
         openai_client.audio.transcriptions.create(model="tiny-whisper", file=("x.m4a", data))

@@ -11,29 +11,33 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("soundfile")
 
-from typer.testing import CliRunner  # noqa: E402
+from typer.testing import CliRunner
 
-from bundle import open_bundle  # noqa: E402
-from bundle.reader import file_sha256  # noqa: E402
-from bundle.speech import TRANSCRIPT_KEY, unpack_audio  # noqa: E402
-from maaskit.cli import app  # noqa: E402
-from model_packager.api import package  # noqa: E402
-from model_packager.job import InvalidRequestError  # noqa: E402
-from tests.speechmodels import chirp, encode, save_wav2vec2, save_whisper, speech  # noqa: E402
+from bundle import open_bundle
+from bundle.reader import file_sha256
+from bundle.speech import TRANSCRIPT_KEY, unpack_audio
+from maaskit.cli import app
+from model_packager.api import package
+from model_packager.job import InvalidRequestError
+from tests.speechmodels import chirp, encode, save_wav2vec2, save_whisper, speech
 
 runner = CliRunner()
 
 
 def test_cli_detects_a_ctc_folder_and_gates_it_on_synthetic_audio(tmp_path: Path) -> None:
     folder = save_wav2vec2(tmp_path / "w2v")
-    result = runner.invoke(app, ["package", str(folder), "--name", "ctc", "--version", "1.0.0", "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        app, ["package", str(folder), "--name", "ctc", "--version", "1.0.0", "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 0, result.output
     assert "detected Wav2Vec2ForCTC (CTC)" in result.output and "built-in synthetic audio" in result.output
     assert "automatic-speech-recognition" in result.output
     bundle = open_bundle(tmp_path / "out" / "ctc-1.0.0")
     spec = bundle.manifest.speech
     assert spec is not None and spec.kind == "ctc" and spec.ctc is not None
-    assert spec.ctc.vocab_sha256 == file_sha256(bundle.root / "vocab.json") == bundle.manifest.files["vocab.json"].sha256
+    assert (
+        spec.ctc.vocab_sha256 == file_sha256(bundle.root / "vocab.json") == bundle.manifest.files["vocab.json"].sha256
+    )
     assert spec.parity.passed and spec.parity.synthetic and spec.parity.transcript_agreement == 1.0
     assert spec.parity.output_max_abs <= spec.parity.output_tolerance
     assert len(unpack_audio(bundle.samples().inputs)) == 3
@@ -47,17 +51,31 @@ def test_whisper_with_sample_files_records_every_figure(tmp_path: Path) -> None:
     samples.mkdir()
     (samples / "a.flac").write_bytes(encode(speech(3.0), 16000, "FLAC"))
     (samples / "notes.txt").write_text("ignored")
-    result = package(folder, name="whisper", version="1.0.0", out=tmp_path / "out",
-                     task="automatic-speech-recognition", sample=samples)  # fmt: skip
+    result = package(
+        folder,
+        name="whisper",
+        version="1.0.0",
+        out=tmp_path / "out",
+        task="automatic-speech-recognition",
+        sample=samples,
+    )
     assert "detected WhisperForConditionalGeneration" in result.notes[0] and len(result.notes) == 1
     manifest = result.manifest
     spec = manifest.speech
     assert spec is not None and spec.whisper is not None and spec.kind == "whisper" and not spec.parity.synthetic
     parity = spec.parity
     assert parity.feature_max_abs is not None and parity.feature_max_abs < 5e-4
-    assert parity.decoder_logits_max_abs is not None and parity.decoder_logits_max_abs <= parity.decoder_logits_tolerance
+    assert (
+        parity.decoder_logits_max_abs is not None and parity.decoder_logits_max_abs <= parity.decoder_logits_tolerance
+    )
     assert parity.transcript_agreement == 1.0 and parity.word_error_rate == 0.0
-    for name in ("decoder.onnx", "tokenizer.json", "mel_filters.npy", "preprocessor_config.json", "generation_config.json"):
+    for name in (
+        "decoder.onnx",
+        "tokenizer.json",
+        "mel_filters.npy",
+        "preprocessor_config.json",
+        "generation_config.json",
+    ):
         assert name in manifest.files, name
     assert spec.whisper.tokenizer_sha256 == manifest.files["tokenizer.json"].sha256
     assert spec.features.mel_filters_sha256 == manifest.files["mel_filters.npy"].sha256
@@ -73,7 +91,9 @@ def test_refusals_say_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
     with pytest.raises(InvalidRequestError, match="WhisperForConditionalGeneration and \\*ForCTC"):
-        package(tmp_path / "plain", name="x", version="1.0.0", out=tmp_path / "out", task="automatic-speech-recognition")
+        package(
+            tmp_path / "plain", name="x", version="1.0.0", out=tmp_path / "out", task="automatic-speech-recognition"
+        )
     folder = save_wav2vec2(tmp_path / "w2v")
     with pytest.raises(InvalidRequestError, match="fp32"):
         package(folder, name="x", version="1.0.0", out=tmp_path / "out", quantize="int8")
