@@ -102,6 +102,7 @@ class ImageProcessor:
 
     def preprocess(self, inputs: Inputs) -> Feed:
         """Encoded images are decoded and preprocessed; a ready pixel tensor by input name is only validated."""
+        top_k_from(inputs.options)  # a bad top_k is refused before inference
         named = dict(inputs.named)
         strings = [name for name, value in named.items() if isinstance(value, np.ndarray) and value.dtype == object]
         if strings:

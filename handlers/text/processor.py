@@ -77,6 +77,7 @@ class TextProcessor:
     # -- preprocessing -------------------------------------------------------------------------
     def preprocess(self, inputs: Inputs) -> Feed:
         """Texts are tokenized; token ids are checked and padded; the model's own tensors are validated."""
+        top_k_from(inputs.options)  # a bad top_k is refused before inference
         if inputs.tokens is not None:
             return self.token_arrays(inputs.tokens)
         if inputs.named:

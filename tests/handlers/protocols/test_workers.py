@@ -16,6 +16,7 @@ _NEVER = ("handlers.engine", "handlers.processing", "handlers.text", "handlers.i
 
 
 def test_a_decode_worker_process_imports_no_engine() -> None:
+    shutdown_processes()  # a fresh worker: only what decoding needs is imported
     try:
         inputs = in_process(1, decode_body, JSON, b'{"instances": [[1, 2], [3, 4]]}', "json")
         loaded = in_process(1, eval, _MODULES)  # the same worker process, after decoding
