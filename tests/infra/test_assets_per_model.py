@@ -176,3 +176,18 @@ def test_asset_hashes_are_stable_across_syntheses(
     )
     for name in ("maaskit-dev-pets", "maaskit-dev-pets-pre-traffic"):
         assert _s3_key(alone, name) == _s3_key(several, name)
+
+
+def test_stage_with_several_models_passes_cfn_lint(several: Synth):
+    import subprocess
+    import sys
+
+    template = several.outdir / f"{several.stack.stack_name}.template.json"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert [line for line in result.stdout.splitlines() if ":E" in line] == [], result.stdout
+    assert result.returncode in (0, 4, 8), result.stderr  # 4/8: warnings/informational only
