@@ -45,8 +45,14 @@ NPY = "application/x-npy"
 READABLE = (JSON, CSV, NPY)
 _NPY_KINDS = frozenset("biufUS")  # booleans, integers, floats, text; not complex, records, datetimes or void
 _ROW_KEYS = ("instances", "rows", "data")
-#: How errors name each body kind's content types.
-_KIND_NAMES = {"text": "text/plain", "image": "image/jpeg, image/png, image/webp", "csv": CSV, "npy": NPY}
+#: Body kinds decoded here by their format; every other kind is a file whose bytes reach the processor.
+_FORMATTED = ("text", "csv", "npy")
+
+
+def _kind_names(kind: str) -> str:
+    """How errors name a body kind's content types (``image/jpeg, image/png, image/webp``)."""
+    types = BODY_KINDS[kind]
+    return ", ".join(media for media in types[:3] if media.startswith(kind + "/")) or types[0]
 
 
 def _is_json(media: str) -> bool:
@@ -63,12 +69,12 @@ def body_kind(media: str, body: bytes, bodies: Collection[str], model: str) -> s
     if media == "":
         if body[:1] in (b"{", b"[", b'"'):
             return "json"
-        return next((kind for kind in ("text", "image") if kind in bodies), "json")
+        return next((kind for kind in BODY_KINDS if kind in bodies and kind not in ("csv", "npy")), "json")
     kind = next((name for name, types in BODY_KINDS.items() if media in types), None)
-    if kind is None and media.startswith("image/"):
-        kind = "image"
+    if kind is None:
+        kind = next((name for name in BODY_KINDS if media.startswith(name + "/") and name != "text"), None)
     if kind is None or kind not in bodies:
-        names = [_KIND_NAMES[name] for name in BODY_KINDS if name in bodies] + [JSON]
+        names = [_kind_names(name) for name in BODY_KINDS if name in bodies] + [JSON]
         choices = " or ".join(names) if len(names) <= 2 else "one of " + ", ".join(names)
         raise UnsupportedMediaTypeError(f"Content-Type {media!r} is not supported for model {model}; send {choices}")
     return kind
@@ -212,9 +218,9 @@ def decode_body(media: str, body: bytes, kind: str, numeric: bool = True) -> Inp
         return Inputs(rows=_csv_rows(body, numeric), where="the CSV body")
     if kind == "npy":
         return Inputs(raw=_npy_array(body), where="the .npy body")
-    if kind == "image":
+    if kind not in (*_FORMATTED, "json"):  # a file: its bytes, as sent
         if not body:
-            raise InvalidInputError("the body is empty; send the image file (Content-Type: image/jpeg or image/png)")
+            raise InvalidInputError(f"the body is empty; send the {kind} file (Content-Type: {_kind_names(kind)})")
         return Inputs(raw=body, where="the body")
     if kind == "text":
         try:

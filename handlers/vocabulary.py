@@ -40,12 +40,16 @@ Runner = Callable[[Feed], Outputs]
 #: Most examples in one request: a batch is padded to its longest example, so a huge batch is a memory risk.
 MAX_EXAMPLES = 2048
 
-BodyKind = Literal["text", "image", "csv", "npy"]
-"""A request body that is not JSON: ``text/plain``, an encoded image file, CSV rows, one ``.npy`` array."""
-#: Content types of each body kind (the first is the one named in errors).
+BodyKind = Literal["text", "image", "audio", "csv", "npy"]
+"""A request body that is not JSON: ``text/plain``, an encoded image or audio file, CSV rows, one ``.npy`` array.
+
+``image`` and ``audio`` bodies also match any ``image/*`` / ``audio/*`` type and reach the processor as the
+file's bytes; a family that takes another kind of file adds its kind here, not in a codec."""
+#: Content types of each body kind (those of the kind's own major type are named in errors).
 BODY_KINDS: dict[str, tuple[str, ...]] = {
     "text": ("text/plain",),
     "image": ("image/jpeg", "image/png", "image/webp", "application/x-image", "application/octet-stream"),
+    "audio": ("audio/wav", "audio/flac", "audio/mpeg", "audio/ogg", "audio/webm", "audio/mp4", "audio/x-wav"),
     "csv": ("text/csv",),
     "npy": ("application/x-npy", "application/npy"),
 }
