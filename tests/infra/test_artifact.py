@@ -47,7 +47,7 @@ import pre_traffic, bundle
 assert pre_traffic.__file__.startswith(sys.argv[1]) and bundle.__file__.startswith(sys.argv[1])
 manifest, samples = pre_traffic.load_cases()
 with open(sys.argv[3]) as stream:
-    answers = [json.loads(answer["body"])["outputs"] for answer in json.load(stream)]
+    answers = json.load(stream)  # the whole Lambda answers: OIP bodies, base64 when binary
 print(json.dumps(pre_traffic.compare(manifest, samples, answers)))
 """
 
