@@ -27,8 +27,8 @@ import numpy as np
 
 from bundle import Optimization, ParityReport
 from bundle.parity_text import TextTolerances
-from bundle.tolerances import INT8_TEXT_TOLERANCES
 from bundle.processing.text import EncodedBatch
+from bundle.tolerances import INT8_TEXT_TOLERANCES
 from model_packager.converters.base import ConversionError, PackagingError
 from model_packager.optimize_bytes import optimize_graph_in_memory
 from model_packager.parity import Tolerances

@@ -25,7 +25,19 @@ _CODE = re.compile(r"```[^\n]*\n(.*?)```|`([^`\n]+)`", re.DOTALL)
 _LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 _ROUTE = re.compile(r"^(?:(?:GET|POST|PUT|DELETE|PATCH|HEAD)\s+)?(/[A-Za-z0-9_{}/:.+\-\[\]]*)$")
 #: Top-level folders of the repository: a quoted path starting with one of them is a file reference.
-_TREE_ROOTS = ("bundle/", "handlers/", "infra/", "maaskit/", "model_packager/", "docs/", "bench/", "scripts/", "examples/", "tests/", ".ci/")
+_TREE_ROOTS = (
+    "bundle/",
+    "handlers/",
+    "infra/",
+    "maaskit/",
+    "model_packager/",
+    "docs/",
+    "bench/",
+    "scripts/",
+    "examples/",
+    "tests/",
+    ".ci/",
+)
 #: Folders of generated output (git-ignored): quoted as where a command writes, not as files that exist.
 _GENERATED = ("bench/out/",)
 #: Routes only the deployed API has (infra/constructs/api.py): SageMaker models' container route.
@@ -43,8 +55,8 @@ def _spans(path: Path) -> Iterator[str]:
 def _command_lines(snippet: str) -> Iterator[str]:
     """The arguments of every command line in ``snippet`` that runs ``maaskit`` (prose and output skipped)."""
     joined = re.sub(r"\\\n\s*", " ", snippet)
-    for line in joined.splitlines():
-        line = line.split(" #", 1)[0].strip().removeprefix("$").strip()
+    for raw_line in joined.splitlines():
+        line = raw_line.split(" #", 1)[0].strip().removeprefix("$").strip()
         for part in re.split(r"\s*(?:&&|\|\||;|\|)\s*", line):
             words = [word for word in part.split() if not re.match(r"^[A-Z_][A-Z0-9_]*=", word)]
             if words and words[0].rsplit("/", 1)[-1] == "maaskit":
@@ -111,7 +123,7 @@ def _routes() -> list[list[str]]:
 
 
 def _segments(path: str) -> list[str]:
-    return [part for part in path.split("?")[0].strip("/").split("/") if part]
+    return [part for part in path.split("?", maxsplit=1)[0].strip("/").split("/") if part]
 
 
 def _matches(quoted: list[str], route: list[str]) -> bool:

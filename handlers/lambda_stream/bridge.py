@@ -151,7 +151,7 @@ class StreamedInvocation:
         if self.stream is not None and not self.stream.closed:
             try:
                 await self.stream.finish(error_document("Runtime.ClientGone", "the client closed the connection"))
-            except Exception:  # noqa: BLE001 - the connection is gone; nothing to report it to
+            except Exception:
                 logger.debug("closing a broken stream failed", exc_info=True)
 
 

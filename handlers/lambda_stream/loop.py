@@ -56,11 +56,13 @@ async def _serve(client: RuntimeApiClient, adapter: Any, invocation: Invocation)
     await StreamedInvocation(client, invocation, scope, body).run(adapter.app)
 
 
-async def run(client: RuntimeApiClient, factory: AdapterFactory = _lambda_adapter, invocations: int | None = None) -> int:
+async def run(
+    client: RuntimeApiClient, factory: AdapterFactory = _lambda_adapter, invocations: int | None = None
+) -> int:
     """Initialise with ``factory``, then answer ``invocations`` events (forever when None). Returns the exit code."""
     try:
         adapter = factory()
-    except BaseException as exc:  # noqa: BLE001 - SystemExit from a failed import counts too
+    except BaseException as exc:
         stack = [line.rstrip() for line in traceback.format_tb(exc.__traceback__)][-10:]
         await client.init_error(error_document(f"Runtime.{type(exc).__name__}", str(exc) or type(exc).__name__, stack))
         return 1

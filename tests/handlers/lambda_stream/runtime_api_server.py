@@ -210,7 +210,9 @@ class RuntimeApi:
             headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body))), *(headers or [])],
         )
         try:
-            sock.sendall(connection.send(response) + connection.send(h11.Data(data=body)) + connection.send(h11.EndOfMessage()))
+            sock.sendall(
+                connection.send(response) + connection.send(h11.Data(data=body)) + connection.send(h11.EndOfMessage())
+            )
         except OSError:
             pass
         finally:

@@ -129,7 +129,9 @@ def test_tokens_stream_before_the_generation_ends(runtime_api, generation, sourc
     events = [line for line in body.decode().split("\n\n") if line]
     assert len(events) == 17  # max_tokens 16 in the stored event, then [DONE]
     assert events[-1] == "data: [DONE]"
-    expected_path = "/v1/chat/completions" if source.startswith("function_url") else "/models/tiny-chat/v1/chat/completions"
+    expected_path = (
+        "/v1/chat/completions" if source.startswith("function_url") else "/models/tiny-chat/v1/chat/completions"
+    )
     assert json.loads(events[0].removeprefix("data: "))["path"] == expected_path
     # The first token's chunk arrived about one step after the start, long before the last one.
     arrivals = [at for at, chunk in record.chunks if b"index" in chunk]
@@ -146,7 +148,7 @@ def test_error_after_the_first_byte_goes_in_the_trailers(runtime_api, generation
 
 
 def test_an_error_the_app_answers_before_the_first_byte_keeps_its_status(runtime_api, generation):
-    """Starlette answers an unhandled error with a whole 500 and re-raises: the answer stands, as on the buffered path."""
+    """Starlette answers an unhandled error with a whole 500, then re-raises: the answer stands, as when buffered."""
     event = _with_path(load_event("apigw_v1_chat_stream"), "/early")
     (record,) = _serve(runtime_api, generation, [event])
     prelude, body = record.http()

@@ -66,7 +66,11 @@ def test_a_maaskit_route_answers_through_the_streaming_loop(runtime_api, bundles
     samples = open_bundle(bundles.iris).samples()
     rows = np.asarray(json.loads(load_event("apigw_v1_predict")["body"])["rows"], dtype=np.float32)
     expected = [
-        int(samples.outputs["label"][int(np.flatnonzero(np.isclose(samples.inputs["X"], row, atol=1e-6).all(axis=1))[0])])
+        int(
+            samples.outputs["label"][
+                int(np.flatnonzero(np.isclose(samples.inputs["X"], row, atol=1e-6).all(axis=1))[0])
+            ]
+        )
         for row in rows
     ]
     labels = answer["outputs"]["label"]
