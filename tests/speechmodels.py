@@ -15,10 +15,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LANGUAGES", "chirp", "encode", "save_wav2vec2", "save_whisper", "speech", "tone"]
+__all__ = ["LANGUAGES", "WHISPER_TINY", "chirp", "encode", "save_wav2vec2", "save_whisper", "speech", "tone"]
 
 LANGUAGES = ("en", "fr", "de")
 _CHARS = list("abcdefghijklmnopqrstuvwxyz'")
+#: whisper-tiny's shape (39 M parameters) for benchmarks: ``save_whisper(dir, dims=WHISPER_TINY, base_vocab=50256)``.
+WHISPER_TINY = {
+    "d_model": 384,
+    "encoder_layers": 4,
+    "decoder_layers": 4,
+    "encoder_attention_heads": 6,
+    "decoder_attention_heads": 6,
+    "encoder_ffn_dim": 1536,
+    "decoder_ffn_dim": 1536,
+}
 
 
 def tone(seconds: float, rate: int = 16000, freq: float = 440.0, channels: int = 1, seed: int = 0) -> np.ndarray:
@@ -97,7 +107,7 @@ def save_wav2vec2(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
-def _whisper_tokenizer(multilingual: bool) -> Any:
+def _whisper_tokenizer(multilingual: bool, base_vocab: int = 0) -> Any:
     from tokenizers import pre_tokenizers
     from transformers import WhisperTokenizer
 
@@ -106,6 +116,8 @@ def _whisper_tokenizer(multilingual: bool) -> Any:
     bpe = train_bpe([], vocab_size=320)
     state = json.loads(bpe.to_str())["model"]
     vocab = dict(state["vocab"])
+    for filler in range(len(vocab), base_vocab):  # unreachable by merges: a real-sized output layer
+        vocab[f"w{filler}"] = filler
     vocab["<|endoftext|>"] = len(vocab)
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
     assert pre_tokenizers is not None
@@ -125,25 +137,36 @@ def _whisper_tokenizer(multilingual: bool) -> Any:
     return tok
 
 
-def save_whisper(directory: Path, *, multilingual: bool = True, seed: int = 0, max_target_positions: int = 96) -> Path:
+def save_whisper(
+    directory: Path,
+    *,
+    multilingual: bool = True,
+    seed: int = 0,
+    max_target_positions: int = 96,
+    dims: dict[str, int] | None = None,
+    base_vocab: int = 0,
+) -> Path:
     """A tiny Whisper folder (model, tokenizer, feature extractor, generation config) as save_pretrained writes it."""
     import torch
     from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
     directory.mkdir(parents=True, exist_ok=True)
-    tok = _whisper_tokenizer(multilingual)
+    tok = _whisper_tokenizer(multilingual, base_vocab)
     ids = {token: tok.convert_tokens_to_ids(token) for token in tok.get_vocab()}
     eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
+    shape = {
+        "d_model": 64,
+        "encoder_layers": 2,
+        "decoder_layers": 2,
+        "encoder_attention_heads": 4,
+        "decoder_attention_heads": 4,
+        "encoder_ffn_dim": 128,
+        "decoder_ffn_dim": 128,
+    } | dict(dims or {})
     config = WhisperConfig(
         vocab_size=len(tok),
         num_mel_bins=80,
-        d_model=64,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=128,
-        decoder_ffn_dim=128,
+        **shape,
         max_source_positions=1500,
         max_target_positions=max_target_positions,
         pad_token_id=eot,
@@ -167,6 +190,14 @@ def save_whisper(directory: Path, *, multilingual: bool = True, seed: int = 0, m
     WhisperFeatureExtractor(feature_size=80).save_pretrained(str(directory))
     languages = LANGUAGES if multilingual else ("en",)
     suppress = [ids["<|startoflm|>"], ids["<|nocaptions|>"]] + [i for i in range(1, 40, 7)]
+    tasks = (
+        {  # English-only models have neither (as the hub's *.en configs)
+            "lang_to_id": {f"<|{code}|>": ids[f"<|{code}|>"] for code in languages},
+            "task_to_id": {"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+        }
+        if multilingual
+        else {}
+    )
     generation = GenerationConfig(
         decoder_start_token_id=sot,
         eos_token_id=eot,
@@ -174,8 +205,7 @@ def save_whisper(directory: Path, *, multilingual: bool = True, seed: int = 0, m
         bos_token_id=eot,
         max_length=max_target_positions,
         is_multilingual=multilingual,
-        lang_to_id={f"<|{code}|>": ids[f"<|{code}|>"] for code in languages},
-        task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+        **tasks,
         no_timestamps_token_id=ids["<|notimestamps|>"],
         prev_sot_token_id=ids["<|startofprev|>"],
         suppress_tokens=suppress,
