@@ -28,7 +28,7 @@ def _decoder() -> WhisperDecoder:
 
 
 def ts(seconds: float) -> int:
-    return BEGIN + int(round(seconds / 0.02))
+    return BEGIN + round(seconds / 0.02)
 
 
 def test_complete_segments_and_the_seek_to_the_last_one() -> None:

@@ -103,3 +103,19 @@ def test_refusals_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequestError, match="at most 30 s"):
         package(folder, name="x", version="1.0.0", out=tmp_path / "out", sample=long)
     assert not (tmp_path / "out" / "x-1.0.0").exists()
+
+
+def test_an_english_only_whisper_packages_and_serves(tmp_path: Path) -> None:
+    from handlers.settings import Settings
+    from handlers.speech.runtime import load_speech
+
+    folder = save_whisper(tmp_path / "whisper-en", multilingual=False)
+    sample = [encode(speech(2.0), 16000, "WAV")]
+    result = package(folder, name="whisper-en", version="1.0.0", out=tmp_path / "out", sample=sample)
+    spec = result.manifest.speech
+    assert spec is not None and spec.whisper is not None and not spec.whisper.multilingual
+    assert spec.whisper.language_tokens == {} and spec.whisper.transcribe_token_id is None
+    runtime = load_speech(result.directory, Settings.load(environ={}, access_log=False, metrics="none"))
+    stored = str(np.load(result.directory / "samples.npz")[f"output/{TRANSCRIPT_KEY}"][0])
+    assert runtime.transcribe(sample[0])["text"] == stored
+    assert runtime.transcribe(sample[0], language="en")["language"] == "en"
