@@ -153,3 +153,18 @@ def test_routes_go_through_the_replaceable_infer_seam(bundles, settings):
     )
     assert seen == [["a", "b"], ["a", "b"]]
     assert asgi_get(app, "/ping").status_code == 200
+
+
+def test_load_runtime_hands_the_runtime_its_processor(bundles, settings, monkeypatch):
+    import inspect
+
+    import handlers.engine as engine
+    from handlers.engine import ModelRuntime
+    from handlers.tabular import TensorProcessor
+
+    assert inspect.signature(ModelRuntime).parameters["processor"].default is inspect.Parameter.empty
+    made = []
+    real = engine.processor_for
+    monkeypatch.setattr(engine, "processor_for", lambda bundle: made.append(bundle.manifest.name) or real(bundle))
+    runtime = load_runtime(bundles.iris, settings)
+    assert made == ["iris"] and isinstance(runtime.processor, TensorProcessor)
