@@ -5,7 +5,10 @@ request by filling the :class:`RequestInfo` found with :func:`request_info`.
 
 A client that goes away before its request is read is not a server error: it is logged with status
 499 (nginx's "client closed request"), counted as ``client_disconnects`` and in no error count, so
-it can never page anyone or roll a deployment back. Every logged field is capped in length. An
+it can never page anyone or roll a deployment back. Every logged field is capped in length. Each line
+also says who called and what the answer consumed (:mod:`handlers.metering`: consumer, key id or IAM
+principal, route, tokens, audio seconds), as log fields and, in EMF mode, metrics per consumer and
+model; a sampled request and its answer go to the data-capture writer (:mod:`handlers.capture`). An
 unexpected exception is answered 500 by ``render`` (the app's: in the shape of the route's protocol, so
 an OpenAI client gets its error object and a Triton client OIP's), or a plain JSON error without one.
 """
@@ -25,6 +28,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bundle import names
+from handlers.capture import CaptureWriter, capture_from_env
+from handlers.metering import metering_directive, metering_fields
 from handlers.metrics import CLIENT_CLOSED_REQUEST, Metrics, emf_fields
 
 __all__ = [
@@ -48,6 +53,8 @@ _PAYLOAD_LOG_LIMIT = 4096
 #: Longest value of a logged field (path, model, version, error...); longer ones are cut and marked.
 FIELD_LOG_LIMIT = 512
 _MESSAGE_LOG_LIMIT = 2048
+#: The capture writer from the environment (made once per process); tests pass their own.
+_FROM_ENV: Any = object()
 #: A route-shaped error answer: (request, status, message) -> response.
 ErrorRenderer = Callable[[Request, int, str], Response]
 logger = logging.getLogger("maaskit.server")
@@ -111,8 +118,10 @@ class ObservabilityMiddleware:
         namespace: str,
         stream: IO[str] | None = None,
         render: ErrorRenderer | None = None,
+        capture: CaptureWriter | None = _FROM_ENV,
     ) -> None:
         self.app = app
+        self.capture: CaptureWriter | None = _env_capture() if capture is _FROM_ENV else capture
         self.render = render
         self.metrics = metrics
         self.emf = metrics_mode == "emf"
@@ -126,18 +135,25 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        info = RequestInfo(self.log_payload)
+        captured = self.capture is not None and self.capture.sampled()
+        info = RequestInfo(self.log_payload or captured)  # read_body keeps the body when log_payload is set
         scope[_SCOPE_KEY] = info
         request_id = _request_id(scope)
         status = 500
         started = False
+        answer: list[bytes] = []
+        answer_type = ""
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, started
+            nonlocal status, started, answer_type
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started = True
                 message.setdefault("headers", []).append((_REQUEST_ID, request_id.encode("latin-1")))
+                if captured:
+                    answer_type = _header(message.get("headers", ()), b"content-type")
+            elif captured and message["type"] == "http.response.body" and sum(map(len, answer)) <= _CAPTURE_LIMIT:
+                answer.append(message.get("body", b""))
             await send(message)
 
         try:
@@ -155,6 +171,30 @@ class ObservabilityMiddleware:
                 info.error = f"internal error: {type(exc).__name__}"
         latency_ms = (time.perf_counter() - start) * 1000.0
         self._record(scope, info, request_id, status, latency_ms)
+        if captured and info.model is not None:
+            self._capture(scope, info, request_id, status, b"".join(answer), answer_type)
+
+    def _capture(
+        self, scope: Scope, info: RequestInfo, request_id: str, status: int, answer: bytes, answer_type: str
+    ) -> None:
+        """Hand the exchange to the capture writer (sampling, redaction and the write happen off this path)."""
+        assert self.capture is not None
+        fields = metering_fields(scope)
+        meta = {
+            "time": round(time.time(), 3),
+            "request_id": request_id,
+            "model": info.model,
+            "version": info.version,
+            "protocol": info.protocol,
+            "route": fields["route"],
+            "status": status,
+            "consumer": fields["consumer"],
+        }
+        request_type = _header(scope.get("headers", ()), b"content-type")
+        try:
+            self.capture.offer(meta, (info.payload, request_type), (answer, answer_type))
+        except Exception:  # capture must never fail an answer
+            logger.exception("data capture failed for request %s", request_id)
 
     async def _internal_error(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         """The 500 answer: in the route's protocol shape when the app gave a renderer."""
@@ -188,12 +228,36 @@ class ObservabilityMiddleware:
         }
         if info.error is not None:
             line["error"] = cap(info.error, _MESSAGE_LOG_LIMIT)
-        if info.payload is not None:
+        line.update(metering_fields(scope))
+        if info.payload is not None and self.log_payload:
             line["payload"] = info.payload[:_PAYLOAD_LOG_LIMIT].decode("utf-8", "replace")
         if self.emf and info.model is not None:
             line.update(emf_fields(self.namespace, info.model, info.version or "", status, latency_ms))
+            line["_aws"]["CloudWatchMetrics"].append(metering_directive(self.namespace))
+            dropped = self.capture.take_dropped() if self.capture is not None else 0
+            if dropped:
+                line["CaptureDropped"] = dropped
+                line["_aws"]["CloudWatchMetrics"][0]["Metrics"].append({"Name": "CaptureDropped", "Unit": "Count"})
         stream = self.stream or sys.stdout
         stream.write(orjson.dumps(line).decode() + "\n")
+
+
+_CAPTURE_LIMIT = 256 * 1024
+_ENV_CAPTURE: list[CaptureWriter | None] = []
+
+
+def _env_capture() -> CaptureWriter | None:
+    """One capture writer per process, from the environment (None when capture is off)."""
+    if not _ENV_CAPTURE:
+        _ENV_CAPTURE.append(capture_from_env())
+    return _ENV_CAPTURE[0]
+
+
+def _header(headers: Any, name: bytes) -> str:
+    for key, value in headers:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
 class JsonFormatter(logging.Formatter):

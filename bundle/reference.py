@@ -1,0 +1,220 @@
+"""Reference statistics of a bundle's inputs, and the drift measures that compare traffic with them.
+
+Computed from the bundle's samples (the inputs the packager recorded), deterministically, so the
+packager can store them (``reference.json``) and a drift check can recompute them from any bundle:
+
+- tabular inputs: per feature (a 1-D input, or each column ``X[i]`` of a 2-D one) quantile bins with
+  their proportions (for the population stability index) and the missing (NaN) rate;
+- text inputs: the length distribution (words per text, binned like a feature), the out-of-vocabulary
+  rate against the tokenizer's vocabulary, and the centroid of the sample embeddings (embedding models).
+
+Also the names the runtime (capture writer, metering) and ``infra`` (constructs, ``maaskit usage`` and
+``drift``) share, since ``handlers`` and ``infra`` may only meet in ``bundle``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CAPTURE_BUCKET_ENV",
+    "CAPTURE_KMS_KEY_ENV",
+    "CAPTURE_PREFIX_ENV",
+    "CAPTURE_REDACT_ENV",
+    "CAPTURE_SAMPLE_ENV",
+    "DRIFT_METRIC",
+    "METERING_DIMENSIONS",
+    "METERING_METRICS",
+    "FeatureReference",
+    "Reference",
+    "TextReference",
+    "centroid_distance",
+    "feature_columns",
+    "feature_reference",
+    "oov_rate",
+    "psi",
+    "reference_from_bundle",
+    "text_reference",
+    "words",
+]
+
+# --- names shared by the runtime and infra -------------------------------------------------------------
+CAPTURE_BUCKET_ENV = "MAASKIT_CAPTURE_BUCKET"
+CAPTURE_PREFIX_ENV = "MAASKIT_CAPTURE_PREFIX"
+CAPTURE_KMS_KEY_ENV = "MAASKIT_CAPTURE_KMS_KEY"
+CAPTURE_SAMPLE_ENV = "MAASKIT_CAPTURE_SAMPLE"
+CAPTURE_REDACT_ENV = "MAASKIT_CAPTURE_REDACT"
+#: Metering metrics (EMF, namespace = the service name, ``maaskit``) and their dimension set.
+METERING_DIMENSIONS = ("consumer", "model")
+METERING_METRICS = ("Requests", "PromptTokens", "CompletionTokens", "AudioSeconds")
+#: Published by ``maaskit drift``: the largest PSI of a model's features, dimension ``model``.
+DRIFT_METRIC = "DriftPSI"
+
+_EPSILON = 1e-4
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class FeatureReference:
+    """One numeric feature: inner bin edges, the share of reference values per bin, the NaN rate."""
+
+    name: str
+    edges: list[float]
+    proportions: list[float]
+    missing_rate: float
+    count: int
+
+
+@dataclass(frozen=True)
+class TextReference:
+    """One text input: the words-per-text distribution, OOV rate and (embedding models) centroid."""
+
+    name: str
+    length: FeatureReference
+    oov_rate: float
+    centroid: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A bundle's reference statistics (``kind``: ``tabular`` or ``text``)."""
+
+    model: str
+    version: str
+    kind: str
+    features: list[FeatureReference] = field(default_factory=list)
+    texts: list[TextReference] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """A stable JSON document (sorted keys), as the packager would store it."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Reference:
+        """Read :meth:`to_json` back."""
+        data = json.loads(text)
+        texts = [
+            TextReference(t["name"], FeatureReference(**t["length"]), t["oov_rate"], t.get("centroid"))
+            for t in data.get("texts", [])
+        ]
+        features = [FeatureReference(**f) for f in data.get("features", [])]
+        return cls(data["model"], data["version"], data["kind"], features, texts)
+
+
+def feature_reference(name: str, values: np.ndarray, bins: int = 10) -> FeatureReference:
+    """Quantile bins (at most ``bins``, fewer for few distinct values) of ``values`` and their NaN rate."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    present = values[~np.isnan(values)]
+    missing = float(1 - present.size / values.size) if values.size else 0.0
+    if present.size == 0:
+        return FeatureReference(name, [], [1.0], missing, int(values.size))
+    count = max(1, min(bins, present.size // 2 or 1))
+    quantiles = np.quantile(present, np.linspace(0, 1, count + 1)[1:-1]) if count > 1 else np.array([])
+    edges = sorted({float(q) for q in quantiles})
+    proportions = _proportions(edges, present)
+    return FeatureReference(name, edges, proportions, missing, int(values.size))
+
+
+def _proportions(edges: Sequence[float], values: np.ndarray) -> list[float]:
+    counts = np.bincount(np.searchsorted(np.asarray(edges), values, side="right"), minlength=len(edges) + 1)
+    total = max(int(counts.sum()), 1)
+    return [float(c) / total for c in counts]
+
+
+def psi(reference: FeatureReference, values: Iterable[float]) -> float:
+    """Population stability index of ``values`` (NaN ignored) against the reference bins (0: the same)."""
+    array = np.asarray(list(values), dtype=np.float64)
+    array = array[~np.isnan(array)]
+    if array.size == 0:
+        return 0.0
+    actual = _proportions(reference.edges, array)
+    total = 0.0
+    for expected, seen in zip(reference.proportions, actual, strict=True):
+        e, a = max(expected, _EPSILON), max(seen, _EPSILON)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def feature_columns(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Numeric features by name: a 1-D input is one (``name``), each column of a 2-D input one (``name[i]``)."""
+    columns: dict[str, np.ndarray] = {}
+    for name, array in inputs.items():
+        array = np.asarray(array)
+        if array.dtype.kind not in "fiub":
+            continue
+        if array.ndim <= 1:
+            columns[name] = array.astype(np.float64).ravel()
+        elif array.ndim == 2:
+            for index in range(array.shape[1]):
+                columns[f"{name}[{index}]"] = array[:, index].astype(np.float64)
+    return columns
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of ``text``."""
+    return [word.lower() for word in _WORD.findall(text)]
+
+
+def oov_rate(texts: Iterable[str], vocabulary: set[str]) -> float:
+    """Share of words that are not whole tokens of ``vocabulary`` (WordPiece, BPE ``Ġ`` or Unigram ``▁`` forms)."""
+    total = unknown = 0
+    for text in texts:
+        for word in words(text):
+            total += 1
+            if word not in vocabulary and f"\u0120{word}" not in vocabulary and f"\u2581{word}" not in vocabulary:
+                unknown += 1
+    return unknown / total if total else 0.0
+
+
+def centroid_distance(reference: Sequence[float], embeddings: np.ndarray) -> float:
+    """Cosine distance between the reference centroid and the mean of ``embeddings`` (0: same direction)."""
+    mean = np.asarray(embeddings, dtype=np.float64).mean(axis=0)
+    ref = np.asarray(reference, dtype=np.float64)
+    denominator = float(np.linalg.norm(mean) * np.linalg.norm(ref))
+    return 1.0 - float(mean @ ref) / denominator if denominator else 1.0
+
+
+def tokenizer_vocabulary(path: Path) -> set[str]:
+    """The whole-token vocabulary of a ``tokenizer.json`` (lower-cased)."""
+    model = json.loads(path.read_text(encoding="utf-8")).get("model", {})
+    vocab = model.get("vocab", {})
+    tokens = vocab.keys() if isinstance(vocab, dict) else [item[0] for item in vocab]
+    return {str(token).lower() for token in tokens}
+
+
+def text_reference(
+    name: str, texts: Sequence[str], vocabulary: set[str], embeddings: np.ndarray | None = None
+) -> TextReference:
+    """The reference of one text input."""
+    lengths = np.asarray([len(words(text)) for text in texts], dtype=np.float64)
+    centroid = None
+    if embeddings is not None and np.asarray(embeddings).ndim == 2:
+        centroid = [float(x) for x in np.asarray(embeddings, dtype=np.float64).mean(axis=0)]
+    return TextReference(name, feature_reference(f"{name}.words", lengths), oov_rate(texts, vocabulary), centroid)
+
+
+def reference_from_bundle(bundle: Any) -> Reference:
+    """The reference statistics of an opened bundle (:func:`bundle.open_bundle`), from its samples."""
+    manifest = bundle.manifest
+    samples = bundle.samples()
+    if manifest.text is not None:
+        vocabulary = tokenizer_vocabulary(bundle.root / manifest.text.tokenizer_file)
+        embedding = None
+        if manifest.embedding is not None:
+            embedding = samples.outputs.get(manifest.embedding.output)
+        texts = []
+        for input_name, array in samples.inputs.items():
+            if np.asarray(array).dtype.kind in "OUS":
+                values = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(array).ravel()]
+                texts.append(text_reference(input_name, values, vocabulary, embedding))
+        return Reference(manifest.name, manifest.version, "text", texts=texts)
+    features = [feature_reference(n, v) for n, v in feature_columns(samples.inputs).items()]
+    return Reference(manifest.name, manifest.version, "tabular", features=features)
