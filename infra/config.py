@@ -21,6 +21,7 @@ __all__ = [
     "AuthConfig",
     "ChallengerConfig",
     "ConfigError",
+    "EDGE_STREAMING_REASON",
     "DeployConfig",
     "EndpointConfig",
     "LambdaConfig",
@@ -29,6 +30,7 @@ __all__ = [
     "SageMakerAutoscaling",
     "SageMakerConfig",
     "STAGE_PATTERN",
+    "StreamingConfig",
     "ThrottleConfig",
     "check_stage",
     "load_config",
@@ -41,6 +43,15 @@ ENDPOINT_NAME = r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$"
 STAGE_PATTERN = r"^[a-z][a-z0-9]{0,15}$"
 #: Retention values CloudWatch Logs accepts.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922)
+
+
+#: Why an edge-optimized API cannot carry a streaming model (also raised at synthesis for text-generation bundles).
+EDGE_STREAMING_REASON = (
+    "api.endpoint_type edge cannot carry the streaming routes of endpoint {name}: an edge-optimized API's "
+    "streamed responses stop after 30 s without a byte (5 minutes on a regional one), shorter than a long "
+    "prompt's time to first token; set api.endpoint_type: regional, or endpoints.{name}.lambda.streaming.api_routes: "
+    "false (the Function URL still streams)"
+)
 
 
 class ConfigError(ValueError):
@@ -65,6 +76,27 @@ class ProvisionedConcurrency(_Strict):
         return self
 
 
+class StreamingConfig(_Strict):
+    """How a streaming (text-generation) Lambda endpoint is reached; ignored for other bundles.
+
+    Its function runs maaskit's streaming loop, so every route of the model streams (docs/streaming.md).
+    """
+
+    function_url: bool = Field(default=True, description="A Function URL on the live alias, InvokeMode RESPONSE_STREAM.")
+    url_auth: Literal["iam", "none"] = Field(
+        default="iam", description="iam: SigV4-signed callers (AWS_IAM); none: a public URL (anyone may call it)."
+    )
+    api_routes: bool = Field(
+        default=True, description="The model's API routes, integrated with ResponseTransferMode STREAM."
+    )
+
+    @model_validator(mode="after")
+    def _reachable(self) -> StreamingConfig:
+        if not self.function_url and not self.api_routes:
+            raise ValueError("function_url and api_routes are both false: the model would be unreachable; keep one")
+        return self
+
+
 class LambdaConfig(_Strict):
     """Sizing of a Lambda target. Memory also buys CPU: 1769 MB is one full vCPU."""
 
@@ -80,8 +112,21 @@ class LambdaConfig(_Strict):
     )
     architecture: Literal["arm64", "x86_64"] = "arm64"
     timeout_s: int = Field(
-        default=API_GATEWAY_TIMEOUT_S, ge=1, le=900, description="API Gateway stops waiting at 29 s."
+        default=API_GATEWAY_TIMEOUT_S,
+        ge=1,
+        le=900,
+        description="API Gateway stops waiting at 29 s; a streaming endpoint left at the default gets 900 s "
+        "(the function's and the streaming integration's timeout).",
     )
+    ephemeral_storage_mb: int | None = Field(
+        default=None, ge=512, le=10240, description="/tmp size; None: Lambda's 512 MB (the model ships in the code)."
+    )
+    snapstart: bool = Field(
+        default=False,
+        description="SnapStart on published versions (Python 3.12+ zip functions: no provisioned concurrency, "
+        "no ephemeral storage over 512 MB, no container image).",
+    )
+    streaming: StreamingConfig = Field(default_factory=StreamingConfig)
     reserved_concurrency: int | None = Field(default=None, ge=1)
     provisioned_concurrency: ProvisionedConcurrency | None = None
     log_retention_days: int = 30
@@ -93,6 +138,24 @@ class LambdaConfig(_Strict):
     @model_validator(mode="after")
     def _retention_allowed(self) -> LambdaConfig:
         _check_retention(self.log_retention_days)
+        return self
+
+    @model_validator(mode="after")
+    def _snapstart_limits(self) -> LambdaConfig:
+        if not self.snapstart:
+            return self
+        conflicts = {
+            "provisioned_concurrency": self.provisioned_concurrency is not None,
+            "ephemeral_storage_mb": (self.ephemeral_storage_mb or 512) > 512,
+            "package": self.package == "image",
+        }
+        for key, conflict in conflicts.items():
+            if conflict:
+                raise ValueError(
+                    f"snapstart cannot go with {key} ({getattr(self, key)!r}): SnapStart allows no provisioned "
+                    "concurrency, no ephemeral storage over 512 MB and no container image; remove snapstart or "
+                    f"{key}"
+                )
         return self
 
     @model_validator(mode="after")
@@ -225,6 +288,10 @@ class ThrottleConfig(_Strict):
 class ApiConfig(_Strict):
     """The stage's REST API."""
 
+    endpoint_type: Literal["regional", "edge"] = Field(
+        default="regional",
+        description="edge: edge-optimized (CloudFront); refused with a streaming model: its idle timeout is 30 s.",
+    )
     auth: AuthConfig = Field(default_factory=AuthConfig)
     throttling: ThrottleConfig = Field(default_factory=ThrottleConfig)
     log_retention_days: int = 90
@@ -250,6 +317,15 @@ class DeployConfig(_Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"endpoint names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _streaming_needs_regional(self) -> DeployConfig:
+        if self.api.endpoint_type != "edge":
+            return self
+        for endpoint in self.endpoints:
+            if "streaming" in endpoint.lambda_.model_fields_set and endpoint.lambda_.streaming.api_routes:
+                raise ValueError(EDGE_STREAMING_REASON.format(name=endpoint.name))
         return self
 
     def endpoint(self, name: str) -> EndpointConfig:

@@ -28,6 +28,7 @@ from bundle.limits import LAMBDA_ZIP_UNZIPPED_BYTES
 
 __all__ = [
     "ASSET_KEY_VARIABLE",
+    "GENAI_REQUIREMENTS",
     "LAMBDA_LEFT_OUT",
     "LAMBDA_UNZIPPED_LIMIT",
     "PYTHON_VERSION",
@@ -44,6 +45,7 @@ __all__ = [
     "staged_context",
     "tree_digest",
     "tree_size",
+    "unhashed_requirements",
 ]
 
 #: Lambda's limit on a function's unzipped code and layers together (bundle.limits, DESIGN §5).
@@ -147,36 +149,63 @@ def _filtered_requirements(requirements: Path, work: Path) -> Path:
     return path
 
 
-def dependency_dir(requirements: Path, arch: Arch, cache_root: Path) -> Path:
-    """Runtime deps installed for ``arch`` and CPython 3.11, cached by lock-file hash; returns the directory.
+#: What a generative (streaming) function adds to the lock: onnxruntime-genai and the chat templates' jinja2.
+GENAI_REQUIREMENTS = ("onnxruntime-genai==0.18.0", "jinja2==3.1.6", "markupsafe==3.0.4")
 
-    Both manylinux tags are passed: with one alone pip silently picks old or wrong wheels.
+
+def unhashed_requirements(requirements: Path, extra: tuple[str, ...], work: Path) -> Path:
+    """The lock's pins without their hashes (they are the cp311 wheels'), plus ``extra``: for another Python."""
+    pins = [
+        line.split(";")[0].replace("\\", "").strip()
+        for line in requirements.read_text().splitlines()
+        if line.strip() and not line.strip().startswith(("#", "--hash", "-"))
+    ]
+    path = work / "requirements-unhashed.txt"
+    path.write_text("\n".join([*pins, *extra]) + "\n")
+    return path
+
+
+def dependency_dir(
+    requirements: Path, arch: Arch, cache_root: Path, *, python_version: str = PYTHON_VERSION, extra: tuple[str, ...] = ()
+) -> Path:
+    """Runtime deps installed for ``arch`` and CPython ``python_version`` (3.11: the hash-checked lock; another
+    Python, or ``extra`` pins: the lock's versions without hashes, plus ``extra``), cached by their hash.
+
+    Both manylinux tags are passed: with one alone pip silently picks old or wrong wheels. ``.pyc`` files are
+    compiled only for 3.11 (the one Python here); other targets compile at import.
     """
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
-    target = cache_root / f"deps-{arch}-cp311-{_CACHE_FORMAT}-{digest}"
+    tag = "cp" + python_version.replace(".", "")
+    digest = hashlib.sha256(requirements.read_bytes() + "\n".join(extra).encode()).hexdigest()[:16]
+    flavour = f"{tag}-genai" if extra else tag
+    target = cache_root / f"deps-{arch}-{flavour}-{_CACHE_FORMAT}-{digest}"
     if (target / ".complete").is_file():
         return target
     cache_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_root))
     try:
         pip_arch = _PIP_ARCH[arch]
+        hashed = python_version == PYTHON_VERSION and not extra
+        lock = _filtered_requirements(requirements, work) if hashed else unhashed_requirements(requirements, extra, work)
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
             "--target", str(work / "python"), "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", PYTHON_VERSION, "--platform", f"manylinux_2_28_{pip_arch}",
-            "--platform", f"manylinux2014_{pip_arch}",
-            "-r", str(_filtered_requirements(requirements, work)),
+            "--python-version", python_version, "--platform", f"manylinux_2_28_{pip_arch}",
+            "--platform", f"manylinux2014_{pip_arch}", "-r", str(lock),
         ]  # fmt: skip
-        if requirements.name != "requirements.txt":
+        if hashed and requirements.name != "requirements.txt":
             command.append("--require-hashes")
+        if not hashed:
+            command.append("--no-deps")  # the lock is complete: nothing beyond its pins and ``extra``
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise PackagingError(
-                f"pip could not install the Lambda runtime deps for {arch} from {requirements}:\n"
-                f"{result.stderr.strip()[-2000:]}\nCheck network access to the package index, then synthesize again."
+                f"pip could not install the Lambda runtime deps for {arch} and Python {python_version} from "
+                f"{requirements}:\n{result.stderr.strip()[-2000:]}\nCheck network access to the package index, "
+                "then synthesize again."
             )
         _strip(work / "python")
-        _compile(work / "python", "/opt/python")
+        if python_version == PYTHON_VERSION:
+            _compile(work / "python", "/opt/python")
         (work / ".complete").write_text(digest)
         if (target / ".complete").is_file():
             return target  # another synthesis (a parallel test worker) finished first: its copy may be in use

@@ -18,8 +18,16 @@ from infra.constructs.registry import Registry
 from infra.constructs.sagemaker_endpoint import SageMakerEndpoint, SageMakerEndpointProps
 from infra.nag import acknowledge
 from infra.names import resource_name, stage_name
-from infra.packaging import dependency_dir, lambda_requirements, runtime_sources, staged_context, tree_size
+from infra.packaging import (
+    GENAI_REQUIREMENTS,
+    dependency_dir,
+    lambda_requirements,
+    runtime_sources,
+    staged_context,
+    tree_size,
+)
 from infra.sizing import check_sagemaker, choose_target
+from infra.streaming import STREAM_PYTHON_VERSION, check_edge, is_streaming
 
 __all__ = ["MaaskitStack", "MaaskitStackProps"]
 
@@ -43,7 +51,7 @@ class MaaskitStackProps:
 
 
 class MaaskitStack(Stack):
-    """Attributes: ``registry``, ``layers`` (architecture -> layer), ``lambda_endpoints`` and
+    """Attributes: ``registry``, ``layers`` (``<arch>`` or ``<arch>-genai`` -> layer), ``lambda_endpoints`` and
     ``sagemaker_endpoints`` (model -> construct), ``api`` and ``dashboard``."""
 
     def __init__(self, scope: Construct, construct_id: str, props: MaaskitStackProps, **kwargs: object) -> None:
@@ -66,7 +74,10 @@ class MaaskitStack(Stack):
                 )
             if target == "lambda":
                 arch = endpoint.lambda_.architecture
-                layer, deps_size = self._layer(arch, props.repo_root, cache_root)
+                streaming = is_streaming(bundle.task)
+                if streaming:
+                    check_edge(endpoint.name, props.config.api, endpoint.lambda_)
+                layer, deps_size = self._layer(arch, props.repo_root, cache_root, genai=streaming)
                 self.lambda_endpoints[endpoint.name] = LambdaEndpoint(
                     self,
                     f"Lambda-{endpoint.name}",
@@ -94,7 +105,12 @@ class MaaskitStack(Stack):
             ModelApiProps(
                 stage=props.stage,
                 config=props.config.api,
-                lambda_models={model: ep.alias for model, ep in self.lambda_endpoints.items()},
+                lambda_models={
+                    model: ep.alias
+                    for model, ep in self.lambda_endpoints.items()
+                    if not ep.streaming or ep.props.sizing.streaming.api_routes
+                },
+                streaming_models={model: ep.timeout_s for model, ep in self.lambda_endpoints.items() if ep.streaming},
                 openai_model=openai_model([m for m in self.lambda_endpoints if props.bundles[m].task == EMBEDDINGS]),
                 sagemaker_models={
                     model: SageMakerRoute(ep.endpoint.endpoint_name or "", ep.endpoint_arn)
@@ -125,25 +141,34 @@ class MaaskitStack(Stack):
         CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Base URL of the models' routes")
         self._acknowledge_service_roles()
 
-    def _layer(self, arch: str, repo_root: Path, cache_root: Path) -> tuple[lambda_.LayerVersion, int]:
-        """The stack's dependency layer for ``arch`` (created once) and its unzipped size."""
+    def _layer(
+        self, arch: str, repo_root: Path, cache_root: Path, *, genai: bool = False
+    ) -> tuple[lambda_.LayerVersion, int]:
+        """The stack's dependency layer for ``arch`` (created once) and its unzipped size; ``genai``: the
+        streaming functions' layer (CPython 3.12, manylinux_2_28 wheels, onnxruntime-genai added)."""
         requirements = lambda_requirements(repo_root)
-        deps = dependency_dir(requirements, arch, cache_root)  # type: ignore[arg-type]
+        python = STREAM_PYTHON_VERSION if genai else "3.11"
+        deps = dependency_dir(
+            requirements, arch, cache_root,  # type: ignore[arg-type]
+            python_version=python, extra=GENAI_REQUIREMENTS if genai else (),
+        )  # fmt: skip
         size = tree_size(deps / "python")
-        if arch not in self.layers:
-            self.layers[arch] = lambda_.LayerVersion(
+        key = f"{arch}-genai" if genai else arch
+        if key not in self.layers:
+            self.layers[key] = lambda_.LayerVersion(
                 self,
-                f"Deps-{arch}",
+                f"Deps-{key}",
                 code=lambda_.Code.from_asset(
                     str(deps), exclude=[".complete"], asset_hash=deps.name, asset_hash_type=AssetHashType.CUSTOM
                 ),
-                compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
+                compatible_runtimes=[lambda_.Runtime.PYTHON_3_12 if genai else lambda_.Runtime.PYTHON_3_11],
                 compatible_architectures=[
                     lambda_.Architecture.ARM_64 if arch == "arm64" else lambda_.Architecture.X86_64
                 ],
-                description=f"maaskit runtime deps ({requirements.name}, {arch}, CPython 3.11)",
+                description=f"maaskit runtime deps ({requirements.name}{' + onnxruntime-genai' if genai else ''}, "
+                f"{arch}, CPython {python})",
             )
-        return self.layers[arch], size
+        return self.layers[key], size
 
     def _acknowledge_service_roles(self) -> None:
         """Findings that CDK's own service roles raise, each right by design (reasons below)."""

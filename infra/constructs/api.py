@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from aws_cdk import Fn, RemovalPolicy
+from aws_cdk import Duration, Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
@@ -31,7 +31,15 @@ from infra.constructs.logs import retention
 from infra.nag import acknowledge
 from infra.names import stage_name
 
-__all__ = ["BINARY_MEDIA_TYPES", "EMBEDDINGS", "ModelApi", "ModelApiProps", "SageMakerRoute", "openai_model"]
+__all__ = [
+    "BINARY_MEDIA_TYPES",
+    "EMBEDDINGS",
+    "ModelApi",
+    "ModelApiProps",
+    "SageMakerRoute",
+    "lambda_integration",
+    "openai_model",
+]
 
 #: The task whose Lambda model answers the OpenAI-compatible routes (POST /v1/embeddings, GET /v1/models).
 EMBEDDINGS = "feature-extraction"
@@ -76,6 +84,10 @@ class ModelApiProps:
       (OpenAI's paths carry no model name, so one model owns them); default None: no bare OpenAI routes.
       Every Lambda embedding model also answers OpenAI clients at the base URL ``/models/<m>/v1``
       through its ``/models/<m>/{proxy+}`` route.
+    - ``streaming_models``: Lambda models whose function runs the streaming loop -> their function timeout (s).
+      Every route of such a model is integrated with ``ResponseTransferMode: STREAM`` (the
+      ``2021-11-15/.../response-streaming-invocations`` URI; the loop answers every event streamed, which a
+      buffered integration could not read) and an integration timeout equal to the function's (up to 15 min).
     """
 
     stage: str
@@ -84,6 +96,7 @@ class ModelApiProps:
     sagemaker_models: dict[str, SageMakerRoute] = field(default_factory=dict)
     versions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     openai_model: str | None = None
+    streaming_models: dict[str, int] = field(default_factory=dict)
 
 
 class ModelApi(Construct):
@@ -102,7 +115,9 @@ class ModelApi(Construct):
             "Api",
             rest_api_name=stage_name(props.stage),
             description=f"maaskit models, stage {props.stage}",
-            endpoint_configuration=apigw.EndpointConfiguration(types=[apigw.EndpointType.REGIONAL]),
+            endpoint_configuration=apigw.EndpointConfiguration(
+                types=[apigw.EndpointType.EDGE if config.endpoint_type == "edge" else apigw.EndpointType.REGIONAL]
+            ),
             binary_media_types=BINARY_MEDIA_TYPES,
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
@@ -153,7 +168,7 @@ class ModelApi(Construct):
         models = self.api.root.add_resource("models")
         self._catalogue(models, props)
         for name, alias in sorted(props.lambda_models.items()):
-            self._lambda_routes(models, name, alias)
+            self._lambda_routes(models, name, alias, props.streaming_models.get(name))
         for name, route in sorted(props.sagemaker_models.items()):
             self._sagemaker_routes(models, name, route)
         if props.openai_model is not None:
@@ -204,8 +219,10 @@ class ModelApi(Construct):
         options = {**self._method_options, **extra}
         self.methods.append(resource.add_method(verb, integration, **options))  # type: ignore[arg-type]
 
-    def _lambda_routes(self, models: apigw.Resource, name: str, alias: lambda_.IFunction) -> None:
-        integration = apigw.LambdaIntegration(alias, proxy=True, scope_permission_to_method=False)
+    def _lambda_routes(
+        self, models: apigw.Resource, name: str, alias: lambda_.IFunction, stream_timeout_s: int | None = None
+    ) -> None:
+        integration = lambda_integration(alias, stream_timeout_s)
         proxy = {"request_validator": self.validator, "request_parameters": {"method.request.path.proxy": True}}
         own = models.add_resource(name)
         self._add(own, "GET", integration, request_validator=self.validator)
@@ -329,6 +346,20 @@ def _response(status: str, pattern: str | None) -> apigw.IntegrationResponse:
         status_code=status,
         selection_pattern=pattern,
         response_parameters={"method.response.header.Content-Type": "integration.response.header.Content-Type"},
+    )
+
+
+def lambda_integration(alias: lambda_.IFunction, stream_timeout_s: int | None = None) -> apigw.LambdaIntegration:
+    """A Lambda proxy integration on ``alias``; with ``stream_timeout_s`` a streaming one (STREAM transfer mode,
+    InvokeWithResponseStream, which ``lambda:InvokeFunction`` permits) timing out with the function."""
+    if stream_timeout_s is None:
+        return apigw.LambdaIntegration(alias, proxy=True, scope_permission_to_method=False)
+    return apigw.LambdaIntegration(
+        alias,
+        proxy=True,
+        scope_permission_to_method=False,
+        response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+        timeout=Duration.seconds(stream_timeout_s),
     )
 
 

@@ -26,12 +26,15 @@ from infra.bundles import BundleSource
 from infra.packaging import (
     bundling_options,
     code_asset_hash,
+    lambda_requirements,
     runtime_sources,
     stage_lambda_code,
     staged_context,
     tree_digest,
 )
 from infra.samples import BUNDLE_PACKAGE, HOOK_SOURCE, stage_hook_asset
+from infra.stream_image import STREAM_DOCKERFILE, STREAM_IMAGE_DIR, stream_image_files
+from infra.streaming import EXEC_WRAPPER, STREAM_PYTHON_VERSION
 
 __all__ = ["hook_asset_hash", "hook_code", "image_code", "zip_code"]
 
@@ -44,30 +47,54 @@ def _directory(bundle: BundleSource) -> Path:
     return bundle.directory
 
 
-def zip_code(source_root: Path, bundle: BundleSource) -> lambda_.Code:
-    """The function's zip: runtime sources and this bundle, keyed by :func:`infra.packaging.code_asset_hash`."""
+def zip_code(source_root: Path, bundle: BundleSource, *, streaming: bool = False) -> lambda_.Code:
+    """The function's zip: runtime sources and this bundle, keyed by :func:`infra.packaging.code_asset_hash`.
+
+    ``streaming``: a Python 3.12 function run by the streaming loop: no 3.11 ``.pyc`` (3.12 would ignore
+    them), and the exec wrapper staged executable (Lambda runs it as a program).
+    """
     bundle_dir = _directory(bundle)
 
     def stage(out: Path) -> None:
         stage_lambda_code(out, source_root, bundle_dir)
+        if streaming:
+            (out / EXEC_WRAPPER).chmod(0o755)
 
+    key = code_asset_hash(source_root, bundle.digest)
+    if streaming:
+        key = hashlib.sha256(f"{key}\nstreaming python={STREAM_PYTHON_VERSION}".encode()).hexdigest()
     return lambda_.Code.from_asset(
         str(source_root / "handlers"),
         asset_hash_type=AssetHashType.OUTPUT,
-        bundling=bundling_options(stage, key=code_asset_hash(source_root, bundle.digest)),
+        bundling=bundling_options(stage, key=key, compile_python=not streaming),
     )
 
 
 def image_code(
-    source_root: Path, bundle: BundleSource, build_root: Path, label: str, platform: ecr_assets.Platform
+    source_root: Path,
+    bundle: BundleSource,
+    build_root: Path,
+    label: str,
+    platform: ecr_assets.Platform,
+    *,
+    streaming: bool = False,
 ) -> lambda_.DockerImageCode:
     """The function's container image: a build context of its own (content-addressed, holding the bundle
-    under ``bundles/<dir>``) and the bundle's sha256 as the image asset's extra hash."""
+    under ``bundles/<dir>``) and the bundle's sha256 as the image asset's extra hash.
+
+    ``streaming``: the generated Python 3.12 image (:mod:`infra.stream_image`) whose entry point is the
+    streaming loop, with onnxruntime-genai and the model baked in.
+    """
     bundle_dir = _directory(bundle)
     trees = {**runtime_sources(source_root), f"bundles/{bundle_dir.name}": bundle_dir}
+    dockerfile = LAMBDA_DOCKERFILE
+    if streaming:
+        generated = stream_image_files(build_root, lambda_requirements(source_root))
+        trees.update({f"{STREAM_IMAGE_DIR}/{path.name}": path for path in generated})
+        dockerfile = f"{STREAM_IMAGE_DIR}/{STREAM_DOCKERFILE}"
     context = staged_context(build_root, label, trees)
     return lambda_.DockerImageCode.from_image_asset(
-        str(context), file=LAMBDA_DOCKERFILE, platform=platform, extra_hash=f"bundle={bundle.digest}"
+        str(context), file=dockerfile, platform=platform, extra_hash=f"bundle={bundle.digest}"
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -23,12 +23,14 @@ from infra.config import AlarmConfig, LambdaConfig, RolloutConfig
 from infra.constructs.alarms import rollback_alarm
 from infra.constructs.assets import hook_code, image_code, zip_code
 from infra.constructs.logs import retention
+from infra.constructs.stream_url import add_stream_url, stream_environment
 from infra.nag import acknowledge
 from infra.names import CODEDEPLOY_GROUP, LIVE_ALIAS, format_version_description
 from infra.packaging import LAMBDA_UNZIPPED_LIMIT, PYTHON_VERSION, runtime_sources, tree_size
 from infra.rollout import lambda_deployment_config
 from infra.samples import HOOK_HANDLER
 from infra.sizing import lambda_memory, lambda_package, ready_warning
+from infra.streaming import STREAM_PYTHON_VERSION, check_snapstart, generative_memory_mb, is_streaming, stream_timeout_s
 
 __all__ = ["LambdaEndpoint", "LambdaEndpointProps"]
 
@@ -46,6 +48,8 @@ class LambdaEndpointProps:
     - ``deps_layer`` / ``deps_size``: the stack's dependency layer for this architecture and its unzipped size.
     - ``sizing``, ``rollout``, ``alarms``: from the deploy file (defaults documented there).
     - ``build_root``: where a container build context is staged when the zip would be too large.
+    - A ``text-generation`` bundle streams: Python 3.12, the streaming loop, a Function URL (see
+      :mod:`infra.constructs.stream_url`); ``deps_layer`` must then be the onnxruntime-genai cp312 layer.
     """
 
     function_name: str
@@ -65,11 +69,14 @@ class LambdaEndpoint(Construct):
     Attributes: ``function``, ``version``, ``alias``, ``application``, ``deployment_group``, ``hook``, ``alarms``
     (name -> alarm), ``unzipped_size`` (bytes of code and layer), ``package`` (``zip``, or ``image`` when
     asked or when the bundle is too large for a zip), ``uses_image``, ``memory_mb`` (configured, else
-    the resident memory measured at packaging plus headroom; see ``infra.sizing``).
+    the resident memory measured at packaging plus headroom; see ``infra.sizing`` and ``infra.streaming``),
+    ``streaming`` (the bundle generates text: the function runs the streaming loop), ``function_url``
+    (the streaming Function URL on the alias, or None), ``timeout_s``.
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: LambdaEndpointProps) -> None:
         super().__init__(scope, construct_id)
+        self.props = props
         bundle = props.bundle
         if bundle.directory is None:
             raise ValueError(f"{props.function_name}: a Lambda target needs a local bundle, got {bundle.s3_uri}")
@@ -80,7 +87,14 @@ class LambdaEndpoint(Construct):
         self.unzipped_size = code_size + props.deps_size
         self.package = lambda_package(bundle.name, props.sizing, self.unzipped_size, bundle_size)
         self.uses_image = self.package == "image"
-        self.memory_mb = lambda_memory(bundle.name, props.sizing, bundle.resources)
+        self.streaming = is_streaming(bundle.task)
+        check_snapstart(bundle.name, props.sizing, package=self.package, streaming=self.streaming)
+        if self.streaming:
+            self.memory_mb = generative_memory_mb(bundle.name, props.sizing, bundle_dir, bundle.resources)
+            self.timeout_s = stream_timeout_s(props.sizing)
+        else:
+            self.memory_mb = lambda_memory(bundle.name, props.sizing, bundle.resources)
+            self.timeout_s = props.sizing.timeout_s
         slow_start = ready_warning(bundle.name, bundle.resources)
         if slow_start:
             Annotations.of(self).add_warning_v2("maaskit:slow-init", slow_start)
@@ -100,7 +114,7 @@ class LambdaEndpoint(Construct):
             "function_name": props.function_name,
             "architecture": architecture,
             "memory_size": self.memory_mb,
-            "timeout": Duration.seconds(sizing.timeout_s),
+            "timeout": Duration.seconds(self.timeout_s),
             "tracing": lambda_.Tracing.ACTIVE,
             "log_group": log_group,
             "role": _role(self, "Role", log_group, f"Runs {props.function_name}"),
@@ -109,7 +123,11 @@ class LambdaEndpoint(Construct):
                 names.BUNDLES: TASK_ROOT_BUNDLES,
                 names.METRICS: "emf",
                 names.PAGE: "true" if sizing.page else "false",
+                **(stream_environment(zip_package=not self.uses_image) if self.streaming else {}),
             },
+            "ephemeral_storage_size": (
+                Size.mebibytes(sizing.ephemeral_storage_mb) if sizing.ephemeral_storage_mb else None
+            ),
             "description": f"maaskit model {bundle.label}",
             "current_version_options": lambda_.VersionOptions(
                 # Read back by the release commands (infra.names.parse_version_description).
@@ -134,7 +152,8 @@ class LambdaEndpoint(Construct):
                 self,
                 "Function",
                 code=image_code(
-                    props.source_root, bundle, props.build_root, props.function_name, _platform(architecture)
+                    props.source_root, bundle, props.build_root, props.function_name, _platform(architecture),
+                    streaming=self.streaming,
                 ),
                 **common,
             )
@@ -142,10 +161,11 @@ class LambdaEndpoint(Construct):
             self.function = lambda_.Function(
                 self,
                 "Function",
-                runtime=lambda_.Runtime.PYTHON_3_11,
-                handler="handlers.lambda_entry.handler",
-                code=zip_code(props.source_root, bundle),
+                runtime=_runtime(self.streaming),
+                handler="handlers.lambda_entry.handler",  # the buffered entry; a streaming one runs the loop
+                code=zip_code(props.source_root, bundle, streaming=self.streaming),
                 layers=[props.deps_layer],
+                snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if sizing.snapstart else None,
                 **common,
             )
         self.version = self.function.current_version
@@ -158,12 +178,17 @@ class LambdaEndpoint(Construct):
                 sizing.provisioned_concurrency.min if sizing.provisioned_concurrency else None
             ),
         )
+        self.function_url = (
+            add_stream_url(self, self.alias, sizing.streaming, bundle.name)
+            if self.streaming and sizing.streaming.function_url
+            else None
+        )
         pc = sizing.provisioned_concurrency
         if pc is not None and pc.max is not None and pc.max > pc.min:
             scaling = self.alias.add_auto_scaling(min_capacity=pc.min, max_capacity=pc.max)
             scaling.scale_on_utilization(utilization_target=pc.target_utilization)
         self.alarms = _alarms(self, props.function_name, self.alias, props.alarms)
-        self.hook = _hook(self, props, self.version.function_arn, architecture)
+        self.hook = _hook(self, props, self.version.function_arn, architecture, streaming=self.streaming)
         self.version.grant_invoke(self.hook)
         self._acknowledge()
         # Application = function name, group CODEDEPLOY_GROUP: the names the release commands look up.
@@ -195,11 +220,13 @@ class LambdaEndpoint(Construct):
         )
 
     def _acknowledge(self) -> None:
+        python = STREAM_PYTHON_VERSION if self.streaming else PYTHON_VERSION
         acknowledge(
             self.hook,
             "AwsSolutions-L1",
-            f"Python {PYTHON_VERSION} on purpose: the hook judges answers with the bundle package and the "
-            "endpoint's dependency layer (cp311 wheels), the same code and libraries the runtime checks with.",
+            f"Python {python} on purpose: the hook judges answers with the bundle package and the "
+            f"endpoint's dependency layer (cp{python.replace('.', '')} wheels), the same code and libraries the "
+            "runtime checks with.",
         )
         for role in (self.function.role, self.hook.role):
             assert role is not None
@@ -209,7 +236,15 @@ class LambdaEndpoint(Construct):
                 "Active X-Ray tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support no "
                 "resource-level permissions; every other statement of this role names one ARN.",
             )
-        if not self.uses_image:
+        if self.streaming and not self.uses_image:
+            acknowledge(
+                self.function,
+                "AwsSolutions-L1",
+                f"Python {STREAM_PYTHON_VERSION} on purpose: the dependency layer holds cp312 wheels "
+                "(onnxruntime-genai's manylinux_2_28 builds need AL2023's glibc, which Python 3.12+ runtimes run "
+                "on) installed with --python-version 3.12; move the layer and the runtime together when upgrading.",
+            )
+        elif not self.uses_image:
             acknowledge(
                 self.function,
                 "AwsSolutions-L1",
@@ -217,6 +252,11 @@ class LambdaEndpoint(Construct):
                 "(handlers/docker/requirements-lambda.txt), the container fallback uses the python:3.11 Lambda base, "
                 "and .pyc files are compiled for 3.11. Move all three together when upgrading.",
             )
+
+
+def _runtime(streaming: bool) -> lambda_.Runtime:
+    """Python 3.12 (AL2023) for streaming functions, 3.11 (the cp311 lock) for the others."""
+    return lambda_.Runtime.PYTHON_3_12 if streaming else lambda_.Runtime.PYTHON_3_11
 
 
 def _platform(architecture: lambda_.Architecture) -> ecr_assets.Platform:
@@ -261,6 +301,8 @@ def _hook(
     props: LambdaEndpointProps,
     target_arn: str,
     architecture: lambda_.Architecture,
+    *,
+    streaming: bool = False,
 ) -> lambda_.Function:
     """The pre-traffic hook: its own small function, judging with the bundle package on the endpoint's layer."""
     name = f"{props.function_name}-pre-traffic"
@@ -277,7 +319,7 @@ def _hook(
         role=_role(scope, "HookRole", hook_logs, f"Runs {name}"),
         function_name=name,
         description=f"Runs the samples of {props.bundle.label} against the new version before traffic shifts",
-        runtime=lambda_.Runtime.PYTHON_3_11,  # the dependency layer's Python (numpy, pydantic, orjson)
+        runtime=_runtime(streaming),  # the dependency layer's Python (numpy, pydantic, orjson, tokenizers)
         architecture=architecture,  # the layer is built for the endpoint's architecture
         handler=HOOK_HANDLER,
         code=hook_code(props.bundle),  # keyed by the bundle: each hook holds its own model's samples
