@@ -52,8 +52,9 @@ CAPTURE_PREFIX_ENV = "MAASKIT_CAPTURE_PREFIX"
 CAPTURE_KMS_KEY_ENV = "MAASKIT_CAPTURE_KMS_KEY"
 CAPTURE_SAMPLE_ENV = "MAASKIT_CAPTURE_SAMPLE"
 CAPTURE_REDACT_ENV = "MAASKIT_CAPTURE_REDACT"
-#: Metering metrics (EMF, namespace = the service name, ``maaskit``) and their dimension set.
-METERING_DIMENSIONS = ("consumer", "model")
+#: Metering metrics (EMF, namespace = the service name, ``maaskit``) and their dimension set; ``stage`` is
+#: API Gateway's stage of the request (``local`` outside API Gateway).
+METERING_DIMENSIONS = ("stage", "consumer", "model")
 METERING_METRICS = ("Requests", "PromptTokens", "CompletionTokens", "AudioSeconds")
 #: Published by ``maaskit drift``: the largest PSI of a model's features, dimension ``model``.
 DRIFT_METRIC = "DriftPSI"

@@ -137,6 +137,7 @@ def metering_fields(scope: Mapping[str, Any]) -> dict[str, Any]:
     caller = caller_of(scope)
     units = scope.get(_UNITS_KEY)
     fields: dict[str, Any] = {
+        "stage": str(_request_context(scope).get("stage") or "local")[:_FIELD_LIMIT],
         "consumer": caller.consumer,
         "caller_type": caller.kind,
         "route": route_of(scope),
