@@ -14,6 +14,7 @@ pytest.importorskip("soundfile")
 from typer.testing import CliRunner
 
 from bundle import open_bundle
+from bundle.parity_speech import judge_speech
 from bundle.reader import file_sha256
 from bundle.speech import TRANSCRIPT_KEY, unpack_audio
 from maaskit.cli import app
@@ -43,6 +44,10 @@ def test_cli_detects_a_ctc_folder_and_gates_it_on_synthetic_audio(tmp_path: Path
     assert len(unpack_audio(bundle.samples().inputs)) == 3
     assert [i.name for i in bundle.manifest.inputs] == ["input_values"]
     assert bundle.manifest.inputs[0].shape == [None, None]
+    report, problems = judge_speech(bundle.manifest, bundle.root, bundle.samples())  # what `verify` would run
+    assert report.passed and not problems
+    report, problems = judge_speech(bundle.manifest, bundle.root, bundle.samples(), lambda files: ["x"] * len(files))
+    assert not report.passed and problems[0].startswith("sample 0: transcribed 'x'")
 
 
 def test_whisper_with_sample_files_records_every_figure(tmp_path: Path) -> None:
@@ -85,6 +90,8 @@ def test_whisper_with_sample_files_records_every_figure(tmp_path: Path) -> None:
     transcripts = np.load(stored)[f"output/{TRANSCRIPT_KEY}"]
     assert transcripts.shape == (1,) and transcripts[0]
     assert json.loads((result.directory / "manifest.json").read_text())["task"] == "automatic-speech-recognition"
+    bundle = open_bundle(result.directory)
+    assert judge_speech(bundle.manifest, bundle.root, bundle.samples())[0].passed
 
 
 def test_refusals_say_what_to_do(tmp_path: Path) -> None:
