@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -30,6 +30,7 @@ from bundle.reference import (
     DRIFT_METRIC,
 )
 from infra.consumers_config import CaptureConfig
+from infra.nag import acknowledge
 
 __all__ = ["CAPTURE_PREFIX", "DataCapture", "DataCaptureProps", "capture_parameter", "capture_prefix"]
 
@@ -111,6 +112,14 @@ class DataCapture(Construct):
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Encrypt"], resources=[self.key.key_arn])
         )
+        if function.role is not None:
+            stack = Stack.of(self)
+            bucket_id = stack.resolve(stack.get_logical_id(self.bucket.node.default_child))  # type: ignore[arg-type]
+            acknowledge(
+                function.role,
+                f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{prefix}*]",
+                f"{model} writes captured exchanges as new objects under its own prefix {prefix} (names made at run time).",
+            )
         environment = {
             CAPTURE_BUCKET_ENV: self.bucket.bucket_name,
             CAPTURE_PREFIX_ENV: CAPTURE_PREFIX,

@@ -111,7 +111,7 @@ class ConsumerKeys(Construct):
             "Function",
             function_name=function_name,
             description=f"maaskit {props.stage}: Bearer or x-api-key -> the consumer's usage-plan key",
-            runtime=lambda_.Runtime.PYTHON_3_13,
+            runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(AUTHORIZER_CODE), exclude=["__pycache__", "*.pyc"]),
