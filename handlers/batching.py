@@ -47,13 +47,12 @@ import numpy as np
 
 from bundle.manifest import TensorSpec
 from handlers.settings import Settings
+from handlers.vocabulary import Feed, Outputs
 
 __all__ = ["BatchConfig", "BatchStats", "BatcherClosedError", "MicroBatcher", "RunFn"]
 
 logger = logging.getLogger("maaskit.batching")
 
-Feed = dict[str, np.ndarray]
-Outputs = dict[str, np.ndarray]
 #: The synchronous inference function a batcher fronts: named inputs to named outputs (with
 #: ``run_options``, it also takes the batch's options: ``run(feed, options)``).
 RunFn = Callable[..., Outputs]
