@@ -29,7 +29,7 @@ from handlers.settings import Settings
 
 if TYPE_CHECKING:
     from handlers.engine import Inferencer, ModelRuntime
-    from handlers.processing import Feed, Outputs
+    from handlers.vocabulary import Feed, Outputs
 
 __all__ = ["Adaptive", "Batched", "Budgeted", "Inline", "Strategy", "Threaded", "choose_strategy"]
 

@@ -19,12 +19,11 @@ import numpy as np
 
 from bundle import BundleError, Manifest, Samples
 from bundle.judge import Answer, RawSamples, judge, local_runner, raw_samples
+from handlers.vocabulary import Feed, Inputs
 
 if TYPE_CHECKING:
     from handlers.engine import ModelRuntime
     from handlers.settings import Settings
-
-Feed = dict[str, np.ndarray]
 
 __all__ = [
     "TIMED_RUNS",
@@ -44,12 +43,8 @@ class WarmupMismatchError(BundleError):
     """The model's answers on its samples differ from the outputs stored in the bundle."""
 
 
-def _raw_inputs(raw: list[str] | list[bytes]) -> object:
+def _raw_inputs(raw: list[str] | list[bytes]) -> Inputs:
     """The processor's ``Inputs`` holding raw examples (texts or encoded images)."""
-    try:  # the shared vocabulary's home (issue 20); handlers.processing before it moved
-        from handlers.vocabulary import Inputs  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        from handlers.processing import Inputs  # type: ignore[attr-defined, no-redef, unused-ignore]
     return Inputs(raw=raw)
 
 
@@ -60,9 +55,9 @@ def _as_feed(array: np.ndarray) -> np.ndarray:
 def feed_of(runtime: ModelRuntime, raw: RawSamples) -> Feed:
     """Raw sample inputs as the model's feed: texts and images through its processor, tensors as stored."""
     if raw.kind == "texts":
-        return runtime.processor.preprocess(_raw_inputs(raw.texts))  # type: ignore[arg-type]
+        return runtime.processor.preprocess(_raw_inputs(raw.texts))
     if raw.kind == "images":
-        return runtime.processor.preprocess(_raw_inputs(raw.images))  # type: ignore[arg-type]
+        return runtime.processor.preprocess(_raw_inputs(raw.images))
     return {name: _as_feed(array) for name, array in raw.tensors.items()}
 
 
