@@ -57,7 +57,9 @@ class GenerationParity(_Strict):
     """Share of sample conversations whose rendered prompt equals ``apply_chat_template``'s (None: no template)."""
     logits_max_abs: float = Field(ge=0)
     """Largest difference of teacher-forced next-token logits over every prompt position."""
-    logits_max_abs_tolerance: float = Field(ge=0)
+    logits_max_abs_tolerance: float | None = Field(default=None, ge=0)
+    """None: not gated (quantized bundles are gated on top-1 agreement and KL)."""
+    min_top1: float = Field(default=0.0, ge=0, le=1)
     kl_max: float = Field(ge=0)
     """Largest KL(transformers || bundle) of the next-token distributions."""
     kl_tolerance: float = Field(ge=0)
@@ -121,7 +123,9 @@ class GreedyVerdict:
         if self.passed:
             return f"greedy tokens reproduced on {self.exact:.0%} of the prompts"
         prompt, step = self.first_divergence or (0, 0)
-        return f"greedy tokens differ from the golden continuation (prompt {prompt}, token {step}); exact {self.exact:.0%}"
+        return (
+            f"greedy tokens differ from the golden continuation (prompt {prompt}, token {step}); exact {self.exact:.0%}"
+        )
 
 
 def _unpadded(row: np.ndarray) -> list[int]:

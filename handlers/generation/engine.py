@@ -121,7 +121,9 @@ class Stream:
 class GenerationEngine:
     """The worker that owns ``og.Model``; :meth:`stream` / :meth:`generate` run requests through it."""
 
-    def __init__(self, model_dir: Path, eos_token_ids: Iterable[int], vocab_size: int, *, max_waiting: int = 16) -> None:
+    def __init__(
+        self, model_dir: Path, eos_token_ids: Iterable[int], vocab_size: int, *, max_waiting: int = 16
+    ) -> None:
         import onnxruntime_genai as og
 
         self._og = og

@@ -38,11 +38,19 @@ def _refuse(message: str, param: str) -> OpenAIParameterError:
     return OpenAIParameterError(message, param, "unsupported_parameter")
 
 
-def _number(payload: dict[str, Any], name: str, default: float, low: float, high: float, *, open_low: bool = False) -> float:
+def _number(
+    payload: dict[str, Any], name: str, default: float, low: float, high: float, *, open_low: bool = False
+) -> float:
     value = payload.get(name)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, _NUMBER) or value > high or value < low or (open_low and value == low):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, _NUMBER)
+        or value > high
+        or value < low
+        or (open_low and value == low)
+    ):
         bound = f"({low}, {high}]" if open_low else f"[{low}, {high}]"
         raise OpenAIParameterError(f"{name} must be a number in {bound}, got {value!r}", name)
     return float(value)
@@ -140,7 +148,9 @@ def asked(runtime: GenerativeRuntime, payload: dict[str, Any], *, chat: bool) ->
         top_p=_number(payload, "top_p", defaults.top_p, 0.0, 1.0, open_low=True),
         top_k=defaults.top_k if top_k in (None, -1) else (_whole(payload, "top_k", 0) or 0),
         seed=_whole(payload, "seed", -(2**63)),
-        repetition_penalty=_number(payload, "repetition_penalty", defaults.repetition_penalty, 0.0, 10.0, open_low=True),
+        repetition_penalty=_number(
+            payload, "repetition_penalty", defaults.repetition_penalty, 0.0, 10.0, open_low=True
+        ),
         stop=_stops(payload.get("stop")),
     )
     include_usage = bool(options.get("include_usage")) if isinstance(options, dict) else False

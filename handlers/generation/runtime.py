@@ -76,7 +76,11 @@ class GenerativeRuntime(ModelRuntime):
         generated: list[list[int]] = []
         for index, prompt in enumerate(prompts):
             processor = self.generation_processor
-            ids = processor.chat_ids(prompt["messages"]) if "messages" in prompt else processor.prompt_ids(prompt["prompt"])
+            ids = (
+                processor.chat_ids(prompt["messages"])
+                if "messages" in prompt
+                else processor.prompt_ids(prompt["prompt"])
+            )
             expected = [int(token) for token in stored[index] if int(token) != PAD_ID]
             if ids != expected:
                 raise GenerationWarmupError(

@@ -44,11 +44,11 @@ def package_text_generation(
 ) -> PackageResult:
     """Package a causal LM folder, or a transformers model object with its ``tokenizer``, for text-generation."""
     from bundle.version import maaskit_version
+    from bundle.writer import bundle_paths
     from model_packager.api import _check_target, _validate
     from model_packager.failure_log import log_path
     from model_packager.generative.package import DEFAULT_MAX_NEW_TOKENS, package_generative, precision_of
     from model_packager.provenance import created_time, detect_provenance
-    from bundle.writer import bundle_paths
 
     chosen = precision_of(quantize, precision)
     if optimize != "none":

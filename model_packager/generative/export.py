@@ -41,8 +41,9 @@ def builder_version() -> str:
 
 def _extra_options(precision: str) -> list[str]:
     options = ["hf_token=false"]  # never reach a model hub
-    if precision == "int4":
-        options.append("int4_accuracy_level=4")
+    if precision == "int4":  # k-quant, with the lm_head and the most sensitive layers kept 8-bit
+        options += ["algo_config=k_quant", "matmul_mixed_precision=last_matmul:int8,mixed_layers:int8",
+                    "block_size=32", "accuracy_level=4"]  # fmt: skip
     return options
 
 

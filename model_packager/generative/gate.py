@@ -57,10 +57,10 @@ class GateResult:
 def _kl(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     def log_softmax(values: np.ndarray) -> np.ndarray:
         shifted = values.astype(np.float64) - values.max(axis=-1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        return np.asarray(shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)))
 
     ref, cand = log_softmax(reference), log_softmax(candidate)
-    return np.sum(np.exp(ref) * (ref - cand), axis=-1)
+    return np.asarray(np.sum(np.exp(ref) * (ref - cand), axis=-1))
 
 
 def _hf_greedy(model: Any, ids: list[int], steps: int, eos: set[int]) -> tuple[list[int], list[np.ndarray]]:
@@ -129,7 +129,8 @@ def run_gate(source: CausalLMSource, exported: Path, prompts: Sequence[Prompt], 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     hf_tokenizer = AutoTokenizer.from_pretrained(str(source.path))
-    hf_model = AutoModelForCausalLM.from_pretrained(str(source.path), dtype=torch.float32).eval()
+    hf_model = AutoModelForCausalLM.from_pretrained(str(source.path), dtype=torch.float32)
+    hf_model.eval()  # type: ignore[no-untyped-call]
     ours = Tokenizer.from_file(str(exported / "tokenizer.json"))
     bundle_model = og.Model(str(exported))
     eos = set(source.eos_token_ids)
@@ -182,7 +183,8 @@ def run_gate(source: CausalLMSource, exported: Path, prompts: Sequence[Prompt], 
         tokenizer_agreement=token_agree / count,
         template_agreement=template_agree / templates if templates else None,
         logits_max_abs=max_abs,
-        logits_max_abs_tolerance=min(tolerances.logits_max_abs, 1e30),
+        logits_max_abs_tolerance=None if tolerances.logits_max_abs == float("inf") else tolerances.logits_max_abs,
+        min_top1=tolerances.min_top1,
         kl_max=kl_max,
         kl_tolerance=tolerances.kl,
         top1_agreement=top1,
@@ -194,4 +196,3 @@ def run_gate(source: CausalLMSource, exported: Path, prompts: Sequence[Prompt], 
     )
     width = max(len(row) for row in ids_rows)
     return GateResult(parity, texts, _padded(ids_rows, width), _padded(golden, golden_tokens))
-

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from bundle.generation import GENERATION_TASK, GenerationParity, GenerationSpec
-from bundle.manifest import Manifest, ParityCheck, ParityReport, TensorSpec, ToolInfo
+from bundle.generation import GenerationParity, GenerationSpec
+from bundle.manifest import DType, FileEntry, Manifest, ParityCheck, ParityReport, TensorSpec, ToolInfo
 from bundle.processing.chat import template_sha256
 from bundle.reader import MODEL_DATA_FILE, file_sha256
 from bundle.writer import write_bundle
@@ -35,7 +35,7 @@ __all__ = ["GOLDEN_TOKENS", "package_generative", "precision_of"]
 GOLDEN_TOKENS = 32
 DEFAULT_MAX_NEW_TOKENS = 1024
 _PROCESSING_FILES = ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json")
-_ONNX_DTYPES = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 16: "float32"}
+_ONNX_DTYPES: dict[int, DType] = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 16: "float32"}
 
 
 def precision_of(quantize: str | None, precision: str) -> str:
@@ -72,9 +72,23 @@ def _tensor_specs(model_path: Path) -> tuple[list[TensorSpec], list[TensorSpec],
 
 def _summary_report(parity: GenerationParity) -> ParityReport:
     """The gate in the manifest's common parity shape (the full figures are in ``generation.parity``)."""
-    checks = [
-        ParityCheck(output="logits", metric="max_abs_diff", tolerance=parity.logits_max_abs_tolerance,
-                    measured=parity.logits_max_abs, passed=parity.logits_max_abs <= parity.logits_max_abs_tolerance),
+    limit = parity.logits_max_abs_tolerance
+    checks = (
+        []
+        if limit is None
+        else [
+            ParityCheck(
+                output="logits",
+                metric="max_abs_diff",
+                tolerance=limit,
+                measured=parity.logits_max_abs,
+                passed=parity.logits_max_abs <= limit,
+            ),
+        ]
+    )
+    checks += [
+        ParityCheck(output="next_token", metric="label_agreement", tolerance=parity.min_top1,
+                    measured=parity.top1_agreement, passed=parity.top1_agreement >= parity.min_top1),
         ParityCheck(output="greedy_tokens", metric="label_agreement", tolerance=parity.min_greedy_exact,
                     measured=parity.greedy_exact, passed=parity.greedy_exact >= parity.min_greedy_exact),
         ParityCheck(output="tokens", metric="label_agreement", tolerance=1.0, measured=parity.tokenizer_agreement,
@@ -84,11 +98,13 @@ def _summary_report(parity: GenerationParity) -> ParityReport:
 
 
 def _failure(parity: GenerationParity) -> str:
+    limit = "" if parity.logits_max_abs_tolerance is None else f" (<= {parity.logits_max_abs_tolerance:.3g})"
     figures = (
         f"tokenizer agreement {parity.tokenizer_agreement:.0%}, template agreement "
         f"{'n/a' if parity.template_agreement is None else f'{parity.template_agreement:.0%}'}, "
-        f"logits max abs {parity.logits_max_abs:.3g} (<= {parity.logits_max_abs_tolerance:.3g}), "
-        f"KL {parity.kl_max:.3g} (<= {parity.kl_tolerance:.3g}), top-1 {parity.top1_agreement:.1%}, "
+        f"logits max abs {parity.logits_max_abs:.3g}{limit}, "
+        f"KL {parity.kl_max:.3g} (<= {parity.kl_tolerance:.3g}), top-1 {parity.top1_agreement:.1%} "
+        f"(>= {parity.min_top1:.0%}), "
         f"greedy exact {parity.greedy_exact:.0%} (>= {parity.min_greedy_exact:.0%})"
     )
     margin = parity.first_divergence_margin
@@ -96,7 +112,9 @@ def _failure(parity: GenerationParity) -> str:
     return f"the generation gate failed: {figures}{where}"
 
 
-def _spec(source: CausalLMSource, exported: Path, precision: str, gate: GateResult, max_new_tokens: int) -> GenerationSpec:
+def _spec(
+    source: CausalLMSource, exported: Path, precision: str, gate: GateResult, max_new_tokens: int
+) -> GenerationSpec:
     template = source.chat_template
     return GenerationSpec(
         architecture=source.architecture,
@@ -153,8 +171,10 @@ def package_generative(
             (exported / "chat_template.jinja").write_text(source.chat_template, encoding="utf-8")
         exported_at = time.perf_counter()
         step("checking generation parity against transformers")
-        gate = run_gate(source, exported, prompts, golden_tokens=GOLDEN_TOKENS,
-                        tolerances=tolerances_for_precision(precision), store_bundle_tokens=precision != "fp32")  # fmt: skip
+        tolerances = tolerances_for_precision(precision)
+        quantized = precision != "fp32"
+        gate = run_gate(source, exported, prompts, golden_tokens=GOLDEN_TOKENS, tolerances=tolerances,
+                        store_bundle_tokens=quantized)  # fmt: skip
         if not gate.parity.passed:
             report = _summary_report(gate.parity)
             raise ParityError(_failure(gate.parity), report, "generation")
@@ -166,8 +186,8 @@ def package_generative(
             name=name, version=version, created=created,
             framework=ToolInfo(name="transformers", version=transformers.__version__),
             converter=ToolInfo(name="onnxruntime-genai", version=builder_version()),
-            opsets=opsets, inputs=inputs, outputs=outputs, task=GENERATION_TASK,
-            parity=_summary_report(gate.parity), files={"model.onnx": {"sha256": "0" * 64, "size": 0}},
+            opsets=opsets, inputs=inputs, outputs=outputs, task="text-generation",
+            parity=_summary_report(gate.parity), files={"model.onnx": FileEntry(sha256="0" * 64, size=0)},
             provenance=provenance, metadata=dict(metadata or {}),
             generation=_spec(source, exported, precision, gate, max_new_tokens),
         )  # fmt: skip
@@ -185,7 +205,11 @@ def package_generative(
     from bundle import open_bundle
 
     written = open_bundle(paths.directory)
-    timings = {"export_s": exported_at - started, "gate_s": gated_at - exported_at, "total_s": time.perf_counter() - started}
+    timings = {
+        "export_s": exported_at - started,
+        "gate_s": gated_at - exported_at,
+        "total_s": time.perf_counter() - started,
+    }
     return PackageResult(paths.directory, paths.archive, written.manifest, notes, timings)
 
 

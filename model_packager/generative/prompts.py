@@ -38,15 +38,19 @@ def _checked(item: Any, where: str) -> dict[str, Any]:
     messages = item.get("messages") if isinstance(item, dict) else None
     if isinstance(messages, list) and messages:
         for message in messages:
-            if not (isinstance(message, dict) and message.get("role") in _ROLES and isinstance(message.get("content"), str)):
+            if not (
+                isinstance(message, dict) and message.get("role") in _ROLES and isinstance(message.get("content"), str)
+            ):
                 raise SampleMismatchError(
-                    f"{where}: each message must be {{\"role\": system|user|assistant, \"content\": text}}"
+                    f'{where}: each message must be {{"role": system|user|assistant, "content": text}}'
                 )
         return {"messages": [{"role": m["role"], "content": m["content"]} for m in messages]}
     raise SampleMismatchError(f'{where}: a prompt is {{"messages": [...]}}, {{"prompt": "..."}} or a JSON string')
 
 
-def load_prompts(sample: str | Path | Sequence[Any] | None, has_template: bool) -> tuple[list[dict[str, Any]], str | None]:
+def load_prompts(
+    sample: str | Path | Sequence[Any] | None, has_template: bool
+) -> tuple[list[dict[str, Any]], str | None]:
     """The prompts, and a note when the built-in set was used (chat prompts need a chat template)."""
     if sample is None:
         prompts = [p for p in BUILTIN_PROMPTS if has_template or "prompt" in p]

@@ -11,7 +11,9 @@ def generation_lines(spec: GenerationSpec) -> list[str]:
     """The task, limits and gate figures, a few lines."""
     gate = spec.parity
     template = "n/a" if gate.template_agreement is None else f"{gate.template_agreement:.0%}"
-    margin = "" if gate.first_divergence_margin is None else f", first divergence margin {gate.first_divergence_margin:.3g}"
+    margin = (
+        "" if gate.first_divergence_margin is None else f", first divergence margin {gate.first_divergence_margin:.3g}"
+    )
     return [
         f"  task    text-generation: {spec.architecture} {spec.precision} on {spec.execution_provider}, "
         f"context {spec.context_length} tokens, max new tokens {spec.max_new_tokens}, eos {spec.eos_token_ids}",

@@ -74,7 +74,7 @@ class CausalLMSource:
     bos_token_id: int | None
     chat_template: str | None
     template_tokens: dict[str, str] = field(default_factory=dict)
-    defaults: GenerationDefaults = GenerationDefaults()
+    defaults: GenerationDefaults = field(default_factory=GenerationDefaults)
 
 
 def _ids(value: Any) -> list[int]:

@@ -77,7 +77,9 @@ def test_completions_plain_and_streamed(gen_live: LiveServer, gen_runtimes, gen_
     assert answer.choices[0].text == text
     streamed = "".join(
         chunk.choices[0].text
-        for chunk in client.completions.create(model="tiny-llama", prompt=prompt, temperature=0, max_tokens=16, stream=True)
+        for chunk in client.completions.create(
+            model="tiny-llama", prompt=prompt, temperature=0, max_tokens=16, stream=True
+        )
     )
     assert streamed == text
 

@@ -77,7 +77,8 @@ def test_api_packages_a_llama_model_object_with_its_tokenizer(tmp_path: Path) ->
 
 def test_gate_failure_exits_1_with_figures_and_writes_nothing(qwen_folder: Path, tmp_path: Path, monkeypatch) -> None:
     from model_packager import ParityError, package
-    from model_packager.generative import gate, package as packaging
+    from model_packager.generative import gate
+    from model_packager.generative import package as packaging
 
     strict = gate.GenerationTolerances(logits_max_abs=0.0)
     monkeypatch.setattr(packaging, "tolerances_for_precision", lambda precision: strict)
