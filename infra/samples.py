@@ -4,7 +4,7 @@ The hook decides with the same function as the packager, ``verify`` and the runt
 (:func:`bundle.judge.judge`), so it ships the ``bundle`` package itself (numpy, pydantic, orjson and
 tokenizers come from the endpoint's dependency layer) together with the bundle's ``manifest.json``
 (task, tolerances, dtypes, labels), ``samples.npz`` (raw inputs and expected outputs) and, for text
-bundles, the tokenizer file (a token classifier is judged on real tokens: the judge encodes the
+and text-generation bundles, the tokenizer file (a token classifier is judged on real tokens: the judge encodes the
 sample texts to find them). The model itself is never staged: the hook asks the new version.
 """
 
@@ -20,7 +20,7 @@ __all__ = ["BUNDLE_PACKAGE", "HOOK_HANDLER", "HOOK_MODULES", "HOOK_SOURCE", "sta
 
 HOOK_SOURCE = Path(__file__).resolve().parent / "hook" / "pre_traffic.py"
 #: The hook's modules, staged side by side at the top of the asset.
-HOOK_MODULES = (HOOK_SOURCE, HOOK_SOURCE.parent / "oip.py")
+HOOK_MODULES = (HOOK_SOURCE, HOOK_SOURCE.parent / "oip.py", HOOK_SOURCE.parent / "generative.py")
 BUNDLE_PACKAGE = Path(bundle.__file__).resolve().parent
 #: The hook's Lambda handler inside the staged asset.
 HOOK_HANDLER = "pre_traffic.handler"
@@ -39,5 +39,7 @@ def stage_hook_asset(out: Path, bundle_dir: Path) -> None:
     names = [MANIFEST_FILE, SAMPLES_FILE]
     if source.manifest.text is not None:
         names.append(source.manifest.text.tokenizer_file)
+    if source.manifest.generation is not None:  # the golden tokens are decoded to align them with answers
+        names.append(source.manifest.generation.tokenizer_file)
     for name in names:
         shutil.copyfile(source.root / name, out / name)

@@ -10,6 +10,8 @@ the deployed API delivers them (resource ``/v2/models/<name>/{proxy+}``, binary 
 many as Lambda's 6 MB invoke limit needs. The answers' raw outputs are judged by
 :func:`bundle.judge.judge`, exactly as the packager, ``maaskit verify`` and the runtime's warm-up judge
 them. Any mismatch, error status or invocation failure reports ``Failed``, which stops the rollout.
+A text-generation bundle is checked by replaying its golden greedy continuations instead
+(:mod:`generative`: OpenAI completions, temperature 0, judged by ``bundle.generation.judge_greedy``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,13 @@ from bundle.judge import RawSamples, Runner, judge, raw_samples
 from bundle.manifest import Manifest, load_manifest
 from bundle.samples import Samples, read_samples
 
+from bundle.generation import GENERATION_TASK
+
 try:
+    from infra.hook.generative import check_generation
     from infra.hook.oip import decode_answer, request_body
 except ModuleNotFoundError:  # the staged asset: the hook's modules side by side at the top level
+    from generative import check_generation  # type: ignore[import-not-found, no-redef]
     from oip import decode_answer, request_body  # type: ignore[import-not-found, no-redef]
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "handler",
     "infer_event",
     "load_cases",
+    "raw_invoker",
     "remote_runner",
     "request_batches",
 ]
@@ -194,8 +202,23 @@ def compare(manifest: Manifest, samples: Samples, payloads: list[Any], root: Pat
         return [str(exc)]
 
 
+def raw_invoker(client: Any, target: str) -> Callable[[dict[str, Any]], bytes]:
+    """Sends one event to ``target`` and returns the raw payload (a streaming function's is prelude + body)."""
+
+    def invoke(event: dict[str, Any]) -> bytes:
+        answer = client.invoke(FunctionName=target, Payload=json.dumps(event).encode())
+        payload = bytes(answer["Payload"].read())
+        if answer.get("FunctionError"):
+            raise HookError(f"the new version failed: {payload[:500]!r}")
+        return payload
+
+    return invoke
+
+
 def _check(client: Any, target: str, manifest: Manifest, samples: Samples, root: Path = HOOK_DIR) -> list[str]:
     try:
+        if manifest.task == GENERATION_TASK:
+            return check_generation(manifest, samples, root, raw_invoker(client, target))[1]
         return judge(manifest, root, samples, remote_runner(client, target, manifest)).problems
     except (HookError, ValueError) as exc:
         return [str(exc)]

@@ -133,3 +133,11 @@ def custom_synth(tmp_path_factory: pytest.TempPathFactory, bundles: dict[str, Pa
         "stages": {"prod": {"api": {"throttling": {"rate_limit": 500}}}},
     }
     return synthesize(tmp_path_factory.mktemp("custom"), config, stage="prod")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama-style text-generation bundle (random weights), packaged by ``model_packager.package``."""
+    from tests.genmodels import package_tiny
+
+    return package_tiny("llama", tmp_path_factory.mktemp("genai"))
