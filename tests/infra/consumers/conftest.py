@@ -1,0 +1,1 @@
+from tests.infra.consumers.aws import fake_credentials  # noqa: F401
