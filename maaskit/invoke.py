@@ -27,6 +27,8 @@ __all__ = ["InvokeError", "build_request", "invoke_target"]
 _TIMEOUT_S = 30.0
 _IMAGES = {".jpg", ".jpeg", ".png", ".webp"}
 _RAW_TYPES = {".csv": "text/csv", ".npy": "application/x-npy"}
+#: Labels asked for an image file, as the Hugging Face image-classification pipeline's default.
+IMAGE_TOP_K = 5
 _FORMATS = "use a .json, .npz, .csv or .npy file, or an image (.jpg, .png, .webp)"
 
 #: ``send(method, path, body, headers) -> (status, headers, body)``: one HTTP exchange with the target.
@@ -103,8 +105,8 @@ def build_request(
         except orjson.JSONDecodeError as exc:
             raise InvokeError(f"{data} is not valid JSON: {exc}") from None
         return _json(predict, headers, orjson.dumps({"rows": payload}) if isinstance(payload, list) else raw)
-    if suffix in _IMAGES:
-        return _json(predict, headers, {"inputs": image_inputs(raw)})
+    if suffix in _IMAGES:  # the five best labels, as an image-classification pipeline answers by default
+        return _json(predict, headers, {"inputs": image_inputs(raw), "parameters": {"top_k": IMAGE_TOP_K}})
     if suffix not in (".npz", *_RAW_TYPES):
         raise InvokeError(f"{data}: {_FORMATS}")
     try:
