@@ -7,7 +7,7 @@ until they end. Rows, side by side in one run:
 - the SageMaker entry (``python -m handlers.sagemaker_entry``), ``POST /invocations``;
 - ``maaskit serve``, ``POST /invocations`` (decode processes, ``MAASKIT_DECODE_PROCESSES`` default 2);
 - ``maaskit serve`` with ``MAASKIT_DECODE_PROCESSES=0`` (decoding in threads only: the earlier ``serve``);
-- ``maaskit serve``, ``POST /models/{m}/predict`` (that codec decodes in a thread, under the GIL).
+- ``maaskit serve``, ``POST /models/{m}/predict`` (maaskit JSON, parsed in a decode process as well).
 
     python -m bench.large_bodies [--mb 4] [--rounds 1]
 

@@ -13,6 +13,7 @@ import binascii
 import csv
 import io
 from collections.abc import Collection
+from dataclasses import replace
 from tokenize import TokenError
 from typing import Any
 
@@ -25,6 +26,7 @@ from handlers.http import json_response, loads
 from handlers.vocabulary import BODY_KINDS, Answers, Inputs
 
 __all__ = [
+    "with_arrays",
     "CSV",
     "JSON",
     "NPY",
@@ -230,13 +232,16 @@ def decode_body(media: str, body: bytes, kind: str, numeric: bool = True) -> Inp
         if not text:
             raise InvalidInputError("the body is empty; send the text")
         return Inputs(raw=text, where="the body")
-    inputs = json_inputs(loads(body))
-    return Inputs(
+    return with_arrays(json_inputs(loads(body)))
+
+
+def with_arrays(inputs: Inputs) -> Inputs:
+    """``inputs`` with its numeric lists as arrays: what a worker process hands back (pickled cheaply)."""
+    return replace(
+        inputs,
         named={name: _arrays(value) for name, value in inputs.named.items()},
         raw=_arrays(inputs.raw),
         rows=_arrays(inputs.rows),
-        options=inputs.options,
-        where=inputs.where,
     )
 
 

@@ -6,12 +6,12 @@ and above, routes run that work through :func:`off_loop` in Starlette's thread p
 stay inline, where a thread hop would cost more than the work.
 
 A thread still shares the GIL, and orjson or numpy hold it for a whole parse (100-500 ms for 5 MB on a
-busy machine). So the SageMaker ``/invocations`` codec, whose ``/ping`` the platform health-checks, hands
+busy machine). So the JSON codecs, whose server the platform health-checks on ``/ping``, hand
 large bodies from that thread to a worker *process* (:func:`in_process`, ``MAASKIT_DECODE_PROCESSES``, 2
 in the container and under ``maaskit serve``, 0 on Lambda): the thread waits without the GIL and the loop
 only unpickles arrays and bytes. A codec joins by calling :func:`in_process` with a module-level function
-of (manifest, body) that returns arrays; codecs that do not (yet) still decode in a thread, under the GIL
-(``python -m bench.large_bodies`` shows the difference on ``/models/{m}/predict``).
+of the body that returns arrays: SageMaker ``/invocations``, maaskit ``/predict`` and TF Serving ``:predict``
+do (``python -m bench.large_bodies`` shows ``/ping`` beside each); the others decode in a thread.
 """
 
 from __future__ import annotations

@@ -15,10 +15,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from handlers.codecs import binary
+from handlers.codecs import binary, with_arrays
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError, UnsupportedMediaTypeError
 from handlers.http import JSON, content_type, json_response, jsonable, loads
+from handlers.offload import in_process
 from handlers.protocols.base import Codec, Decoded, Result, inference_endpoint, path_runtime
 from handlers.routing import RouteTable
 from handlers.settings import Settings
@@ -69,8 +70,17 @@ def _inputs(payload: Any) -> Inputs:
     raise InvalidInputError('body needs "inputs" (named tensors) or "rows" (one entry per example)')
 
 
+def parse_predict(body: bytes) -> Inputs:
+    """A predict body's inputs, numeric lists as arrays (module-level: a worker process runs it for large bodies)."""
+    return with_arrays(_inputs(loads(body)))
+
+
 class Predict(Codec[None]):
     """Predict with the latest version, or the one in the path, ``?version=`` or X-Maaskit-Model-Version."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.processes = settings.decode_processes
+        self.large = settings.offload_bytes
 
     def check_headers(self, request: Request, runtime: ModelRuntime) -> None:
         """JSON only (``application/json``, ``+json`` types, or no Content-Type)."""
@@ -82,7 +92,10 @@ class Predict(Codec[None]):
             )
 
     def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[None]:
-        """``{"inputs": {name: value}}`` or ``{"rows": [...]}``, with ``"parameters"``."""
+        """``{"inputs": {name: value}}`` or ``{"rows": [...]}``, with ``"parameters"`` (a large body parsed in a
+        worker process, so that ``/ping`` never waits behind it)."""
+        if self.processes and self.large and len(body) >= self.large:
+            return Decoded(in_process(self.processes, parse_predict, body), None)
         return Decoded(_inputs(loads(body)), None)
 
     def encode(self, result: Result[None]) -> Response:
@@ -125,5 +138,5 @@ def router(repository: ModelRepository, settings: Settings) -> RouteTable:
         "/models/{name}/versions/{version}/predict",
         body="PredictRequest",
         response="PredictResponse",
-    )(inference_endpoint(Predict(), repository, settings))
+    )(inference_endpoint(Predict(settings), repository, settings))
     return api

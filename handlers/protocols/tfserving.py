@@ -19,10 +19,11 @@ from bundle import VERSION_MAX_LENGTH
 from bundle.dtypes import TF_DTYPES
 from bundle.semver import semver_key
 from handlers.answers import columns_of, rows_of
-from handlers.codecs import binary
+from handlers.codecs import binary, with_arrays
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, VersionNotFoundError
 from handlers.http import describe_model, json_response, loads, pinned_version
+from handlers.offload import in_process
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.oip import error_shape
 from handlers.routing import RouteTable
@@ -98,6 +99,19 @@ class _Form:
     """``instances`` (row form) rather than ``inputs`` (columnar form)."""
 
 
+def parse_predict(body: bytes, as_arrays: bool = False) -> tuple[Inputs, bool]:
+    """A ``:predict`` body's inputs and whether it used the row form (module-level: worker processes run it)."""
+    payload = loads(body)
+    if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
+        raise InvalidInputError('send exactly one of "instances" (row format) or "inputs" (columnar format)')
+    signature = payload.get("signature_name")
+    if signature not in (None, "", "serving_default"):
+        raise InvalidInputError(f"unknown signature_name {signature!r}; this model has serving_default")
+    rows = "instances" in payload
+    inputs = _inputs(payload, rows)
+    return (with_arrays(inputs) if as_arrays else inputs), rows
+
+
 class Predict(Codec[_Form]):
     """Predict: {"instances": [...]} answers {"predictions": [...]}, {"inputs": ...} answers {"outputs": ...}.
 
@@ -108,16 +122,18 @@ class Predict(Codec[_Form]):
         """Exact semver or an integer major version from the path."""
         return _path_runtime(call.repository, call.request)
 
+    def __init__(self, settings: Settings) -> None:
+        self.processes = settings.decode_processes
+        self.large = settings.offload_bytes
+
     def decode(self, request: Request, runtime: ModelRuntime, body: bytes) -> Decoded[_Form]:
-        """Row (``instances``) or columnar (``inputs``) form; the state tells which."""
-        payload = loads(body)
-        if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
-            raise InvalidInputError('send exactly one of "instances" (row format) or "inputs" (columnar format)')
-        signature = payload.get("signature_name")
-        if signature not in (None, "", "serving_default"):
-            raise InvalidInputError(f"unknown signature_name {signature!r}; this model has serving_default")
-        rows = "instances" in payload
-        return Decoded(_inputs(payload, rows), _Form(rows))
+        """Row (``instances``) or columnar (``inputs``) form; the state tells which (a large body is parsed in
+        a worker process, so that health checks never wait behind it)."""
+        if self.processes and self.large and len(body) >= self.large:
+            inputs, rows = in_process(self.processes, parse_predict, body, True)
+        else:
+            inputs, rows = parse_predict(body)
+        return Decoded(inputs, _Form(rows))
 
     def encode(self, result: Result[_Form]) -> Response:
         """``{"predictions": rows}`` for the row form, ``{"outputs": ...}`` for the columnar one."""
@@ -164,5 +180,5 @@ def router(repository: ModelRepository, settings: Settings) -> RouteTable:
         "/{name}/versions/{version}:predict",
         body="TfPredictRequest",
         response="TfPredictResponse",
-    )(inference_endpoint(Predict(), repository, settings))
+    )(inference_endpoint(Predict(settings), repository, settings))
     return api
