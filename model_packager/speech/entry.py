@@ -35,6 +35,7 @@ def package_speech(
     metadata: Mapping[str, str] | None = None,
     force: bool = False,
     on_step: Callable[[str], None] | None = None,
+    max_word_error_rate: float | None = None,
 ) -> PackageResult:
     """Package a speech folder, or a transformers model object with its ``processor``, for speech recognition."""
     from bundle.version import maaskit_version
@@ -43,14 +44,16 @@ def package_speech(
     from model_packager.provenance import created_time, detect_provenance
     from model_packager.speech.package import package_speech_folder
 
-    if quantize not in (None, "none") or precision != "fp32" or optimize != "none":
+    if quantize not in (None, "none", "int8") or precision != "fp32" or optimize != "none":
         raise InvalidRequestError(
-            "speech bundles are fp32 in this version: drop --quantize/--precision/--optimize (int8, fp16 are planned)"
+            "speech bundles are fp32, or int8 with --quantize int8 (CPU); fp16 and --optimize are not offered yet"
         )
     _validate(name, version, metadata, "none", None, precision="fp32")
     out = Path(out)
     _check_target(out, bundle_paths(out, name, version), force)
     common: dict[str, Any] = {
+        "int8": quantize == "int8",
+        "max_word_error_rate": max_word_error_rate,
         "name": name,
         "version": version,
         "out": out,

@@ -27,7 +27,8 @@ from bundle.writer import write_bundle
 from model_packager.job import PackageResult
 from model_packager.parity import ParityError
 from model_packager.speech.export import export_ctc, export_whisper
-from model_packager.speech.gate import run_gate
+from model_packager.speech.gate import GateResult, run_gate
+from model_packager.speech.quantize import INT8_MAX_WORD_ERROR_RATE, quantize_graph
 from model_packager.speech.samples import load_audio_samples
 from model_packager.speech.source import SpeechSource, default_max_seconds, read_source, whisper_spec
 
@@ -100,43 +101,51 @@ def _decoder(source: SpeechSource, work: Path, fields: dict[str, Any]) -> Whispe
 
 
 def _report(parity: SpeechParity) -> ParityReport:
-    checks = [
-        ParityCheck(
-            output="transcript",
-            metric="label_agreement",
-            tolerance=1.0,
-            measured=parity.transcript_agreement,
-            passed=parity.transcript_agreement >= 1.0,
-        ),
-        ParityCheck(
-            output="logits" if parity.feature_max_abs is None else "encoder_hidden_states",
-            metric="max_abs_diff",
-            tolerance=parity.output_tolerance,
-            measured=parity.output_max_abs,
-            passed=parity.output_max_abs <= parity.output_tolerance,
-        ),
-    ]
-    if parity.feature_max_abs is not None and parity.feature_tolerance is not None:
-        checks.append(
-            ParityCheck(
-                output="input_features",
-                metric="max_abs_diff",
-                tolerance=parity.feature_tolerance,
-                measured=parity.feature_max_abs,
-                passed=parity.feature_max_abs <= parity.feature_tolerance,
-            )
-        )
-    if parity.decoder_logits_max_abs is not None and parity.decoder_logits_tolerance is not None:
-        checks.append(
-            ParityCheck(
-                output="decoder_logits",
-                metric="max_abs_diff",
-                tolerance=parity.decoder_logits_tolerance,
-                measured=parity.decoder_logits_max_abs,
-                passed=parity.decoder_logits_max_abs <= parity.decoder_logits_tolerance,
-            )
-        )
+    """The gate in the manifest's common shape: transcript word accuracy; fp32 also the tensor differences.
+
+    (int8 gates on transcripts only: its tensor differences are in ``speech.parity``, not judged.)
+    """
+    accuracy = max(0.0, 1.0 - parity.word_error_rate)
+    bound = 1.0 - parity.max_word_error_rate
+    exact = bound < 1.0 or parity.transcript_agreement >= 1.0
+    checks = [ParityCheck(output="transcript", metric="label_agreement", tolerance=bound, measured=accuracy,
+                          passed=accuracy >= bound and exact)]  # fmt: skip
+    if parity.max_word_error_rate > 0.0:
+        return ParityReport(sample_count=parity.samples, passed=parity.passed, checks=checks)
+    figures = [
+        ("logits" if parity.feature_max_abs is None else "encoder_hidden_states", parity.output_max_abs,
+         parity.output_tolerance),
+        ("input_features", parity.feature_max_abs, parity.feature_tolerance),
+        ("decoder_logits", parity.decoder_logits_max_abs, parity.decoder_logits_tolerance),
+    ]  # fmt: skip
+    for output, measured, tolerance in figures:
+        if measured is not None and tolerance is not None:
+            checks.append(ParityCheck(output=output, metric="max_abs_diff", tolerance=tolerance, measured=measured,
+                                      passed=measured <= tolerance))  # fmt: skip
     return ParityReport(sample_count=parity.samples, passed=parity.passed, checks=checks)
+
+
+def _int8(  # noqa: PLR0917
+    source: SpeechSource,
+    files: list[bytes],
+    work: Path,
+    fields: dict[str, Any],
+    synthetic: bool,
+    bound: float | None,
+    step: Callable[[str], None],
+) -> GateResult:
+    step("quantizing to int8 and gating its transcripts")
+    for graph in ("model.onnx", "decoder.onnx"):
+        if (work / graph).is_file():
+            quantize_graph(work / graph)
+    decoder = _decoder(source, work, fields) if source.kind == "whisper" else None
+    limit = INT8_MAX_WORD_ERROR_RATE if bound is None else bound
+    gate = run_gate(
+        source, files, work / "model.onnx", decoder, synthetic=synthetic, max_word_error_rate=max(limit, 1e-9)
+    )
+    if gate.problems:
+        raise ParityError("the int8 speech gate failed: " + "; ".join(gate.problems[:6]), _report(gate.parity), "int8")
+    return gate
 
 
 def package_speech_folder(
@@ -151,8 +160,14 @@ def package_speech_folder(
     on_step: Callable[[str], None] | None,
     provenance: Any,
     created: str,
+    int8: bool = False,
+    max_word_error_rate: float | None = None,
 ) -> PackageResult:
-    """Export, gate and write one speech bundle; raises ParityError when the gate fails."""
+    """Export, gate and write one speech bundle; raises ParityError when the gate fails.
+
+    ``int8``: once the fp32 graphs passed, quantize them and gate the transcripts on ``max_word_error_rate``
+    (default :data:`~model_packager.speech.quantize.INT8_MAX_WORD_ERROR_RATE`).
+    """
     step = on_step or (lambda _message: None)
     started = time.perf_counter()
     step("loading the speech model")
@@ -178,6 +193,12 @@ def package_speech_folder(
         gate = run_gate(source, files, work / "model.onnx", decoder, synthetic=sample is None)
         if gate.problems:
             raise ParityError("the speech gate failed: " + "; ".join(gate.problems[:6]), _report(gate.parity), "speech")
+        if int8:
+            gate = _int8(source, files, work, fields, sample is None, max_word_error_rate, step)
+            notes.append(
+                f"int8: word error rate {gate.parity.word_error_rate:.3f} against transformers' transcripts "
+                f"(at most {gate.parity.max_word_error_rate:.3f}); the fp32 graphs reproduced them exactly first"
+            )
         gated = time.perf_counter()
         import torch
         import transformers
@@ -186,6 +207,7 @@ def package_speech_folder(
             architecture=source.architecture,
             model_type=source.model_type,
             kind=source.kind,  # type: ignore[arg-type]
+            precision="int8" if int8 else "fp32",
             features=fields.get("features", source.features),
             ctc=fields.get("ctc"),
             whisper=fields.get("whisper"),
@@ -211,7 +233,12 @@ def package_speech_folder(
                 "speech": speech,
             }
         )
-        extra = {f.name: f.read_bytes() for f in sorted(work.iterdir()) if f.is_file() and f.name != "model.onnx"}
+        kept = {".json", ".npy", ".txt", ".model"}
+        extra = {
+            f.name: f.read_bytes()
+            for f in sorted(work.iterdir())
+            if f.is_file() and (f.suffix in kept or f.name == "decoder.onnx")
+        }
         step("writing the bundle")
         paths = write_bundle(
             out,

@@ -103,7 +103,7 @@ def test_refusals_say_what_to_do(tmp_path: Path) -> None:
         )
     folder = save_wav2vec2(tmp_path / "w2v")
     with pytest.raises(InvalidRequestError, match="fp32"):
-        package(folder, name="x", version="1.0.0", out=tmp_path / "out", quantize="int8")
+        package(folder, name="x", version="1.0.0", out=tmp_path / "out", quantize="int4")
     long = tmp_path / "long"
     long.mkdir()
     (long / "long.flac").write_bytes(encode(chirp(31.0), 16000, "FLAC"))
@@ -126,3 +126,26 @@ def test_an_english_only_whisper_packages_and_serves(tmp_path: Path) -> None:
     stored = str(np.load(result.directory / "samples.npz")[f"output/{TRANSCRIPT_KEY}"][0])
     assert runtime.transcribe(sample[0])["text"] == stored
     assert runtime.transcribe(sample[0], language="en")["language"] == "en"
+
+
+def test_int8_is_gated_on_the_word_error_rate_it_records(tmp_path: Path) -> None:
+    from handlers.settings import Settings
+    from handlers.speech.runtime import load_speech
+    from model_packager.speech import package_speech
+
+    folder = save_wav2vec2(tmp_path / "w2v")
+    result = package_speech(
+        folder, name="ctc8", version="1.0.0", out=tmp_path / "out", quantize="int8", max_word_error_rate=1.0
+    )  # random weights: int8 may change any word
+    spec = result.manifest.speech
+    assert spec is not None and spec.precision == "int8" and spec.parity.max_word_error_rate == 1.0
+    assert any(note.startswith("int8: word error rate") for note in result.notes)
+    assert result.manifest.parity.checks[0].tolerance == 0.0
+    import onnx
+
+    graph = onnx.load(str(result.directory / "model.onnx"))
+    assert any(node.op_type in {"MatMulInteger", "DynamicQuantizeMatMul"} for node in graph.graph.node)
+    runtime = load_speech(result.directory, Settings.load(environ={}, access_log=False, metrics="none"))
+    assert runtime.ready  # the warm-up judged the int8 transcripts with the recorded bound
+    with pytest.raises(InvalidRequestError, match="fp16"):
+        package(folder, name="x", version="1.0.0", out=tmp_path / "out", precision="fp16")
