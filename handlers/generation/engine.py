@@ -44,6 +44,8 @@ class GenerationRequest:
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False
+    deadline: float | None = None
+    """``time.monotonic()`` past which generation ends (``length``): the per-request time budget."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,8 @@ class GenerationEngine:
             if job.cancelled.is_set():
                 reason = "cancelled"
                 break
+            if request.deadline is not None and time.monotonic() >= request.deadline:
+                break  # the time budget is spent: what was generated is answered, finish_reason length
             generator.generate_next_token()
             token = int(generator.get_next_tokens()[0])
             produced.append(token)

@@ -13,6 +13,7 @@ Which parameters are honoured and which refused: :mod:`handlers.generation.opena
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -167,6 +168,7 @@ async def _sse(shape: _Shape, stream: Stream) -> AsyncIterator[bytes]:
 
 def _endpoint(repository: ModelRepository, settings: Settings, api: RouteTable, *, chat: bool) -> Any:
     limit = settings.max_body_bytes
+    budget_s = settings.inference_timeout_ms / 1000.0
 
     async def generate(request: Request) -> Response:
         payload = loads(await read_body(request, limit))
@@ -174,6 +176,9 @@ def _endpoint(repository: ModelRepository, settings: Settings, api: RouteTable, 
             raise InvalidInputError('the body must be a JSON object: {"model": ..., "messages": ...}')
         runtime = _runtime(repository, request, payload)
         ask = asked(runtime, payload, chat=chat)
+        if budget_s:  # MAASKIT_INFERENCE_TIMEOUT_MS: generation ends (finish_reason length) when it is spent
+            timed = dataclasses.replace(ask.request, deadline=time.monotonic() + budget_s)
+            ask = dataclasses.replace(ask, request=timed)
         try:
             stream = runtime.engine.stream(ask.request)
         except QueueFullError as error:

@@ -116,3 +116,22 @@ def test_tensor_protocols_point_to_the_generation_routes(gen_live: LiveServer) -
     response = httpx.post(gen_live.url + "/models/tiny-qwen2/predict", json={"inputs": {"x": [1]}}, timeout=30)
     assert response.status_code == 400
     assert "/v1/chat/completions" in response.text
+
+
+def test_time_budget_ends_generation_with_length(gen_runtimes, monkeypatch) -> None:
+    from handlers.app import create_app
+    from handlers.engine import ModelRepository
+    from handlers.settings import Settings
+
+    engine = next(r for r in gen_runtimes if r.name == "tiny-qwen2").engine
+    monkeypatch.setattr(engine, "tokenizer", _SlowTokenizer(engine.tokenizer))  # 20 ms a token
+    settings = Settings.load(environ={}, access_log=False, metrics="none", inference_timeout_ms=200)
+    with LiveServer(create_app(ModelRepository(gen_runtimes), settings)) as server:
+        started = time.monotonic()
+        answer = httpx.post(server.url + "/v1/chat/completions", json={**CHAT, "max_tokens": 200}, timeout=30)
+        elapsed = time.monotonic() - started
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] < 30
+    assert elapsed < 2.0
