@@ -208,3 +208,25 @@ def test_nag_and_cfn_lint_are_clean(stream_synth: Synth, public_synth: Synth):
         check=False,
     )
     assert [line for line in result.stdout.splitlines() if ":E" in line] == [], result.stdout
+
+
+@pytest.fixture(scope="module")
+def image_synth(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) -> Synth:
+    sizing = {"architecture": HOST_ARCH, "package": "image"}
+    config = {"endpoints": [{"name": "tiny-llama", "bundle": str(tiny_llama), "lambda": sizing}]}
+    return synthesize(tmp_path_factory.mktemp("image"), config, stage="dev")
+
+
+def test_an_image_function_bakes_the_model_in_and_its_entry_point_is_the_loop(image_synth: Synth):
+    function = _function(image_synth, "maaskit-dev-tiny-llama")
+    assert function["PackageType"] == "Image" and "Runtime" not in function
+    assert "AWS_LAMBDA_EXEC_WRAPPER" not in function["Environment"]["Variables"]
+    manifest = json.loads((image_synth.outdir / "maaskit-dev.assets.json").read_text())
+    (image,) = manifest["dockerImages"].values()
+    context = image_synth.outdir / image["source"]["directory"]
+    dockerfile = (context / image["source"]["dockerFile"]).read_text()
+    assert "python:3.12" in dockerfile and "-m\", \"handlers.lambda_stream\"" in dockerfile
+    assert (context / "bundles/tiny-llama-1.0.0/model.onnx.data").is_file()
+    assert "onnxruntime-genai==0.18.0" in (context / "maaskit-stream/requirements.txt").read_text()
+    assert image_synth.one("AWS::Lambda::Url")["Properties"]["InvokeMode"] == "RESPONSE_STREAM"
+    assert image_synth.violations() == []
