@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from bundle.names import OIP_HEADER_LENGTH
+
 __all__ = ["DATATYPES", "HEADER_LENGTH", "WireFormatError", "datatype_of", "decode_bytes", "encode_bytes"]
 
 #: Header giving the length of the JSON part of a binary-extension body (lowercase: ASGI header form).
-HEADER_LENGTH = "inference-header-content-length"
+HEADER_LENGTH = OIP_HEADER_LENGTH.lower()
 
 #: OIP datatype -> numpy dtype (BYTES -> object array of str/bytes).
 DATATYPES: dict[str, np.dtype[Any]] = {

@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from bundle.names import MODEL_HEADER, VERSION_HEADER
+
 __all__ = ["InvokeError", "build_request", "invoke_target"]
 
 _TIMEOUT_S = 30.0
@@ -89,7 +91,7 @@ def build_request(
 
     headers = {"accept": "application/json"}
     if version:
-        headers["x-maaskit-model-version"] = version
+        headers[VERSION_HEADER.lower()] = version
     predict = f"/models/{model}/predict"
     if data is None:
         if fallback_bundle is None:
@@ -124,7 +126,7 @@ def build_request(
         if suffix in _RAW_TYPES:
             request["raw"] = {
                 "path": f"/models/{model}/invocations",
-                "headers": headers | {"content-type": _RAW_TYPES[suffix], "x-maaskit-model": model},
+                "headers": headers | {"content-type": _RAW_TYPES[suffix], MODEL_HEADER.lower(): model},
                 "body": raw,
             }
     return request

@@ -18,6 +18,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bundle.names import OIP_HEADER_LENGTH
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, ServingError
 from handlers.http import json_response, jsonable, loads, numpy_default
@@ -187,7 +188,7 @@ def _response(
     return Response(
         header + b"".join(chunks),
         media_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(len(header))},
+        headers={OIP_HEADER_LENGTH: str(len(header))},
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bundle import names
 from handlers.codecs import (
     CSV,
     NPY,
@@ -38,9 +39,9 @@ from handlers.settings import Settings
 __all__ = ["PROTOCOL", "MODEL_HEADER", "router", "select_model"]
 
 PROTOCOL = "sagemaker"
-MODEL_HEADER = "x-maaskit-model"
-_TARGET_HEADER = "x-amzn-sagemaker-target-model"
-_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
+MODEL_HEADER = names.MODEL_HEADER.lower()
+_TARGET_HEADER = names.SAGEMAKER_TARGET_MODEL_HEADER.lower()
+_ATTRIBUTES_HEADER = names.SAGEMAKER_ATTRIBUTES_HEADER.lower()
 
 
 def _attributes(request: Request) -> dict[str, str]:
