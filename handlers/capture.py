@@ -22,6 +22,7 @@ import random
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,12 +36,14 @@ from bundle.reference import (
     CAPTURE_SAMPLE_ENV,
 )
 
-__all__ = ["CaptureWriter", "S3Sink", "capture_from_env", "redact"]
+__all__ = ["CaptureWriter", "S3Sink", "capture_from_env", "flush_all", "redact"]
 
 logger = logging.getLogger("maaskit.capture")
 #: Largest request or answer body captured; larger ones are recorded by size only.
 MAX_CAPTURED_BYTES = 256 * 1024
 Sink = Callable[[str, bytes], None]
+#: Every live writer, for :func:`flush_all` (shutdown hooks, tests).
+_WRITERS: weakref.WeakSet[CaptureWriter] = weakref.WeakSet()
 
 
 def redact(document: Any, fields: tuple[str, ...]) -> Any:
@@ -131,6 +134,7 @@ class CaptureWriter:
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        _WRITERS.add(self)
 
     def sampled(self) -> bool:
         """Whether to capture the request now starting."""
@@ -213,6 +217,12 @@ class CaptureWriter:
         except Exception:  # capture must never take the server down
             self.failed += len(batch)
             logger.exception("data capture: writing %d records to %s failed; they are dropped", len(batch), key)
+
+
+def flush_all(timeout_s: float = 10.0) -> None:
+    """Write what every live writer has queued (call at shutdown, e.g. a server's lifespan end)."""
+    for writer in list(_WRITERS):
+        writer.flush(timeout_s)
 
 
 def capture_from_env(environ: Mapping[str, str] | None = None) -> CaptureWriter | None:

@@ -53,7 +53,7 @@ _PAYLOAD_LOG_LIMIT = 4096
 #: Longest value of a logged field (path, model, version, error...); longer ones are cut and marked.
 FIELD_LOG_LIMIT = 512
 _MESSAGE_LOG_LIMIT = 2048
-#: The capture writer from the environment (made once per process); tests pass their own.
+#: Default of ``capture``: the writer the environment asks for (:func:`handlers.capture.capture_from_env`).
 _FROM_ENV: Any = object()
 #: A route-shaped error answer: (request, status, message) -> response.
 ErrorRenderer = Callable[[Request, int, str], Response]
@@ -121,7 +121,7 @@ class ObservabilityMiddleware:
         capture: CaptureWriter | None = _FROM_ENV,
     ) -> None:
         self.app = app
-        self.capture: CaptureWriter | None = _env_capture() if capture is _FROM_ENV else capture
+        self.capture: CaptureWriter | None = capture_from_env() if capture is _FROM_ENV else capture
         self.render = render
         self.metrics = metrics
         self.emf = metrics_mode == "emf"
@@ -243,14 +243,6 @@ class ObservabilityMiddleware:
 
 
 _CAPTURE_LIMIT = 256 * 1024
-_ENV_CAPTURE: list[CaptureWriter | None] = []
-
-
-def _env_capture() -> CaptureWriter | None:
-    """One capture writer per process, from the environment (None when capture is off)."""
-    if not _ENV_CAPTURE:
-        _ENV_CAPTURE.append(capture_from_env())
-    return _ENV_CAPTURE[0]
 
 
 def _header(headers: Any, name: bytes) -> str:
