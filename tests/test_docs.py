@@ -20,7 +20,13 @@ import pytest
 import typer.main
 
 REPO = Path(__file__).resolve().parents[1]
-DOCUMENTS = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md"), REPO / "bench" / "README.md"])
+DOCUMENTS = sorted(
+    [
+        REPO / "README.md",
+        *(REPO / "docs").glob("*.md"),
+        *(REPO / name / "README.md" for name in ("bench", "handlers", "tests/events")),
+    ]
+)
 _CODE = re.compile(r"```[^\n]*\n(.*?)```|`([^`\n]+)`", re.DOTALL)
 _LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 _ROUTE = re.compile(r"^(?:(?:GET|POST|PUT|DELETE|PATCH|HEAD)\s+)?(/[A-Za-z0-9_{}/:.+\-\[\]]*)$")
