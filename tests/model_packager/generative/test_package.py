@@ -121,3 +121,22 @@ def test_samples_hold_prompt_ids_as_transformers_gave_them(qwen_folder: Path, tm
     ids = [int(i) for i in samples.inputs["input_ids"][0] if i != PAD_ID]
     assert ids == AutoTokenizer.from_pretrained(str(qwen_folder))("hello there")["input_ids"]
     assert np.asarray(samples.inputs["prompt"]).tolist() == [json.dumps({"prompt": "hello there"})]
+
+
+def test_replay_golden_verifies_and_catches_a_changed_continuation(qwen_folder: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from bundle.samples import samples_bytes
+    from model_packager import package
+    from model_packager.generative.verify import replay_golden
+
+    result = package(qwen_folder, name="replay", version="1.0.0", out=tmp_path, sample=["the cat sat"])
+    assert replay_golden(open_bundle(result.directory)) == (True, "greedy tokens reproduced on 100% of the prompts")
+    altered = tmp_path / "altered"
+    shutil.copytree(result.directory, altered)
+    samples = open_bundle(altered).samples()
+    greedy = samples.outputs["greedy_ids"].copy()
+    greedy[0, 3] = (greedy[0, 3] + 1) % 300
+    (altered / "samples.npz").write_bytes(samples_bytes(samples.inputs, {"greedy_ids": greedy}))
+    passed, line = replay_golden(open_bundle(altered, verify=False))
+    assert not passed and "prompt 0, token 3" in line
