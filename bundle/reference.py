@@ -111,13 +111,15 @@ class Reference:
 
 
 def feature_reference(name: str, values: np.ndarray, bins: int = 10) -> FeatureReference:
-    """Quantile bins (at most ``bins``, fewer for few distinct values) of ``values`` and their NaN rate."""
+    """Quantile bins of ``values`` (at most ``bins``; one per ten values, at least two) and their NaN rate."""
     values = np.asarray(values, dtype=np.float64).ravel()
     present = values[~np.isnan(values)]
     missing = float(1 - present.size / values.size) if values.size else 0.0
     if present.size == 0:
         return FeatureReference(name, [], [1.0], missing, int(values.size))
-    count = max(1, min(bins, present.size // 2 or 1))
+    # PSI between two samples is biased upward by about (bins - 1) * (1/n_reference + 1/n_current): keep
+    # at least ten reference values per bin, so few samples give few (coarse) bins rather than noise.
+    count = min(bins, max(2, present.size // 10)) if present.size >= 4 else 1
     quantiles = np.quantile(present, np.linspace(0, 1, count + 1)[1:-1]) if count > 1 else np.array([])
     edges = sorted({float(q) for q in quantiles})
     proportions = _proportions(edges, present)
