@@ -149,8 +149,8 @@ def psi(reference: FeatureReference, values: Iterable[float]) -> float:
 def feature_columns(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Numeric features by name: a 1-D input is one (``name``), each column of a 2-D input one (``name[i]``)."""
     columns: dict[str, np.ndarray] = {}
-    for name, array in inputs.items():
-        array = np.asarray(array)
+    for name, value in inputs.items():
+        array = np.asarray(value)
         if array.dtype.kind not in "fiub":
             continue
         if array.ndim <= 1:

@@ -209,7 +209,8 @@ class CaptureWriter:
     def _write(self, batch: list[dict[str, Any]]) -> None:
         first = batch[0]
         stamp = time.strftime("%Y/%m/%d/%H", time.gmtime())
-        key = f"{self.prefix}{first.get('model') or 'unknown'}/{first.get('version') or 'unknown'}/{stamp}/{uuid.uuid4().hex}.jsonl"
+        model, version = first.get("model") or "unknown", first.get("version") or "unknown"
+        key = f"{self.prefix}{model}/{version}/{stamp}/{uuid.uuid4().hex}.jsonl"
         body = b"".join(orjson.dumps(record) + b"\n" for record in batch)
         try:
             self.sink(key, body)

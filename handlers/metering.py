@@ -67,6 +67,10 @@ def _cut(value: Any) -> str | None:
     return None if value in (None, "") else str(value)[:_FIELD_LIMIT]
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _request_context(scope: Mapping[str, Any]) -> Mapping[str, Any]:
     event = scope.get("aws.event")
     context = event.get("requestContext") if isinstance(event, Mapping) else None
@@ -76,18 +80,20 @@ def _request_context(scope: Mapping[str, Any]) -> Mapping[str, Any]:
 def caller_of(scope: Mapping[str, Any]) -> Caller:
     """The caller of the request whose ASGI scope is ``scope``."""
     context = _request_context(scope)
-    identity = context.get("identity") if isinstance(context.get("identity"), Mapping) else {}
-    authorizer = context.get("authorizer") if isinstance(context.get("authorizer"), Mapping) else {}
-    if isinstance(authorizer.get("lambda"), Mapping):  # HTTP API v2 puts a Lambda authorizer's context here
-        authorizer = authorizer["lambda"]
+    identity = _mapping(context.get("identity"))
+    outer = _mapping(context.get("authorizer"))
+    authorizer = _mapping(outer.get("lambda")) or outer  # HTTP API v2 puts a Lambda authorizer's context in "lambda"
     client = scope.get("client")
-    source_ip = _cut(identity.get("sourceIp") or (context.get("http") or {}).get("sourceIp") or (client[0] if client else None))
+    source_ip = _cut(
+        identity.get("sourceIp") or _mapping(context.get("http")).get("sourceIp") or (client[0] if client else None)
+    )
     key_id = _cut(authorizer.get("apiKeyId") or identity.get("apiKeyId"))
     if key_id is not None:
         consumer = _cut(authorizer.get("consumer")) or key_id
-        return Caller("api_key", consumer, key_id, _cut(authorizer.get("principalId")), _cut(authorizer.get("plan")), source_ip)
-    iam = (context.get("authorizer") or {}).get("iam") if isinstance(context.get("authorizer"), Mapping) else None
-    principal = _cut(identity.get("userArn") or (iam.get("userArn") if isinstance(iam, Mapping) else None))
+        return Caller(
+            "api_key", consumer, key_id, _cut(authorizer.get("principalId")), _cut(authorizer.get("plan")), source_ip
+        )
+    principal = _cut(identity.get("userArn") or _mapping(outer.get("iam")).get("userArn"))
     if principal is not None:  # one consumer per role, not per role session (metric dimensions stay few)
         consumer = principal.rsplit("/", 1)[0] if ":assumed-role/" in principal else principal
         return Caller("iam", consumer, principal=principal, source_ip=source_ip)
@@ -110,7 +116,8 @@ def units_of(scope: MutableMapping[str, Any]) -> Units:
 
 
 def _scope(request: Any) -> MutableMapping[str, Any]:
-    return request.scope if hasattr(request, "scope") else request
+    scope: MutableMapping[str, Any] = request.scope if hasattr(request, "scope") else request
+    return scope
 
 
 def record_feed(request: Any, feed: Any) -> None:

@@ -172,10 +172,10 @@ class ObservabilityMiddleware:
         latency_ms = (time.perf_counter() - start) * 1000.0
         self._record(scope, info, request_id, status, latency_ms)
         if captured and info.model is not None:
-            self._capture(scope, info, request_id, status, b"".join(answer), answer_type)
+            self._capture(scope, info, request_id, status, (b"".join(answer), answer_type))
 
     def _capture(
-        self, scope: Scope, info: RequestInfo, request_id: str, status: int, answer: bytes, answer_type: str
+        self, scope: Scope, info: RequestInfo, request_id: str, status: int, answer: tuple[bytes, str]
     ) -> None:
         """Hand the exchange to the capture writer (sampling, redaction and the write happen off this path)."""
         assert self.capture is not None
@@ -192,7 +192,7 @@ class ObservabilityMiddleware:
         }
         request_type = _header(scope.get("headers", ()), b"content-type")
         try:
-            self.capture.offer(meta, (info.payload, request_type), (answer, answer_type))
+            self.capture.offer(meta, (info.payload, request_type), answer)
         except Exception:  # capture must never fail an answer
             logger.exception("data capture failed for request %s", request_id)
 

@@ -81,7 +81,9 @@ class ConsumersConfig(_Strict):
     def _plans_named_and_default_exists(self) -> ConsumersConfig:
         for name in self.plans:
             if not re.fullmatch(PLAN_NAME, name):
-                raise ValueError(f"plan name {name!r} must be 1-32 lowercase letters, digits or '-', starting with a letter")
+                raise ValueError(
+                    f"plan name {name!r} must be 1-32 lowercase letters, digits or '-', starting with a letter"
+                )
         if self.default_plan not in self.plans:
             raise ValueError(
                 f"default_plan {self.default_plan!r} is not one of the plans ({', '.join(sorted(self.plans))}); "

@@ -135,7 +135,7 @@ _DIRECTORY: KeyDirectory | None = None
 
 
 def _directory() -> KeyDirectory:
-    global _DIRECTORY
+    global _DIRECTORY  # noqa: PLW0603 - one key cache per execution environment
     if _DIRECTORY is None:
         import boto3
 

@@ -48,7 +48,12 @@ ACCESS_LOG_FIELDS: dict[str, str] = {
 }
 _NUMBERS = {"time_epoch_ms", "status", "latency_ms", "response_bytes"}
 #: Variables that would put a secret or a payload in the log: never in the format.
-FORBIDDEN_VARIABLES = ("$context.identity.apiKey\"", "$input.body", "$context.requestOverride", "$context.authorizer.claims")
+FORBIDDEN_VARIABLES = (
+    '$context.identity.apiKey"',
+    "$input.body",
+    "$context.requestOverride",
+    "$context.authorizer.claims",
+)
 
 
 def access_log_format() -> apigw.AccessLogFormat:

@@ -118,7 +118,8 @@ class DataCapture(Construct):
             acknowledge(
                 function.role,
                 f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{prefix}*]",
-                f"{model} writes captured exchanges as new objects under its own prefix {prefix} (names made at run time).",
+                f"{model} writes captured exchanges as new objects under its own prefix {prefix} "
+                "(object names are made at run time).",
             )
         environment = {
             CAPTURE_BUCKET_ENV: self.bucket.bucket_name,

@@ -103,7 +103,8 @@ class ConsumerKeys(Construct):
         # GetApiKeys is authorized on the /apikeys collection alone (no wildcard).
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["apigateway:GET"], resources=[f"arn:{Stack.of(self).partition}:apigateway:{Stack.of(self).region}::/apikeys"]
+                actions=["apigateway:GET"],
+                resources=[f"arn:{Stack.of(self).partition}:apigateway:{Stack.of(self).region}::/apikeys"],
             )
         )
         self.function = lambda_.Function(
@@ -174,4 +175,3 @@ class ConsumerKeys(Construct):
 
 def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.replace("_", "-").split("-"))
-

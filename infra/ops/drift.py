@@ -16,7 +16,7 @@ SageMaker ``input``/``inputs`` texts) and compared with :mod:`bundle.reference`:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +133,7 @@ def _embeddings(answer: Any) -> list[list[float]]:
 
 def drift_report(
     reference: Reference,
-    records: list[Mapping[str, Any]],
+    records: Sequence[Mapping[str, Any]],
     inputs: list[str],
     threshold: float = 0.2,
     vocabulary: set[str] | None = None,
@@ -150,14 +150,20 @@ def drift_report(
         embeddings.extend(_embeddings(record.get("answer")))
     report = DriftReport(reference.model, reference.version, len(records), threshold)
     for feature in reference.features:
-        values = _numbers(columns.get(feature.name, []))
-        if values.size == 0:
+        numbers = _numbers(columns.get(feature.name, []))
+        if numbers.size == 0:
             continue
-        value = psi(feature, values)
+        value = psi(feature, numbers)
         report.measures.append(FeatureDrift(feature.name, "psi", value, 0.0, value >= threshold))
-        missing = float(np.isnan(values).mean())
+        missing = float(np.isnan(numbers).mean())
         report.measures.append(
-            FeatureDrift(feature.name, "missing_rate", missing, feature.missing_rate, abs(missing - feature.missing_rate) >= RATE_SHIFT)
+            FeatureDrift(
+                feature.name,
+                "missing_rate",
+                missing,
+                feature.missing_rate,
+                abs(missing - feature.missing_rate) >= RATE_SHIFT,
+            )
         )
     for text in reference.texts:
         texts = [str(t) for t in columns.get(f"text:{text.name}", []) or columns.get("text:text", [])]
@@ -167,10 +173,14 @@ def drift_report(
         report.measures.append(FeatureDrift(text.length.name, "psi", value, 0.0, value >= threshold))
         if vocabulary is not None:
             rate = oov_rate(texts, vocabulary)
-            report.measures.append(FeatureDrift(text.name, "oov_rate", rate, text.oov_rate, abs(rate - text.oov_rate) >= RATE_SHIFT))
+            report.measures.append(
+                FeatureDrift(text.name, "oov_rate", rate, text.oov_rate, abs(rate - text.oov_rate) >= RATE_SHIFT)
+            )
         if text.centroid is not None and embeddings:
             distance = centroid_distance(text.centroid, np.asarray(embeddings))
-            report.measures.append(FeatureDrift(text.name, "centroid_distance", distance, 0.0, distance >= CENTROID_SHIFT))
+            report.measures.append(
+                FeatureDrift(text.name, "centroid_distance", distance, 0.0, distance >= CENTROID_SHIFT)
+            )
     return report
 
 
@@ -181,14 +191,18 @@ def capture_bucket(session: Any, stage: str, bucket: str | None = None) -> str:
     name = f"/maaskit/{stage}/capture-bucket"
     with aws_errors(
         f"reading SSM parameter {name}",
-        not_found=lambda code: f"SSM parameter {name} not found: deploy the stage with capture on, or pass --bucket"
-        if code == "ParameterNotFound"
-        else "",
+        not_found=lambda code: (
+            f"SSM parameter {name} not found: deploy the stage with capture on, or pass --bucket"
+            if code == "ParameterNotFound"
+            else ""
+        ),
     ):
         return str(session.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
 
 
-def read_captured(session: Any, bucket: str, model: str, version: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+def read_captured(
+    session: Any, bucket: str, model: str, version: str | None = None, limit: int = 10_000
+) -> list[dict[str, Any]]:
     """The newest captured records of ``model`` (at most ``limit``), optionally of one version."""
     client = session.client("s3")
     prefix = f"capture/{model}/" + (f"{version}/" if version else "")
@@ -217,7 +231,12 @@ def publish(session: Any, report: DriftReport, namespace: str = "maaskit") -> No
         session.client("cloudwatch").put_metric_data(
             Namespace=namespace,
             MetricData=[
-                {"MetricName": DRIFT_METRIC, "Dimensions": [{"Name": "model", "Value": report.model}], "Value": report.max_psi, "Unit": "None"}
+                {
+                    "MetricName": DRIFT_METRIC,
+                    "Dimensions": [{"Name": "model", "Value": report.model}],
+                    "Value": report.max_psi,
+                    "Unit": "None",
+                }
             ],
         )
 
@@ -225,10 +244,12 @@ def publish(session: Any, report: DriftReport, namespace: str = "maaskit") -> No
 def render_report(report: DriftReport) -> str:
     """The table ``maaskit drift`` prints."""
     lines = [
-        f"drift of {report.model} {report.version}: {report.records} captured requests, PSI threshold {report.threshold:g}",
+        f"drift of {report.model} {report.version}: {report.records} captured requests, "
+        f"PSI threshold {report.threshold:g}",
         f"{'feature':<24} {'measure':<18} {'value':>9} {'reference':>9}  flag",
     ]
     for m in report.measures:
-        lines.append(f"{m.feature:<24} {m.measure:<18} {m.value:>9.4f} {m.reference:>9.4f}  {'DRIFT' if m.flagged else ''}".rstrip())
+        flag = "DRIFT" if m.flagged else ""
+        lines.append(f"{m.feature:<24} {m.measure:<18} {m.value:>9.4f} {m.reference:>9.4f}  {flag}".rstrip())
     lines.append(f"drifted: {', '.join(report.flagged)}" if report.flagged else "no drift flagged")
     return "\n".join(lines) + "\n"

@@ -46,7 +46,8 @@ class NewKey:
 def _check_consumer(consumer: str) -> None:
     if not re.fullmatch(CONSUMER_NAME, consumer):
         raise RefusedError(
-            f"consumer {consumer!r} must be 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+            f"consumer {consumer!r} must be 1-64 lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
         )
 
 
@@ -81,7 +82,7 @@ def _record(item: dict[str, Any], stage: str) -> ConsumerKey:
         consumer=str(tags.get(TAG_CONSUMER) or str(item.get("name", "")).removeprefix(key_prefix(stage))),
         plan=str(tags.get(TAG_PLAN, "")),
         enabled=bool(item.get("enabled")),
-        created=created.isoformat(timespec="seconds") if hasattr(created, "isoformat") else str(created or ""),
+        created=created.isoformat(timespec="seconds") if created is not None and hasattr(created, "isoformat") else "",
     )
 
 
@@ -135,7 +136,9 @@ def _disable(session: Any, key_ids: list[str]) -> None:
     client = session.client("apigateway")
     for key_id in key_ids:
         with aws_errors(f"disabling key {key_id}"):
-            client.update_api_key(apiKey=key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}])
+            client.update_api_key(
+                apiKey=key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
+            )
 
 
 def revoke_key(session: Any, stage: str, consumer: str) -> list[ConsumerKey]:
@@ -143,7 +146,9 @@ def revoke_key(session: Any, stage: str, consumer: str) -> list[ConsumerKey]:
     _check_consumer(consumer)
     enabled = [key for key in list_keys(session, stage, consumer) if key.enabled]
     if not enabled:
-        raise NotFoundError(f"consumer {consumer} has no enabled key on stage {stage}; `maaskit keys list` shows the keys")
+        raise NotFoundError(
+            f"consumer {consumer} has no enabled key on stage {stage}; `maaskit keys list` shows the keys"
+        )
     _disable(session, [key.key_id for key in enabled])
     return enabled
 

@@ -59,7 +59,9 @@ def _show_new(new: Any, stage: str, as_json: bool) -> None:
         sys.stdout.write(json.dumps({**asdict(new.key), "value": new.value}) + "\n")
         return
     typer.echo(f"created key {new.key.key_id} for consumer {new.key.consumer} on stage {stage} (plan {new.key.plan})")
-    typer.echo("the key, shown this once (it is stored nowhere; send it as `Authorization: Bearer <key>` or x-api-key):")
+    typer.echo(
+        "the key, shown this once (it is stored nowhere; send it as `Authorization: Bearer <key>` or x-api-key):"
+    )
     typer.echo(new.value)
 
 
@@ -98,7 +100,9 @@ def list_(
             return
         typer.echo(f"{'consumer':<20} {'key id':<12} {'plan':<12} {'state':<8} created")
         for k in found:
-            typer.echo(f"{k.consumer:<20} {k.key_id:<12} {k.plan:<12} {'enabled' if k.enabled else 'revoked':<8} {k.created}")
+            typer.echo(
+                f"{k.consumer:<20} {k.key_id:<12} {k.plan:<12} {'enabled' if k.enabled else 'revoked':<8} {k.created}"
+            )
 
 
 @keys_app.command("revoke")
@@ -152,8 +156,13 @@ def usage(
 def drift(
     model: Annotated[str, typer.Argument(help="Model name.")],
     stage: Stage = None,
-    bundle: Annotated[Path | None, typer.Option("--bundle", help="The bundle served (default: pulled from the registry by the captured version).")] = None,
-    bucket: Annotated[str | None, typer.Option("--bucket", help="Capture bucket (default: SSM /maaskit/<stage>/capture-bucket).")] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="The bundle served (default: pulled from the registry by the captured version)."),
+    ] = None,
+    bucket: Annotated[
+        str | None, typer.Option("--bucket", help="Capture bucket (default: SSM /maaskit/<stage>/capture-bucket).")
+    ] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="PSI at which a feature is flagged.")] = 0.2,
     publish_metric: Annotated[bool, typer.Option("--publish/--no-publish", help="Put DriftPSI in CloudWatch.")] = True,
     namespace: Annotated[str, typer.Option("--namespace", help="Metrics namespace.")] = "maaskit",
@@ -187,7 +196,9 @@ def drift(
         if publish_metric:
             publish(session, report, namespace)
         if as_json:
-            sys.stdout.write(json.dumps({**asdict(report), "flagged": report.flagged, "max_psi": report.max_psi}) + "\n")
+            sys.stdout.write(
+                json.dumps({**asdict(report), "flagged": report.flagged, "max_psi": report.max_psi}) + "\n"
+            )
         else:
             sys.stdout.write(render_report(report))
 

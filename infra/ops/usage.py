@@ -55,9 +55,9 @@ def _series(client: Any, namespace: str, stage: str, consumer: str | None) -> li
         ):
             for metric in page.get("Metrics", []):
                 dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
-                if set(dims) == set(METERING_DIMENSIONS) and dims["stage"] == stage:
-                    if consumer is None or dims["consumer"] == consumer:
-                        pairs.add((dims["consumer"], dims["model"]))
+                wanted_consumer = consumer is None or dims.get("consumer") == consumer
+                if set(dims) == set(METERING_DIMENSIONS) and dims["stage"] == stage and wanted_consumer:
+                    pairs.add((dims["consumer"], dims["model"]))
     return sorted(pairs)
 
 
@@ -72,14 +72,18 @@ def read_usage(
 ) -> list[UsageRow]:
     """Per consumer and model, the sums of the metering metrics over the last ``since``."""
     window = parse_since(since)
-    end = (now or dt.datetime.now(dt.timezone.utc)) + dt.timedelta(minutes=1)
+    end = (now or dt.datetime.now(dt.UTC)) + dt.timedelta(minutes=1)
     start = end - window - dt.timedelta(minutes=1)
     period = max(60, math.ceil((end - start).total_seconds() / 60) * 60)
     client = session.client("cloudwatch")
     pairs = _series(client, namespace, stage, consumer)
     queries = []
     for index, (who, model) in enumerate(pairs):
-        dimensions = [{"Name": "stage", "Value": stage}, {"Name": "consumer", "Value": who}, {"Name": "model", "Value": model}]
+        dimensions = [
+            {"Name": "stage", "Value": stage},
+            {"Name": "consumer", "Value": who},
+            {"Name": "model", "Value": model},
+        ]
         for metric in METERING_METRICS:
             queries.append(
                 {
@@ -113,7 +117,14 @@ def render_usage(rows: list[UsageRow], stage: str, since: str) -> str:
         return f"no metered requests on stage {stage} in the last {since}\n"
     header = ("consumer", "model", "requests", "prompt tokens", "completion tokens", "audio s")
     body = [
-        (r.consumer, r.model, f"{r.requests:,.0f}", f"{r.prompt_tokens:,.0f}", f"{r.completion_tokens:,.0f}", f"{r.audio_seconds:,.1f}")
+        (
+            r.consumer,
+            r.model,
+            f"{r.requests:,.0f}",
+            f"{r.prompt_tokens:,.0f}",
+            f"{r.completion_tokens:,.0f}",
+            f"{r.audio_seconds:,.1f}",
+        )
         for r in rows
     ]
     widths = [max(len(row[i]) for row in (header, *body)) for i in range(len(header))]

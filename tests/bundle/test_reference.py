@@ -35,7 +35,9 @@ def test_missing_rate_and_few_values() -> None:
 
 
 def test_feature_columns_split_2d_inputs_and_skip_strings() -> None:
-    columns = feature_columns({"X": np.arange(6).reshape(3, 2), "age": np.array([1, 2, 3]), "t": np.array(["a"], dtype=object)})
+    columns = feature_columns(
+        {"X": np.arange(6).reshape(3, 2), "age": np.array([1, 2, 3]), "t": np.array(["a"], dtype=object)}
+    )
     assert set(columns) == {"X[0]", "X[1]", "age"} and columns["X[1]"].tolist() == [1.0, 3.0, 5.0]
 
 

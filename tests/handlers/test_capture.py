@@ -29,8 +29,16 @@ class Memory:
 
 
 def test_redact_removes_names_at_any_depth_and_dotted_paths() -> None:
-    document = {"inputs": {"email": ["a@b"], "ssn": ["1"], "age": [3]}, "rows": [{"email": "x", "ssn": "2", "k": 1}], "ssn": 5}
-    assert redact(document, ("email", "inputs.ssn")) == {"inputs": {"age": [3]}, "rows": [{"ssn": "2", "k": 1}], "ssn": 5}
+    document = {
+        "inputs": {"email": ["a@b"], "ssn": ["1"], "age": [3]},
+        "rows": [{"email": "x", "ssn": "2", "k": 1}],
+        "ssn": 5,
+    }
+    assert redact(document, ("email", "inputs.ssn")) == {
+        "inputs": {"age": [3]},
+        "rows": [{"ssn": "2", "k": 1}],
+        "ssn": 5,
+    }
     assert redact(document, ()) == document and redact(None, ("email",)) is None
 
 
@@ -81,7 +89,9 @@ def test_a_failing_sink_is_counted_and_never_raises() -> None:
 def test_capture_is_off_without_a_bucket_or_sample() -> None:
     assert capture_from_env({}) is None
     assert capture_from_env({"MAASKIT_CAPTURE_BUCKET": "b", "MAASKIT_CAPTURE_SAMPLE": "0"}) is None
-    writer = capture_from_env({"MAASKIT_CAPTURE_BUCKET": "b", "MAASKIT_CAPTURE_SAMPLE": "0.05", "MAASKIT_CAPTURE_REDACT": "email, inputs.ssn"})
+    writer = capture_from_env(
+        {"MAASKIT_CAPTURE_BUCKET": "b", "MAASKIT_CAPTURE_SAMPLE": "0.05", "MAASKIT_CAPTURE_REDACT": "email, inputs.ssn"}
+    )
     assert writer is not None and writer.sample == 0.05 and writer.redact_fields == ("email", "inputs.ssn")
     with pytest.raises(ValueError, match="between 0 and 1"):
         capture_from_env({"MAASKIT_CAPTURE_BUCKET": "b", "MAASKIT_CAPTURE_SAMPLE": "lots"})

@@ -54,7 +54,12 @@ def test_a_consumer_key_call_is_metered_by_key_id(iris_handler, capsys) -> None:
     assert response["statusCode"] == 200
     assert line["consumer"] == "acme-analytics" and line["api_key_id"] == "k7x2p9q4r1" and line["plan"] == "partner"
     assert line["caller_type"] == "api_key" and line["source_ip"] == "203.0.113.7" and line["stage"] == "prod"
-    assert (line["model"], line["version"], line["route"], line["status"]) == ("iris", "1.0.0", "/models/iris/predict", 200)
+    assert (line["model"], line["version"], line["route"], line["status"]) == (
+        "iris",
+        "1.0.0",
+        "/models/iris/predict",
+        200,
+    )
     assert (line["Requests"], line["PromptTokens"], line["CompletionTokens"], line["AudioSeconds"]) == (1, 0, 0, 0.0)
     directive = _metering_directive(line)
     assert directive["Dimensions"] == [["stage", "consumer", "model"]]
@@ -78,7 +83,11 @@ def test_an_unauthenticated_call_is_anonymous(iris_handler, capsys) -> None:
 def test_a_text_answer_is_metered_with_its_tokens(embedder_handler, capsys) -> None:
     response, line, out = _invoke(embedder_handler, "apigw_v1_embeddings_consumer_key", capsys)
     assert response["statusCode"] == 200
-    assert line["consumer"] == "acme-analytics" and line["model"] == "embedder" and line["route"] == "/models/embedder/{proxy+}"
+    assert (
+        line["consumer"] == "acme-analytics"
+        and line["model"] == "embedder"
+        and line["route"] == "/models/embedder/{proxy+}"
+    )
     assert KEY not in out
     from handlers.protocols import base
 
@@ -114,6 +123,7 @@ def test_generative_and_speech_units_reach_the_log_and_emf() -> None:
         metrics=None, metrics_mode="emf", access_log=True, log_payload=False, namespace="maaskit", stream=stream,
         capture=None,
     )  # fmt: skip
+
     async def call() -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://local") as client:
             assert (await client.post("/v1/chat/completions", json={})).status_code == 200
@@ -138,5 +148,10 @@ def test_http_api_lambda_authorizer_context_is_read() -> None:
         "path": "/models/iris/predict",
     }
     caller = caller_of(scope)
-    assert (caller.kind, caller.consumer, caller.api_key_id, caller.source_ip) == ("api_key", "beta", "kid1", "198.51.100.4")
+    assert (caller.kind, caller.consumer, caller.api_key_id, caller.source_ip) == (
+        "api_key",
+        "beta",
+        "kid1",
+        "198.51.100.4",
+    )
     assert metering_fields(scope)["route"] == "POST /models/{proxy+}"

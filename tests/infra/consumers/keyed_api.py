@@ -144,7 +144,9 @@ class KeyedApi(EmulatedApi):
         )
         return httpx.Response(int(response["StatusCode"]), headers={"content-type": "application/json"}, content=body)
 
-    def _with_auth(self, handler: Callable[[dict[str, Any], Any], dict[str, Any]]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    def _with_auth(
+        self, handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+    ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
         def call(event: dict[str, Any], context: Any) -> dict[str, Any]:
             if self._auth is not None:
                 event["requestContext"]["authorizer"] = self._auth["authorizer"]
@@ -152,4 +154,3 @@ class KeyedApi(EmulatedApi):
             return handler(event, context)
 
         return call
-

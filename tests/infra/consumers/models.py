@@ -30,7 +30,9 @@ def embedder_bundle() -> Path:
     out = _scratch()
     folder = embedding_folder(out / "folder")
     return Path(
-        package(folder, name="embedder", version="1.0.0", task="feature-extraction", sample=list(CORPUS), out=out).directory
+        package(
+            folder, name="embedder", version="1.0.0", task="feature-extraction", sample=list(CORPUS), out=out
+        ).directory
     )
 
 
@@ -62,7 +64,10 @@ def iris_traffic() -> np.ndarray:
 
 def lambda_handler(*bundles: Path, environ: dict[str, str] | None = None) -> Any:
     """A fresh ``handlers.lambda_entry.handler`` serving ``bundles`` (Lambda defaults: EMF metrics)."""
-    saved = {key: os.environ.get(key) for key in ("MAASKIT_BUNDLES", "MAASKIT_INTRA_OP_THREADS", "MAASKIT_METRICS", *(environ or {}))}
+    saved = {
+        key: os.environ.get(key)
+        for key in ("MAASKIT_BUNDLES", "MAASKIT_INTRA_OP_THREADS", "MAASKIT_METRICS", *(environ or {}))
+    }
     os.environ["MAASKIT_BUNDLES"] = os.pathsep.join(str(b) for b in bundles)
     os.environ["MAASKIT_INTRA_OP_THREADS"] = "1"
     os.environ.pop("MAASKIT_METRICS", None)

@@ -15,10 +15,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 
-from infra.consumers_config import CaptureConfig, ConsumersConfig
 from infra.constructs.audit import access_log_format
 from infra.constructs.capture import DataCapture, DataCaptureProps
 from infra.constructs.consumers import ConsumerKeys, ConsumerKeysProps
+from infra.consumers_config import CaptureConfig, ConsumersConfig
 from infra.nag import acknowledge, enable_nag
 from tests.infra.conftest import cdk_context
 
@@ -48,7 +48,10 @@ def _scaffold_function(stack: Stack, name: str) -> lambda_.Function:
 
 
 def synthesize_keyed_stage(
-    outdir: Path, consumers: ConsumersConfig, models: tuple[str, ...] = ("embedder",), capture: CaptureConfig | None = None
+    outdir: Path,
+    consumers: ConsumersConfig,
+    models: tuple[str, ...] = ("embedder",),
+    capture: CaptureConfig | None = None,
 ) -> KeyedStage:
     app = App(context=cdk_context(), outdir=str(outdir))
     stack = Stack(app, "Keyed", env={"account": "123456789012", "region": "eu-west-1"})
@@ -72,7 +75,10 @@ def synthesize_keyed_stage(
         own = models_resource.add_resource(model)
         own.add_method("GET", integration, request_validator=validator, **keys.method_options)  # type: ignore[arg-type]
         own.add_resource("{proxy+}").add_method(
-            "ANY", integration, request_validator=validator, **keys.method_options  # type: ignore[arg-type]
+            "ANY",
+            integration,
+            request_validator=validator,
+            **keys.method_options,  # type: ignore[arg-type]
         )
     logs_bucket = s3.Bucket(
         stack, "ServerAccessLogs", enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,

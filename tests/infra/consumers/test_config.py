@@ -44,7 +44,10 @@ def test_bad_values_say_what_to_do() -> None:
     assert "default_plan 'standard' is not one of the plans (gold)" in message
     _, _, message = _error(ConsumersConfig, {"plans": {"Gold Plan": {}}, "default_plan": "Gold Plan"})
     assert "plan name 'Gold Plan'" in message
-    assert _error(ConsumersConfig, {"plans": {"p": {"quota": {"limit": 5, "period": "year"}}}, "default_plan": "p"})[1] == "literal_error"
+    assert (
+        _error(ConsumersConfig, {"plans": {"p": {"quota": {"limit": 5, "period": "year"}}}, "default_plan": "p"})[1]
+        == "literal_error"
+    )
     assert _error(CaptureConfig, {"sample": 0})[0] == ("sample",)
     assert _error(CaptureConfig, {"sample": 1.5})[0] == ("sample",)
     assert "dotted path" in _error(CaptureConfig, {"sample": 0.1, "redact": ["a b"]})[2]

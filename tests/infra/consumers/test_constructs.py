@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from infra.consumers_config import CaptureConfig, ConsumersConfig, PlanConfig, QuotaConfig
 from infra.constructs.audit import ACCESS_LOG_FIELDS, access_log_line
 from infra.constructs.consumers import ERROR_RESPONSES
+from infra.consumers_config import CaptureConfig, ConsumersConfig, PlanConfig, QuotaConfig
 from tests.infra.consumers.stage import KeyedStage, synthesize_keyed_stage
 
 PLANS = ConsumersConfig(
@@ -88,7 +88,7 @@ def test_access_log_names_the_caller_and_never_the_key(stage: KeyedStage) -> Non
     substituted = re.sub(r"\$context\.[A-Za-z.]+", "1", line)
     assert set(json.loads(substituted)) == set(ACCESS_LOG_FIELDS)
     assert "$context.identity.apiKeyId" in line and "$context.identity.sourceIp" in line
-    assert "$context.identity.apiKey\"" not in line and "$context.identity.apiKey," not in line
+    assert '$context.identity.apiKey"' not in line and "$context.identity.apiKey," not in line
     assert "$input" not in line and "body" not in line
 
 
@@ -102,7 +102,10 @@ def test_capture_bucket_is_kms_encrypted_and_each_model_writes_its_prefix(stage:
     env = model["Environment"]["Variables"]
     assert env["MAASKIT_CAPTURE_SAMPLE"] == "0.1" and env["MAASKIT_CAPTURE_REDACT"] == "email,inputs.ssn"
     puts = [
-        s for r in stage.resources("AWS::IAM::Policy") for s in r["PolicyDocument"]["Statement"] if s["Action"] == "s3:PutObject"
+        s
+        for r in stage.resources("AWS::IAM::Policy")
+        for s in r["PolicyDocument"]["Statement"]
+        if s["Action"] == "s3:PutObject"
     ]
     assert len(puts) == 1 and "/capture/embedder/*" in json.dumps(puts[0]["Resource"])
     (alarm,) = stage.resources("AWS::CloudWatch::Alarm")

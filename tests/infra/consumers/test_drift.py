@@ -48,8 +48,14 @@ def capturing(monkeypatch: pytest.MonkeyPatch) -> Any:
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
-        boto3.client("ssm", region_name=REGION).put_parameter(Name="/maaskit/dev/capture-bucket", Value=BUCKET, Type="String")
-        for name, value in {"MAASKIT_CAPTURE_BUCKET": BUCKET, "MAASKIT_CAPTURE_SAMPLE": "1", "MAASKIT_CAPTURE_KMS_KEY": key}.items():
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name="/maaskit/dev/capture-bucket", Value=BUCKET, Type="String"
+        )
+        for name, value in {
+            "MAASKIT_CAPTURE_BUCKET": BUCKET,
+            "MAASKIT_CAPTURE_SAMPLE": "1",
+            "MAASKIT_CAPTURE_KMS_KEY": key,
+        }.items():
             monkeypatch.setenv(name, value)
         yield lambda_handler(iris_bundle())
 
@@ -58,7 +64,7 @@ def _drift_metric() -> list[float]:
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     import datetime as dt
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     stats = cloudwatch.get_metric_statistics(
         Namespace="maaskit", MetricName="DriftPSI", Dimensions=[{"Name": "model", "Value": "iris"}],
         StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(minutes=1), Period=60, Statistics=["Maximum"],
@@ -113,7 +119,10 @@ def test_text_drift_length_oov_and_centroid() -> None:
     assert reference.kind == "text" and text.centroid is not None
     vocabulary = tokenizer_vocabulary(bundle.root / bundle.manifest.text.tokenizer_file)
     centroid = np.asarray(text.centroid)
-    same = [{"request": {"input": CORPUS[i % len(CORPUS)]}, "answer": {"data": [{"embedding": list(centroid)}]}} for i in range(40)]
+    same = [
+        {"request": {"input": CORPUS[i % len(CORPUS)]}, "answer": {"data": [{"embedding": list(centroid)}]}}
+        for i in range(40)
+    ]
     report = drift_report(reference, same, [spec.name for spec in bundle.manifest.inputs], vocabulary=vocabulary)
     assert report.flagged == [], report.measures
     odd = "zxqv wplk grrt " * 8

@@ -124,11 +124,15 @@ def test_keys_refusals_say_what_to_do(aws: boto3.session.Session) -> None:
 
 
 def _put(session: boto3.session.Session, stage: str, consumer: str, model: str, **values: float) -> None:
-    dims = [{"Name": "stage", "Value": stage}, {"Name": "consumer", "Value": consumer}, {"Name": "model", "Value": model}]
+    dims = [
+        {"Name": "stage", "Value": stage},
+        {"Name": "consumer", "Value": consumer},
+        {"Name": "model", "Value": model},
+    ]
     session.client("cloudwatch").put_metric_data(
         Namespace="maaskit",
         MetricData=[
-            {"MetricName": name, "Dimensions": dims, "Value": value, "Timestamp": dt.datetime.now(dt.timezone.utc)}
+            {"MetricName": name, "Dimensions": dims, "Value": value, "Timestamp": dt.datetime.now(dt.UTC)}
             for name, value in values.items()
         ],
     )
@@ -153,7 +157,14 @@ def test_usage_table_per_consumer_and_model(aws: boto3.session.Session) -> None:
     }
     code, out, _ = _run("usage", "--stage", "dev", "--consumer", "bob", "--json")
     assert json.loads(out) == [
-        {"consumer": "bob", "model": "chat", "requests": 1.0, "prompt_tokens": 30.0, "completion_tokens": 200.0, "audio_seconds": 0.0}
+        {
+            "consumer": "bob",
+            "model": "chat",
+            "requests": 1.0,
+            "prompt_tokens": 30.0,
+            "completion_tokens": 200.0,
+            "audio_seconds": 0.0,
+        }
     ]
     code, out, _ = _run("usage", "--stage", "test")
     assert code == 0 and "no metered requests on stage test" in out

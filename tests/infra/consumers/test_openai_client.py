@@ -23,9 +23,7 @@ from tests.infra.consumers.models import embedder_bundle, lambda_handler
 from tests.infra.consumers.stage import KeyedStage, synthesize_keyed_stage
 
 pytestmark = pytest.mark.usefixtures("fake_credentials")
-PLANS = ConsumersConfig(
-    plans={"standard": PlanConfig(), "tiny": PlanConfig(quota=QuotaConfig(limit=2, period="day"))}
-)
+PLANS = ConsumersConfig(plans={"standard": PlanConfig(), "tiny": PlanConfig(quota=QuotaConfig(limit=2, period="day"))})
 BASE = "https://abc123.execute-api.eu-west-1.amazonaws.com/dev"
 
 
@@ -77,8 +75,14 @@ def test_the_openai_client_calls_a_model_with_a_consumer_key(api: KeyedApi, caps
 def test_curl_style_bearer_and_x_api_key_calls(api: KeyedApi) -> None:
     new = create_key(session(), "dev", "bob", "standard")
     with httpx.Client(transport=api, base_url=BASE) as http:
-        bearer = http.get("/models/embedder", headers={"Authorization": f"Bearer {new.value}", "Accept": "application/json"})
-        header = http.post("/models/embedder/v1/embeddings", headers={"x-api-key": new.value}, json={"input": "hi", "model": "embedder"})
+        bearer = http.get(
+            "/models/embedder", headers={"Authorization": f"Bearer {new.value}", "Accept": "application/json"}
+        )
+        header = http.post(
+            "/models/embedder/v1/embeddings",
+            headers={"x-api-key": new.value},
+            json={"input": "hi", "model": "embedder"},
+        )
         anonymous = http.get("/models/embedder", headers={"Accept": "application/json"})
     assert bearer.status_code == 200 and bearer.json()["name"] == "embedder"
     assert header.status_code == 200 and header.json()["object"] == "list"

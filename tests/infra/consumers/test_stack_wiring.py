@@ -12,20 +12,30 @@ from infra.config import ApiConfig, AuthConfig, parse_config
 from tests.infra.conftest import synthesize
 
 WIRED = "keys" in typing.get_args(AuthConfig.model_fields["type"].annotation) and "consumers" in ApiConfig.model_fields
-pytestmark = pytest.mark.skipif(not WIRED, reason="auth: keys is not wired into infra/config.py and infra/constructs/api.py yet")
+pytestmark = pytest.mark.skipif(
+    not WIRED, reason="auth: keys is not wired into infra/config.py and infra/constructs/api.py yet"
+)
 
-CONSUMERS = {"default_plan": "standard", "plans": {"standard": {"rate_limit": 5, "burst_limit": 10, "quota": {"limit": 1000}}}}
+CONSUMERS = {
+    "default_plan": "standard",
+    "plans": {"standard": {"rate_limit": 5, "burst_limit": 10, "quota": {"limit": 1000}}},
+}
 
 
 def test_deploy_file_errors_name_the_consumer_key() -> None:
-    data = {"endpoints": [{"name": "iris", "bundle": "b"}], "api": {"auth": {"type": "keys"}, "consumers": {"plans": {"standard": {"rate": 1}}}}}
+    data = {
+        "endpoints": [{"name": "iris", "bundle": "b"}],
+        "api": {"auth": {"type": "keys"}, "consumers": {"plans": {"standard": {"rate": 1}}}},
+    }
     with pytest.raises(Exception, match=r"api\.consumers\.plans\.standard\.rate: unknown key"):
         parse_config(data)
 
 
 def test_a_keys_stage_synthesizes_with_the_authorizer_on_every_method(tmp_path_factory, bundles) -> None:
     config = {
-        "endpoints": [{"name": "iris", "bundle": str(bundles["iris"]), "capture": {"sample": 0.05, "redact": ["email"]}}],
+        "endpoints": [
+            {"name": "iris", "bundle": str(bundles["iris"]), "capture": {"sample": 0.05, "redact": ["email"]}}
+        ],
         "api": {"auth": {"type": "keys"}, "consumers": CONSUMERS},
     }
     synth = synthesize(tmp_path_factory.mktemp("keys"), config, stage="dev")
