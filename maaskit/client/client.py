@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import orjson
 
+from maaskit.client.chat import ChatMixin
 from maaskit.client.errors import (
     NO_ROUTE_MESSAGE,
     ClientError,
@@ -58,8 +59,9 @@ def _dumps(payload: Any) -> bytes:
     return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY, default=lambda value: np.asarray(value).tolist())
 
 
-class MaaskitClient:
-    """A synchronous client with retries and typed errors.
+class MaaskitClient(ChatMixin):
+    """A synchronous client with retries and typed errors; ``chat()`` / ``complete()`` for generative models
+    (streamed with ``stream=True``, see :mod:`maaskit.client.chat`).
 
     ``auth`` is an httpx auth (``SigV4Auth``, ``ApiKeyAuth``, ``BearerAuth``) or None;
     ``retries`` is how many times a 429/502/503/504 or connection failure is retried

@@ -35,7 +35,7 @@ modules, failed = [], {}
 for package in ("bundle", "handlers"):
     for folder, _, files in sorted(os.walk(os.path.join(task_root, package))):
         for name in sorted(files):
-            if name.endswith(".py"):
+            if name.endswith(".py") and name != "__main__.py":  # a __main__ runs its program when imported
                 relative = os.path.relpath(os.path.join(folder, name), task_root)[:-3]
                 modules.append(relative.replace(os.sep, ".").removesuffix(".__init__"))
 for module in modules:
