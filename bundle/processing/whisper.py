@@ -14,8 +14,9 @@ when it ended mid-segment), and the previous window's text is the prompt (``<|st
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,12 @@ class Segment:
     end: float
     text: str
     tokens: list[int] = field(default_factory=list)
+    avg_logprob: float = 0.0
+    """Mean log-probability of its window's greedy tokens (end of text included), as OpenAI reports it."""
+    no_speech_prob: float = 0.0
+    """Probability of ``<|nocaptions|>`` at the start of its window."""
+    compression_ratio: float = 0.0
+    """Bytes of its window's text over their zlib size (repetition loops score high)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,19 @@ class Transcript:
     language: str | None
     duration: float
     segments: list[Segment]
+
+
+def _logsumexp(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return float("-inf")
+    top = float(finite.max())
+    return top + float(np.log(np.sum(np.exp(finite - top))))
+
+
+def _compression(text: str) -> float:
+    data = text.strip().encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 class WhisperDecoder:
@@ -86,6 +106,13 @@ class WhisperDecoder:
     def _step(
         self, ids: Sequence[int], past: list[np.ndarray] | None, cross: list[np.ndarray]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
+        logits, present = self._run(ids, past, cross)
+        return logits[-1], present
+
+    def _run(
+        self, ids: Sequence[int], past: list[np.ndarray] | None, cross: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """[tokens, vocab] logits of ``ids`` after ``past``, and the cache with them."""
         if past is None:
             past = [np.zeros((1, *self._head_shape[:1], 0, self._head_shape[1]), np.float32)] * (2 * self.spec.layers)
         feed: dict[str, np.ndarray] = {"input_ids": np.asarray([list(ids)], dtype=np.int64)}
@@ -93,7 +120,7 @@ class WhisperDecoder:
             feed[f"past_key_{i}"], feed[f"past_value_{i}"] = past[2 * i], past[2 * i + 1]
             feed[f"cross_key_{i}"], feed[f"cross_value_{i}"] = cross[2 * i], cross[2 * i + 1]
         outputs = self.decoder.run(None, feed)
-        return outputs[0][0, -1].astype(np.float32), list(outputs[1:])
+        return np.asarray(outputs[0][0], dtype=np.float32), list(outputs[1:])
 
     def detect_language(self, cross: list[np.ndarray]) -> int:
         """The language token transformers would pick: the first step's best language."""
@@ -159,16 +186,29 @@ class WhisperDecoder:
 
     def greedy(self, cross: list[np.ndarray], prompt: list[int], timestamps: bool, max_new_tokens: int) -> list[int]:
         """Greedy tokens after ``prompt`` (the end-of-text token included when reached)."""
+        return self.scored(cross, prompt, timestamps, max_new_tokens)[0]
+
+    def scored(
+        self, cross: list[np.ndarray], prompt: list[int], timestamps: bool, max_new_tokens: int
+    ) -> tuple[list[int], float, float]:
+        """Greedy tokens, their mean log-probability and the no-speech probability (see :class:`Segment`)."""
         budget = min(max_new_tokens, self.spec.max_target_positions - len(prompt))
-        logits, past = self._step(prompt, None, cross)
+        everything, past = self._run(prompt, None, cross)
+        logits = everything[-1]
+        start = everything[prompt.index(self.spec.start_token_id)].astype(np.float64)
+        no_speech = float(np.exp(start[self.spec.no_timestamps_token_id - 1] - _logsumexp(start)))
         generated: list[int] = []
+        total = 0.0
         while len(generated) < budget:
-            token = int(np.argmax(self._rules(logits, generated, timestamps)))
+            scores = self._rules(logits, generated, timestamps)
+            token = int(np.argmax(scores))
+            total += float(scores[token]) - _logsumexp(scores.astype(np.float64))
             generated.append(token)
             if token == self.spec.eos_token_id or len(generated) >= budget:
                 break
             logits, past = self._step([token], past, cross)
-        return generated
+        words = len([t for t in generated if t != self.spec.eos_token_id])
+        return generated, total / (words + 1), no_speech
 
     def text(self, tokens: Sequence[int]) -> str:
         """The text of ``tokens`` (timestamps and special tokens left out)."""
@@ -195,9 +235,10 @@ class WhisperDecoder:
         if len(samples) <= window and not timestamps:
             cross = self.encode(samples)
             tokens, code = self.prompt(cross, language, task, False, prompt)
-            generated = self.greedy(cross, tokens, False, self.spec.max_new_tokens)
+            generated, logprob, no_speech = self.scored(cross, tokens, False, self.spec.max_new_tokens)
             text = self.text(generated).strip()
-            return Transcript(text, code, duration, [Segment(0.0, duration, text, generated)])
+            segment = Segment(0.0, duration, text, generated, logprob, no_speech, _compression(text))
+            return Transcript(text, code, duration, [segment])
         return self._long_form(samples, language, task, prompt)
 
     def _long_form(self, samples: np.ndarray, language: str | None, task: str, prompt: Sequence[int]) -> Transcript:
@@ -212,9 +253,11 @@ class WhisperDecoder:
             offset = seek / rate
             cross = self.encode(piece)
             tokens, code = self.prompt(cross, code, task, True, previous)
-            generated = self.greedy(cross, tokens, True, self.spec.max_new_tokens)
+            generated, logprob, no_speech = self.scored(cross, tokens, True, self.spec.max_new_tokens)
             found, advance = self._segments(generated, offset, len(piece) / rate)
-            segments += [segment for segment in found if segment.text.strip()]
+            ratio = _compression(self.text(generated))
+            segments += [replace(s, avg_logprob=logprob, no_speech_prob=no_speech, compression_ratio=ratio)
+                         for s in found if s.text.strip()]  # fmt: skip
             previous = [t for t in generated if t < self.spec.eos_token_id]
             step = round(advance * rate)
             seek += step if 0 < step < len(piece) else len(piece)

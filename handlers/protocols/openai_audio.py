@@ -218,9 +218,9 @@ class Transcriptions(Codec[_State]):
                         "text": s["text"],
                         "tokens": s["tokens"],
                         "temperature": 0.0,
-                        "avg_logprob": 0.0,
-                        "compression_ratio": 0.0,
-                        "no_speech_prob": 0.0,
+                        "avg_logprob": round(s.get("avg_logprob", 0.0), 6),
+                        "compression_ratio": round(s.get("compression_ratio", 0.0), 6),
+                        "no_speech_prob": round(s.get("no_speech_prob", 0.0), 6),
                     }
                     for i, s in enumerate(segments)
                 ],

@@ -37,6 +37,8 @@ def test_every_response_format(openai_client, model: str, wav: bytes) -> None:
     assert verbose.duration == pytest.approx(5.0, abs=0.01) and verbose.segments
     for segment in verbose.segments:
         assert 0.0 <= segment.start <= segment.end <= 5.0 + 1e-6
+        if model == "tiny-whisper":
+            assert segment.avg_logprob < 0.0 and 0.0 <= segment.no_speech_prob <= 1.0 and segment.compression_ratio > 0
     assert verbose.text.strip()
 
 
