@@ -51,13 +51,11 @@ def capture_prefix(model: str) -> str:
 class DataCaptureProps:
     """- ``stage``: the stage name (key alias, bucket description).
     - ``access_logs``: the bucket receiving S3 server access logs (the registry's log bucket); required.
-    - ``retention_days``: captured objects expire after this (default 90).
     - ``namespace``: the metrics namespace of ``DriftPSI`` (default ``maaskit``).
     """
 
     stage: str
     access_logs: s3.IBucket
-    retention_days: int = 90
     namespace: str = "maaskit"
 
 
@@ -86,12 +84,7 @@ class DataCapture(Construct):
             versioned=True,
             server_access_logs_bucket=props.access_logs,
             server_access_logs_prefix="capture-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=Duration.days(props.retention_days),
-                    noncurrent_version_expiration=Duration.days(1),
-                )
-            ],
+            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(1))],
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.parameter = ssm.StringParameter(
@@ -104,8 +97,10 @@ class DataCapture(Construct):
         self.alarms: dict[str, cloudwatch.Alarm] = {}
 
     def attach(self, model: str, function: lambda_.Function, config: CaptureConfig) -> cloudwatch.Alarm:
-        """Let ``function`` write ``capture/<model>/*`` (and only that), set its capture settings, add the alarm."""
+        """Let ``function`` write ``capture/<model>/*`` (and only that), set its capture settings, expire its objects
+        after ``config.retention_days``, add the drift alarm."""
         prefix = capture_prefix(model)
+        self.bucket.add_lifecycle_rule(prefix=prefix, expiration=Duration.days(config.retention_days))
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(f"{prefix}*")])
         )

@@ -97,7 +97,8 @@ def test_capture_bucket_is_kms_encrypted_and_each_model_writes_its_prefix(stage:
     (capture,) = [b for b in buckets if "LifecycleConfiguration" in b]
     rule = capture["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
-    assert capture["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 90
+    rules = capture["LifecycleConfiguration"]["Rules"]
+    assert {"ExpirationInDays": 90, "Prefix": "capture/embedder/", "Status": "Enabled"} in rules
     (model,) = [f for f in stage.resources("AWS::Lambda::Function") if f.get("Handler") == "index.handler"]
     env = model["Environment"]["Variables"]
     assert env["MAASKIT_CAPTURE_SAMPLE"] == "0.1" and env["MAASKIT_CAPTURE_REDACT"] == "email,inputs.ssn"
