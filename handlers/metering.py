@@ -8,8 +8,9 @@ The caller comes from the event API Gateway handed to Lambda (``scope["aws.event
 - anything else (local ``serve``, SageMaker, Function URLs without auth): ``anonymous``.
 
 Units: one request, plus what the answer consumed. Code that knows calls one of :func:`record_feed`
-(text feeds: their token counts are prompt tokens), :func:`record_usage` (generative answers: prompt and
-completion tokens) or :func:`record_audio` (speech: seconds of audio). The units live in the request's
+(the pipeline, after preprocessing: a text feed's ``token_counts`` are prompt tokens, a speech feed's
+``audio_seconds`` its audio), :func:`record_usage` (generative answers: prompt and completion tokens) or
+:func:`record_audio` (seconds of audio, where no feed carries them). The units live in the request's
 ASGI scope, where the observability middleware reads them when the answer ends.
 """
 
@@ -121,10 +122,14 @@ def _scope(request: Any) -> MutableMapping[str, Any]:
 
 
 def record_feed(request: Any, feed: Any) -> None:
-    """Count a text feed's tokens as prompt tokens (any feed with ``token_counts``; others add nothing)."""
+    """Count what a feed holds: ``token_counts`` (text feeds) as prompt tokens, ``audio_seconds`` (speech
+    feeds) as audio seconds; a feed with neither adds nothing. Called once per request, after preprocessing."""
     counts = getattr(feed, "token_counts", None)
+    seconds = getattr(feed, "audio_seconds", None)
     if counts:
         units_of(_scope(request)).prompt_tokens += int(sum(counts))
+    if seconds:
+        units_of(_scope(request)).audio_seconds += float(seconds)
 
 
 def record_usage(request: Any, prompt_tokens: int, completion_tokens: int) -> None:

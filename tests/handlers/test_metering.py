@@ -109,6 +109,12 @@ def test_record_feed_counts_a_text_feeds_tokens() -> None:
     record_feed(scope, object())  # a feed without token counts adds nothing
     assert units_of(scope).prompt_tokens == sum(feed.token_counts)
 
+    class SpeechFeed:
+        audio_seconds = 3.25
+
+    record_feed(scope, SpeechFeed())
+    assert units_of(scope).audio_seconds == 3.25 and units_of(scope).prompt_tokens == sum(feed.token_counts)
+
 
 def test_generative_and_speech_units_reach_the_log_and_emf() -> None:
     async def chat(request: Request) -> JSONResponse:
