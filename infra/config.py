@@ -82,7 +82,9 @@ class StreamingConfig(_Strict):
     Its function runs maaskit's streaming loop, so every route of the model streams (docs/streaming.md).
     """
 
-    function_url: bool = Field(default=True, description="A Function URL on the live alias, InvokeMode RESPONSE_STREAM.")
+    function_url: bool = Field(
+        default=True, description="A Function URL on the live alias, InvokeMode RESPONSE_STREAM."
+    )
     url_auth: Literal["iam", "none"] = Field(
         default="iam", description="iam: SigV4-signed callers (AWS_IAM); none: a public URL (anyone may call it)."
     )

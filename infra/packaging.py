@@ -166,7 +166,12 @@ def unhashed_requirements(requirements: Path, extra: tuple[str, ...], work: Path
 
 
 def dependency_dir(
-    requirements: Path, arch: Arch, cache_root: Path, *, python_version: str = PYTHON_VERSION, extra: tuple[str, ...] = ()
+    requirements: Path,
+    arch: Arch,
+    cache_root: Path,
+    *,
+    python_version: str = PYTHON_VERSION,
+    extra: tuple[str, ...] = (),
 ) -> Path:
     """Runtime deps installed for ``arch`` and CPython ``python_version`` (3.11: the hash-checked lock; another
     Python, or ``extra`` pins: the lock's versions without hashes, plus ``extra``), cached by their hash.
@@ -185,7 +190,9 @@ def dependency_dir(
     try:
         pip_arch = _PIP_ARCH[arch]
         hashed = python_version == PYTHON_VERSION and not extra
-        lock = _filtered_requirements(requirements, work) if hashed else unhashed_requirements(requirements, extra, work)
+        lock = (
+            _filtered_requirements(requirements, work) if hashed else unhashed_requirements(requirements, extra, work)
+        )
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
             "--target", str(work / "python"), "--only-binary=:all:", "--implementation", "cp",

@@ -77,7 +77,9 @@ def footprint(bundle_dir: Path) -> GenerativeFootprint:
         model = json.loads(config_path.read_text(encoding="utf-8"))["model"]
         decoder = model["decoder"]
         context = int(model["context_length"])
-        per_token = 2 * int(decoder["num_hidden_layers"]) * int(decoder["num_key_value_heads"]) * int(decoder["head_size"])
+        per_token = (
+            2 * int(decoder["num_hidden_layers"]) * int(decoder["num_key_value_heads"]) * int(decoder["head_size"])
+        )
     except (OSError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
             f"{bundle_dir}: cannot read the model's shape from genai_config.json ({exc}); repackage the bundle"

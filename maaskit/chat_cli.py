@@ -96,7 +96,9 @@ def _turns(prompt: str | None) -> Iterator[str]:
             yield line.rstrip("\n")
 
 
-def _converse(url: str, model: str, auth: Any, prompt: str | None, system: str | None, options: dict[str, Any]) -> None:
+def _converse(
+    url: str, model: str, auth: Any, *, prompt: str | None, system: str | None, options: dict[str, Any]
+) -> None:
     from maaskit.client import MaaskitClient
 
     history: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
@@ -131,12 +133,12 @@ def chat(  # noqa: PLR0917 (typer maps parameters to options)
         if target.startswith(("http://", "https://")):
             if model is None:
                 raise _fail("--model is required with a URL (the model's name, as in /models/<name>)", _BAD_INPUT)
-            _converse(target, model, _auth(auth, target, key), prompt, system, options)
+            _converse(target, model, _auth(auth, target, key), prompt=prompt, system=system, options=options)
             return
         if not Path(target).exists():
             raise _fail(f"{target} is neither a URL nor a bundle directory", _BAD_INPUT)
         with served_bundle(Path(target)) as (url, name):
-            _converse(url, model or name, None, prompt, system, options)
+            _converse(url, model or name, None, prompt=prompt, system=system, options=options)
     except (ValueError, OSError) as exc:
         raise _fail(str(exc), _BAD_INPUT) from None
     except ClientError as exc:

@@ -80,21 +80,7 @@ class LambdaEndpoint(Construct):
         bundle = props.bundle
         if bundle.directory is None:
             raise ValueError(f"{props.function_name}: a Lambda target needs a local bundle, got {bundle.s3_uri}")
-        bundle_dir: Path = bundle.directory
-        bundle_size = max(tree_size(bundle_dir), bundle.size)  # the manifest's figure for external weights too
-        sources = sum(tree_size(path) for path in runtime_sources(props.source_root).values())
-        code_size = sources * 2 + bundle_size  # sources + their .pyc
-        self.unzipped_size = code_size + props.deps_size
-        self.package = lambda_package(bundle.name, props.sizing, self.unzipped_size, bundle_size)
-        self.uses_image = self.package == "image"
-        self.streaming = is_streaming(bundle.task)
-        check_snapstart(bundle.name, props.sizing, package=self.package, streaming=self.streaming)
-        if self.streaming:
-            self.memory_mb = generative_memory_mb(bundle.name, props.sizing, bundle_dir, bundle.resources)
-            self.timeout_s = stream_timeout_s(props.sizing)
-        else:
-            self.memory_mb = lambda_memory(bundle.name, props.sizing, bundle.resources)
-            self.timeout_s = props.sizing.timeout_s
+        self._size(props, bundle.directory)
         slow_start = ready_warning(bundle.name, bundle.resources)
         if slow_start:
             Annotations.of(self).add_warning_v2("maaskit:slow-init", slow_start)
@@ -152,7 +138,11 @@ class LambdaEndpoint(Construct):
                 self,
                 "Function",
                 code=image_code(
-                    props.source_root, bundle, props.build_root, props.function_name, _platform(architecture),
+                    props.source_root,
+                    bundle,
+                    props.build_root,
+                    props.function_name,
+                    _platform(architecture),
                     streaming=self.streaming,
                 ),
                 **common,
@@ -218,6 +208,24 @@ class LambdaEndpoint(Construct):
             "CDK grants CodeDeploy lambda:InvokeFunction on '<hook ARN>:*' so it can call the hook's qualified "
             "ARN; the wildcard covers versions of this one hook function only.",
         )
+
+    def _size(self, props: LambdaEndpointProps, bundle_dir: Path) -> None:
+        """Package, memory and timeout by size and task (``infra.sizing``, ``infra.streaming``)."""
+        bundle = props.bundle
+        bundle_size = max(tree_size(bundle_dir), bundle.size)  # the manifest's figure for external weights too
+        sources = sum(tree_size(path) for path in runtime_sources(props.source_root).values())
+        code_size = sources * 2 + bundle_size  # sources + their .pyc
+        self.unzipped_size = code_size + props.deps_size
+        self.package = lambda_package(bundle.name, props.sizing, self.unzipped_size, bundle_size)
+        self.uses_image = self.package == "image"
+        self.streaming = is_streaming(bundle.task)
+        check_snapstart(bundle.name, props.sizing, package=self.package, streaming=self.streaming)
+        if self.streaming:
+            self.memory_mb = generative_memory_mb(bundle.name, props.sizing, bundle_dir, bundle.resources)
+            self.timeout_s = stream_timeout_s(props.sizing)
+        else:
+            self.memory_mb = lambda_memory(bundle.name, props.sizing, bundle.resources)
+            self.timeout_s = props.sizing.timeout_s
 
     def _acknowledge(self) -> None:
         python = STREAM_PYTHON_VERSION if self.streaming else PYTHON_VERSION

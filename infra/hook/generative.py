@@ -13,6 +13,7 @@ packager's gate and the runtime's warm-up use.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -76,10 +77,8 @@ def stream_text(data: bytes) -> str:
             continue
         pending.append(byte)
         if len(pending) == need:
-            try:
+            with contextlib.suppress(UnicodeDecodeError):  # not valid UTF-8: dropped
                 out.append(pending.decode("utf-8"))
-            except UnicodeDecodeError:
-                pass
             pending.clear()
     return "".join(out)
 

@@ -25,11 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from bundle.generation import GENERATION_TASK
 from bundle.judge import RawSamples, Runner, judge, raw_samples
 from bundle.manifest import Manifest, load_manifest
 from bundle.samples import Samples, read_samples
-
-from bundle.generation import GENERATION_TASK
 
 try:
     from infra.hook.generative import check_generation

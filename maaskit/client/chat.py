@@ -139,14 +139,18 @@ class ChatMixin:
         temperature: float | None = None, **params: Any,
     ) -> Any:  # fmt: skip
         """A chat completion: the OpenAI answer (dict), or with ``stream=True`` a :class:`TokenStream`."""
-        return self._complete(model, True, messages, stream, {"max_tokens": max_tokens, "temperature": temperature, **params})
+        return self._complete(
+            model, True, messages, stream, {"max_tokens": max_tokens, "temperature": temperature, **params}
+        )
 
     def complete(
         self, model: str, prompt: str, *, stream: bool = False, max_tokens: int | None = None,
         temperature: float | None = None, **params: Any,
     ) -> Any:  # fmt: skip
         """A text completion: the OpenAI answer (dict), or with ``stream=True`` a :class:`TokenStream`."""
-        return self._complete(model, False, prompt, stream, {"max_tokens": max_tokens, "temperature": temperature, **params})
+        return self._complete(
+            model, False, prompt, stream, {"max_tokens": max_tokens, "temperature": temperature, **params}
+        )
 
     def _complete(self, model: str, chat: bool, content: Any, stream: bool, params: Mapping[str, Any]) -> Any:
         path = f"/models/{model}/v1/{'chat/completions' if chat else 'completions'}"
@@ -177,7 +181,9 @@ class ChatMixin:
                 response = self._http.send(request, stream=True)
             except RETRY_EXCEPTIONS as exc:
                 if attempt >= self.retries:
-                    raise ConnectionFailedError(f"cannot reach {request.url} after {attempt + 1} tries: {exc!r}") from None
+                    raise ConnectionFailedError(
+                        f"cannot reach {request.url} after {attempt + 1} tries: {exc!r}"
+                    ) from None
             except httpx.TimeoutException as exc:
                 raise ClientError(f"POST {path} timed out ({exc!r}); raise the client timeout") from None
             else:
@@ -189,4 +195,3 @@ class ChatMixin:
                     raise error_for_status(response.status_code, content)
             self._sleep(self.backoff.delay(attempt))
             attempt += 1
-

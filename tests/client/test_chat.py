@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,7 +60,10 @@ def test_an_error_before_the_first_token_is_a_typed_error(served):
 
 
 def _sse(chunks: list[dict[str, Any]]) -> bytes:
-    return b"".join(b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n" for chunk in chunks) + b"data: [DONE]\n\n"
+    return (
+        b"".join(b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n" for chunk in chunks)
+        + b"data: [DONE]\n\n"
+    )
 
 
 CHUNKS = [
@@ -89,7 +93,7 @@ class FakeSageMaker:
     def invoke_endpoint_with_response_stream(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(kwargs)
         edges = [0, *sorted(self.cuts), len(self.body)]
-        parts = [{"PayloadPart": {"Bytes": self.body[a:b]}} for a, b in zip(edges, edges[1:], strict=False)]
+        parts = [{"PayloadPart": {"Bytes": self.body[a:b]}} for a, b in itertools.pairwise(edges)]
         return {"Body": iter(parts + self.tail)}
 
 
@@ -127,7 +131,9 @@ def test_maaskit_chat_streams_a_bundle_and_a_url(llama, served):
         expected = client.chat(model, [{"role": "user", "content": "hi"}], max_tokens=6, temperature=0)
     text = expected["choices"][0]["message"]["content"]
     runner = CliRunner()
-    by_url = runner.invoke(app, ["chat", url, "--model", model, "--prompt", "hi", "--max-tokens", "6", "--temperature", "0"])
+    by_url = runner.invoke(
+        app, ["chat", url, "--model", model, "--prompt", "hi", "--max-tokens", "6", "--temperature", "0"]
+    )
     assert by_url.exit_code == 0, by_url.output
     assert by_url.output == text + "\n"
     by_bundle = runner.invoke(app, ["chat", str(llama), "--max-tokens", "6", "--temperature", "0"], input="hi\n")

@@ -86,7 +86,11 @@ def measure(bundle: Path, source: str = "function_url", max_tokens: int = 64) ->
             raise RuntimeError(f"the loop failed: {record.problems} {process.stdout[-1500:]} {process.stderr[-1500:]}")
     finally:
         api.stop()
-    tokens = [at for at, chunk in record.chunks if b'"content":"' in chunk.replace(b'": "', b'":"') and b'"content":""' not in chunk]
+    tokens = [
+        at
+        for at, chunk in record.chunks
+        if b'"content":"' in chunk.replace(b'": "', b'":"') and b'"content":""' not in chunk
+    ]
     return ColdStart(record.chunks[0][0] - started, tokens[0] - started, record.chunks[-1][0] - started, len(tokens))
 
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bundle import open_bundle
 from bundle.generation import PAD_ID
 from handlers.lambda_stream.bridge import split_prelude
 from handlers.lambda_stream.loop import run
@@ -141,7 +139,9 @@ def test_alignment_finds_the_first_differing_token():
 
 def test_the_event_takes_the_chat_route_for_messages():
     event = completion_event("m", {"messages": [{"role": "user", "content": "hi"}]}, 4)
-    assert event["path"] == "/models/m/v1/chat/completions" and event["pathParameters"] == {"proxy": "v1/chat/completions"}
+    assert event["path"] == "/models/m/v1/chat/completions" and event["pathParameters"] == {
+        "proxy": "v1/chat/completions"
+    }
     assert completion_event("m", {"prompt": "hi"}, 4)["path"] == "/models/m/v1/completions"
 
 

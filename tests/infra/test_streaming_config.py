@@ -10,7 +10,14 @@ import pytest
 from bundle.manifest import Resources
 from infra.config import ApiConfig, ConfigError, LambdaConfig, parse_config
 from infra.stream_image import dockerfile_text, stream_image_files
-from infra.streaming import STREAM_TIMEOUT_S, check_edge, check_snapstart, footprint, generative_memory_mb, stream_timeout_s
+from infra.streaming import (
+    STREAM_TIMEOUT_S,
+    check_edge,
+    check_snapstart,
+    footprint,
+    generative_memory_mb,
+    stream_timeout_s,
+)
 
 GIB = 1024**3
 
@@ -48,7 +55,9 @@ def test_edge_with_explicit_streaming_routes_is_refused_with_the_reason():
 def test_edge_is_refused_at_synthesis_for_a_generative_bundle():
     with pytest.raises(ConfigError, match="regional"):
         check_edge("chat", ApiConfig(endpoint_type="edge"), LambdaConfig())
-    check_edge("chat", ApiConfig(endpoint_type="edge"), LambdaConfig.model_validate({"streaming": {"api_routes": False}}))
+    check_edge(
+        "chat", ApiConfig(endpoint_type="edge"), LambdaConfig.model_validate({"streaming": {"api_routes": False}})
+    )
     check_edge("chat", ApiConfig(), LambdaConfig())
 
 

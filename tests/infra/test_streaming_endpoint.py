@@ -58,7 +58,9 @@ def _function(synth: Synth, name: str) -> dict[str, Any]:
 
 
 def _logical_id(synth: Synth, name: str) -> str:
-    return next(k for k, f in synth.resources("AWS::Lambda::Function").items() if f["Properties"].get("FunctionName") == name)
+    return next(
+        k for k, f in synth.resources("AWS::Lambda::Function").items() if f["Properties"].get("FunctionName") == name
+    )
 
 
 def _asset_dir(synth: Synth, code: dict[str, Any]) -> Path:
@@ -167,7 +169,9 @@ def test_api_gateway_may_invoke_the_alias_with_response_stream(stream_synth: Syn
         if p["Properties"]["FunctionName"] == {"Ref": alias}
     ]
     # InvokeWithResponseStream is authorized by lambda:InvokeFunction (the Lambda API reference).
-    assert any(p["Action"] == "lambda:InvokeFunction" and p["Principal"] == "apigateway.amazonaws.com" for p in permissions)
+    assert any(
+        p["Action"] == "lambda:InvokeFunction" and p["Principal"] == "apigateway.amazonaws.com" for p in permissions
+    )
 
 
 def test_the_api_is_regional(stream_synth: Synth):
@@ -225,7 +229,7 @@ def test_an_image_function_bakes_the_model_in_and_its_entry_point_is_the_loop(im
     (image,) = manifest["dockerImages"].values()
     context = image_synth.outdir / image["source"]["directory"]
     dockerfile = (context / image["source"]["dockerFile"]).read_text()
-    assert "python:3.12" in dockerfile and "-m\", \"handlers.lambda_stream\"" in dockerfile
+    assert "python:3.12" in dockerfile and '-m", "handlers.lambda_stream"' in dockerfile
     assert (context / "bundles/tiny-llama-1.0.0/model.onnx.data").is_file()
     assert "onnxruntime-genai==0.18.0" in (context / "maaskit-stream/requirements.txt").read_text()
     assert image_synth.one("AWS::Lambda::Url")["Properties"]["InvokeMode"] == "RESPONSE_STREAM"
