@@ -332,7 +332,7 @@ def _hook(
         handler=HOOK_HANDLER,
         code=hook_code(props.bundle),  # keyed by the bundle: each hook holds its own model's samples
         layers=[props.deps_layer],
-        timeout=Duration.minutes(5),
+        timeout=Duration.minutes(15 if streaming else 5),  # replaying golden continuations takes longer
         memory_size=512,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=hook_logs,

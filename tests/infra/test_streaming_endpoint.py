@@ -183,6 +183,7 @@ def test_the_hook_runs_on_the_streaming_layer(stream_synth: Synth):
     hook = _function(stream_synth, "maaskit-dev-tiny-llama-pre-traffic")
     function = _function(stream_synth, "maaskit-dev-tiny-llama")
     assert hook["Runtime"] == "python3.12" and hook["Layers"] == function["Layers"]
+    assert hook["Timeout"] == 900
     assert (_asset_dir(stream_synth, hook["Code"]) / "generative.py").is_file()
 
 
