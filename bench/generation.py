@@ -158,50 +158,54 @@ def cold_start(bundle: Path) -> float:
     return time.perf_counter() - start
 
 
+def _row(name: str, count: str, ttft: float, tps: float, base: float) -> None:
+    ratio = f"{tps / base:.2f}x" if tps and base else ""
+    print(f"| {name} | {count} | {ttft:.1f} | {tps:.1f} | {ratio} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", choices=["smollm2", "tiny"], default="smollm2")
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "int8", "int4"])
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--folder", type=Path, help="Reuse a model folder (skip building it).")
+    parser.add_argument("--bundle", type=Path, nargs="*", default=[], help="Reuse packaged bundles (skip packaging).")
     args = parser.parse_args()
     from bundle import open_bundle
     from handlers.generation.processor import GenerationProcessor
     from model_packager import package
 
+    print(f"| engine | streams | TTFT ms | decode tok/s | vs transformers |  ({args.shape}, {args.tokens} tokens)")
+    print("| --- | --- | --- | --- | --- |", flush=True)
+    reused = {}
+    for path in args.bundle:
+        spec = open_bundle(path).manifest.generation
+        assert spec is not None, f"{path} is not a text-generation bundle"
+        reused[spec.precision] = path
     with tempfile.TemporaryDirectory(prefix="maaskit-bench-gen-") as tmp:
-        folder = build(args.shape, Path(tmp))
-        rows: list[tuple[str, str, float, float]] = []
-        reference: dict[str, float] | None = None
+        folder = args.folder or build(args.shape, Path(tmp))
+        base = 0.0
         for precision in args.precision:
-            quantize = None if precision == "fp32" else precision
-            started = time.perf_counter()
-            result = package(folder, name=f"bench-{precision}", version="1.0.0", out=Path(tmp) / "b", quantize=quantize)
-            print(f"packaged {precision} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-            ids = GenerationProcessor(open_bundle(result.directory)).chat_ids(PROMPT)
-            if reference is None:
+            directory = reused.get(precision)
+            if directory is None:
+                quantize = None if precision == "fp32" else precision
+                started = time.perf_counter()
+                out = Path(tmp) / "b"
+                directory = package(
+                    folder, name=f"bench-{precision}", version="1.0.0", out=out, quantize=quantize
+                ).directory
+                print(f"packaged {precision} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+            ids = GenerationProcessor(open_bundle(directory)).chat_ids(PROMPT)
+            if not base:
                 reference = torch_figures(folder, ids, args.tokens)
-                rows.append(
-                    ("transformers fp32 (torch, in-process)", "1", reference["ttft_ms"], reference["decode_tps"])
-                )
-            own = og_figures(result.directory, ids, args.tokens)
-            rows.append((f"onnxruntime-genai {precision} (in-process)", "1", own["ttft_ms"], own["decode_tps"]))
-            for count, served in served_figures(result.directory, args.tokens, args.streams).items():
-                rows.append((f"maaskit {precision} served (HTTP, SSE)", count, served["ttft_ms"], served["decode_tps"]))
-            rows.append(
-                (
-                    f"cold start {precision} (fresh process to first token)",
-                    "-",
-                    cold_start(result.directory) * 1000,
-                    0.0,
-                )
-            )
-        base = rows[0][3]
-        print(f"| engine | streams | TTFT ms | decode tok/s | vs transformers |  ({args.shape}, {args.tokens} tokens)")
-        print("| --- | --- | --- | --- | --- |")
-        for name, count, ttft, tps in rows:
-            ratio = f"{tps / base:.2f}x" if tps else ""
-            print(f"| {name} | {count} | {ttft:.1f} | {tps:.1f} | {ratio} |")
+                base = reference["decode_tps"]
+                _row("transformers fp32 (torch, in-process)", "1", reference["ttft_ms"], base, base)
+            own = og_figures(directory, ids, args.tokens)
+            _row(f"onnxruntime-genai {precision} (in-process)", "1", own["ttft_ms"], own["decode_tps"], base)
+            for count, served in served_figures(directory, args.tokens, args.streams).items():
+                _row(f"maaskit {precision} served (HTTP, SSE)", count, served["ttft_ms"], served["decode_tps"], base)
+            _row(f"cold start {precision} (fresh process to first token)", "-", cold_start(directory) * 1000, 0.0, base)
 
 
 if __name__ == "__main__":
