@@ -7,6 +7,7 @@ __all__ = [
     "KEY_PREFIX_ENV",
     "STAGE_ENV",
     "TAG_CONSUMER",
+    "TAG_DEFAULT_PLAN",
     "TAG_PLAN",
     "TAG_STAGE",
     "key_name",
@@ -16,6 +17,8 @@ __all__ = [
 TAG_STAGE = "maaskit:stage"
 TAG_CONSUMER = "maaskit:consumer"
 TAG_PLAN = "maaskit:plan"
+#: On the usage plan that ``maaskit keys create`` uses without --plan (the deploy file's default_plan).
+TAG_DEFAULT_PLAN = "maaskit:default-plan"
 #: Environment of the authorizer function.
 STAGE_ENV = "MAASKIT_STAGE"
 KEY_PREFIX_ENV = "MAASKIT_KEY_PREFIX"

@@ -15,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.authorizer.names import CACHE_TTL_ENV, KEY_PREFIX_ENV, STAGE_ENV, key_prefix
+from infra.authorizer.names import CACHE_TTL_ENV, KEY_PREFIX_ENV, STAGE_ENV, TAG_DEFAULT_PLAN, key_prefix
 from infra.constructs.logs import retention
 from infra.consumers_config import ConsumersConfig, plan_resource_name
 from infra.nag import acknowledge
@@ -150,6 +150,8 @@ class ConsumerKeys(Construct):
                 ),
             )
             usage_plan.add_api_stage(stage=api.deployment_stage)
+            if name == config.default_plan:
+                Tags.of(usage_plan).add(TAG_DEFAULT_PLAN, "true")
             self.plans[name] = usage_plan
         for response_type, (status, kind, code) in ERROR_RESPONSES.items():
             api.add_gateway_response(

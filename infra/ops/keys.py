@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from infra.authorizer.names import TAG_CONSUMER, TAG_PLAN, TAG_STAGE, key_name, key_prefix
+from infra.authorizer.names import TAG_CONSUMER, TAG_DEFAULT_PLAN, TAG_PLAN, TAG_STAGE, key_name, key_prefix
 from infra.consumers_config import plan_resource_name
 from infra.ops.aws import aws_errors
 from infra.ops.errors import NotFoundError, RefusedError
@@ -51,27 +51,36 @@ def _check_consumer(consumer: str) -> None:
         )
 
 
-def _plans(client: Any, stage: str) -> dict[str, str]:
-    """Plan name -> usage plan id, for the stage's plans."""
+def _plans(client: Any, stage: str) -> dict[str, tuple[str, bool]]:
+    """Plan name -> (usage plan id, whether it is the default plan), for the stage's plans."""
     prefix = key_prefix(stage)
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, bool]] = {}
     with aws_errors("listing usage plans"):
         for page in client.get_paginator("get_usage_plans").paginate():
             for item in page.get("items", []):
                 if str(item.get("name", "")).startswith(prefix):
-                    found[str(item["name"]).removeprefix(prefix)] = str(item["id"])
+                    default = (item.get("tags") or {}).get(TAG_DEFAULT_PLAN) == "true"
+                    found[str(item["name"]).removeprefix(prefix)] = (str(item["id"]), default)
     return found
 
 
-def _plan_id(client: Any, stage: str, plan: str) -> str:
+def _plan_id(client: Any, stage: str, plan: str | None) -> tuple[str, str]:
+    """(plan name, usage plan id); ``plan`` None: the plan tagged as the deploy file's default_plan."""
     plans = _plans(client, stage)
+    if plan is None:
+        defaults = [name for name, (_, default) in plans.items() if default]
+        if len(defaults) == 1 or len(plans) == 1:
+            plan = defaults[0] if defaults else next(iter(plans))
+        else:
+            known = ", ".join(sorted(plans)) or "none: is the stage deployed with auth: keys?"
+            raise RefusedError(f"stage {stage} has no default plan to use (its plans: {known}); pass --plan")
     if plan not in plans:
         known = ", ".join(sorted(plans)) or "none: is the stage deployed with auth: keys?"
         raise NotFoundError(
             f"usage plan {plan_resource_name(stage, plan)} not found (the stage's plans: {known}); "
             "add it under api.consumers.plans and deploy, or pass --plan with one of those"
         )
-    return plans[plan]
+    return plan, plans[plan][0]
 
 
 def _record(item: dict[str, Any], stage: str) -> ConsumerKey:
@@ -102,9 +111,9 @@ def list_keys(session: Any, stage: str, consumer: str | None = None) -> list[Con
     return sorted(keys, key=lambda k: (k.consumer, k.created, k.key_id))
 
 
-def _new_key(session: Any, stage: str, consumer: str, plan: str) -> NewKey:
+def _new_key(session: Any, stage: str, consumer: str, plan: str | None) -> NewKey:
     client = session.client("apigateway")
-    plan_id = _plan_id(client, stage, plan)
+    plan, plan_id = _plan_id(client, stage, plan)
     with aws_errors(f"creating a key for {consumer}"):
         item = client.create_api_key(
             name=key_name(stage, consumer),
@@ -121,8 +130,9 @@ def _new_key(session: Any, stage: str, consumer: str, plan: str) -> NewKey:
     return NewKey(_record(item, stage), str(item["value"]))
 
 
-def create_key(session: Any, stage: str, consumer: str, plan: str) -> NewKey:
-    """A new key for ``consumer`` on ``plan``; refused while the consumer has an enabled key (use rotate)."""
+def create_key(session: Any, stage: str, consumer: str, plan: str | None = None) -> NewKey:
+    """A new key for ``consumer`` on ``plan`` (None: the stage's default plan); refused while the consumer
+    has an enabled key (use rotate)."""
     _check_consumer(consumer)
     if any(key.enabled for key in list_keys(session, stage, consumer)):
         raise RefusedError(

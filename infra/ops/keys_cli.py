@@ -23,7 +23,10 @@ __all__ = ["keys_app", "register"]
 
 Stage = Annotated[str | None, typer.Option("--stage", help="Stage name (default: $MAASKIT_STAGE or dev).")]
 Consumer = Annotated[str, typer.Option("--consumer", help="Consumer name (lowercase letters, digits, . _ -).")]
-Plan = Annotated[str | None, typer.Option("--plan", help="Usage plan (a name under api.consumers.plans).")]
+Plan = Annotated[
+    str | None,
+    typer.Option("--plan", help="Usage plan, a name under api.consumers.plans (default: its default_plan)."),
+]
 Region = Annotated[str | None, typer.Option("--region", help="AWS region (default: boto3's chain, e.g. $AWS_REGION).")]
 Profile = Annotated[str | None, typer.Option("--profile", help="AWS profile to use.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -75,7 +78,7 @@ def create(
         from infra.ops.keys import create_key
 
         name = _stage(stage)
-        _show_new(create_key(_session(region, profile), name, consumer, plan or "standard"), name, as_json)
+        _show_new(create_key(_session(region, profile), name, consumer, plan), name, as_json)
 
 
 @keys_app.command("list")

@@ -24,6 +24,8 @@ def create_plans(session: Any, stage: str, consumers: ConsumersConfig, api_id: s
             extra["quota"] = {"limit": plan.quota.limit, "period": _PERIOD[plan.quota.period]}
         if api_id is not None:
             extra["apiStages"] = [{"apiId": api_id, "stage": stage}]
+        if name == consumers.default_plan:
+            extra["tags"] = {"maaskit:default-plan": "true"}
         made = client.create_usage_plan(
             name=plan_resource_name(stage, name),
             throttle={"rateLimit": plan.rate_limit, "burstLimit": plan.burst_limit},

@@ -45,6 +45,8 @@ def test_one_usage_plan_per_configured_plan(stage: KeyedStage) -> None:
     assert plans["maaskit-dev-standard"]["Quota"] == {"Limit": 1000, "Period": "DAY"}
     assert plans["maaskit-dev-partner"]["Quota"] == {"Limit": 100000, "Period": "MONTH"}
     assert "Quota" not in plans["maaskit-dev-internal"]
+    assert {"Key": "maaskit:default-plan", "Value": "true"} in plans["maaskit-dev-standard"]["Tags"]
+    assert "Tags" not in plans["maaskit-dev-partner"]
     assert all(p["ApiStages"][0]["Stage"] for p in plans.values())
     assert not stage.resources("AWS::ApiGateway::ApiKey")  # keys are made by `maaskit keys`, never in the template
 

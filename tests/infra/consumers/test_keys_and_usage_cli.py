@@ -121,6 +121,8 @@ def test_keys_refusals_say_what_to_do(aws: boto3.session.Session) -> None:
     assert code == 2 and "consumer 'Not Valid'" in err
     code, _, err = _run("keys", "create", "--stage", "prod", "--consumer", "zoe")
     assert code == 2 and "is the stage deployed with auth: keys?" in err
+    code, out, _ = _run("keys", "create", "--stage", "dev", "--consumer", "zoe")  # the default plan
+    assert code == 0 and "(plan standard)" in out
 
 
 def _put(session: boto3.session.Session, stage: str, consumer: str, model: str, **values: float) -> None:
