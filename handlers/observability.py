@@ -143,17 +143,19 @@ class ObservabilityMiddleware:
         started = False
         answer: list[bytes] = []
         answer_type = ""
+        answer_size = 0
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, started, answer_type
+            nonlocal status, started, answer_type, answer_size
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started = True
                 message.setdefault("headers", []).append((_REQUEST_ID, request_id.encode("latin-1")))
                 if captured:
                     answer_type = _header(message.get("headers", ()), b"content-type")
-            elif captured and message["type"] == "http.response.body" and sum(map(len, answer)) <= _CAPTURE_LIMIT:
+            elif captured and message["type"] == "http.response.body" and answer_size <= _CAPTURE_LIMIT:
                 answer.append(message.get("body", b""))
+                answer_size += len(answer[-1])
             await send(message)
 
         try:
