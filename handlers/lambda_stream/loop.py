@@ -7,6 +7,10 @@ path's (:mod:`handlers.lambda_entry` loads, verifies and warms every bundle); a 
 reported to ``/runtime/init/error`` and the process exits, as Lambda expects. Each HTTP event is then
 answered by :class:`~handlers.lambda_stream.bridge.StreamedInvocation`; an event that is not an HTTP
 request is refused as the invocation's error.
+
+With SnapStart (``AWS_LAMBDA_INITIALIZATION_TYPE=snap-start``) the loaded and warmed process is handed
+to ``/runtime/restore/next`` to be snapshotted; after every restore the process-wide random generators
+are re-seeded from the OS, so restored copies of one snapshot never sample the same sequence.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import sys
 import traceback
 from collections.abc import Callable
@@ -56,6 +61,28 @@ async def _serve(client: RuntimeApiClient, adapter: Any, invocation: Invocation)
     await StreamedInvocation(client, invocation, scope, body).run(adapter.app)
 
 
+SNAPSTART = "snap-start"
+
+
+def reseed() -> None:
+    """Fresh seeds for the process-wide random generators (Python's and numpy's) from the OS."""
+    import numpy as np
+
+    random.seed(os.urandom(32))
+    np.random.seed(int.from_bytes(os.urandom(4), "little"))
+
+
+async def _snapshot(client: RuntimeApiClient) -> bool:
+    """SnapStart: be snapshotted, then re-seed; False (reported) when the after-restore step failed."""
+    await client.restore_next()
+    try:
+        reseed()
+    except Exception as exc:  # a restored process that cannot re-seed must not serve
+        await client.restore_error(error_document("Runtime.AfterRestoreError", f"{type(exc).__name__}: {exc}"))
+        return False
+    return True
+
+
 async def run(
     client: RuntimeApiClient, factory: AdapterFactory = _lambda_adapter, invocations: int | None = None
 ) -> int:
@@ -65,6 +92,8 @@ async def run(
     except BaseException as exc:
         stack = [line.rstrip() for line in traceback.format_tb(exc.__traceback__)][-10:]
         await client.init_error(error_document(f"Runtime.{type(exc).__name__}", str(exc) or type(exc).__name__, stack))
+        return 1
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == SNAPSTART and not await _snapshot(client):
         return 1
     served = 0
     while invocations is None or served < invocations:

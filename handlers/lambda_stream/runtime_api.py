@@ -10,6 +10,9 @@ The documented contract, as AWS's own runtime clients speak it:
   up front (``Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body``); a
   failure after the first byte is reported in those trailers (the body one is base64 of the JSON error
   document), since the status line has long gone.
+- With SnapStart, ``GET /2018-06-01/runtime/restore/next`` ends the init phase: Lambda snapshots the
+  process while the call is open and answers it once the snapshot is restored;
+  ``POST /2018-06-01/runtime/restore/error`` reports a failed after-restore step.
 - ``POST /2018-06-01/runtime/invocation/{id}/error`` reports a failure before any byte was sent, and
   ``POST /2018-06-01/runtime/init/error`` one during initialisation; both carry
   ``Lambda-Runtime-Function-Error-Type`` and a JSON body ``{"errorType", "errorMessage", "stackTrace"}``.
@@ -244,6 +247,15 @@ class RuntimeApiClient:
     async def invocation_error(self, request_id: str, error: Mapping[str, Any]) -> None:
         """Report an invocation that failed before any byte of its response was sent."""
         path = f"/{API_VERSION}/runtime/invocation/{request_id}/error"
+        await self._call("POST", path, orjson.dumps(dict(error)), [(ERROR_TYPE, str(error["errorType"]))])
+
+    async def restore_next(self) -> None:
+        """SnapStart: hand the initialised process over to be snapshotted; returns once it has been restored."""
+        await self._call("GET", f"/{API_VERSION}/runtime/restore/next")
+
+    async def restore_error(self, error: Mapping[str, Any]) -> None:
+        """SnapStart: report that the after-restore step failed."""
+        path = f"/{API_VERSION}/runtime/restore/error"
         await self._call("POST", path, orjson.dumps(dict(error)), [(ERROR_TYPE, str(error["errorType"]))])
 
     async def init_error(self, error: Mapping[str, Any]) -> None:

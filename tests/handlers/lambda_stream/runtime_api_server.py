@@ -5,8 +5,10 @@ maaskit's client (it spells every path and header itself): ``GET /2018-06-01/run
 hands out queued events with the ``Lambda-Runtime-*`` headers; ``POST .../{id}/response`` takes a
 buffered or a streamed answer (``Lambda-Runtime-Function-Response-Mode: streaming``, chunked, trailers
 declared in ``Trailer`` before they are sent) and records every chunk with the time it arrived;
-``.../{id}/error`` and ``/runtime/init/error`` record errors. ``drop_after`` closes a streamed answer's
-connection after that many body bytes, as Lambda does when the caller goes away.
+``.../{id}/error``, ``/runtime/init/error`` and ``/runtime/restore/error`` record errors;
+``/runtime/restore/next`` (SnapStart) counts a snapshot and answers at once, as after a restore.
+``drop_after`` closes a streamed answer's connection after that many body bytes, as Lambda does when
+the caller goes away.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class RuntimeApi:
         self.init_errors: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.drop_after = drop_after
         self.init_error_seen = threading.Event()
+        self.snapshots = 0
         self._stopping = threading.Event()
         self._server: socketserver.ThreadingTCPServer | None = None
 
@@ -131,6 +134,10 @@ class RuntimeApi:
                 if event.method == b"GET" and target == f"{PREFIX}/invocation/next":
                     self._next(sock, connection)
                     return
+                if event.method == b"GET" and target == f"{PREFIX}/restore/next":
+                    self.snapshots += 1  # the snapshot is taken and restored while this call is open
+                    self._reply(sock, connection, 200, b"")
+                    return
                 record = self._record_for(target, headers)
                 continue
             if isinstance(event, h11.Data) and record is not None:
@@ -156,9 +163,8 @@ class RuntimeApi:
             return
 
     def _record_for(self, target: str, headers: dict[str, str]) -> Recorded:
-        if target == f"{PREFIX}/init/error":
-            record = Recorded("init", kind="init", headers=headers)
-            return record
+        if target in (f"{PREFIX}/init/error", f"{PREFIX}/restore/error"):
+            return Recorded("init", kind="init", headers=headers)
         parts = target.removeprefix(f"{PREFIX}/invocation/").split("/")
         record = self.recorded.get(parts[0]) or Recorded(parts[0], problems=[f"unknown request id {parts[0]}"])
         record.kind = parts[1] if len(parts) > 1 else "?"

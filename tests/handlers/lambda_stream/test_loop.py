@@ -226,3 +226,23 @@ def test_split_prelude_reads_what_invoke_returns():
     assert prelude["statusCode"] == 200 and body == b"data: x\n\n"
     with pytest.raises(ValueError, match="no HTTP integration prelude"):
         split_prelude(b"{}")
+
+
+def test_snapstart_hands_the_warm_process_over_then_reseeds(runtime_api, generation, monkeypatch):
+    """With SnapStart the loop calls /restore/next after init, re-seeds, then serves; without, it never does."""
+    import random
+
+    import numpy as np
+
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
+    random.seed(7)
+    np.random.seed(7)
+    before = (random.random(), np.random.random())
+    random.seed(7)
+    np.random.seed(7)  # the state a snapshot would carry into every restored copy
+    (record,) = _serve(runtime_api, generation, [load_event("function_url_chat_stream")])
+    assert runtime_api.snapshots == 1 and record.complete
+    assert (random.random(), np.random.random()) != before
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    _serve(runtime_api, generation, [load_event("function_url_chat_stream")])
+    assert runtime_api.snapshots == 1
