@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bundle.limits import API_GATEWAY_TIMEOUT_S
+from infra.consumers_config import CaptureConfig, ConsumersConfig
 
 __all__ = [
     "AlarmConfig",
@@ -246,6 +247,7 @@ class EndpointConfig(_Strict):
     sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     alarms: AlarmConfig = Field(default_factory=AlarmConfig)
+    capture: CaptureConfig | None = None  # opt-in data capture (Lambda targets)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -267,7 +269,7 @@ class AuthConfig(_Strict):
     """Who may call the API. ``iam``: SigV4-signed requests (default); ``api_key``: an x-api-key header
     bound to a usage plan; ``jwt``: bearer tokens issued by a Cognito user pool."""
 
-    type: Literal["iam", "api_key", "jwt"] = "iam"
+    type: Literal["iam", "api_key", "jwt", "keys"] = "iam"
     user_pool_arn: str | None = Field(
         default=None, pattern=r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/.+$"
     )
@@ -297,6 +299,7 @@ class ApiConfig(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     throttling: ThrottleConfig = Field(default_factory=ThrottleConfig)
     log_retention_days: int = 90
+    consumers: ConsumersConfig = Field(default_factory=ConsumersConfig)  # auth: keys (usage plans, key cache)
 
     @model_validator(mode="after")
     def _retention_allowed(self) -> ApiConfig:

@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.bundles import BundleSource
 from infra.config import ConfigError, DeployConfig
 from infra.constructs.api import EMBEDDINGS, ModelApi, ModelApiProps, SageMakerRoute, openai_model
+from infra.constructs.capture import DataCapture, DataCaptureProps
 from infra.constructs.dashboard import ModelDashboard, ModelDashboardProps
 from infra.constructs.lambda_endpoint import LambdaEndpoint, LambdaEndpointProps
 from infra.constructs.registry import Registry
@@ -99,6 +100,20 @@ class MaaskitStack(Stack):
                         challenger=props.challengers.get(endpoint.name),
                     ),
                 )  # fmt: skip
+        self.capture: DataCapture | None = None
+        for endpoint in props.config.endpoints:
+            if endpoint.capture is None:
+                continue
+            if endpoint.name not in self.lambda_endpoints:
+                raise ConfigError(
+                    f"endpoints.{endpoint.name}.capture: data capture runs on Lambda targets; "
+                    "for SageMaker use the endpoint's DataCaptureConfig (not yet in maaskit) or remove capture"
+                )
+            if self.capture is None:
+                self.capture = DataCapture(
+                    self, "Capture", DataCaptureProps(stage=props.stage, access_logs=self.registry.access_logs)
+                )
+            self.capture.attach(endpoint.name, self.lambda_endpoints[endpoint.name].function, endpoint.capture)
         self.api = ModelApi(
             self,
             "Api",

@@ -20,7 +20,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_PHASES = ("model_packager.cli", "maaskit.run_cli", "maaskit.chat_cli", "infra.cli", "infra.ops.cli")
+_PHASES = (
+    "model_packager.cli",
+    "maaskit.run_cli",
+    "maaskit.chat_cli",
+    "infra.cli",
+    "infra.ops.cli",
+    "infra.ops.keys_cli",
+)
 
 
 def _register_phases() -> None:

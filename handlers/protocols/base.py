@@ -36,6 +36,7 @@ from starlette.responses import Response
 
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.http import describe_model, pinned_version, read_body
+from handlers.metering import record_feed
 from handlers.offload import off_loop
 from handlers.routing import Endpoint
 from handlers.settings import Settings
@@ -135,6 +136,7 @@ def inference_endpoint(codec: Codec[State], repository: ModelRepository, setting
             return decoded, processor.preprocess(decoded.inputs)
 
         decoded, feed = await off_loop(request, len(body), decode)  # a large body never holds up /ping
+        record_feed(request, feed)  # text feeds' tokens and speech feeds' seconds (handlers.metering)
         outputs = processor.postprocess(feed, await runtime.infer(feed))
         result = Result(runtime, decoded.state, feed, outputs, decoded.inputs)
         return await off_loop(request, len(body), lambda: codec.encode(result))

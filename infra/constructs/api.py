@@ -27,6 +27,8 @@ from constructs import Construct
 from bundle.names import SAGEMAKER_ATTRIBUTES_HEADER, route_attribute
 from bundle.semver import semver_key
 from infra.config import ApiConfig
+from infra.constructs.audit import access_log_format
+from infra.constructs.consumers import ConsumerKeys, ConsumerKeysProps
 from infra.constructs.logs import retention
 from infra.nag import acknowledge
 from infra.names import stage_name
@@ -130,17 +132,7 @@ class ModelApi(Construct):
                 throttling_rate_limit=config.throttling.rate_limit,
                 throttling_burst_limit=config.throttling.burst_limit,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
+                access_log_format=access_log_format(),
             ),
         )
         # Execution logs (logging_level ERROR) go to a group API Gateway would create outside the template,
@@ -163,8 +155,9 @@ class ModelApi(Construct):
         self.usage_plan: apigw.UsagePlan | None = None
         self.api_key: apigw.IApiKey | None = None
         self.sagemaker_role: iam.Role | None = None
+        self.consumers: ConsumerKeys | None = None
         self.methods: list[apigw.Method] = []
-        self._method_options = self._auth(config)
+        self._method_options = self._auth(config, props.stage)
         models = self.api.root.add_resource("models")
         self._catalogue(models, props)
         for name, alias in sorted(props.lambda_models.items()):
@@ -180,8 +173,17 @@ class ModelApi(Construct):
             "authenticated and throttled. Associate a web ACL with the stage ARN where the API is public-facing.",
         )
 
-    def _auth(self, config: ApiConfig) -> dict[str, object]:
+    def _auth(self, config: ApiConfig, stage: str) -> dict[str, object]:
         auth = config.auth
+        if auth.type == "keys":
+            self.consumers = ConsumerKeys(
+                self,
+                "Consumers",
+                ConsumerKeysProps(
+                    api=self.api, stage=stage, consumers=config.consumers, log_retention_days=config.log_retention_days
+                ),
+            )
+            return self.consumers.method_options
         if auth.type == "iam":
             acknowledge(
                 self.api,
