@@ -27,12 +27,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bundle.manifest import IMAGE_TASKS, TEXT_TASKS, Manifest, ParityReport
+from bundle.generation import GENERATION_TASK, PAD_ID, judge_greedy
+from bundle.manifest import IMAGE_TASKS, TEXT_TASKS, Manifest, ParityCheck, ParityReport
 from bundle.parity import final_parity, reproduces, tolerances_for
 from bundle.parity_text import reproduces_text, text_tolerances_from_report
 from bundle.samples import Samples
 
 __all__ = [
+    "GREEDY_KEY",
     "Answer",
     "RawSamples",
     "Runner",
@@ -42,12 +44,13 @@ __all__ = [
     "judge",
     "kind_of",
     "local_runner",
+    "padded",
     "raw_samples",
     "run_feed",
 ]
 
 Feed = dict[str, np.ndarray]
-Kind = Literal["tensors", "texts", "images"]
+Kind = Literal["tensors", "texts", "images", "prompts"]
 #: The stored sample key of a text bundle's raw texts.
 TEXT_KEY = "text"
 
@@ -114,6 +117,8 @@ def kind_of(manifest: Manifest) -> Kind:
     """How the bundle's samples are fed: raw texts, image files, or tensors."""
     if manifest.task in TEXT_TASKS:
         return "texts"
+    if manifest.task == GENERATION_TASK:
+        return "prompts"
     return "images" if manifest.task in IMAGE_TASKS else "tensors"
 
 
@@ -200,12 +205,39 @@ def judge(
     # Outputs that are not tensors (e.g. an sklearn sequence of maps) have nothing comparable stored.
     other = {name for name, value in answer.outputs.items() if not isinstance(value, np.ndarray)}
     expected = {name: value for name, value in samples.outputs.items() if name not in other}
-    if raw.kind == "texts":
+    if raw.kind == "prompts":
+        report, problems = _judge_greedy(manifest, answer, samples)
+    elif raw.kind == "texts":
         report, problems = _judge_text(manifest, root, raw, answer, expected, accelerator=accelerator)
     else:
         tolerances = tolerances_for(manifest, accelerator=accelerator)
         report, problems = reproduces(answer.outputs, expected, tolerances, manifest.label_output)
     return Verdict(report, problems)
+
+
+#: The output a generative runner answers: each prompt's greedy tokens, ``PAD_ID``-padded.
+GREEDY_KEY = "greedy_ids"
+
+
+def _judge_greedy(manifest: Manifest, answer: Answer, samples: Samples) -> tuple[ParityReport, list[str]]:
+    """Generative bundles: each prompt's greedy tokens against its golden continuation (the gate's share)."""
+    minimum = manifest.generation.parity.min_greedy_exact if manifest.generation is not None else 1.0
+    generated = [[int(token) for token in row if int(token) != PAD_ID] for row in answer.outputs[GREEDY_KEY]]
+    verdict = judge_greedy(samples.outputs[GREEDY_KEY], generated, min_exact=minimum)
+    check = ParityCheck(
+        output=GREEDY_KEY, metric="greedy_exact", tolerance=minimum, measured=verdict.exact, passed=verdict.passed
+    )
+    report = ParityReport(sample_count=len(generated), passed=verdict.passed, checks=[check])
+    return report, [] if verdict.passed else [verdict.describe()]
+
+
+def padded(rows: list[list[int]]) -> np.ndarray:
+    """Token rows of different lengths as one ``PAD_ID``-padded int64 array (a runner's ``greedy_ids``)."""
+    width = max((len(row) for row in rows), default=0)
+    out = np.full((len(rows), width), PAD_ID, dtype=np.int64)
+    for index, row in enumerate(rows):
+        out[index, : len(row)] = row
+    return out
 
 
 def _ort_feed(feed: Feed) -> Feed:

@@ -125,7 +125,9 @@ class ParityCheck(_Strict):
     """One metric measured on one output, against its tolerance."""
 
     output: str
-    metric: Literal["max_abs_diff", "max_rel_diff", "label_agreement", "min_cosine", "ranking_agreement"]
+    metric: Literal[
+        "max_abs_diff", "max_rel_diff", "label_agreement", "min_cosine", "ranking_agreement", "greedy_exact"
+    ]
     tolerance: float
     measured: float
     passed: bool
@@ -137,7 +139,7 @@ class ParityCheck(_Strict):
     @property
     def relation(self) -> str:
         """How ``measured`` must stand to ``tolerance``: ``>=`` for agreements and cosine, ``<=`` for differences."""
-        return ">=" if self.metric in {"label_agreement", "min_cosine", "ranking_agreement"} else "<="
+        return ">=" if self.metric in {"label_agreement", "min_cosine", "ranking_agreement", "greedy_exact"} else "<="
 
 
 class ParityReport(_Strict):

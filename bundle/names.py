@@ -64,6 +64,14 @@ __all__ = [
     "SAGEMAKER_WORKERS",
     "SERVICE_NAME",
     "STAGE",
+    "ASSET_KEY",
+    "KEY_PREFIX",
+    "KEY_CACHE_TTL_S",
+    "CAPTURE_BUCKET",
+    "CAPTURE_PREFIX",
+    "CAPTURE_KMS_KEY",
+    "CAPTURE_SAMPLE",
+    "CAPTURE_REDACT",
     "TOKEN",
     "VERIFY_SAMPLES",
     "VERSION_HEADER",
@@ -98,6 +106,12 @@ OFFLOAD_BYTES = "MAASKIT_OFFLOAD_BYTES"
 DECODE_PROCESSES = "MAASKIT_DECODE_PROCESSES"
 # Generation (handlers.generation): requests that may wait for the generation worker before 429.
 GENERATION_QUEUE = "MAASKIT_GENERATION_QUEUE"
+# Data capture on Lambda (handlers.capture; set by infra.constructs.capture for a `capture:` endpoint).
+CAPTURE_BUCKET = "MAASKIT_CAPTURE_BUCKET"
+CAPTURE_PREFIX = "MAASKIT_CAPTURE_PREFIX"
+CAPTURE_KMS_KEY = "MAASKIT_CAPTURE_KMS_KEY"
+CAPTURE_SAMPLE = "MAASKIT_CAPTURE_SAMPLE"
+CAPTURE_REDACT = "MAASKIT_CAPTURE_REDACT"
 
 # SageMaker entry and its request batcher (handlers.sagemaker_entry, handlers.batching).
 BATCHING = "MAASKIT_BATCHING"
@@ -120,6 +134,11 @@ DEBUG = "MAASKIT_DEBUG"
 
 # Release commands (infra.ops).
 STAGE = "MAASKIT_STAGE"
+# CDK asset staging (infra.packaging): a bundling variable that only keys CDK's cache, never read.
+ASSET_KEY = "MAASKIT_ASSET_KEY"
+# The consumer-key authorizer (infra/authorizer: its own asset, which spells these itself; a test keeps them equal).
+KEY_PREFIX = "MAASKIT_KEY_PREFIX"
+KEY_CACHE_TTL_S = "MAASKIT_KEY_CACHE_TTL_S"
 REGISTRY_BUCKET = "MAASKIT_REGISTRY_BUCKET"
 CACHE_DIR = "MAASKIT_CACHE_DIR"
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from bundle import names
+
 __all__ = [
     "CAPTURE_BUCKET_ENV",
     "CAPTURE_KMS_KEY_ENV",
@@ -47,11 +49,11 @@ __all__ = [
 ]
 
 # --- names shared by the runtime and infra -------------------------------------------------------------
-CAPTURE_BUCKET_ENV = "MAASKIT_CAPTURE_BUCKET"
-CAPTURE_PREFIX_ENV = "MAASKIT_CAPTURE_PREFIX"
-CAPTURE_KMS_KEY_ENV = "MAASKIT_CAPTURE_KMS_KEY"
-CAPTURE_SAMPLE_ENV = "MAASKIT_CAPTURE_SAMPLE"
-CAPTURE_REDACT_ENV = "MAASKIT_CAPTURE_REDACT"
+CAPTURE_BUCKET_ENV = names.CAPTURE_BUCKET
+CAPTURE_PREFIX_ENV = names.CAPTURE_PREFIX
+CAPTURE_KMS_KEY_ENV = names.CAPTURE_KMS_KEY
+CAPTURE_SAMPLE_ENV = names.CAPTURE_SAMPLE
+CAPTURE_REDACT_ENV = names.CAPTURE_REDACT
 #: Metering metrics (EMF, namespace = the service name, ``maaskit``) and their dimension set; ``stage`` is
 #: API Gateway's stage of the request (``local`` outside API Gateway).
 METERING_DIMENSIONS = ("stage", "consumer", "model")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -152,6 +153,11 @@ def _check_signature(manifest: Manifest, session: onnxruntime.InferenceSession, 
         )
 
 
+#: Loaders of the families whose model is not a plain onnxruntime session, by manifest task, named as
+#: ``module:function`` (the module subclasses :class:`ModelRuntime`, so the engine finds it by name).
+RUNTIME_LOADERS: dict[str, str] = {"text-generation": "handlers.generation.runtime:load_generative"}
+
+
 def load_runtime(
     path: str | Path, settings: Settings, *, warm: bool = True, strategy: Strategy | None = None
 ) -> ModelRuntime:
@@ -164,6 +170,10 @@ def load_runtime(
     from handlers.session import create_session
 
     bundle = open_bundle(path)  # checksums are verified before anything is loaded
+    loader = RUNTIME_LOADERS.get(bundle.manifest.task or "")
+    if loader is not None:  # a family whose model is not one onnxruntime session (onnxruntime-genai's)
+        module, _, function = loader.partition(":")
+        return cast(ModelRuntime, getattr(import_module(module), function)(bundle, settings, warm=warm))
     session = create_session(bundle.model_path, settings)
     _check_signature(bundle.manifest, session, bundle.root)
     runtime = ModelRuntime(bundle, session, processor_for(bundle))  # loads a tokenizer once; encodes nothing

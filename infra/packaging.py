@@ -24,6 +24,7 @@ from typing import Literal
 import jsii
 from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 
+from bundle import names
 from bundle.limits import LAMBDA_ZIP_UNZIPPED_BYTES
 
 __all__ = [
@@ -246,7 +247,7 @@ class LocalStaging:
 
 
 #: Bundling environment variable that carries an asset's key (never read: it keys CDK's staging cache).
-ASSET_KEY_VARIABLE = "MAASKIT_ASSET_KEY"
+ASSET_KEY_VARIABLE = names.ASSET_KEY
 
 
 def bundling_options(stage: Callable[[Path], None], *, key: str, compile_python: bool = True) -> BundlingOptions:

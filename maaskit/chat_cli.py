@@ -18,6 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
+from bundle import names
+
 __all__ = ["chat", "register", "served_bundle"]
 
 _BAD_INPUT = 2
@@ -122,7 +124,7 @@ def chat(  # noqa: PLR0917 (typer maps parameters to options)
     max_tokens: Annotated[int | None, typer.Option(min=1, help="Tokens per answer at most.")] = None,
     temperature: Annotated[float | None, typer.Option(min=0.0, help="0 is greedy (default: the model's).")] = None,
     auth: Annotated[str, typer.Option(help="none, iam (SigV4), api-key or bearer.")] = "none",
-    key: Annotated[str | None, typer.Option(envvar="MAASKIT_API_KEY", help="The API key or bearer token.")] = None,
+    key: Annotated[str | None, typer.Option(envvar=names.API_KEY, help="The API key or bearer token.")] = None,
     timeout: Annotated[float, typer.Option(min=1.0, help="Seconds to wait for the next token.")] = 300.0,
 ) -> None:
     """Chat with a generative model; its tokens are printed as they arrive."""

@@ -14,8 +14,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bundle import BundleError, BundleFormatError, BundleNotFoundError, open_bundle, verify_files
-from bundle.judge import judge, local_runner
+from bundle import Bundle, BundleError, BundleFormatError, BundleNotFoundError, open_bundle, verify_files
+from bundle.judge import Runner, judge, local_runner
 from model_packager.converters.base import PackagingError
 
 __all__ = ["Step", "VerifyResult", "verify_bundle"]
@@ -62,16 +62,26 @@ def _verify_root(source: Path, root_hint: Path | None, result: VerifyResult) -> 
         return
     result.steps.append(Step("checksums", True, "sha256 and size match for " + ", ".join(sorted(manifest.files))))
     try:
-        verdict = judge(manifest, bundle.root, bundle.samples(), local_runner(manifest, bundle.root))
-    except (BundleError, PackagingError) as exc:
+        verdict = judge(manifest, bundle.root, bundle.samples(), _runner(bundle))
+    except (BundleError, PackagingError, ValueError) as exc:
         result.steps.append(Step("samples", False, str(exc)))
         return
     except Exception as exc:  # onnxruntime's own (pybind) errors: the model cannot run
         result.steps.append(Step("samples", False, f"onnxruntime cannot run the model: {type(exc).__name__}: {exc}"))
         return
     report, failures = verdict.report, verdict.problems
-    detail = f"{report.sample_count} samples re-run through onnxruntime"
+    engine = "onnxruntime-genai" if manifest.generation is not None else "onnxruntime"
+    detail = f"{report.sample_count} samples re-run through {engine}"
     result.steps.append(Step("samples", not failures, "; ".join(failures) if failures else detail + ", outputs match"))
+
+
+def _runner(bundle: Bundle) -> Runner:
+    """How the bundle's model runs here: onnxruntime-genai for text generation, else an onnxruntime session."""
+    if bundle.manifest.generation is not None:
+        from model_packager.generative.verify import generative_runner
+
+        return generative_runner(bundle)
+    return local_runner(bundle.manifest, bundle.root)
 
 
 def verify_bundle(path: Path) -> VerifyResult:

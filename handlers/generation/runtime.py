@@ -3,19 +3,19 @@
 :func:`load_generative` is what :func:`handlers.engine.load_runtime` calls for ``task == text-generation``
 (a bundle without a plain onnxruntime session). The warm-up re-tokenizes every sample prompt (the ids
 must be those transformers gave at packaging) and replays its golden greedy continuation through the
-engine, judged by :func:`bundle.generation.judge_greedy`; a mismatch refuses to serve.
+engine, judged by the bundle's judge (:func:`bundle.judge.judge`); a mismatch refuses to serve.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from bundle import Bundle, open_bundle
-from bundle.generation import PAD_ID, judge_greedy
+from bundle import Bundle, names, open_bundle
+from bundle.generation import PAD_ID
+from bundle.judge import GREEDY_KEY, Answer, judge, padded
 from handlers.engine import ModelRuntime
 from handlers.errors import InvalidInputError
 from handlers.generation.engine import GenerationEngine, GenerationRequest
@@ -27,20 +27,8 @@ __all__ = ["QUEUE_ENV", "GenerativeRuntime", "generation_engine_of", "load_gener
 
 logger = logging.getLogger("maaskit.generation")
 
-#: Requests that may wait for the generation worker before new ones get 429 (default 16).
-QUEUE_ENV = "MAASKIT_GENERATION_QUEUE"
-_DEFAULT_QUEUE = 16
-
-
-def _queue_size(max_waiting: int | None) -> int:
-    if max_waiting is not None:
-        return max_waiting
-    raw = os.environ.get(QUEUE_ENV, "").strip()
-    if not raw:
-        return _DEFAULT_QUEUE
-    if not raw.isdigit():
-        raise ValueError(f"{QUEUE_ENV}={raw!r} must be a whole number (requests that may wait)")
-    return int(raw)
+#: Requests that may wait for the generation worker before new ones get 429 (``Settings.generation_queue``).
+QUEUE_ENV = names.GENERATION_QUEUE
 
 
 class GenerativeRuntime(ModelRuntime):
@@ -90,9 +78,12 @@ class GenerativeRuntime(ModelRuntime):
             request = GenerationRequest(ids, self.spec.golden_tokens, temperature=0.0)
             generated.append(self.engine.generate(request)[1].token_ids)
         if settings.verify_samples and samples.outputs:
-            verdict = judge_greedy(samples.outputs["greedy_ids"], generated)
+            verdict = judge(
+                self.manifest, self.bundle.root, samples, lambda _raw: Answer({GREEDY_KEY: padded(generated)})
+            )
             if not verdict.passed:
-                raise GenerationWarmupError(f"{self.bundle.root}: {verdict.describe()}; the bundle is not served")
+                problems = "; ".join(verdict.problems)
+                raise GenerationWarmupError(f"{self.bundle.root}: {problems}; the bundle is not served")
         self.ready = True
 
     def close(self) -> None:
@@ -108,7 +99,12 @@ def load_generative(path: str | Path | Bundle, settings: Settings, *, warm: bool
     if spec is None:
         raise InvalidInputError(f"{bundle.root} is not a text-generation bundle (task {bundle.manifest.task})")
     processor = GenerationProcessor(bundle)
-    engine = GenerationEngine(bundle.root, spec.eos_token_ids, spec.vocab_size, max_waiting=_queue_size(max_waiting))
+    engine = GenerationEngine(
+        bundle.root,
+        spec.eos_token_ids,
+        spec.vocab_size,
+        max_waiting=settings.generation_queue if max_waiting is None else max_waiting,
+    )
     runtime = GenerativeRuntime(bundle, engine, processor)
     if warm:
         try:

@@ -228,26 +228,35 @@ def _model_entry(runtime: ModelRuntime) -> dict[str, Any]:
     return {"id": runtime.name, "object": "model", "created": created, "owned_by": "maaskit"}
 
 
+#: Tasks the OpenAI routes answer besides embeddings (``/v1/chat/completions``, ``/v1/completions``, audio).
+OPENAI_TASKS = frozenset({"text-generation", "automatic-speech-recognition"})
+
+
+def _listed(runtime: ModelRuntime) -> bool:
+    """Whether an OpenAI route answers this model (so ``/v1/models`` lists it)."""
+    return _embedder(runtime) is not None or runtime.manifest.task in OPENAI_TASKS
+
+
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:
     """``POST /v1/embeddings`` and ``GET /v1/models`` over ``repository``, also under ``/models/{name}/v1``."""
     api = RouteTable(PROTOCOL, error_shape, prefixes=("/v1/embeddings",), tags=["openai"])
 
     @api.get("/v1/models")
     async def list_models(request: Request) -> Response:
-        """The embedding models (those ``/v1/embeddings`` serves) in OpenAI's list shape (latest version each)."""
+        """The models an OpenAI route serves (embeddings, chat and completions, transcriptions), latest version each."""
         latest = (repository.get(name) for name in repository.names())
-        data = [_model_entry(runtime) for runtime in latest if _embedder(runtime) is not None]
+        data = [_model_entry(runtime) for runtime in latest if _listed(runtime)]
         return json_response({"object": "list", "data": data})
 
     @api.get("/models/{name}/v1/models")
     async def list_scoped(request: Request) -> Response:
-        """The one model of the base URL ``/models/{name}/v1`` in OpenAI's list shape (empty unless it embeds)."""
+        """The model of the base URL ``/models/{name}/v1`` in OpenAI's list shape (empty unless OpenAI serves it)."""
         name = request.path_params["name"]
         try:
             runtime = repository.get(name)
         except ModelNotFoundError as error:
             raise OpenAIParameterError(error.message, "model", "model_not_found", error.status) from None
-        data = [_model_entry(runtime)] if _embedder(runtime) is not None else []
+        data = [_model_entry(runtime)] if _listed(runtime) else []
         return json_response({"object": "list", "data": data})
 
     api.post("/v1/embeddings", "/models/{name}/v1/embeddings")(inference_endpoint(Embeddings(), repository, settings))

@@ -15,6 +15,8 @@ from handlers.settings import ENV
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bundle", "handlers", "infra", "maaskit", "model_packager")
 VARIABLE = re.compile(r"MAASKIT_[A-Z0-9_]+")
+#: Deployed as an asset of its own, without the bundle package: it spells its names, checked equal below.
+STANDALONE = REPO_ROOT / "infra" / "authorizer"
 
 
 def spelled_variables(source: str) -> list[tuple[int, str]]:
@@ -30,11 +32,21 @@ def test_no_module_spells_an_environment_variable_name():
     spelled = []
     for package in PACKAGES:
         for path in sorted((REPO_ROOT / package).rglob("*.py")):
-            if path == REPO_ROOT / "bundle" / "names.py":
+            if path == REPO_ROOT / "bundle" / "names.py" or path.is_relative_to(STANDALONE):
                 continue
             relative = path.relative_to(REPO_ROOT)
             spelled += [f"{relative}:{line}: {value}" for line, value in spelled_variables(path.read_text())]
     assert spelled == [], "import these names from bundle.names instead of spelling them:\n" + "\n".join(spelled)
+
+
+def test_the_standalone_authorizer_spells_the_same_names():
+    from infra.authorizer import names as authorizer
+
+    assert (authorizer.STAGE_ENV, authorizer.KEY_PREFIX_ENV, authorizer.CACHE_TTL_ENV) == (
+        names.STAGE,
+        names.KEY_PREFIX,
+        names.KEY_CACHE_TTL_S,
+    )
 
 
 def test_the_check_finds_a_spelled_name():
