@@ -140,3 +140,23 @@ def test_replay_golden_verifies_and_catches_a_changed_continuation(qwen_folder: 
     (altered / "samples.npz").write_bytes(samples_bytes(samples.inputs, {"greedy_ids": greedy}))
     passed, line = replay_golden(open_bundle(altered, verify=False))
     assert not passed and "prompt 0, token 3" in line
+
+
+def test_verify_and_the_repository_load_a_generative_bundle(qwen_folder: Path, tmp_path: Path) -> None:
+    """``maaskit verify`` judges it through the one judge (greedy_exact) and ``serve``'s loader serves it."""
+    from handlers.engine import ModelRepository
+    from handlers.generation.runtime import GenerativeRuntime
+    from handlers.settings import Settings
+    from model_packager import package
+    from model_packager.verify import verify_bundle
+
+    result = package(qwen_folder, name="served", version="1.0.0", out=tmp_path, sample=["the cat sat"])
+    verified = verify_bundle(result.archive)
+    assert verified.passed, verified.steps
+    assert "re-run through onnxruntime-genai" in verified.steps[-1].detail
+    repository = ModelRepository.load(Settings.load(environ={}), [result.directory])
+    runtime = repository.get("served")
+    try:
+        assert isinstance(runtime, GenerativeRuntime) and runtime.ready
+    finally:
+        runtime.close()
