@@ -30,6 +30,7 @@ from handlers.generation.errors import QueueFullError
 from handlers.generation.openai_params import Asked, asked
 from handlers.generation.runtime import GenerativeRuntime
 from handlers.http import describe_model, json_response, loads, pinned_version, read_body
+from handlers.metering import record_usage
 from handlers.protocols.openai import OpenAIParameterError, error_shape
 from handlers.routing import RouteTable
 from handlers.settings import Settings
@@ -140,6 +141,7 @@ async def _whole(request: Request, shape: _Shape, stream: Stream) -> Response:
                 error = ServingError(event.message)
                 raise error
             else:
+                record_usage(request, event.prompt_tokens, event.completion_tokens)  # metering (handlers.metering)
                 return json_response(shape.whole("".join(pieces), event))
     finally:
         watcher.cancel()
@@ -147,7 +149,7 @@ async def _whole(request: Request, shape: _Shape, stream: Stream) -> Response:
     raise ServingError("the generation ended without an answer")
 
 
-async def _sse(shape: _Shape, stream: Stream) -> AsyncIterator[bytes]:
+async def _sse(request: Request, shape: _Shape, stream: Stream) -> AsyncIterator[bytes]:
     try:
         if shape.ask.chat:
             yield _event(shape.chunk(None, role=True))
@@ -158,6 +160,7 @@ async def _sse(shape: _Shape, stream: Stream) -> AsyncIterator[bytes]:
                 yield _event(error_shape(ServingError(event.message)))
                 return
             else:
+                record_usage(request, event.prompt_tokens, event.completion_tokens)
                 yield _event(shape.chunk(None if shape.ask.chat else "", done=event))
                 if shape.ask.include_usage:
                     yield _event(shape.usage_chunk(event))
@@ -186,7 +189,7 @@ def _endpoint(repository: ModelRepository, settings: Settings, api: RouteTable, 
         shape = _Shape(ask)
         if not ask.stream:
             return await _whole(request, shape, stream)
-        return StreamingResponse(_sse(shape, stream), media_type="text/event-stream", headers=_SSE_HEADERS)
+        return StreamingResponse(_sse(request, shape, stream), media_type="text/event-stream", headers=_SSE_HEADERS)
 
     generate.__name__ = "chat_completions" if chat else "completions"
     generate.__doc__ = (
