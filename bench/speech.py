@@ -92,8 +92,8 @@ def _transformers(folder: Path, tokens: int, threads: int) -> Callable[[Path], N
     from bundle.processing.audio import decode_audio
 
     torch.set_num_threads(threads)
-    processor = AutoProcessor.from_pretrained(str(folder))
-    model = WhisperForConditionalGeneration.from_pretrained(str(folder)).eval()
+    processor = AutoProcessor.from_pretrained(str(folder))  # type: ignore[no-untyped-call]
+    model = WhisperForConditionalGeneration.from_pretrained(str(folder)).eval()  # type: ignore[no-untyped-call]
 
     def transcribe(path: Path) -> None:
         audio = decode_audio(path.read_bytes(), 16000).samples
