@@ -30,8 +30,10 @@ import numpy as np
 from bundle.generation import GENERATION_TASK, PAD_ID, judge_greedy
 from bundle.manifest import IMAGE_TASKS, TEXT_TASKS, Manifest, ParityCheck, ParityReport
 from bundle.parity import final_parity, reproduces, tolerances_for
+from bundle.parity_speech import judge_speech
 from bundle.parity_text import reproduces_text, text_tolerances_from_report
 from bundle.samples import Samples
+from bundle.speech import SPEECH_TASK
 
 __all__ = [
     "GREEDY_KEY",
@@ -199,6 +201,8 @@ def judge(
     TensorRT, whose kernels differ from the CPU's: ``atol`` is raised to ``ACCELERATOR_ATOL``.
     A runner that raises is not caught: its error says what went wrong better than a verdict could.
     """
+    if manifest.task == SPEECH_TASK:  # audio files in, transcripts judged (by word error rate when quantized)
+        return Verdict(*judge_speech(manifest, root, samples, getattr(run, "transcribe", None)))
     raw = raw_samples(manifest, samples)
     result = run(raw)
     answer = result if isinstance(result, Answer) else Answer(dict(result))

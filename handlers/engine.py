@@ -155,7 +155,10 @@ def _check_signature(manifest: Manifest, session: onnxruntime.InferenceSession, 
 
 #: Loaders of the families whose model is not a plain onnxruntime session, by manifest task, named as
 #: ``module:function`` (the module subclasses :class:`ModelRuntime`, so the engine finds it by name).
-RUNTIME_LOADERS: dict[str, str] = {"text-generation": "handlers.generation.runtime:load_generative"}
+RUNTIME_LOADERS: dict[str, str] = {
+    "text-generation": "handlers.generation.runtime:load_generative",
+    "automatic-speech-recognition": "handlers.speech.runtime:load_speech",
+}
 
 
 def load_runtime(

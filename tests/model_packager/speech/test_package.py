@@ -149,3 +149,21 @@ def test_int8_is_gated_on_the_word_error_rate_it_records(tmp_path: Path) -> None
     assert runtime.ready  # the warm-up judged the int8 transcripts with the recorded bound
     with pytest.raises(InvalidRequestError, match="fp16"):
         package(folder, name="x", version="1.0.0", out=tmp_path / "out", precision="fp16")
+
+
+def test_verify_and_the_repository_load_a_speech_bundle(tmp_path: Path) -> None:
+    """``maaskit verify`` judges a CTC bundle through the one judge; ``serve``'s loader serves it."""
+    from handlers.engine import ModelRepository
+    from handlers.settings import Settings
+    from model_packager.verify import verify_bundle
+
+    folder = save_wav2vec2(tmp_path / "w2v")
+    result = runner.invoke(
+        app, ["package", str(folder), "--name", "heard", "--version", "1.0.0", "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    verified = verify_bundle(tmp_path / "out" / "heard-1.0.0.tar.gz")
+    assert verified.passed, verified.steps
+    repository = ModelRepository.load(Settings.load(environ={}), [tmp_path / "out" / "heard-1.0.0"])
+    runtime = repository.get("heard")
+    assert runtime.ready and runtime.manifest.task == "automatic-speech-recognition"
