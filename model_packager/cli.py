@@ -142,7 +142,9 @@ def package_command(  # noqa: PLR0917  (typer maps each parameter to an option)
     optimize: Annotated[
         str, typer.Option(help="Graph optimization: none, basic, extended, or transformer (text models).")
     ] = "none",
-    quantize: Annotated[str | None, typer.Option(help="Quantization: int8 (dynamic); text-generation: int8 or int4.")] = None,
+    quantize: Annotated[
+        str | None, typer.Option(help="Quantization: int8 (dynamic); text-generation: int8 or int4.")
+    ] = None,
     precision: Annotated[
         str,
         typer.Option(help="fp32, or fp16 for GPU targets (float32 inputs/outputs kept; parity re-checked on CPU)."),
