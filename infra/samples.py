@@ -20,7 +20,12 @@ __all__ = ["BUNDLE_PACKAGE", "HOOK_HANDLER", "HOOK_MODULES", "HOOK_SOURCE", "sta
 
 HOOK_SOURCE = Path(__file__).resolve().parent / "hook" / "pre_traffic.py"
 #: The hook's modules, staged side by side at the top of the asset.
-HOOK_MODULES = (HOOK_SOURCE, HOOK_SOURCE.parent / "oip.py", HOOK_SOURCE.parent / "generative.py")
+HOOK_MODULES = (
+    HOOK_SOURCE,
+    HOOK_SOURCE.parent / "oip.py",
+    HOOK_SOURCE.parent / "generative.py",
+    HOOK_SOURCE.parent / "events.py",
+)
 BUNDLE_PACKAGE = Path(bundle.__file__).resolve().parent
 #: The hook's Lambda handler inside the staged asset.
 HOOK_HANDLER = "pre_traffic.handler"

@@ -6,8 +6,8 @@ version as the deployed API delivers it, an API Gateway REST event for ``POST
 non-streamed, ``temperature: 0`` and ``max_tokens`` = the golden continuation's length. A streaming
 function answers ``Invoke`` with the HTTP integration prelude, 8 NUL bytes and the body; a buffered one
 with a proxy answer: both are read. The answer's text is aligned with the golden tokens (token by token,
-decoded with the bundle's tokenizer) and judged by :func:`bundle.generation.judge_greedy`, the rule the
-packager's gate and the runtime's warm-up use.
+decoded with the bundle's tokenizer) and judged by the bundle's judge (:func:`bundle.judge.judge`), as
+the packager's gate, ``maaskit verify`` and the runtime's warm-up judge it.
 """
 
 from __future__ import annotations
@@ -21,9 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from bundle.generation import PAD_ID, GreedyVerdict, judge_greedy
+from bundle.generation import PAD_ID
+from bundle.judge import GREEDY_KEY, Answer, Verdict, judge, padded
 from bundle.manifest import Manifest
 from bundle.samples import Samples
+
+try:
+    from infra.hook.events import proxy_event
+except ModuleNotFoundError:  # the staged asset: the hook's modules side by side at the top level
+    from events import proxy_event  # type: ignore[import-not-found, no-redef]
 
 __all__ = [
     "DELIMITER",
@@ -116,31 +122,10 @@ def completion_event(model: str, prompt: dict[str, Any], max_tokens: int) -> dic
     """An API Gateway REST event asking ``model`` for a greedy, non-streamed completion of ``prompt``."""
     chat = "messages" in prompt
     leaf = "v1/chat/completions" if chat else "v1/completions"
-    path, resource = f"/models/{model}/{leaf}", f"/models/{model}/{{proxy+}}"
     body = {"model": model, "temperature": 0, "max_tokens": max_tokens, "stream": False}
     body.update({"messages": prompt["messages"]} if chat else {"prompt": prompt["prompt"]})
     headers = {"content-type": "application/json", "accept": "application/json"}
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": "POST",
-        "headers": headers,
-        "multiValueHeaders": {key: [value] for key, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"proxy": leaf},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": "POST",
-            "path": path,
-            "stage": "hook",
-            "requestId": "maaskit-pre-traffic-hook",
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": "maaskit-pre-traffic-hook"},
-        },
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
+    return proxy_event(f"/models/{model}", leaf, headers, json.dumps(body))
 
 
 def read_answer(payload: bytes) -> tuple[int, Any]:
@@ -190,7 +175,7 @@ def aligned_tokens(golden: list[int], text: str, finish: str | None, decode: Dec
 
 def check_generation(
     manifest: Manifest, samples: Samples, root: Path, invoke: Invoke, decode: Decode | None = None
-) -> tuple[GreedyVerdict, list[str]]:
+) -> tuple[Verdict, list[str]]:
     """Replay every sample prompt against ``invoke``; the verdict and one message per problem."""
     spec = manifest.generation
     if spec is None:
@@ -212,7 +197,5 @@ def check_generation(
             continue
         text, finish = _text_of(answer)
         generated.append(aligned_tokens(want, text, finish, decode, eos))
-    verdict = judge_greedy(golden, generated)
-    if not verdict.passed:
-        problems.append(verdict.describe())
-    return verdict, problems
+    verdict = judge(manifest, root, samples, lambda _raw: Answer({GREEDY_KEY: padded(generated)}))
+    return verdict, problems + verdict.problems

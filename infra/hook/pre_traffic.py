@@ -31,9 +31,11 @@ from bundle.manifest import Manifest, load_manifest
 from bundle.samples import Samples, read_samples
 
 try:
+    from infra.hook.events import proxy_event
     from infra.hook.generative import check_generation
     from infra.hook.oip import decode_answer, request_body
 except ModuleNotFoundError:  # the staged asset: the hook's modules side by side at the top level
+    from events import proxy_event  # type: ignore[import-not-found, no-redef]
     from generative import check_generation  # type: ignore[import-not-found, no-redef]
     from oip import decode_answer, request_body  # type: ignore[import-not-found, no-redef]
 
@@ -72,33 +74,14 @@ def infer_event(model: str, body: bytes, header_length: int) -> dict[str, Any]:
     The deployed API routes it through the resource ``/v2/models/<model>/{proxy+}`` (``proxy``: ``infer``)
     and, ``application/octet-stream`` being a binary media type, hands the body over base64-encoded.
     """
-    path, resource = f"/v2/models/{model}/infer", f"/v2/models/{model}/{{proxy+}}"
     headers = {
         "content-type": _BINARY,
         "accept": f"{_BINARY}, application/json",
         "inference-header-content-length": str(header_length),
     }
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": "POST",
-        "headers": headers,
-        "multiValueHeaders": {key: [value] for key, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"proxy": "infer"},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": "POST",
-            "path": path,
-            "stage": "hook",
-            "requestId": "maaskit-pre-traffic-hook",
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": "maaskit-pre-traffic-hook"},
-        },
-        "body": base64.b64encode(body).decode("ascii"),
-        "isBase64Encoded": True,
-    }
+    return proxy_event(
+        f"/v2/models/{model}", "infer", headers, base64.b64encode(body).decode("ascii"), base64_body=True
+    )
 
 
 def _events(manifest: Manifest, raw: RawSamples, limit: int | None = None) -> list[dict[str, Any]]:

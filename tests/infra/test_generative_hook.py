@@ -111,7 +111,7 @@ def test_a_buffered_answer_is_judged_the_same(tiny_llama, hook_dir):
     manifest, samples = load_cases(hook_dir)
     invoke = lambda event: client.invoke(FunctionName="f", Payload=json.dumps(event).encode())["Payload"].read()  # noqa: E731
     verdict, problems = check_generation(manifest, samples, hook_dir, invoke)
-    assert verdict.passed and verdict.exact == 1.0 and problems == []
+    assert verdict.passed and verdict.report.checks[0].measured == 1.0 and problems == []
     event = client.events[0]
     assert event["path"].startswith("/models/tiny-llama/v1/") and event["resource"] == "/models/tiny-llama/{proxy+}"
     body = json.loads(event["body"])
