@@ -39,7 +39,7 @@ from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.vocabulary import MAX_EXAMPLES, Embedder, Inputs
 
-__all__ = ["PROTOCOL", "OpenAIParameterError", "error_shape", "router"]
+__all__ = ["PROTOCOL", "OpenAIParameterError", "error_shape", "openai_model", "router"]
 
 PROTOCOL = "openai"
 _FORMATS = ("float", "base64")
@@ -94,10 +94,14 @@ def _check_json(request: Request) -> None:
         raise UnsupportedMediaTypeError(f"Content-Type {media!r} is not supported; send application/json")
 
 
-def _model(repository: ModelRepository, request: Request, payload: dict[str, Any]) -> ModelRuntime:
-    model = payload.get("model")
+def openai_model(repository: ModelRepository, request: Request, model: object, kind: str) -> ModelRuntime:
+    """The runtime an OpenAI request's ``model`` names (``name`` or ``name-version``), within the base URL's model.
+
+    ``kind`` says what the route serves ("embedding", "text-generation", "speech") in the error asking for one.
+    Every OpenAI route resolves its model here, so they all refuse a wrong name the same way.
+    """
     if not isinstance(model, str) or not model:
-        raise OpenAIParameterError("model is required: the name of a loaded embedding model", "model")
+        raise OpenAIParameterError(f"model is required: the name of a loaded {kind} model", "model")
     scope = request.path_params.get("name")
     for runtime in repository:
         if runtime.key == model and scope in (None, runtime.name):  # name-version pins a version
@@ -114,6 +118,10 @@ def _model(repository: ModelRepository, request: Request, payload: dict[str, Any
         return repository.get(model, pinned_version(request))
     except ModelNotFoundError as error:
         raise OpenAIParameterError(error.message, "model", "model_not_found", error.status) from None
+
+
+def _model(repository: ModelRepository, request: Request, payload: dict[str, Any]) -> ModelRuntime:
+    return openai_model(repository, request, payload.get("model"), "embedding")
 
 
 def _token_arrays(value: list[Any]) -> list[list[int]] | None:

@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from handlers.engine import ModelRepository, ModelRuntime
-from handlers.errors import InvalidInputError, ModelNotFoundError, UnsupportedMediaTypeError
-from handlers.http import json_response, pinned_version
+from handlers.errors import InvalidInputError, UnsupportedMediaTypeError
+from handlers.http import json_response
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
-from handlers.protocols.openai import OpenAIParameterError, error_shape
+from handlers.protocols.openai import OpenAIParameterError, error_shape, openai_model
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.speech.formats import FORMATS, LANGUAGE_NAMES, srt, vtt
@@ -115,22 +115,7 @@ def _form(call: Call, body: bytes) -> _Form:
 
 
 def _runtime(repository: ModelRepository, request: Request, model: str | None) -> ModelRuntime:
-    if not model:
-        raise OpenAIParameterError("model is required: the name of a loaded speech model", "model")
-    scope = request.path_params.get("name")
-    if scope is not None and model != scope and not model.startswith(f"{scope}-"):
-        raise OpenAIParameterError(
-            f"this base URL (/models/{scope}/v1) serves model {scope}, not {model}: set model={scope!r}",
-            "model",
-            "model_not_found",
-            404,
-        )
-    runtime = next((r for r in repository if r.key == model and scope in (None, r.name)), None)
-    if runtime is None:
-        try:
-            runtime = repository.get(model, pinned_version(request))
-        except ModelNotFoundError as error:
-            raise OpenAIParameterError(error.message, "model", "model_not_found", error.status) from None
+    runtime = openai_model(repository, request, model, "speech")
     if runtime.manifest.task != SPEECH_TASK:
         raise OpenAIParameterError(
             f"model {runtime.name} does not transcribe audio (task {runtime.manifest.task}); "

@@ -24,14 +24,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from handlers.engine import ModelRepository
-from handlers.errors import InvalidInputError, ModelNotFoundError, ServingError
+from handlers.errors import InvalidInputError, ServingError
 from handlers.generation.engine import Delta, Failed, Finished, Stream
 from handlers.generation.errors import QueueFullError
 from handlers.generation.openai_params import Asked, asked
 from handlers.generation.runtime import GenerativeRuntime
-from handlers.http import describe_model, json_response, loads, pinned_version, read_body
+from handlers.http import describe_model, json_response, loads, read_body
 from handlers.metering import record_usage
-from handlers.protocols.openai import OpenAIParameterError, error_shape
+from handlers.protocols.openai import OpenAIParameterError, error_shape, openai_model
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 
@@ -43,21 +43,7 @@ _DISCONNECT_POLL_S = 0.05
 
 
 def _runtime(repository: ModelRepository, request: Request, payload: dict[str, Any]) -> GenerativeRuntime:
-    model = payload.get("model")
-    if not isinstance(model, str) or not model:
-        raise OpenAIParameterError("model is required: the name of a loaded text-generation model", "model")
-    scope = request.path_params.get("name")
-    if scope is not None and model not in (scope,) and not model.startswith(f"{scope}-"):
-        raise OpenAIParameterError(
-            f"this base URL (/models/{scope}/v1) serves model {scope}, not {model}: set model={scope!r}",
-            "model", "model_not_found", 404,
-        )  # fmt: skip
-    runtime = next((r for r in repository if r.key == model and scope in (None, r.name)), None)
-    if runtime is None:
-        try:
-            runtime = repository.get(model, pinned_version(request))
-        except ModelNotFoundError as error:
-            raise OpenAIParameterError(error.message, "model", "model_not_found", error.status) from None
+    runtime = openai_model(repository, request, payload.get("model"), "text-generation")
     describe_model(request, runtime.name, runtime.version)
     if not isinstance(runtime, GenerativeRuntime):
         raise OpenAIParameterError(
