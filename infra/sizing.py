@@ -22,6 +22,7 @@ from bundle.manifest import Resources
 from infra.config import ConfigError, EndpointConfig, LambdaConfig
 
 __all__ = [
+    "check_deployable",
     "DEFAULT_MEMORY_MB",
     "LAMBDA_IMAGE_BASE_BYTES",
     "LambdaPackage",
@@ -129,6 +130,23 @@ def check_sagemaker(endpoint: EndpointConfig, resources: Resources | None) -> No
         f"endpoints.{endpoint.name}.sagemaker.instance_type: {instance} has {memory_gib} GiB of memory and the "
         f"model needs about {need_gib:.1f} GiB (measured at packaging, plus headroom): choose a larger instance{hint}"
     )
+
+
+#: Tasks whose runtime dependencies the Lambda and SageMaker runtime sets do not carry yet, with what to do.
+NOT_DEPLOYABLE = {
+    "automatic-speech-recognition": (
+        "speech bundles need soundfile, soxr and python-multipart at serving time, which the Lambda and SageMaker "
+        "runtime images do not install yet; serve it with `maaskit serve` (pip install 'maaskit[speech]') "
+        "or remove the endpoint from the deploy file"
+    ),
+}
+
+
+def check_deployable(name: str, task: str) -> None:
+    """Refuse, before anything is staged, a bundle whose family the deployed runtimes cannot serve."""
+    reason = NOT_DEPLOYABLE.get(task)
+    if reason is not None:
+        raise ConfigError(f"endpoints.{name}: {reason}")
 
 
 def choose_target(

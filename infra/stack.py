@@ -27,7 +27,7 @@ from infra.packaging import (
     staged_context,
     tree_size,
 )
-from infra.sizing import check_sagemaker, choose_target
+from infra.sizing import check_deployable, check_sagemaker, choose_target
 from infra.streaming import STREAM_PYTHON_VERSION, check_edge, is_streaming
 
 __all__ = ["MaaskitStack", "MaaskitStackProps"]
@@ -67,6 +67,7 @@ class MaaskitStack(Stack):
         for endpoint in props.config.endpoints:
             name = resource_name(props.stage, endpoint.name)
             bundle = props.bundles[endpoint.name]
+            check_deployable(endpoint.name, bundle.task)
             target = choose_target(endpoint, bundle.resources, bundle.size)
             if target == "lambda" and endpoint.sagemaker.challenger is not None and endpoint.target == "auto":
                 raise ConfigError(

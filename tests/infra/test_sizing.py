@@ -142,3 +142,13 @@ def test_synth_refuses_a_2_gb_bundle_for_the_lambda_zip(bundles, tmp_path: Path)
         ConfigError, match=r"endpoints.iris.lambda.package: zip holds at most 250 MB .* \(bundle 2\d\d\d MB\)"
     ):
         synthesize(tmp_path / "synth", config)
+
+
+def test_a_speech_bundle_is_refused_for_deployment_naming_what_to_do():
+    """The deployed runtime sets lack the audio stack: refused at synthesis, pointing at `maaskit serve`."""
+    from infra.sizing import check_deployable
+
+    with pytest.raises(ConfigError, match=r"endpoints\.asr: speech bundles need soundfile.*maaskit serve"):
+        check_deployable("asr", "automatic-speech-recognition")
+    check_deployable("iris", "classifier")
+    check_deployable("chat", "text-generation")
