@@ -14,12 +14,13 @@ import csv
 import io
 from collections.abc import Collection
 from dataclasses import replace
-from tokenize import TokenError
 from typing import Any
 
 import numpy as np
 
 from bundle import Manifest
+from bundle.errors import InputError
+from bundle.tables import csv_table, npy_array
 from handlers.answers import labelled_rows
 from handlers.errors import InvalidInputError, NotAcceptableError, UnsupportedMediaTypeError
 from handlers.http import json_response, loads
@@ -45,7 +46,6 @@ JSON = "application/json"
 CSV = "text/csv"
 NPY = "application/x-npy"
 READABLE = (JSON, CSV, NPY)
-_NPY_KINDS = frozenset("biufUS")  # booleans, integers, floats, text; not complex, records, datetimes or void
 _ROW_KEYS = ("instances", "rows", "data")
 #: Body kinds decoded here by their format; every other kind is a file whose bytes reach the processor.
 _FORMATTED = ("text", "csv", "npy")
@@ -147,34 +147,11 @@ def json_inputs(payload: Any, where: str = "the body") -> Inputs:
     return Inputs(named=values, options=options, where=where)
 
 
-def _all_text(row: list[str]) -> bool:
-    """True when no field of ``row`` reads as a number."""
-    for field in row:
-        try:
-            float(field)
-        except ValueError:
-            continue
-        return False
-    return True
-
-
 def _csv_rows(body: bytes, numeric: bool) -> np.ndarray:
     try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInputError("CSV body is not UTF-8 text") from None
-    rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    if not rows:
-        raise InvalidInputError("CSV body holds no rows")
-    if len(rows) > 1 and _all_text(rows[0]) and not _all_text(rows[1]):
-        rows = rows[1:]  # a header line (pandas' to_csv writes one by default)
-    width = len(rows[0])
-    for number, row in enumerate(rows, start=1):
-        if len(row) != width:
-            raise InvalidInputError(
-                f"CSV row {number} has {len(row)} fields where row 1 has {width}; every row needs the same columns"
-            )
-    table = np.asarray(rows, dtype=str)
+        table = csv_table(body, "CSV body")
+    except InputError as exc:
+        raise InvalidInputError(str(exc)) from None
     if numeric:
         try:
             return table.astype(np.float64)
@@ -185,18 +162,9 @@ def _csv_rows(body: bytes, numeric: bool) -> np.ndarray:
 
 def _npy_array(body: bytes) -> np.ndarray:
     try:
-        array = np.load(io.BytesIO(body), allow_pickle=False)
-    except ValueError as exc:
-        raise InvalidInputError(f"body is not a .npy array without pickled objects: {exc}") from None
-    except (OSError, EOFError, SyntaxError, TokenError, TypeError, KeyError) as exc:  # a damaged header
-        raise InvalidInputError(f"body is not a readable .npy array: {type(exc).__name__}: {exc}") from None
-    if not isinstance(array, np.ndarray):
-        raise InvalidInputError("body holds an .npz archive; send a single .npy array")
-    if array.dtype.kind not in _NPY_KINDS:
-        raise InvalidInputError(
-            f".npy array has dtype {array.dtype.str!r}; send a plain array of numbers, booleans or strings"
-        )
-    return array.astype(object) if array.dtype.kind in "US" else array
+        return npy_array(body, "body")
+    except InputError as exc:
+        raise InvalidInputError(str(exc)) from None
 
 
 def _arrays(value: Any) -> Any:

@@ -9,7 +9,6 @@ as ``{"inputs": {name: array}}``. The signature is ``GET /models/{name}``'s answ
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import zipfile
 from collections.abc import Mapping
@@ -17,23 +16,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FileError", "csv_arrays", "has_nonfinite", "image_inputs", "npy_arrays", "npz_arrays"]
+from bundle.errors import InputError
+from bundle.tables import csv_table, npy_array
 
-_NPY_KINDS = frozenset("biufUS")
+__all__ = ["FileError", "csv_arrays", "has_nonfinite", "image_inputs", "npy_arrays", "npz_arrays"]
 
 
 class FileError(ValueError):
     """The file cannot be read as the model's inputs; the message says what to send instead."""
-
-
-def _all_text(row: list[str]) -> bool:
-    for item in row:
-        try:
-            float(item)
-        except ValueError:
-            continue
-        return False
-    return True
 
 
 def _typed(spec: Mapping[str, Any], column: np.ndarray) -> np.ndarray:
@@ -54,17 +44,9 @@ def _typed(spec: Mapping[str, Any], column: np.ndarray) -> np.ndarray:
 def csv_arrays(body: bytes, signature: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Rows of a CSV file (a header line is skipped) as the model's inputs, split in input order by width."""
     try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FileError("the CSV file is not UTF-8 text") from None
-    rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    if not rows:
-        raise FileError("the CSV file holds no rows")
-    if len(rows) > 1 and _all_text(rows[0]) and not _all_text(rows[1]):
-        rows = rows[1:]
-    if any(len(row) != len(rows[0]) for row in rows):
-        raise FileError("every CSV row needs the same number of fields")
-    table = np.asarray(rows, dtype=object).astype(str)
+        table = csv_table(body, "the CSV file")
+    except InputError as exc:
+        raise FileError(str(exc)) from None
     specs = list(signature["inputs"])
     if len(specs) == 1:
         return {specs[0]["name"]: _typed(specs[0], table)}
@@ -90,12 +72,10 @@ def npy_arrays(body: bytes, signature: Mapping[str, Any]) -> dict[str, np.ndarra
         names = ", ".join(spec["name"] for spec in specs)
         raise FileError(f"an .npy file holds one array and the model has {len(specs)} inputs ({names}); send an .npz")
     try:
-        array = np.load(io.BytesIO(body), allow_pickle=False)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError, KeyError) as exc:
-        raise FileError(f"not a readable .npy array without pickled objects: {exc}") from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in _NPY_KINDS:
-        raise FileError("the .npy file must hold one plain array of numbers, booleans or strings")
-    return {specs[0]["name"]: array.astype(object) if array.dtype.kind in "US" else array}
+        array = npy_array(body, "the .npy file")
+    except InputError as exc:
+        raise FileError(str(exc)) from None
+    return {specs[0]["name"]: array}
 
 
 def npz_arrays(body: bytes) -> dict[str, np.ndarray]:

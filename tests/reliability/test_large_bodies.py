@@ -11,14 +11,13 @@ prints both entries' figures side by side.
 from __future__ import annotations
 
 import os
-import time
-import urllib.request
 
 import numpy as np
 import pytest
 
 from bench.common import PYTHON, free_port, sagemaker_env, start_server
 from bench.hostile_clients import ping_under_large_bodies
+from bench.large_bodies import idle_pings
 
 ROW = "[5.1, 3.5, 1.4, 0.2],"
 BODY = ('{"instances": [' + ROW * (5_000_000 // len(ROW)) + "[5.1, 3.5, 1.4, 0.2]]}").encode()
@@ -49,7 +48,7 @@ def test_ping_p99_under_50ms_while_four_5mb_requests_run(rel_bundles, tmp_path, 
     body_file.write_bytes(BODY)
     port = free_port()
     with ENTRIES[entry](rel_bundles.iris, port) as server:
-        idle = float(np.percentile(idle_ping_latencies(server.url), 99))
+        idle = float(np.percentile(idle_pings(server.url, 200), 99))
         latencies, statuses = ping_under_large_bodies(server.url, str(body_file), headers=HEADERS)
     assert statuses == [200] * 4
     assert len(latencies) >= 20, "the large requests ended before /ping was measured"
@@ -67,15 +66,3 @@ def test_ping_p99_under_50ms_while_four_5mb_requests_run(rel_bundles, tmp_path, 
             f"the loop was not blocked: {measured}"
         )
     assert p99 < 0.050, measured
-
-
-def idle_ping_latencies(url: str, count: int = 200) -> list[float]:
-    """``count`` /ping latencies (s) with nothing else sent: what this machine gives at best."""
-    latencies = []
-    for _ in range(count):
-        started = time.perf_counter()
-        with urllib.request.urlopen(url + "/ping", timeout=10) as answer:
-            answer.read()
-        latencies.append(time.perf_counter() - started)
-        time.sleep(0.01)
-    return latencies
