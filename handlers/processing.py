@@ -33,21 +33,9 @@ from collections.abc import Callable
 
 from bundle import IMAGE_TASKS, TEXT_TASKS, Bundle
 from handlers.tabular import TensorProcessor
-from handlers.vocabulary import Answers, Feed, Inputs, Outputs, Processor, Runner, Style
+from handlers.vocabulary import Processor
 
-__all__ = [
-    "PROCESSORS",
-    "Answers",
-    "Feed",
-    "Inputs",
-    "Outputs",
-    "Processor",
-    "ProcessorFactory",
-    "Runner",
-    "Style",
-    "TensorProcessor",
-    "processor_for",
-]
+__all__ = ["PROCESSORS", "ProcessorFactory", "TensorProcessor", "processor_for"]
 
 ProcessorFactory = Callable[[Bundle], Processor]
 

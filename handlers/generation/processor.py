@@ -15,7 +15,7 @@ from handlers.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from bundle import Bundle
-    from handlers.processing import Feed, Inputs, Outputs
+    from handlers.vocabulary import Feed, Inputs, Outputs
 
 __all__ = ["ROLES", "GenerationProcessor", "generation_processor"]
 
