@@ -54,6 +54,8 @@ class Delta:
 
     text: str
     tokens: int
+    token_id: int | None = None
+    """The last token the text came from (None for text held back for a stop string and flushed at the end)."""
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,7 @@ class GenerationEngine:
                 break
             text, stopped = stops.feed(decoder.decode(token))
             if text:
-                job.sink(Delta(text, 1))
+                job.sink(Delta(text, 1, token))
                 time.sleep(0)  # hand the GIL to the event loop now, not at the next 5 ms switch: chunks go out at once
             if stopped:
                 reason = "stop"

@@ -6,10 +6,14 @@ non-zero ``frequency_penalty`` / ``presence_penalty``, ``echo``, ``best_of`` > 1
 as long as the context is ``context_length_exceeded``; ``max_tokens`` / ``max_completion_tokens`` are
 clamped to what the context leaves and to the bundle's cap. Left out, sampling follows the bundle's
 generation defaults (its ``generation_config.json``); ``temperature`` 0 is greedy.
+
+:func:`generation_request` holds the sampling checks every generation protocol shares (OpenAI here,
+the Hugging Face LLM container's ``parameters`` on ``/invocations``, the OIP generate extension).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +21,7 @@ from handlers.generation.engine import GenerationRequest
 from handlers.generation.runtime import GenerativeRuntime
 from handlers.protocols.openai import OpenAIParameterError
 
-__all__ = ["Asked", "MAX_STOPS", "asked"]
+__all__ = ["Asked", "MAX_STOPS", "asked", "generation_request"]
 
 MAX_STOPS = 4
 _NUMBER = (int, float)
@@ -39,7 +43,14 @@ def _refuse(message: str, param: str) -> OpenAIParameterError:
 
 
 def _number(
-    payload: dict[str, Any], name: str, default: float, low: float, high: float, *, open_low: bool = False
+    payload: Mapping[str, Any],
+    name: str,
+    default: float,
+    low: float,
+    high: float,
+    *,
+    open_low: bool = False,
+    prefix: str = "",
 ) -> float:
     value = payload.get(name)
     if value is None:
@@ -52,16 +63,16 @@ def _number(
         or (open_low and value == low)
     ):
         bound = f"({low}, {high}]" if open_low else f"[{low}, {high}]"
-        raise OpenAIParameterError(f"{name} must be a number in {bound}, got {value!r}", name)
+        raise OpenAIParameterError(f"{prefix}{name} must be a number in {bound}, got {value!r}", prefix + name)
     return float(value)
 
 
-def _whole(payload: dict[str, Any], name: str, low: int) -> int | None:
+def _whole(payload: Mapping[str, Any], name: str, low: int, prefix: str = "") -> int | None:
     value = payload.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise OpenAIParameterError(f"{name} must be a whole number >= {low}, got {value!r}", name)
+        raise OpenAIParameterError(f"{prefix}{name} must be a whole number >= {low}, got {value!r}", prefix + name)
     return value
 
 
@@ -93,12 +104,14 @@ def _unsupported(payload: dict[str, Any], chat: bool) -> None:
             raise _refuse("suffix (insertion) is not supported", "suffix")
 
 
-def _stops(value: Any) -> tuple[str, ...]:
+def _stops(value: Any, prefix: str = "") -> tuple[str, ...]:
     if value is None:
         return ()
     stops = [value] if isinstance(value, str) else value
     if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops) or len(stops) > MAX_STOPS:
-        raise OpenAIParameterError(f"stop must be a string or a list of at most {MAX_STOPS} strings", "stop")
+        raise OpenAIParameterError(
+            f"{prefix}stop must be a string or a list of at most {MAX_STOPS} strings", prefix + "stop"
+        )
     return tuple(stop for stop in stops if stop)
 
 
@@ -123,7 +136,6 @@ def _prompt_ids(runtime: GenerativeRuntime, payload: dict[str, Any], chat: bool)
 def asked(runtime: GenerativeRuntime, payload: dict[str, Any], *, chat: bool) -> Asked:
     """Check ``payload`` against the bundle; OpenAIParameterError (400) naming the parameter."""
     _unsupported(payload, chat)
-    spec, defaults = runtime.spec, runtime.spec.defaults
     stream = payload.get("stream") or False
     if not isinstance(stream, bool):
         raise OpenAIParameterError("stream must be true or false", "stream")
@@ -131,27 +143,49 @@ def asked(runtime: GenerativeRuntime, payload: dict[str, Any], *, chat: bool) ->
     if options is not None and (not stream or not isinstance(options, dict)):
         raise OpenAIParameterError("stream_options is only allowed when stream is true", "stream_options")
     ids = _prompt_ids(runtime, payload, chat)
+    request = generation_request(runtime, ids, payload, prompt_param="messages" if chat else "prompt")
+    include_usage = bool(options.get("include_usage")) if isinstance(options, dict) else False
+    return Asked(str(payload["model"]), chat, stream, include_usage, request)
+
+
+def generation_request(
+    runtime: GenerativeRuntime,
+    ids: list[int],
+    values: Mapping[str, Any],
+    *,
+    prompt_param: str,
+    prefix: str = "",
+    length_names: tuple[str, ...] = ("max_completion_tokens", "max_tokens"),
+) -> GenerationRequest:
+    """Prompt ``ids`` and the sampling ``values`` (every protocol's names) -> a checked GenerationRequest.
+
+    ``temperature``, ``top_p``, ``top_k``, ``seed``, ``repetition_penalty``, ``stop`` and the first of
+    ``length_names`` given (clamped to what the context leaves and to the bundle's cap); left out, the
+    bundle's generation defaults. OpenAIParameterError (400) names ``prefix + name`` (e.g.
+    ``parameters.temperature``); a prompt as long as the context is ``context_length_exceeded`` on
+    ``prompt_param``.
+    """
+    spec, defaults = runtime.spec, runtime.spec.defaults
     room = spec.context_length - len(ids)
     if room < 1:
         raise OpenAIParameterError(
             f"This model's maximum context length is {spec.context_length} tokens. However, your "
-            f"{'messages' if chat else 'prompt'} resulted in {len(ids)} tokens. Please reduce the length.",
-            "messages" if chat else "prompt",
+            f"{prompt_param} resulted in {len(ids)} tokens. Please reduce the length.",
+            prompt_param,
             "context_length_exceeded",
         )
-    wanted = _whole(payload, "max_completion_tokens", 1) or _whole(payload, "max_tokens", 1) or spec.max_new_tokens
-    top_k = payload.get("top_k")
-    request = GenerationRequest(
+    asked_length = (_whole(values, name, 1, prefix) for name in length_names)
+    wanted = next((length for length in asked_length if length), spec.max_new_tokens)
+    top_k = values.get("top_k")
+    return GenerationRequest(
         prompt_ids=ids,
         max_new_tokens=min(wanted, spec.max_new_tokens, room),
-        temperature=_number(payload, "temperature", defaults.temperature, 0.0, 2.0),
-        top_p=_number(payload, "top_p", defaults.top_p, 0.0, 1.0, open_low=True),
-        top_k=defaults.top_k if top_k in (None, -1) else (_whole(payload, "top_k", 0) or 0),
-        seed=_whole(payload, "seed", -(2**63)),
+        temperature=_number(values, "temperature", defaults.temperature, 0.0, 2.0, prefix=prefix),
+        top_p=_number(values, "top_p", defaults.top_p, 0.0, 1.0, open_low=True, prefix=prefix),
+        top_k=defaults.top_k if top_k in (None, -1) else (_whole(values, "top_k", 0, prefix) or 0),
+        seed=_whole(values, "seed", -(2**63), prefix),
         repetition_penalty=_number(
-            payload, "repetition_penalty", defaults.repetition_penalty, 0.0, 10.0, open_low=True
+            values, "repetition_penalty", defaults.repetition_penalty, 0.0, 10.0, open_low=True, prefix=prefix
         ),
-        stop=_stops(payload.get("stop")),
+        stop=_stops(values.get("stop"), prefix),
     )
-    include_usage = bool(options.get("include_usage")) if isinstance(options, dict) else False
-    return Asked(str(payload["model"]), chat, stream, include_usage, request)
