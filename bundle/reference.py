@@ -1,7 +1,9 @@
 """Reference statistics of a bundle's inputs, and the drift measures that compare traffic with them.
 
-Computed from the bundle's samples (the inputs the packager recorded), deterministically, so the
-packager can store them (``reference.json``) and a drift check can recompute them from any bundle:
+Computed deterministically from the sample the packager was given, and stored in the bundle as
+``reference.json`` (listed with its sha256 in the manifest, so it is archived and verified like every
+file) for the families that have them (:func:`has_reference`: tensor and text models). A drift check
+reads them with :func:`load_reference`, which recomputes them from ``samples.npz`` for older bundles:
 
 - tabular inputs: per feature (a 1-D input, or each column ``X[i]`` of a 2-D one) quantile bins with
   their proportions (for the population stability index) and the missing (NaN) rate;
@@ -14,17 +16,20 @@ Also the names the runtime (capture writer, metering) and ``infra`` (constructs,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bundle import names
+from bundle.errors import BundleFormatError, BundleIntegrityError
+from bundle.manifest import TEXT_TASKS, Manifest
+from bundle.reader import Bundle, open_bundle
 
 __all__ = [
     "CAPTURE_BUCKET_ENV",
@@ -35,16 +40,23 @@ __all__ = [
     "DRIFT_METRIC",
     "METERING_DIMENSIONS",
     "METERING_METRICS",
+    "REFERENCE_FILE",
+    "TENSOR_TASKS",
     "FeatureReference",
     "Reference",
     "TextReference",
     "centroid_distance",
     "feature_columns",
     "feature_reference",
+    "has_reference",
+    "load_reference",
     "oov_rate",
     "psi",
+    "reference_file",
     "reference_from_bundle",
+    "reference_of",
     "text_reference",
+    "tokenizer_vocabulary",
     "words",
 ]
 
@@ -60,6 +72,10 @@ METERING_DIMENSIONS = ("stage", "consumer", "model")
 METERING_METRICS = ("Requests", "PromptTokens", "CompletionTokens", "AudioSeconds")
 #: Published by ``maaskit drift``: the largest PSI of a model's features, dimension ``model``.
 DRIFT_METRIC = "DriftPSI"
+#: The bundle file that holds the reference statistics recorded at packaging.
+REFERENCE_FILE = "reference.json"
+#: Tasks of tensor models (tabular references); text tasks (:data:`bundle.manifest.TEXT_TASKS`) get text ones.
+TENSOR_TASKS: frozenset[str] = frozenset({"classifier", "regressor", "other"})
 
 _EPSILON = 1e-4
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -187,9 +203,10 @@ def centroid_distance(reference: Sequence[float], embeddings: np.ndarray) -> flo
     return 1.0 - float(mean @ ref) / denominator if denominator else 1.0
 
 
-def tokenizer_vocabulary(path: Path) -> set[str]:
-    """The whole-token vocabulary of a ``tokenizer.json`` (lower-cased)."""
-    model = json.loads(path.read_text(encoding="utf-8")).get("model", {})
+def tokenizer_vocabulary(source: Path | bytes) -> set[str]:
+    """The whole-token vocabulary of a ``tokenizer.json`` (its path or its bytes), lower-cased."""
+    raw = source.read_bytes() if isinstance(source, Path) else source
+    model = json.loads(raw).get("model", {})
     vocab = model.get("vocab", {})
     tokens = vocab.keys() if isinstance(vocab, dict) else [item[0] for item in vocab]
     return {str(token).lower() for token in tokens}
@@ -206,20 +223,70 @@ def text_reference(
     return TextReference(name, feature_reference(f"{name}.words", lengths), oov_rate(texts, vocabulary), centroid)
 
 
-def reference_from_bundle(bundle: Any) -> Reference:
-    """The reference statistics of an opened bundle (:func:`bundle.open_bundle`), from its samples."""
-    manifest = bundle.manifest
-    samples = bundle.samples()
+def has_reference(manifest: Manifest) -> bool:
+    """Whether bundles of this family carry reference statistics: tensor (tabular) and text models."""
+    return manifest.task in TENSOR_TASKS or manifest.task in TEXT_TASKS
+
+
+def reference_of(
+    manifest: Manifest,
+    inputs: Mapping[str, np.ndarray],
+    outputs: Mapping[str, np.ndarray],
+    read: Callable[[str], bytes],
+) -> Reference:
+    """The reference statistics of sample ``inputs`` (and ``outputs``: embeddings) of the model ``manifest``
+    describes; ``read(name)`` gives the bytes of one of its files (the tokenizer of a text model)."""
     if manifest.text is not None:
-        vocabulary = tokenizer_vocabulary(bundle.root / manifest.text.tokenizer_file)
-        embedding = None
-        if manifest.embedding is not None:
-            embedding = samples.outputs.get(manifest.embedding.output)
+        vocabulary = tokenizer_vocabulary(read(manifest.text.tokenizer_file))
+        embedding = outputs.get(manifest.embedding.output) if manifest.embedding is not None else None
         texts = []
-        for input_name, array in samples.inputs.items():
+        for input_name, array in inputs.items():
             if np.asarray(array).dtype.kind in "OUS":
                 values = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(array).ravel()]
                 texts.append(text_reference(input_name, values, vocabulary, embedding))
         return Reference(manifest.name, manifest.version, "text", texts=texts)
-    features = [feature_reference(n, v) for n, v in feature_columns(samples.inputs).items()]
+    features = [feature_reference(n, v) for n, v in feature_columns(inputs).items()]
     return Reference(manifest.name, manifest.version, "tabular", features=features)
+
+
+def reference_file(
+    manifest: Manifest,
+    inputs: Mapping[str, np.ndarray],
+    outputs: Mapping[str, np.ndarray],
+    files: Mapping[str, bytes],
+) -> dict[str, bytes]:
+    """``{"reference.json": ...}`` for a bundle the packager is about to write (``files``: its processing
+    files by name), or nothing for a family without references (images, generation, speech)."""
+    if not has_reference(manifest):
+        return {}
+    reference = reference_of(manifest, inputs, outputs, files.__getitem__)
+    return {REFERENCE_FILE: reference.to_json().encode()}
+
+
+def reference_from_bundle(bundle: Bundle) -> Reference:
+    """The reference statistics of an opened bundle (:func:`bundle.open_bundle`), recomputed from its samples."""
+    samples = bundle.samples()
+    return reference_of(
+        bundle.manifest, samples.inputs, samples.outputs, lambda name: (bundle.root / name).read_bytes()
+    )
+
+
+def load_reference(bundle: Bundle | str | Path) -> Reference:
+    """A bundle's reference statistics: its ``reference.json`` (checked against the manifest's sha256), or,
+    for a bundle packaged before maaskit recorded them, recomputed from its samples.
+
+    ``bundle`` is an opened bundle or the path of one (opened and verified here).
+    """
+    opened = bundle if isinstance(bundle, Bundle) else open_bundle(bundle)
+    entry = opened.manifest.files.get(REFERENCE_FILE)
+    if entry is None:
+        return reference_from_bundle(opened)
+    raw = (opened.root / REFERENCE_FILE).read_bytes()
+    if hashlib.sha256(raw).hexdigest() != entry.sha256:
+        raise BundleIntegrityError(
+            f"{opened.root}: {REFERENCE_FILE} does not match its sha256 in the manifest; the bundle was altered"
+        )
+    try:
+        return Reference.from_json(raw.decode("utf-8"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleFormatError(f"{opened.root}: {REFERENCE_FILE} is not a reference document ({exc})") from None

@@ -11,6 +11,7 @@ import onnx
 
 from bundle import Manifest
 from bundle.judge import judge, local_runner, run_feed
+from bundle.reference import reference_file
 from bundle.samples import Samples
 from bundle.writer import write_bundle
 from model_packager.converters.image import ImageConversion
@@ -20,7 +21,7 @@ from model_packager.job import MAX_STORED_ROWS, InvalidRequestError, Job, Packag
 from model_packager.model_files import StagedModel
 from model_packager.parity import ParityError
 from model_packager.text_optimize import TextGates
-from model_packager.text_package import gate_text, placeholder_files
+from model_packager.text_package import gate_text, placeholder_files, text_inputs
 
 __all__ = ["finish_processed"]
 
@@ -87,6 +88,9 @@ def finish_processed(
         source=source, model_path=model_path, **gated.manifest_fields,
     )  # fmt: skip
     _recheck(manifest, gated.model_bytes, Samples(gated.sample_inputs, gated.sample_outputs), conversion.files)
+    extra_files = dict(conversion.files)
+    if isinstance(conversion, TextConversion):  # the reference statistics of every sample text, not only those stored
+        extra_files |= reference_file(manifest, text_inputs(conversion.texts), conversion.expected, conversion.files)
     result = write_result(
         job,
         manifest,
@@ -97,7 +101,7 @@ def finish_processed(
             gated.sample_inputs,
             gated.sample_outputs,
             force=job.force,
-            extra_files=conversion.files,
+            extra_files=extra_files,
         ),
         notes,
         timings,

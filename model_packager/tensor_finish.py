@@ -13,6 +13,7 @@ import onnx
 from bundle import MODEL_DATA_FILE, SAMPLES_FILE, Manifest
 from bundle.judge import judge
 from bundle.parity import OutputMismatchError, align_expected, reproduces
+from bundle.reference import reference_file
 from bundle.samples import Samples, samples_bytes
 from bundle.writer import write_bundle
 from model_packager.converters.base import Conversion, ConversionError
@@ -156,11 +157,19 @@ def finish_tensor(
         resources = measure_resources(final.path, probe_samples)
         timings["measure_s"] = time.perf_counter() - started - sum(timings.values())
         manifest = manifest.model_copy(update={"resources": resources})
+    reference = reference_file(manifest, conversion.inputs, expected, {})  # every sample row, not only those stored
     result = write_result(
         job,
         manifest,
         lambda: write_bundle(
-            job.out, manifest, final.path, stored_inputs, stored_outputs, force=job.force, data_files=final.data_files
+            job.out,
+            manifest,
+            final.path,
+            stored_inputs,
+            stored_outputs,
+            force=job.force,
+            data_files=final.data_files,
+            extra_files=reference,
         ),
         notes,
         timings,

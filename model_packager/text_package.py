@@ -7,6 +7,7 @@ parity gate, the optimizations and the text samples to ``gate_text``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,14 @@ from model_packager.parity import ParityError
 from model_packager.text_optimize import TextGates, optimize_text
 from model_packager.text_parity import compare_text_outputs
 
-__all__ = ["DEFAULT_TEXT_TOLERANCES", "GateResult", "TextTolerances", "gate_text", "placeholder_files"]
+__all__ = [
+    "DEFAULT_TEXT_TOLERANCES",
+    "GateResult",
+    "TextTolerances",
+    "gate_text",
+    "placeholder_files",
+    "text_inputs",
+]
 
 #: fp32 embeddings: cosine >= 0.9999 on every text, retrieval ranking unchanged.
 
@@ -47,6 +55,11 @@ def placeholder_files(conversion: Conversion) -> dict[str, FileEntry]:
     return files
 
 
+def text_inputs(texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """The raw-text sample input as samples.npz stores it (also what the reference statistics describe)."""
+    return {"text": np.asarray(texts, dtype=str)}
+
+
 def _stored(
     conversion: TextConversion, max_rows: int, notes: list[str]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -60,7 +73,7 @@ def _stored(
         outputs[name] = kept[:, :longest] if kept.ndim == 3 else kept
     if len(conversion.texts) > max_rows:
         notes.append(f"parity measured on {len(conversion.texts)} texts; samples.npz keeps the first {max_rows}")
-    return {"text": np.asarray(texts, dtype=str)}, outputs
+    return text_inputs(texts), outputs
 
 
 def gate_text(

@@ -19,6 +19,7 @@ pytest.importorskip("onnxscript")
 from torch import nn  # noqa: E402
 
 from bundle import MODEL_DATA_FILE, open_bundle  # noqa: E402
+from bundle.reference import REFERENCE_FILE  # noqa: E402
 from handlers.app import create_app  # noqa: E402
 from handlers.engine import ModelRepository  # noqa: E402
 from handlers.settings import Settings  # noqa: E402
@@ -59,7 +60,7 @@ def test_external_data_is_checksummed_archived_verified_and_served(tiny_threshol
     sample = torch.randn(4, 8)
     result = package(model, name="mlp", version="1.0.0", sample=(sample,), out=tmp_path)
     files = result.manifest.files
-    assert set(files) == {"model.onnx", MODEL_DATA_FILE, "samples.npz"}
+    assert set(files) == {"model.onnx", MODEL_DATA_FILE, "samples.npz", REFERENCE_FILE}
     data = result.directory / MODEL_DATA_FILE
     assert files[MODEL_DATA_FILE].size == data.stat().st_size > 64 * 64 * 4  # the weights live there
     assert (result.directory / "model.onnx").stat().st_size < data.stat().st_size / 2  # the graph, small tensors
@@ -67,7 +68,7 @@ def test_external_data_is_checksummed_archived_verified_and_served(tiny_threshol
     locations = {e.value for t in graph.graph.initializer for e in t.external_data if e.key == "location"}
     assert locations == {MODEL_DATA_FILE}  # relative to model.onnx: resolvable wherever the bundle lands
     with tarfile.open(result.archive) as tar:
-        assert sorted(tar.getnames()) == ["manifest.json", "model.onnx", MODEL_DATA_FILE, "samples.npz"]
+        assert sorted(tar.getnames()) == ["manifest.json", "model.onnx", MODEL_DATA_FILE, REFERENCE_FILE, "samples.npz"]
     assert any("external data" in note for note in result.notes)
     assert verify_bundle(result.directory).passed and verify_bundle(result.archive).passed
     expected = model(sample[:2]).detach().numpy()
@@ -100,7 +101,11 @@ def test_onnx_file_with_external_data_is_packaged_by_path(tmp_path: Path, monkey
     assert (source / "net.onnx.data").is_file()
     sample = np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32)
     inline = package(source / "net.onnx", name="net", version="1.0.0", sample=sample, out=tmp_path / "small")
-    assert set(inline.manifest.files) == {"model.onnx", "samples.npz"}  # under the threshold: weights inline
+    assert set(inline.manifest.files) == {
+        "model.onnx",
+        "samples.npz",
+        REFERENCE_FILE,
+    }  # under the threshold: weights inline
     monkeypatch.setattr(model_files, "EXTERNAL_DATA_THRESHOLD", 4096)
     large = package(source / "net.onnx", name="net", version="1.0.0", sample=sample, out=tmp_path / "large")
     assert MODEL_DATA_FILE in large.manifest.files  # rewritten as the bundle's one data file
