@@ -1,4 +1,4 @@
-"""Request bodies (JSON, CSV, ``.npy``, text, image files) as family-neutral inputs; answers in the Accept type.
+"""Request bodies (JSON, CSV, ``.npy``, text, image and audio files) as family-neutral inputs; answers in Accept's type.
 
 Used by the SageMaker ``/invocations`` and TorchServe ``/predictions`` routes, and by the worker
 processes that decode large bodies (:mod:`handlers.offload`): this module imports neither the engine
@@ -24,7 +24,7 @@ from bundle.tables import csv_table, npy_array
 from handlers.answers import labelled_rows
 from handlers.errors import InvalidInputError, NotAcceptableError, UnsupportedMediaTypeError
 from handlers.http import json_response, loads
-from handlers.vocabulary import BODY_KINDS, Answers, Inputs
+from handlers.vocabulary import ANY_FILE, BODY_KINDS, Answers, Inputs
 
 __all__ = [
     "with_arrays",
@@ -62,7 +62,8 @@ def _is_json(media: str) -> bool:
 
 
 def body_kind(media: str, body: bytes, bodies: Collection[str], model: str) -> str:
-    """``"json"`` or the body kind of ``media`` (``""``: JSON, unless a text or image model's body is not JSON).
+    """``"json"`` or the body kind of ``media`` (``""``: JSON, unless a text or file model's body is not JSON;
+    ``application/octet-stream``: the file kind the model takes).
 
     UnsupportedMediaTypeError (415) naming what the model takes when ``media`` is none of them.
     """
@@ -72,9 +73,12 @@ def body_kind(media: str, body: bytes, bodies: Collection[str], model: str) -> s
         if body[:1] in (b"{", b"[", b'"'):
             return "json"
         return next((kind for kind in BODY_KINDS if kind in bodies and kind not in ("csv", "npy")), "json")
-    kind = next((name for name, types in BODY_KINDS.items() if media in types), None)
-    if kind is None:
-        kind = next((name for name in BODY_KINDS if media.startswith(name + "/") and name != "text"), None)
+    if media in ANY_FILE:  # a file of whichever kind the model takes
+        kind = next((name for name in BODY_KINDS if name in bodies and name not in _FORMATTED), None)
+    else:
+        kind = next((name for name, types in BODY_KINDS.items() if media in types), None) or next(
+            (name for name in BODY_KINDS if media.startswith(name + "/") and name != "text"), None
+        )
     if kind is None or kind not in bodies:
         names = [_kind_names(name) for name in BODY_KINDS if name in bodies] + [JSON]
         choices = " or ".join(names) if len(names) <= 2 else "one of " + ", ".join(names)

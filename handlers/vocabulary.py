@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 __all__ = [
+    "ANY_FILE",
     "BODY_KINDS",
     "MAX_EXAMPLES",
     "Answers",
@@ -44,12 +45,26 @@ BodyKind = Literal["text", "image", "audio", "csv", "npy"]
 """A request body that is not JSON: ``text/plain``, an encoded image or audio file, CSV rows, one ``.npy`` array.
 
 ``image`` and ``audio`` bodies also match any ``image/*`` / ``audio/*`` type and reach the processor as the
-file's bytes; a family that takes another kind of file adds its kind here, not in a codec."""
+file's bytes, and so does :data:`ANY_FILE` (the kind of file the model takes); a family that takes another
+kind of file adds its kind here, not in a codec."""
+#: Content types that say only "a file": the body is of the (first) file kind the model's processor takes.
+ANY_FILE = ("application/octet-stream", "binary/octet-stream")
 #: Content types of each body kind (those of the kind's own major type are named in errors).
 BODY_KINDS: dict[str, tuple[str, ...]] = {
     "text": ("text/plain",),
-    "image": ("image/jpeg", "image/png", "image/webp", "application/x-image", "application/octet-stream"),
-    "audio": ("audio/wav", "audio/flac", "audio/mpeg", "audio/ogg", "audio/webm", "audio/mp4", "audio/x-wav"),
+    "image": ("image/jpeg", "image/png", "image/webp", "application/x-image"),
+    # video/* containers of a recording (a browser's MediaRecorder, a phone's .mp4) carry audio for speech models
+    "audio": (
+        "audio/wav",
+        "audio/flac",
+        "audio/mpeg",
+        "audio/ogg",
+        "audio/webm",
+        "audio/mp4",
+        "audio/x-wav",
+        "video/webm",
+        "video/mp4",
+    ),
     "csv": ("text/csv",),
     "npy": ("application/x-npy", "application/npy"),
 }

@@ -132,14 +132,9 @@ def check_sagemaker(endpoint: EndpointConfig, resources: Resources | None) -> No
     )
 
 
-#: Tasks whose runtime dependencies the Lambda and SageMaker runtime sets do not carry yet, with what to do.
-NOT_DEPLOYABLE = {
-    "automatic-speech-recognition": (
-        "speech bundles need soundfile, soxr and python-multipart at serving time, which the Lambda and SageMaker "
-        "runtime images do not install yet; serve it with `maaskit serve` (pip install 'maaskit[speech]') "
-        "or remove the endpoint from the deploy file"
-    ),
-}
+#: Tasks whose runtime dependencies the Lambda and SageMaker runtime sets do not carry, with what to do.
+#: None today: speech bundles (soundfile, soxr, python-multipart) are in both locks (handlers/docker/).
+NOT_DEPLOYABLE: dict[str, str] = {}
 
 
 def check_deployable(name: str, task: str) -> None:

@@ -4,7 +4,8 @@ Shared by the packager (its parity gate) and the runtime, so both hear the same 
 
 * :func:`decode_audio`: WAV, FLAC, OGG/Vorbis/Opus and MP3 through libsndfile (``soundfile``), checked
   against the limits from the header *before* decoding, stereo averaged to mono, resampled with
-  ``soxr`` to the model's rate; float32 in [-1, 1].
+  ``soxr`` to the model's rate; float32 in [-1, 1]. M4A/MP4/WebM (and whatever else libsndfile cannot
+  read, e.g. AAC or AMR) through FFmpeg when PyAV is installed (``maaskit[speech-av]``), else a 415.
 * :func:`log_mel`: Whisper's log-mel spectrogram (periodic Hann window, reflect-padded STFT, power
   spectrum, the bundle's own mel filter bank, log10, dynamic range 8, scaled): the numpy twin of
   transformers' ``WhisperFeatureExtractor``, gated against it at packaging.
@@ -14,23 +15,27 @@ Errors (all :class:`AudioError`, a ``ValueError``; the runtime maps them to HTTP
 
 =================================  =====  ===================================================
 :class:`AudioDecodeError`          400    empty, truncated or corrupt file
-:class:`UnsupportedAudioError`     415    a container this build cannot read (m4a, mp4, webm)
+:class:`UnsupportedAudioError`     415    m4a, mp4 or webm without PyAV installed
 :class:`AudioTooLongError`         400    longer than the duration limit (from the header)
 :class:`AudioTooLargeError`        413    more bytes than the byte limit
 =================================  =====  ===================================================
 
-``soundfile`` and ``soxr`` are imported on first use, with an install hint (``maaskit[speech]``).
+``soundfile`` and ``soxr`` are imported on first use, with an install hint (``maaskit[speech]``); ``av`` only
+for the files libsndfile cannot read.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "AV_EXTRA",
+    "AV_FORMATS",
     "FORMATS",
     "AudioDecodeError",
     "AudioError",
@@ -46,9 +51,14 @@ __all__ = [
 
 #: The containers this build decodes (libsndfile's names), for error messages and docs.
 FORMATS = ("WAV", "FLAC", "OGG", "MP3")
+#: The containers decoded through FFmpeg when PyAV is installed.
+AV_FORMATS = ("M4A", "MP4", "WebM")
 _INSTALL = "install the speech extra: pip install 'maaskit[speech]' (soundfile, soxr)"
+#: The extra that adds FFmpeg (PyAV) for m4a/mp4/webm.
+AV_EXTRA = "maaskit[speech-av]"
 #: Leading bytes of containers libsndfile cannot read, and what they are.
 _FOREIGN = ((b"\x1aE\xdf\xa3", "WebM/Matroska"), (b"ftyp", "MP4/M4A"), (b"RIFF", "RIFF"))
+_READABLE = "WAV, FLAC, OGG/Opus or MP3"
 
 
 class AudioError(ValueError):
@@ -62,7 +72,7 @@ class AudioDecodeError(AudioError):
 
 
 class UnsupportedAudioError(AudioError):
-    """A container this build does not decode (m4a/mp4/webm need FFmpeg)."""
+    """A container this build does not decode (m4a/mp4/webm need FFmpeg: PyAV)."""
 
     status = 415
 
@@ -109,45 +119,56 @@ def _foreign(data: bytes) -> str | None:
     return None
 
 
-def probe(data: bytes) -> Any:
-    """libsndfile's view of the header (frames, samplerate, channels, format); raises an AudioError."""
-    if not data:
-        raise AudioDecodeError("the audio file is empty: send a WAV, FLAC, OGG/Opus or MP3 file")
-    soundfile = _soundfile()
+def _av() -> Any | None:
+    """PyAV when installed (the ``speech-av`` extra), else None."""
     try:
-        info = soundfile.info(io.BytesIO(data))
-    except Exception as exc:  # libsndfile's LibsndfileError, RuntimeError, TypeError on odd input
-        foreign = _foreign(data)
-        if foreign is not None:
-            raise UnsupportedAudioError(
-                f"{foreign} audio is not supported by this server (no FFmpeg in the runtime): convert it to "
-                f"FLAC, OGG/Opus, MP3 or WAV first (e.g. ffmpeg -i input -c:a flac output.flac)"
-            ) from None
-        detail = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
-        raise AudioDecodeError(
-            f"the audio file cannot be read ({detail}): send a complete WAV, FLAC, OGG/Opus or MP3 file"
-        ) from None
-    if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
-        raise AudioDecodeError("the audio file holds no samples: send a recording that is not empty")
-    return info
+        import av
+    except ImportError:
+        return None
+    return av
 
 
-def decode_audio(
-    data: bytes, rate: int, *, max_bytes: int | None = None, max_seconds: float | None = None
-) -> DecodedAudio:
-    """``data`` (an encoded file) as mono float32 at ``rate`` Hz; limits checked from the header first."""
-    if max_bytes is not None and len(data) > max_bytes:
-        raise AudioTooLargeError(
-            f"the audio file is {len(data):,} bytes; this endpoint takes at most {max_bytes:,} bytes: "
-            "send a shorter recording, or compress it (FLAC, OGG/Opus or MP3)"
+def _detail(exc: BaseException) -> str:
+    text = str(getattr(exc, "strerror", None) or exc).strip()  # FFmpeg's errors: the reason without the file
+    return text.splitlines()[-1][:200] if text else type(exc).__name__
+
+
+def _unreadable(data: bytes, exc: BaseException) -> AudioError:
+    """Why libsndfile cannot read ``data``: a container it does not know (415), or a broken file (400)."""
+    foreign = _foreign(data)
+    if foreign is not None:
+        return UnsupportedAudioError(
+            f"{foreign} audio needs FFmpeg, which this server does not have (its operator can install {AV_EXTRA}): "
+            f"convert it to {_READABLE} first (e.g. ffmpeg -i input -c:a flac output.flac)"
         )
-    info = probe(data)
-    seconds = info.frames / float(info.samplerate)
+    return AudioDecodeError(f"the audio file cannot be read ({_detail(exc)}): send a complete {_READABLE} file")
+
+
+def _too_long(seconds: float, max_seconds: float | None) -> None:
     if max_seconds is not None and seconds > max_seconds:
         raise AudioTooLongError(
             f"the recording lasts {seconds:.1f} s; this model transcribes at most {max_seconds:.0f} s per request: "
             "split it and send the parts"
         )
+
+
+def probe(data: bytes) -> Any:
+    """libsndfile's view of the header (frames, samplerate, channels, format); raises an AudioError."""
+    if not data:
+        raise AudioDecodeError(f"the audio file is empty: send a {_READABLE} file")
+    soundfile = _soundfile()
+    try:
+        info = soundfile.info(io.BytesIO(data))
+    except Exception as exc:  # libsndfile's LibsndfileError, RuntimeError, TypeError on odd input
+        raise _unreadable(data, exc) from None
+    if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
+        raise AudioDecodeError("the audio file holds no samples: send a recording that is not empty")
+    return info
+
+
+def _decode_sndfile(data: bytes, info: Any, max_seconds: float | None) -> tuple[np.ndarray, int, int, str]:
+    """Mono samples, their rate, the channel count and the format, through libsndfile."""
+    _too_long(info.frames / float(info.samplerate), max_seconds)
     try:
         samples, source_rate = _soundfile().read(io.BytesIO(data), dtype="float32", always_2d=True)
     except Exception as exc:
@@ -158,11 +179,73 @@ def decode_audio(
     if samples.shape[0] == 0:
         raise AudioDecodeError("the audio file holds no samples: send a recording that is not empty")
     mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+    return mono, int(source_rate), int(info.channels), str(info.format)
+
+
+def _decode_av(av: Any, data: bytes, max_seconds: float | None) -> tuple[np.ndarray, int, int, str]:
+    """Mono samples, their rate, the channel count and the container, through FFmpeg (PyAV).
+
+    The duration limit is checked from the container's header when it has one, and while decoding
+    (a browser's WebM recording carries no duration).
+    """
+    with av.open(io.BytesIO(data), mode="r") as container:
+        if not container.streams.audio:
+            raise AudioDecodeError("the file holds no audio stream: send a recording")
+        stream = container.streams.audio[0]
+        rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+        if rate <= 0:
+            raise AudioDecodeError("the audio stream has no sampling rate: re-encode the file")
+        if container.duration:
+            _too_long(container.duration / av.time_base, max_seconds)
+        limit = None if max_seconds is None else int(max_seconds * rate) + 1
+        resampler = av.AudioResampler(format="fltp")  # planar float32 at the stream's own rate and layout
+        chunks: list[np.ndarray] = []
+        decoded = 0
+        for frame in chain(container.decode(stream), [None]):  # None flushes the resampler
+            for planar in resampler.resample(frame):
+                channels = planar.to_ndarray()  # [channels, samples]
+                chunks.append(channels.mean(axis=0, dtype=np.float32) if channels.shape[0] > 1 else channels[0])
+                decoded += channels.shape[1]
+            if limit is not None and decoded > limit:
+                _too_long(decoded / rate, max_seconds)
+        if not decoded:
+            raise AudioDecodeError("the audio file holds no samples: send a recording that is not empty")
+        name = _foreign(data) or str(container.format.name)
+        return np.concatenate(chunks), rate, int(stream.codec_context.channels), name
+
+
+def decode_audio(
+    data: bytes, rate: int, *, max_bytes: int | None = None, max_seconds: float | None = None
+) -> DecodedAudio:
+    """``data`` (an encoded file) as mono float32 at ``rate`` Hz; limits checked from the header first.
+
+    libsndfile reads WAV, FLAC, OGG and MP3; what it cannot read goes to FFmpeg when PyAV is installed.
+    """
+    if max_bytes is not None and len(data) > max_bytes:
+        raise AudioTooLargeError(
+            f"the audio file is {len(data):,} bytes; this endpoint takes at most {max_bytes:,} bytes: "
+            "send a shorter recording, or compress it (FLAC, OGG/Opus or MP3)"
+        )
+    try:
+        mono, source_rate, channels, container = _decode_sndfile(data, probe(data), max_seconds)
+    except (AudioDecodeError, UnsupportedAudioError) as unreadable:
+        av = _av() if data else None
+        if av is None:
+            raise
+        try:
+            mono, source_rate, channels, container = _decode_av(av, data, max_seconds)
+        except AudioError:
+            raise
+        except Exception as exc:  # FFmpeg's errors (av.FFmpegError and its kinds), odd streams
+            foreign = _foreign(data)
+            if foreign is None:
+                raise unreadable from None
+            raise AudioDecodeError(
+                f"the {foreign} file cannot be decoded ({_detail(exc)}): send the complete file"
+            ) from None
     if not np.isfinite(mono).all():
         raise AudioDecodeError("the audio file holds NaN or infinite samples: re-encode it")
-    return DecodedAudio(
-        resample(mono, int(source_rate), rate), rate, int(source_rate), int(info.channels), str(info.format)
-    )
+    return DecodedAudio(resample(mono, source_rate, rate), rate, source_rate, channels, container)
 
 
 def resample(samples: np.ndarray, source: int, target: int) -> np.ndarray:

@@ -4,7 +4,8 @@ Predict takes ``{"inputs": {name: value}}`` or ``{"rows": [...]}`` (``{"b64": ..
 with optional ``"parameters"``, and answers ``{"model", "version", "outputs": {name: ...}, "labels": [...]}``
 (labels for classifiers), or, for a family with per-example answers (text, images),
 ``{"model", "version", "task", "predictions"}``: e.g. ``{"inputs": {"text": [...]}}`` or
-``{"inputs": {"image": {"b64": ...}}}``, ``"parameters": {"top_k": k}``.
+``{"inputs": {"image": {"b64": ...}}}``, ``"parameters": {"top_k": k}``. One file may come unnamed:
+``{"inputs": {"b64": ...}}`` (a speech model's recording, an image).
 Errors are ``{"error": {"status", "type", "message"}}``.
 """
 
@@ -62,6 +63,8 @@ def _inputs(payload: Any) -> Inputs:
     options = payload.get("parameters") or {}  # read (and refused when malformed) by a family that takes them
     if "inputs" in payload:
         inputs = payload["inputs"]
+        if isinstance(inputs, dict) and set(inputs) == {"b64"}:  # one file (an image, a recording), unnamed
+            return Inputs(raw=binary(inputs, '"inputs"'), options=options, where='"inputs"')
         if not isinstance(inputs, dict):
             raise InvalidInputError('"inputs" must be an object keyed by input name')
         return Inputs(named=binary(inputs, '"inputs"'), options=options, where='"inputs"')

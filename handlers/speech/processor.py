@@ -1,8 +1,9 @@
 """The speech family's processor: audio files in, transcripts out (``task: automatic-speech-recognition``).
 
-What it reads from the neutral :class:`~handlers.vocabulary.Inputs`: encoded audio files as raw examples
-(``raw``: one file's bytes or a list of them; ``named["audio"]`` / ``named["file"]`` alike) and the
-request's options (``language``, ``prompt``, ``timestamps``, ``task``, ``temperature``). ``preprocess``
+What it reads from the neutral :class:`~handlers.vocabulary.Inputs`: encoded audio files wherever a codec
+put them (:func:`~handlers.speech.inputs.audio_files`: a file body, ``{"b64": ...}``, base64 strings, OIP
+``BYTES`` tensors) and the request's options (``language``, ``prompt``, ``timestamps`` or the Hugging Face
+pipeline's ``return_timestamps``, ``task``, ``temperature``). ``preprocess``
 decodes every file (limits from the header first; a corrupt or empty file is a 400, an m4a/mp4/webm a
 415, one over the byte limit a 413) and validates the options before anything runs; the feed it makes
 is what :class:`~handlers.speech.runtime.SpeechRuntime` transcribes:
@@ -13,7 +14,8 @@ is what :class:`~handlers.speech.runtime.SpeechRuntime` transcribes:
 
 The runtime answers ``text`` (object [files]) and ``transcript`` (object [files]: JSON documents with
 ``text``, ``language``, ``duration`` and ``segments``). Answers: ``{"text": ...}`` per file (the Hugging
-Face ASR pipeline's shape) for ``predictions``, ``pipeline`` and ``handler``; the named outputs for tensors.
+Face ASR pipeline's shape; with timestamps asked also its ``"chunks": [{"timestamp": [start, end], "text"}]``)
+for ``predictions``, ``pipeline`` and ``handler``; the named outputs for tensors.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bundle.limits import AUDIO_MAX_BYTES
 from bundle.processing.audio import AudioError, decode_audio
 from bundle.speech import SpeechSpec
 from handlers.errors import InvalidInputError, PayloadTooLargeError, ServingError, UnsupportedMediaTypeError
+from handlers.speech.inputs import audio_files
 from handlers.vocabulary import Answers, Embedder, ExampleFeed, Feed, Inputs, Outputs, Style
 
 __all__ = ["SpeechProcessor", "audio_error"]
@@ -42,20 +45,26 @@ def audio_error(error: AudioError) -> ServingError:
     return _STATUS.get(error.status, InvalidInputError)(str(error))
 
 
-def _files(inputs: Inputs) -> list[bytes]:
-    value = inputs.raw
-    if value is None:
-        value = next((inputs.named[key] for key in ("audio", "file", "inputs") if key in inputs.named), None)
-    if value is None and inputs.rows is not None:
-        value = inputs.rows
-    items = value if isinstance(value, list | tuple) else [value]
-    files = [bytes(item) for item in items if isinstance(item, bytes | bytearray | memoryview)]
-    if not items or len(files) != len(items):
-        raise InvalidInputError(
-            f"{inputs.at()} must carry audio files (WAV, FLAC, OGG/Opus, MP3) as bytes: send the file as the body "
-            "(Content-Type audio/*), as multipart 'file', or base64 in {\"b64\": ...}"
-        )
-    return files
+def _timestamps(raw: Mapping[str, Any]) -> bool:
+    """``timestamps`` or the pipeline's ``return_timestamps``: segments only (word times are refused)."""
+    asked = raw.get("timestamps", raw.get("return_timestamps"))
+    if asked == "word":
+        raise InvalidInputError("word timestamps are not served: ask for segment timestamps (return_timestamps: true)")
+    if asked is not None and not isinstance(asked, bool):
+        raise InvalidInputError(f"timestamps must be true or false, not {asked!r}")
+    return bool(asked)
+
+
+def _prediction(document: str, timestamps: bool) -> dict[str, Any]:
+    """The Hugging Face ASR pipeline's answer for one transcript document."""
+    transcript = json.loads(document)
+    answer: dict[str, Any] = {"text": transcript["text"]}
+    if timestamps:
+        answer["chunks"] = [
+            {"timestamp": [segment["start"], segment["end"]], "text": segment["text"]}
+            for segment in transcript["segments"]
+        ]
+    return answer
 
 
 class SpeechProcessor:
@@ -70,8 +79,8 @@ class SpeechProcessor:
 
     @property
     def bodies(self) -> frozenset[str]:
-        """No tabular or text bodies: audio arrives raw (the codecs' audio routes)."""
-        return frozenset()
+        """Audio file bodies (``audio/*``, or ``application/octet-stream``) besides JSON."""
+        return frozenset({"audio"})
 
     @property
     def score_labels(self) -> Mapping[str, Sequence[str]]:
@@ -109,13 +118,14 @@ class SpeechProcessor:
         prompt = raw.get("prompt")
         if prompt is not None and not isinstance(prompt, str):
             raise InvalidInputError("prompt must be text")
-        return {"language": language, "prompt": prompt or None, "timestamps": bool(raw.get("timestamps")), "task": task}
+        return {"language": language, "prompt": prompt or None, "timestamps": _timestamps(raw), "task": task}
 
     def preprocess(self, inputs: Inputs) -> Feed:
         """Decode every file (limits first) and check the options; nothing runs on a bad request."""
         options = self.options(inputs.options)
+        files, single = audio_files(inputs)
         decoded = []
-        for data in _files(inputs):
+        for data in files:
             try:
                 decoded.append(
                     decode_audio(
@@ -133,7 +143,6 @@ class SpeechProcessor:
             audio[index, : len(samples)] = samples
         lengths = np.asarray([len(samples) for samples in decoded], dtype=np.int64)
         documents = np.asarray([json.dumps(options)] * len(decoded), dtype=object)
-        single = not isinstance(inputs.raw, list | tuple)
         return ExampleFeed({"audio": audio, "audio_length": lengths, "options": documents}, raw=True, single=single)
 
     def postprocess(self, feed: Feed, outputs: Outputs) -> Outputs:
@@ -141,11 +150,12 @@ class SpeechProcessor:
         return outputs
 
     def answer(self, inputs: Inputs, feed: Feed, outputs: Outputs, style: Style) -> Answers:
-        """``{"text": ...}`` per file (one file alone unwrapped); tensors: ``text`` and ``transcript``."""
-        texts = [str(text) for text in np.asarray(outputs["text"]).tolist()]
+        """``{"text": ...}`` per file (one file alone unwrapped), with ``chunks`` when timestamps were asked;
+        tensors: ``text`` and ``transcript``."""
         if style == "tensors":
             return Answers(outputs, primary="text", task="automatic-speech-recognition")
-        predictions: Any = [{"text": text} for text in texts]
+        timestamps = bool(np.asarray(feed["options"]).size) and json.loads(str(feed["options"][0]))["timestamps"]
+        predictions: Any = [_prediction(str(document), timestamps) for document in outputs["transcript"]]
         if getattr(feed, "single", False) and len(predictions) == 1:
             predictions = predictions[0]
         return Answers(outputs, predictions=predictions, primary="text", task="automatic-speech-recognition")

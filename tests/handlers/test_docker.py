@@ -137,7 +137,6 @@ _IMPORTS = textwrap.dedent(
 
 #: Imported here only because they happen to be installed; the runtime works without them.
 OPTIONAL = {
-    "python-multipart": "starlette.formparsers tries it; no maaskit route takes form data",
     "sniffio": "anyio tries it (try/except ModuleNotFoundError) to detect trio; maaskit runs on asyncio only",
 }
 
@@ -166,3 +165,65 @@ def test_image_lock_covers_every_distribution_the_entry_imports(image: str, modu
         locked |= {"onnxruntime"}  # onnxruntime-gpu provides the same import name
     missing = imported - locked
     assert not missing, f"{module} imports {sorted(missing)}, absent from requirements-{image}.txt (add to the .in)"
+
+
+_SPEECH_IMPORTS = textwrap.dedent(
+    """
+    import asyncio, importlib, io, json, sys
+    from importlib.metadata import packages_distributions
+    at_start = set(sys.modules)
+    importlib.import_module(sys.argv[1])
+    import numpy as np
+    import handlers.protocols.openai_audio, handlers.speech.runtime
+    from bundle.processing.audio import decode_audio
+    from starlette.requests import Request
+    from tests.speechmodels import encode, tone
+
+    flac = encode(tone(1.0, 44100), 44100, "FLAC")  # resampled to 16 kHz by soxr
+    assert decode_audio(flac, 16000).samples.shape == (16000,)
+    if sys.argv[2] == "av":
+        from tests.handlers.speech.avfiles import encode_av
+        assert decode_audio(encode_av(tone(1.0, 48000), 48000, "m4a"), 16000).seconds > 0.9
+
+    async def form():  # the OpenAI route's multipart/form-data, through Starlette's parser
+        body = b'--b\\r\\nContent-Disposition: form-data; name="file"; filename="a.flac"\\r\\n\\r\\n' + flac
+        body += b"\\r\\n--b--\\r\\n"
+        scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"multipart/form-data; boundary=b")]}
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+        async with Request(scope, receive).form() as fields:
+            return await fields["file"].read()
+    assert asyncio.run(form()) == flac
+    owners = packages_distributions()
+    tops = {name.split(".")[0] for name in set(sys.modules) - at_start}
+    tops -= set(sys.stdlib_module_names) | {"handlers", "__main__", "tests"}
+    print(json.dumps(sorted({d for top in tops for d in owners.get(top, [])})))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("image", "module", "extra"),
+    [("gpu", "handlers.sagemaker_entry", "av"), ("lambda", "handlers.lambda_entry", "")],
+)
+def test_image_lock_covers_the_speech_path(image: str, module: str, extra: str, bundles: Any) -> None:
+    """Decode and resample audio, parse the OpenAI route's form (and m4a through PyAV on the GPU image): all locked."""
+    if extra:
+        pytest.importorskip(extra)
+    result = subprocess.run(
+        [sys.executable, "-c", _SPEECH_IMPORTS, module, extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "MAASKIT_BUNDLES": str(bundles.adder_v1), "MAASKIT_ACCESS_LOG": "false"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = {re.sub(r"[-_.]+", "-", name).lower() for name in json.loads(result.stdout.strip().splitlines()[-1])}
+    imported -= {"maaskit"} | set(OPTIONAL)
+    locked = set(_pins(DOCKER / f"requirements-{image}.txt")) | ({"onnxruntime"} if image == "gpu" else set())
+    missing = imported - locked
+    assert not missing, f"the speech path imports {sorted(missing)}, absent from requirements-{image}.txt"
+    assert {"soundfile", "soxr", "python-multipart"} <= locked
+    assert ("av" in locked) == (image == "gpu")  # FFmpeg: the GPU image only (the Lambda zip has no room)

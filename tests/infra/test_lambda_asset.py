@@ -3,7 +3,8 @@
 The asset is staged as synthesis stages it (:func:`infra.packaging.stage_lambda_code` under CDK local
 bundling), then every shipped module is imported by an isolated interpreter (``-I -S``: no
 site-packages, no repository) that sees only the asset (``/var/task``) and the real dependency layer
-(``/opt/python``), as Lambda would.
+(``/opt/python``), as Lambda would; there it also decodes an MP3 with the libsndfile of the soundfile wheel
+and resamples it with soxr (what a speech bundle needs), never a library of the machine.
 """
 
 from __future__ import annotations
@@ -44,8 +45,20 @@ for module in modules:
         assert loaded.__file__.startswith(task_root), loaded.__file__
     except BaseException:
         failed[module] = traceback.format_exc(limit=3)
+audio = {}
+try:  # speech bundles: libsndfile from the soundfile wheel, soxr, the multipart parser of the OpenAI route
+    import io, numpy, soundfile, soxr, python_multipart, _soundfile_data
+    from bundle.processing.audio import decode_audio
+    buffer = io.BytesIO()
+    soundfile.write(buffer, numpy.zeros(44100, numpy.float32), 44100, format="MP3")
+    audio["samples"] = len(decode_audio(buffer.getvalue(), 16000).samples)
+    with open("/proc/self/maps") as maps:
+        audio["libsndfile"] = sorted({line.split()[-1] for line in maps if "libsndfile" in line})
+    audio["files"] = [module.__file__ for module in (soundfile, soxr, python_multipart, _soundfile_data)]
+except BaseException:
+    audio["error"] = traceback.format_exc(limit=3)
 from bundle.version import maaskit_version
-print(json.dumps({"modules": modules, "failed": failed, "version": maaskit_version()}))
+print(json.dumps({"modules": modules, "failed": failed, "audio": audio, "version": maaskit_version()}))
 """
 
 
@@ -88,3 +101,9 @@ def test_every_shipped_module_imports_with_only_the_asset_and_the_layer(staged_a
     assert report["failed"] == {}, "\n".join(f"{name}:\n{trace}" for name, trace in report["failed"].items())
     declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert report["version"] == declared
+    audio = report["audio"]
+    assert "error" not in audio, audio.get("error")
+    assert 15000 <= audio["samples"] <= 17000  # one second of MP3 decoded and resampled to 16 kHz
+    layer_root = str(layer / "python")
+    assert audio["libsndfile"] and all(path.startswith(layer_root) for path in audio["libsndfile"]), audio
+    assert all(path.startswith(layer_root) for path in audio["files"]), audio["files"]

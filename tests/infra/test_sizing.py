@@ -144,11 +144,17 @@ def test_synth_refuses_a_2_gb_bundle_for_the_lambda_zip(bundles, tmp_path: Path)
         synthesize(tmp_path / "synth", config)
 
 
-def test_a_speech_bundle_is_refused_for_deployment_naming_what_to_do():
-    """The deployed runtime sets lack the audio stack: refused at synthesis, pointing at `maaskit serve`."""
+def test_a_speech_bundle_deploys_because_both_runtime_locks_carry_the_audio_stack():
+    """Speech bundles need soundfile (libsndfile in its wheel), soxr and python-multipart where they run."""
+    import re
+    from pathlib import Path
+
     from infra.sizing import check_deployable
 
-    with pytest.raises(ConfigError, match=r"endpoints\.asr: speech bundles need soundfile.*maaskit serve"):
-        check_deployable("asr", "automatic-speech-recognition")
-    check_deployable("iris", "classifier")
-    check_deployable("chat", "text-generation")
+    for task in ("automatic-speech-recognition", "classifier", "text-generation"):
+        check_deployable("endpoint", task)
+    docker = Path(__file__).resolve().parents[2] / "handlers" / "docker"
+    for image in ("lambda", "gpu"):
+        lock = (docker / f"requirements-{image}.txt").read_text()
+        for distribution in ("soundfile", "soxr", "python-multipart"):
+            assert re.search(rf"^{distribution}==\S+ \\$", lock, re.MULTILINE), f"{distribution} not in {image}'s lock"

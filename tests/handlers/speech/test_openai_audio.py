@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 
@@ -89,12 +90,16 @@ def _error(error: openai.APIStatusError) -> dict:
     return body["error"]
 
 
+HAS_AV = importlib.util.find_spec("av") is not None
+
+
 @pytest.mark.parametrize(
     ("data", "status", "words"),
     [
         (b"", 400, "empty"),
         (b"garbage " * 50, 400, "cannot be read"),
-        (b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 100, 415, "convert"),
+        # a broken m4a: FFmpeg (the speech-av extra) says it cannot be decoded; without it, a 415 to convert it
+        (b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 100, 400 if HAS_AV else 415, "complete" if HAS_AV else "convert"),
     ],
 )
 def test_bad_files_are_4xx_in_openai_shape(openai_client, data: bytes, status: int, words: str) -> None:
