@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 extras="${1:-sklearn}"
 if [[ "$extras" == "all" ]]; then
-  extras="sklearn,xgboost,lightgbm,catboost,torch,tensorflow,text,image,speech,genai,aws,cdk,server,dev"
+  extras="sklearn,xgboost,lightgbm,catboost,torch,tensorflow,text,image,speech,speech-av,genai,aws,cdk,server,dev"
 fi
 
 if [[ ! -x .venv/bin/python ]]; then
