@@ -10,6 +10,8 @@ toolkit's pipeline shapes (the processor's ``pipeline`` style); others answer
 ``{"model", "version", "predictions"[, "labels"]}``, or in CSV and .npy the primary output (a classifier's
 labels, else the first output), when the processor's ``bodies`` include that kind. Large bodies are decoded
 and answers encoded in worker processes (:mod:`handlers.offload`) that import only :mod:`handlers.codecs`.
+Text-generation bundles answer in the Hugging Face LLM container's (TGI's) shape, streamed on request
+(:mod:`handlers.protocols.sagemaker_generate`).
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from handlers.codecs import (
 )
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, NotAcceptableError
-from handlers.http import content_type, json_response, pinned_version
+from handlers.generation.runtime import GenerativeRuntime
+from handlers.http import content_type, describe_model, json_response, pinned_version, read_body
 from handlers.offload import in_process
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.oip import error_shape
+from handlers.protocols.sagemaker_generate import invoke
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 
@@ -132,5 +136,16 @@ def router(repository: ModelRepository, settings: Settings) -> RouteTable:
             return json_response({"status": "Healthy"})
         return json_response({"status": "Unhealthy"}, 503)
 
-    api.post("/invocations")(inference_endpoint(Invocations(settings), repository, settings))
+    infer = inference_endpoint(Invocations(settings), repository, settings)
+    limit, budget_s = settings.max_body_bytes, settings.inference_timeout_ms / 1000.0
+
+    @api.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        """Predict from a JSON, CSV, .npy, text or image body; generate text in the HF LLM container's shape."""
+        runtime = select_model(repository, request)
+        if isinstance(runtime, GenerativeRuntime):  # handlers.protocols.sagemaker_generate
+            describe_model(request, runtime.name, runtime.version)
+            return await invoke(runtime, request, await read_body(request, limit), budget_s, api)
+        return await infer(request)
+
     return api
