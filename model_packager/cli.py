@@ -368,9 +368,13 @@ def inspect_command(
             return
         from rich.console import Console
 
+        from bundle.reference import REFERENCE_FILE, load_reference
         from model_packager.report import inspect_tables, print_tables
 
-        print_tables(Console(), inspect_tables(opened.manifest, bundle, integrity))
+        reference = None
+        if intact and REFERENCE_FILE in opened.manifest.files:
+            reference = load_reference(opened)
+        print_tables(Console(), inspect_tables(opened.manifest, bundle, integrity, reference))
 
 
 def register(app: typer.Typer) -> None:

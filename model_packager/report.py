@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bundle import Manifest, ParityReport
+from bundle.reference import REFERENCE_FILE, Reference
 from bundle.text import human_size
 
-__all__ = ["human_size", "inspect_tables", "parity_lines", "parity_table", "print_tables"]
+__all__ = ["human_size", "inspect_tables", "parity_lines", "parity_table", "print_tables", "reference_line"]
 
 
 def _mark(passed: bool) -> str:
@@ -39,7 +40,19 @@ def parity_table(report: ParityReport, title: str) -> Table:
     return table
 
 
-def _overview(manifest: Manifest, root: Path, integrity: str) -> Table:
+def reference_line(reference: Reference) -> str:
+    """What a bundle's recorded reference statistics cover, in one line (drift is measured against them)."""
+    if reference.kind == "text":
+        parts = []
+        for text in reference.texts:
+            centroid = f", embedding centroid ({len(text.centroid)} dims)" if text.centroid else ""
+            parts.append(f"{text.name}: words per text, OOV {text.oov_rate:.1%}{centroid}")
+        return f"{REFERENCE_FILE}: " + ("; ".join(parts) or "no text input")
+    rows = max((feature.count for feature in reference.features), default=0)
+    return f"{REFERENCE_FILE}: {len(reference.features)} features from {rows} sample rows (PSI bins, missing rates)"
+
+
+def _overview(manifest: Manifest, root: Path, integrity: str, reference: Reference | None) -> Table:
     table = Table(title=f"{manifest.name} {manifest.version}", show_header=False)
     table.add_column("key", style="bold")
     table.add_column("value")
@@ -70,6 +83,8 @@ def _overview(manifest: Manifest, root: Path, integrity: str) -> Table:
     for name, entry in sorted(manifest.files.items()):
         rows.append((f"file {name}", f"{human_size(entry.size)}  sha256 {entry.sha256[:16]}…"))
     rows.append(("checksums", integrity))
+    if reference is not None:
+        rows.append(("reference", reference_line(reference)))
     if manifest.optimization:
         opt = manifest.optimization
         rows.append(
@@ -104,10 +119,10 @@ def _signature(manifest: Manifest) -> Table:
     return table
 
 
-def inspect_tables(manifest: Manifest, root: Path, integrity: str) -> list[Any]:
-    """The tables ``maaskit inspect`` prints."""
+def inspect_tables(manifest: Manifest, root: Path, integrity: str, reference: Reference | None = None) -> list[Any]:
+    """The tables ``maaskit inspect`` prints (``reference``: the statistics the bundle recorded, if any)."""
     tables: list[Any] = [
-        _overview(manifest, root, integrity),
+        _overview(manifest, root, integrity, reference),
         _signature(manifest),
         parity_table(manifest.parity, "parity after conversion"),
     ]

@@ -14,6 +14,7 @@ from bundle import BundleIntegrityError, open_bundle
 from bundle.reference import REFERENCE_FILE, load_reference, psi, reference_from_bundle
 from bundle.writer import write_bundle
 from model_packager import package
+from model_packager.report import reference_line
 from model_packager.verify import verify_bundle
 
 
@@ -46,6 +47,18 @@ def test_packaging_twice_gives_the_same_archive_and_verify_passes(iris, iris_fil
     assert verdict.passed and REFERENCE_FILE in verdict.steps[1].detail
     # up to 64 rows every sample is stored: the recorded reference is the one recomputed from samples.npz
     assert load_reference(first.directory) == reference_from_bundle(open_bundle(first.directory))
+
+
+def test_inspect_says_what_the_reference_covers(iris, iris_file, tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from maaskit.cli import app
+
+    result = package(iris_file, name="iris", version="1.0.0", sample=iris[0][:40], out=tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    shown = CliRunner().invoke(app, ["inspect", str(result.archive)])
+    assert shown.exit_code == 0, shown.output
+    assert "reference.json: 4 features from 40 sample rows (PSI bins, missing rates)" in shown.stdout
 
 
 def test_a_tampered_reference_fails_verify_and_is_not_loaded(iris, iris_pipeline, tmp_path: Path) -> None:
@@ -93,3 +106,4 @@ def test_a_text_embedding_bundle_records_lengths_oov_and_centroid(tmp_path: Path
     embeddings = open_bundle(result.directory).samples().outputs["sentence_embedding"]
     np.testing.assert_allclose(text.centroid, embeddings.mean(axis=0), atol=1e-6)
     assert reference == reference_from_bundle(open_bundle(result.directory))
+    assert f"embedding centroid ({TINY_SHAPE['hidden_size']} dims)" in reference_line(reference)
