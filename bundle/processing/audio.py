@@ -144,10 +144,12 @@ def _unreadable(data: bytes, exc: BaseException) -> AudioError:
     return AudioDecodeError(f"the audio file cannot be read ({_detail(exc)}): send a complete {_READABLE} file")
 
 
-def _too_long(seconds: float, max_seconds: float | None) -> None:
+def _too_long(seconds: float, max_seconds: float | None, *, stopped: bool = False) -> None:
+    """AudioTooLongError past the limit (``stopped``: decoding stopped there, the file is longer still)."""
     if max_seconds is not None and seconds > max_seconds:
+        lasts = f"more than {max_seconds:.0f} s" if stopped else f"{seconds:.1f} s"
         raise AudioTooLongError(
-            f"the recording lasts {seconds:.1f} s; this model transcribes at most {max_seconds:.0f} s per request: "
+            f"the recording lasts {lasts}; this model transcribes at most {max_seconds:.0f} s per request: "
             "split it and send the parts"
         )
 
@@ -207,7 +209,7 @@ def _decode_av(av: Any, data: bytes, max_seconds: float | None) -> tuple[np.ndar
                 chunks.append(channels.mean(axis=0, dtype=np.float32) if channels.shape[0] > 1 else channels[0])
                 decoded += channels.shape[1]
             if limit is not None and decoded > limit:
-                _too_long(decoded / rate, max_seconds)
+                _too_long(decoded / rate, max_seconds, stopped=True)
         if not decoded:
             raise AudioDecodeError("the audio file holds no samples: send a recording that is not empty")
         name = _foreign(data) or str(container.format.name)

@@ -16,14 +16,34 @@ CONTAINERS = {
 }
 
 
-def encode_av(samples: np.ndarray, rate: int, container: str) -> bytes:
-    """``samples`` ([samples] or [samples, channels] float32) as an m4a, mp4 or webm file."""
+class _Stream(io.RawIOBase):
+    """A write-only stream that cannot seek back: the muxer leaves the duration out, as MediaRecorder does."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+
+def encode_av(samples: np.ndarray, rate: int, container: str, *, streamed: bool = False) -> bytes:
+    """``samples`` ([samples] or [samples, channels] float32) as an m4a, mp4 or webm file.
+
+    ``streamed``: written as a stream (webm), so the header carries no duration, as a browser records.
+    """
     import av
 
     muxer, codec, _ = CONTAINERS[container]
     planar = np.atleast_2d(samples.T if samples.ndim == 2 else samples).astype(np.float32)
     layout = "stereo" if planar.shape[0] == 2 else "mono"
-    buffer = io.BytesIO()
+    buffer = _Stream() if streamed else io.BytesIO()
     with av.open(buffer, "w", format=muxer) as output:
         stream = output.add_stream(codec, rate=rate, layout=layout)
         for start in range(0, planar.shape[1], 1024):
@@ -35,4 +55,4 @@ def encode_av(samples: np.ndarray, rate: int, container: str) -> bytes:
                 output.mux(packet)
         for packet in stream.encode(None):
             output.mux(packet)
-    return buffer.getvalue()
+    return b"".join(buffer.chunks) if isinstance(buffer, _Stream) else buffer.getvalue()
