@@ -14,7 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bundle.limits import API_GATEWAY_TIMEOUT_S
-from infra.consumers_config import CaptureConfig, ConsumersConfig
+from infra.consumers_config import AuthType, CaptureConfig, ConsumersConfig, auth_conflict
+from infra.monitoring_config import AuditConfig, DriftConfig, LogsConfig
 
 __all__ = [
     "AlarmConfig",
@@ -34,6 +35,7 @@ __all__ = [
     "StreamingConfig",
     "ThrottleConfig",
     "check_stage",
+    "sagemaker_redact_reason",
     "load_config",
     "parse_config",
 ]
@@ -247,7 +249,10 @@ class EndpointConfig(_Strict):
     sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     alarms: AlarmConfig = Field(default_factory=AlarmConfig)
-    capture: CaptureConfig | None = None  # opt-in data capture (Lambda targets)
+    capture: CaptureConfig | None = None  # opt-in (Lambda: the capture writer; SageMaker: DataCaptureConfig)
+    auth: AuthType | None = Field(
+        default=None, description="This model's routes' auth; None: api.auth.type (the stage default)."
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -262,6 +267,8 @@ class EndpointConfig(_Strict):
                 f"{'a Lambda target' if self.target == 'lambda' else 'target: auto'} needs a local bundle (a directory "
                 "or .tar.gz) or registry:<name>@<version>: an s3:// reference cannot be sized or shipped in a function"
             )
+        if self.target == "sagemaker" and self.capture is not None and self.capture.redact:
+            raise ValueError(sagemaker_redact_reason(self.name))
         return self
 
 
@@ -269,7 +276,7 @@ class AuthConfig(_Strict):
     """Who may call the API. ``iam``: SigV4-signed requests (default); ``api_key``: an x-api-key header
     bound to a usage plan; ``jwt``: bearer tokens issued by a Cognito user pool."""
 
-    type: Literal["iam", "api_key", "jwt", "keys"] = "iam"
+    type: AuthType = "iam"
     user_pool_arn: str | None = Field(
         default=None, pattern=r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/.+$"
     )
@@ -312,6 +319,9 @@ class DeployConfig(_Strict):
 
     endpoints: list[EndpointConfig] = Field(min_length=1)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
     stages: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-stage overrides, merged over the top level (e.g. prod: {api: ...})."
     )
@@ -322,6 +332,16 @@ class DeployConfig(_Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"endpoint names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _auth_modes_fit_one_api(self) -> DeployConfig:
+        auth = self.api.auth
+        conflict = auth_conflict(
+            auth.type, {e.name: e.auth for e in self.endpoints if e.auth is not None}, auth.user_pool_arn
+        )
+        if conflict is not None:
+            raise ValueError(conflict)
         return self
 
     @model_validator(mode="after")
@@ -339,6 +359,15 @@ class DeployConfig(_Strict):
             if item.name == name:
                 return item
         raise KeyError(name)
+
+
+def sagemaker_redact_reason(name: str) -> str:
+    """Why ``capture.redact`` is refused on a SageMaker endpoint (at read time, or at synthesis for target auto)."""
+    return (
+        f"endpoints.{name}.capture.redact: SageMaker's DataCaptureConfig stores whole request and answer bodies and "
+        "cannot remove fields; remove redact (and send no field you may not store), or serve the model on Lambda, "
+        "whose capture writer redacts"
+    )
 
 
 def _check_retention(days: int) -> None:

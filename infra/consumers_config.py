@@ -27,13 +27,20 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "AUTH_TYPES",
     "PLAN_NAME",
+    "AuthType",
     "CaptureConfig",
     "ConsumersConfig",
     "PlanConfig",
     "QuotaConfig",
+    "auth_conflict",
     "plan_resource_name",
 ]
+
+#: How callers authenticate, stage-wide (``api.auth.type``) or per endpoint (``endpoints[].auth``).
+AuthType = Literal["iam", "api_key", "jwt", "keys"]
+AUTH_TYPES: tuple[str, ...] = ("iam", "api_key", "jwt", "keys")
 
 #: Plan names become part of usage plan names (``maaskit-<stage>-<plan>``) and CLI arguments.
 PLAN_NAME = r"^[a-z][a-z0-9-]{0,31}$"
@@ -110,6 +117,30 @@ class CaptureConfig(_Strict):
             if not re.fullmatch(_REDACT, item):
                 raise ValueError(f"redact entry {item!r} must be a key name or a dotted path such as inputs.email")
         return self
+
+
+def auth_conflict(default: str, per_endpoint: dict[str, str], user_pool_arn: str | None) -> str | None:
+    """Why these auth modes cannot share one REST API (None when they can).
+
+    ``default``: ``api.auth.type`` (also the auth of ``GET /models``); ``per_endpoint``: endpoint -> its
+    ``auth`` where set. ``api_key`` and ``keys`` exclude each other: the API's ``apiKeySource`` is HEADER
+    for one and AUTHORIZER for the other, for every method at once. ``jwt`` needs the stage's user pool.
+    """
+    users: dict[str, list[str]] = {}
+    for where, mode in [("api.auth.type", default), *((f"endpoints.{n}.auth", m) for n, m in per_endpoint.items())]:
+        users.setdefault(mode, []).append(where)
+    if "api_key" in users and "keys" in users:
+        return (
+            f"auth api_key ({', '.join(users['api_key'])}) and auth keys ({', '.join(users['keys'])}) cannot share "
+            "one API: its key source is the x-api-key header for one and the key authorizer for the other, for every "
+            "method; use keys for both (consumer keys are accepted as x-api-key too)"
+        )
+    if "jwt" in users and user_pool_arn is None:
+        return (
+            f"auth jwt ({', '.join(users['jwt'])}) needs api.auth.user_pool_arn (the Cognito user pool that issues "
+            "the tokens), also when the stage default is another type"
+        )
+    return None
 
 
 def plan_resource_name(stage: str, plan: str) -> str:

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 __all__ = [
     "CHALLENGER_VARIANT",
     "CODEDEPLOY_GROUP",
+    "DRIFT_HANDLER",
+    "DRIFT_MODELS_FILE",
+    "DRIFT_NAMESPACE_ENV",
+    "DRIFT_RECORDS_ENV",
     "LIVE_ALIAS",
     "MODEL_TAG",
     "PRIMARY_VARIANT",
@@ -27,6 +31,7 @@ __all__ = [
     "VersionTag",
     "alias_note",
     "codedeploy_application",
+    "drift_function_name",
     "format_alias_note",
     "format_version_description",
     "parse_alias_note",
@@ -143,3 +148,18 @@ def alias_note(description: str | None, current: str) -> AliasNote | None:
     """
     note = parse_alias_note(description)
     return note if note is not None and note.live == current else None
+
+
+#: Environment of the scheduled drift check (``infra/ops/drift_job.py``): the metrics namespace it publishes in
+#: and how many captured records it reads per model (the capture bucket comes in ``bundle.names.CAPTURE_BUCKET``).
+DRIFT_NAMESPACE_ENV = "MAASKIT_DRIFT_NAMESPACE"
+DRIFT_RECORDS_ENV = "MAASKIT_DRIFT_RECORDS"
+#: The scheduled drift check's Lambda handler, inside its asset.
+DRIFT_HANDLER = "infra.ops.drift_job.handler"
+#: The models file of the drift check's asset: what to compare, with each model's reference beside it.
+DRIFT_MODELS_FILE = "drift_models.json"
+
+
+def drift_function_name(stage: str) -> str:
+    """``maaskit-<stage>-drift``: the scheduled drift check's function (and ``/aws/lambda/...`` log group)."""
+    return f"{stage_name(stage)}-drift"

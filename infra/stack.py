@@ -5,18 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import AssetHashType, CfnOutput, Stack
+from aws_cdk import Annotations, AssetHashType, CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.bundles import BundleSource
-from infra.config import ConfigError, DeployConfig
+from infra.config import ConfigError, DeployConfig, sagemaker_redact_reason
 from infra.constructs.api import EMBEDDINGS, ModelApi, ModelApiProps, SageMakerRoute, openai_model
 from infra.constructs.capture import DataCapture, DataCaptureProps
 from infra.constructs.dashboard import ModelDashboard, ModelDashboardProps
+from infra.constructs.drift_schedule import DriftSchedule, DriftScheduleProps
 from infra.constructs.lambda_endpoint import LambdaEndpoint, LambdaEndpointProps
+from infra.constructs.log_encryption import LogEncryption
 from infra.constructs.registry import Registry
+from infra.constructs.registry_trail import RegistryTrail
 from infra.constructs.sagemaker_endpoint import SageMakerEndpoint, SageMakerEndpointProps
+from infra.drift_asset import DriftModel
 from infra.nag import acknowledge
 from infra.names import resource_name, stage_name
 from infra.packaging import (
@@ -53,7 +57,9 @@ class MaaskitStackProps:
 
 class MaaskitStack(Stack):
     """Attributes: ``registry``, ``layers`` (``<arch>`` or ``<arch>-genai`` -> layer), ``lambda_endpoints`` and
-    ``sagemaker_endpoints`` (model -> construct), ``api`` and ``dashboard``."""
+    ``sagemaker_endpoints`` (model -> construct), ``capture`` (with a captured model), ``drift`` (the scheduled
+    drift check), ``log_encryption`` (``logs.kms``), ``registry_trail`` (``audit.cloudtrail_data_events``),
+    ``api`` and ``dashboard``."""
 
     def __init__(self, scope: Construct, construct_id: str, props: MaaskitStackProps, **kwargs: object) -> None:
         super().__init__(scope, construct_id, description=f"maaskit models, stage {props.stage}", **kwargs)  # type: ignore[arg-type]
@@ -101,20 +107,23 @@ class MaaskitStack(Stack):
                         challenger=props.challengers.get(endpoint.name),
                     ),
                 )  # fmt: skip
-        self.capture: DataCapture | None = None
-        for endpoint in props.config.endpoints:
-            if endpoint.capture is None:
-                continue
-            if endpoint.name not in self.lambda_endpoints:
-                raise ConfigError(
-                    f"endpoints.{endpoint.name}.capture: data capture runs on Lambda targets; "
-                    "for SageMaker use the endpoint's DataCaptureConfig (not yet in maaskit) or remove capture"
-                )
-            if self.capture is None:
-                self.capture = DataCapture(
-                    self, "Capture", DataCaptureProps(stage=props.stage, access_logs=self.registry.access_logs)
-                )
-            self.capture.attach(endpoint.name, self.lambda_endpoints[endpoint.name].function, endpoint.capture)
+        self.capture = self._capture(props)
+        self.drift = self._drift_schedule(props, cache_root)
+        self.log_encryption = (
+            LogEncryption(self, "LogEncryption", stage=props.stage, key=props.config.logs.kms)
+            if props.config.logs.kms
+            else None
+        )
+        self.registry_trail = None
+        if props.config.audit.cloudtrail_data_events:
+            self.registry_trail = RegistryTrail(
+                self,
+                "RegistryTrail",
+                stage=props.stage,
+                registry=self.registry.bucket,
+                access_logs=self.registry.access_logs,
+                retention_days=props.config.audit.retention_days,
+            )
         self.api = ModelApi(
             self,
             "Api",
@@ -142,6 +151,7 @@ class MaaskitStack(Stack):
                     )
                     for endpoint in props.config.endpoints
                 },
+                auth={endpoint.name: endpoint.auth for endpoint in props.config.endpoints if endpoint.auth},
             ),
         )
         self.dashboard = ModelDashboard(
@@ -156,6 +166,70 @@ class MaaskitStack(Stack):
         )
         CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Base URL of the models' routes")
         self._acknowledge_service_roles()
+
+    def _capture(self, props: MaaskitStackProps) -> DataCapture | None:
+        """The stage's capture bucket (when a model captures) and each captured model's capture path."""
+        captured = [endpoint for endpoint in props.config.endpoints if endpoint.capture is not None]
+        if not captured:
+            return None
+        capture = DataCapture(
+            self, "Capture", DataCaptureProps(stage=props.stage, access_logs=self.registry.access_logs)
+        )
+        for endpoint in captured:
+            assert endpoint.capture is not None
+            if endpoint.name in self.lambda_endpoints:
+                capture.attach(endpoint.name, self.lambda_endpoints[endpoint.name].function, endpoint.capture)
+                continue
+            if endpoint.capture.redact:  # target auto chose SageMaker
+                raise ConfigError(sagemaker_redact_reason(endpoint.name))
+            sagemaker_endpoint = self.sagemaker_endpoints[endpoint.name]
+            capture.attach_sagemaker(
+                endpoint.name, sagemaker_endpoint.role, sagemaker_endpoint.endpoint_config, endpoint.capture
+            )
+        return capture
+
+    def _drift_schedule(self, props: MaaskitStackProps, cache_root: Path) -> DriftSchedule | None:
+        """The scheduled drift check over the captured models whose bundle is local (not ``s3://``)."""
+        if self.capture is None or props.config.drift.schedule is None:
+            return None
+        models = []
+        for endpoint in props.config.endpoints:
+            bundle = props.bundles[endpoint.name]
+            if endpoint.capture is None:
+                continue
+            if bundle.directory is None:
+                note = (
+                    f"{endpoint.name}: the scheduled drift check skips this model: its bundle is an s3:// reference "
+                    "whose reference statistics cannot be read at synthesis (run maaskit drift --bundle instead)"
+                )
+                Annotations.of(self).add_warning_v2("maaskit:drift-skipped", note)
+                continue
+            on_lambda = endpoint.name in self.lambda_endpoints
+            models.append(
+                DriftModel(
+                    endpoint.name,
+                    bundle.directory,
+                    bundle.digest,
+                    bundle.version if on_lambda else None,  # SageMaker's capture files by endpoint, not version
+                    endpoint.capture.drift_psi_threshold,
+                )
+            )
+        if not models:
+            return None
+        arch = next((e.props.sizing.architecture for e in self.lambda_endpoints.values() if not e.streaming), "arm64")
+        layer, _ = self._layer(arch, props.repo_root, cache_root)
+        return DriftSchedule(
+            self,
+            "Drift",
+            DriftScheduleProps(
+                stage=props.stage,
+                capture=self.capture,
+                models=models,
+                layer=layer,
+                architecture=lambda_.Architecture.ARM_64 if arch == "arm64" else lambda_.Architecture.X86_64,
+                config=props.config.drift,
+            ),
+        )
 
     def _layer(
         self, arch: str, repo_root: Path, cache_root: Path, *, genai: bool = False

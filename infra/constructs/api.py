@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from aws_cdk import Duration, Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -27,9 +26,11 @@ from constructs import Construct
 from bundle.names import SAGEMAKER_ATTRIBUTES_HEADER, route_attribute
 from bundle.semver import semver_key
 from infra.config import ApiConfig
+from infra.constructs.api_auth import RouteAuth
 from infra.constructs.audit import access_log_format
-from infra.constructs.consumers import ConsumerKeys, ConsumerKeysProps
+from infra.constructs.consumers import ConsumerKeys
 from infra.constructs.logs import retention
+from infra.consumers_config import auth_conflict
 from infra.nag import acknowledge
 from infra.names import stage_name
 
@@ -46,14 +47,24 @@ __all__ = [
 #: The task whose Lambda model answers the OpenAI-compatible routes (POST /v1/embeddings, GET /v1/models).
 EMBEDDINGS = "feature-extraction"
 
-#: Bodies API Gateway passes through as bytes (base64 to Lambda): NumPy arrays and OIP binary tensors.
-#: Bodies API Gateway passes through as bytes (base64 to Lambda): tensors, OIP binary, and image files.
+#: Bodies API Gateway passes through as bytes (base64 to Lambda): tensors, OIP binary, image files, and
+#: speech uploads (raw ``audio/*`` bodies and OpenAI's multipart ``/v1/audio/transcriptions``). Anything
+#: else is decoded as UTF-8 text on the way, which corrupts a WAV, FLAC or MP3 file.
 BINARY_MEDIA_TYPES = [
     "application/x-npy",
     "application/octet-stream",
     "application/vnd.sagemaker-triton.binary+json",
     "image/*",
     "application/x-image",
+    "audio/*",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/flac",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/webm",
+    "audio/mp4",
+    "multipart/form-data",
 ]
 
 _PREDICT_SCHEMA = apigw.JsonSchema(
@@ -90,6 +101,10 @@ class ModelApiProps:
       Every route of such a model is integrated with ``ResponseTransferMode: STREAM`` (the
       ``2021-11-15/.../response-streaming-invocations`` URI; the loop answers every event streamed, which a
       buffered integration could not read) and an integration timeout equal to the function's (up to 15 min).
+    - ``auth``: model -> its auth mode (``iam``, ``api_key``, ``jwt``, ``keys``) where it differs from
+      ``config.auth.type``; every method of the model's routes (the OpenAI routes of ``openai_model`` too) gets
+      that mode's authorization. ``GET /models`` keeps the stage's. Modes that cannot share an API are refused
+      when the deploy file is read (:func:`infra.consumers_config.auth_conflict`).
     """
 
     stage: str
@@ -99,16 +114,20 @@ class ModelApiProps:
     versions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     openai_model: str | None = None
     streaming_models: dict[str, int] = field(default_factory=dict)
+    auth: dict[str, str] = field(default_factory=dict)
 
 
 class ModelApi(Construct):
-    """Attributes: ``api``, ``access_logs``, ``execution_logs``, ``validator``, ``authorizer`` (jwt only),
-    ``usage_plan`` and ``api_key`` (api_key only), ``sagemaker_role`` (when a SageMaker model is routed), ``methods``
-    (list of created methods)."""
+    """Attributes: ``api``, ``access_logs``, ``execution_logs``, ``validator``, ``authorizer`` (when a route uses
+    jwt), ``usage_plan`` and ``api_key`` (api_key), ``consumers`` (keys), ``sagemaker_role`` (when a SageMaker
+    model is routed), ``methods`` (list of created methods)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: ModelApiProps) -> None:
         super().__init__(scope, construct_id)
         config = props.config
+        conflict = auth_conflict(config.auth.type, props.auth, config.auth.user_pool_arn)
+        if conflict is not None:
+            raise ValueError(conflict)
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.RETAIN
         )
@@ -157,7 +176,9 @@ class ModelApi(Construct):
         self.sagemaker_role: iam.Role | None = None
         self.consumers: ConsumerKeys | None = None
         self.methods: list[apigw.Method] = []
-        self._method_options = self._auth(config, props.stage)
+        self._config = config
+        self._model_auth = props.auth
+        self._auth = RouteAuth(self, self.api, config, props.stage)
         models = self.api.root.add_resource("models")
         self._catalogue(models, props)
         for name, alias in sorted(props.lambda_models.items()):
@@ -173,52 +194,24 @@ class ModelApi(Construct):
             "authenticated and throttled. Associate a web ACL with the stage ARN where the API is public-facing.",
         )
 
-    def _auth(self, config: ApiConfig, stage: str) -> dict[str, object]:
-        auth = config.auth
-        if auth.type == "keys":
-            self.consumers = ConsumerKeys(
-                self,
-                "Consumers",
-                ConsumerKeysProps(
-                    api=self.api, stage=stage, consumers=config.consumers, log_retention_days=config.log_retention_days
-                ),
-            )
-            return self.consumers.method_options
-        if auth.type == "iam":
-            acknowledge(
-                self.api,
-                "AwsSolutions-COG4",
-                "Callers authenticate with IAM (SigV4): they are AWS principals, so no Cognito user pool is involved.",
-            )
-            return {"authorization_type": apigw.AuthorizationType.IAM}
-        if auth.type == "jwt":
-            pool = cognito.UserPool.from_user_pool_arn(self, "UserPool", str(auth.user_pool_arn))
-            self.authorizer = apigw.CognitoUserPoolsAuthorizer(self, "JwtAuthorizer", cognito_user_pools=[pool])
-            return {"authorization_type": apigw.AuthorizationType.COGNITO, "authorizer": self.authorizer}
-        self.usage_plan = self.api.add_usage_plan(
-            "UsagePlan",
-            name=f"{self.api.rest_api_name}-default",
-            throttle=apigw.ThrottleSettings(
-                rate_limit=config.throttling.rate_limit, burst_limit=config.throttling.burst_limit
-            ),
-            quota=(
-                apigw.QuotaSettings(limit=auth.quota_per_day, period=apigw.Period.DAY) if auth.quota_per_day else None
-            ),
-        )
-        self.usage_plan.add_api_stage(stage=self.api.deployment_stage)
-        self.api_key = self.api.add_api_key("ApiKey", description="maaskit default key (rotate in the console)")
-        self.usage_plan.add_api_key(self.api_key)
-        for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
-            acknowledge(
-                self.api,
-                rule,
-                "auth.type is api_key: every method requires an API key bound to a throttled usage plan "
-                "(chosen in the deploy file for machine-to-machine callers outside AWS).",
-            )
-        return {"authorization_type": apigw.AuthorizationType.NONE, "api_key_required": True}
+    def _method_options(self, model: str | None) -> dict[str, object]:
+        """The method options of ``model``'s routes (its ``auth``, else the stage's), made once per mode."""
+        mode = self._model_auth.get(model, self._config.auth.type) if model else self._config.auth.type
+        options = self._auth.options(mode)
+        self.authorizer, self.usage_plan = self._auth.authorizer, self._auth.usage_plan
+        self.api_key, self.consumers = self._auth.api_key, self._auth.consumers
+        return options
 
-    def _add(self, resource: apigw.IResource, verb: str, integration: apigw.Integration, **extra: object) -> None:
-        options = {**self._method_options, **extra}
+    def _add(
+        self,
+        resource: apigw.IResource,
+        verb: str,
+        integration: apigw.Integration,
+        model: str | None = None,
+        **extra: object,
+    ) -> None:
+        """Add a method with ``model``'s auth (the stage's for ``model=None``, e.g. ``GET /models``)."""
+        options = {**self._method_options(model), **extra}
         self.methods.append(resource.add_method(verb, integration, **options))  # type: ignore[arg-type]
 
     def _lambda_routes(
@@ -227,20 +220,24 @@ class ModelApi(Construct):
         integration = lambda_integration(alias, stream_timeout_s)
         proxy = {"request_validator": self.validator, "request_parameters": {"method.request.path.proxy": True}}
         own = models.add_resource(name)
-        self._add(own, "GET", integration, request_validator=self.validator)
+        self._add(own, "GET", integration, name, request_validator=self.validator)
         predict = own.add_resource("predict")
-        self._add(predict, "POST", integration, request_validator=self.validator,
+        self._add(predict, "POST", integration, name, request_validator=self.validator,
                   request_models={"application/json": self._predict_model})  # fmt: skip
-        self._add(own.add_resource("{proxy+}"), "ANY", integration, **proxy)
+        self._add(own.add_resource("{proxy+}"), "ANY", integration, name, **proxy)
         for version in ("v1", "v2"):
             parent = self.api.root.get_resource(version) or self.api.root.add_resource(version)
             parent_models = parent.get_resource("models") or parent.add_resource("models")
             model = parent_models.add_resource(name)
-            self._add(model, "GET", integration, request_validator=self.validator)
-            self._add(model.add_resource("{proxy+}"), "ANY", integration, **proxy)
+            self._add(model, "GET", integration, name, request_validator=self.validator)
+            self._add(model.add_resource("{proxy+}"), "ANY", integration, name, **proxy)
             if version == "v1":  # TF Serving's verb suffix: POST /v1/models/<m>:predict
                 self._add(
-                    parent_models.add_resource(f"{name}:predict"), "POST", integration, request_validator=self.validator
+                    parent_models.add_resource(f"{name}:predict"),
+                    "POST",
+                    integration,
+                    name,
+                    request_validator=self.validator,
                 )
 
     def _catalogue(self, models: apigw.Resource, props: ModelApiProps) -> None:
@@ -273,9 +270,9 @@ class ModelApi(Construct):
             )
         integration = apigw.LambdaIntegration(lambda_models[name], proxy=True, scope_permission_to_method=False)
         v1 = self.api.root.get_resource("v1") or self.api.root.add_resource("v1")
-        self._add(v1.add_resource("embeddings"), "POST", integration, request_validator=self.validator)
+        self._add(v1.add_resource("embeddings"), "POST", integration, name, request_validator=self.validator)
         listing = v1.get_resource("models") or v1.add_resource("models")
-        self._add(listing, "GET", integration, request_validator=self.validator)
+        self._add(listing, "GET", integration, name, request_validator=self.validator)
 
     def _sagemaker_routes(self, models: apigw.Resource, name: str, route: SageMakerRoute) -> None:
         if self.sagemaker_role is None:
@@ -297,6 +294,7 @@ class ModelApi(Construct):
             own,
             "GET",
             _sagemaker_integration(route, self.sagemaker_role, tunnel=f"GET /models/{name}"),
+            name,
             request_validator=self.validator,
             method_responses=method_responses,
         )
@@ -305,6 +303,7 @@ class ModelApi(Construct):
                 own.add_resource(leaf),
                 "POST",
                 _sagemaker_integration(route, self.sagemaker_role, tunnel=tunnel),
+                name,
                 request_validator=self.validator,
                 request_parameters={"method.request.header.Content-Type": True, "method.request.header.Accept": False},
                 method_responses=method_responses,

@@ -1,7 +1,8 @@
 """``maaskit drift``: compare the inputs captured on a stage with the bundle's reference statistics.
 
 Captured records (:mod:`handlers.capture`, ``capture/<model>/<version>/...jsonl`` in the stage's capture
-bucket) hold the redacted request bodies. Their inputs are read back in the protocols' JSON shapes
+bucket, or SageMaker's ``capture/<model>/<endpoint>/<variant>/...jsonl``, see :mod:`infra.ops.capture_format`)
+hold the request bodies. Their inputs are read back in the protocols' JSON shapes
 (maaskit ``inputs``/``rows``, OIP ``inputs`` tensors, TF Serving ``instances``/``inputs``, OpenAI and
 SageMaker ``input``/``inputs`` texts) and compared with :mod:`bundle.reference`:
 
@@ -31,6 +32,7 @@ from bundle.reference import (
     words,
 )
 from infra.ops.aws import aws_errors
+from infra.ops.capture_format import normalize
 from infra.ops.errors import NotFoundError
 
 __all__ = ["DriftReport", "FeatureDrift", "capture_bucket", "drift_report", "publish", "read_captured", "render_report"]
@@ -203,7 +205,9 @@ def capture_bucket(session: Any, stage: str, bucket: str | None = None) -> str:
 def read_captured(
     session: Any, bucket: str, model: str, version: str | None = None, limit: int = 10_000
 ) -> list[dict[str, Any]]:
-    """The newest captured records of ``model`` (at most ``limit``), optionally of one version."""
+    """The newest captured records of ``model`` (at most ``limit``), optionally of one version (a Lambda model's
+    capture writer files them by version; SageMaker's capture by endpoint and variant, read with ``version=None``).
+    Both writers' lines come back in the capture writer's shape (:func:`infra.ops.capture_format.normalize`)."""
     client = session.client("s3")
     prefix = f"capture/{model}/" + (f"{version}/" if version else "")
     objects: list[dict[str, Any]] = []
@@ -219,7 +223,7 @@ def read_captured(
     for item in sorted(objects, key=lambda o: o["Key"], reverse=True):
         with aws_errors(f"reading s3://{bucket}/{item['Key']}"):
             body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-        records.extend(json.loads(line) for line in body.splitlines() if line.strip())
+        records.extend(normalize(json.loads(line)) for line in body.splitlines() if line.strip())
         if len(records) >= limit:
             break
     return records[:limit]

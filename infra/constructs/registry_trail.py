@@ -1,0 +1,81 @@
+"""CloudTrail data events of the model registry (``audit.cloudtrail_data_events`` in the deploy file).
+
+A single-region trail ``maaskit-<stage>-registry`` with no management events and one S3 data-event
+selector: every object-level read and write of the registry bucket (``GetObject``, ``PutObject``,
+``DeleteObject``, ...) with the caller, source IP and time. Its log files go to a bucket of their own:
+SSE-KMS with the trail's key (rotation on), versioned, TLS only, public access blocked, server access
+logs to the registry's log bucket, expiring after ``audit.retention_days``; log file validation is on.
+Attributes: ``key``, ``bucket``, ``trail``.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudtrail as cloudtrail
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.names import stage_name
+
+__all__ = ["RegistryTrail"]
+
+
+class RegistryTrail(Construct):
+    """The registry bucket's data-event trail and its encrypted, versioned, access-logged bucket."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str,
+        registry: s3.IBucket,
+        access_logs: s3.IBucket,
+        retention_days: int = 365,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        name = f"{stage_name(stage)}-registry"
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/{name}-trail",
+            description=f"maaskit {stage}: CloudTrail log files of the model registry's data events",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            versioned=True,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="registry-trail/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(retention_days), noncurrent_version_expiration=Duration.days(1)
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.trail = cloudtrail.Trail(
+            self,
+            "Trail",
+            trail_name=name,
+            bucket=self.bucket,
+            encryption_key=self.key,
+            enable_file_validation=True,
+            is_multi_region_trail=False,
+            include_global_service_events=False,
+            management_events=cloudtrail.ReadWriteType.NONE,
+            send_to_cloud_watch_logs=False,
+        )
+        self.trail.add_s3_event_selector(
+            [cloudtrail.S3EventSelector(bucket=registry)],
+            read_write_type=cloudtrail.ReadWriteType.ALL,
+            include_management_events=False,
+        )
