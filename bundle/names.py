@@ -33,6 +33,8 @@ __all__ = [
     "CACHE_DIR",
     "DEBUG",
     "DECODE_PROCESSES",
+    "DRIFT_NAMESPACE",
+    "DRIFT_RECORDS",
     "GENERATION_QUEUE",
     "HEADER_TIMEOUT_S",
     "HOST",
@@ -140,6 +142,9 @@ ASSET_KEY = "MAASKIT_ASSET_KEY"
 KEY_PREFIX = "MAASKIT_KEY_PREFIX"
 KEY_CACHE_TTL_S = "MAASKIT_KEY_CACHE_TTL_S"
 REGISTRY_BUCKET = "MAASKIT_REGISTRY_BUCKET"
+# The scheduled drift check (infra/ops/drift_job.py): its metrics namespace, captured records read per model.
+DRIFT_NAMESPACE = "MAASKIT_DRIFT_NAMESPACE"
+DRIFT_RECORDS = "MAASKIT_DRIFT_RECORDS"
 CACHE_DIR = "MAASKIT_CACHE_DIR"
 
 # Wire headers. maaskit's: the model version a request pins, the model /invocations runs.

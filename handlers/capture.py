@@ -9,14 +9,14 @@ EMF metric of the next log line), never waited for. A failing write is logged an
 On Lambda the thread runs while an invocation runs (the environment is frozen between them), so a
 batch may wait for the next invocation; records still queued when an environment is reclaimed are lost.
 
-Configured from the environment (set by the CDK app): ``MAASKIT_CAPTURE_BUCKET``, ``..._PREFIX``,
+Configured by the runtime settings (:class:`handlers.settings.Settings`, ``capture_*``), read like every
+other setting from the variables the CDK app sets: ``MAASKIT_CAPTURE_BUCKET``, ``..._PREFIX``,
 ``..._KMS_KEY``, ``..._SAMPLE`` (0-1), ``..._REDACT`` (comma-separated key names or dotted paths).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import random
 import threading
@@ -28,15 +28,9 @@ from typing import Any
 
 import orjson
 
-from bundle.reference import (
-    CAPTURE_BUCKET_ENV,
-    CAPTURE_KMS_KEY_ENV,
-    CAPTURE_PREFIX_ENV,
-    CAPTURE_REDACT_ENV,
-    CAPTURE_SAMPLE_ENV,
-)
+from handlers.settings import Settings
 
-__all__ = ["CaptureWriter", "S3Sink", "capture_from_env", "flush_all", "redact"]
+__all__ = ["CaptureWriter", "S3Sink", "capture_from_env", "capture_writer", "flush_all", "redact"]
 
 logger = logging.getLogger("maaskit.capture")
 #: Largest request or answer body captured; larger ones are recorded by size only.
@@ -226,22 +220,19 @@ def flush_all(timeout_s: float = 10.0) -> None:
         writer.flush(timeout_s)
 
 
-def capture_from_env(environ: Mapping[str, str] | None = None) -> CaptureWriter | None:
-    """The writer the environment asks for (None when capture is off: no bucket or a zero sample)."""
-    env = os.environ if environ is None else environ
-    bucket = env.get(CAPTURE_BUCKET_ENV, "").strip()
-    if not bucket:
+def capture_writer(settings: Settings) -> CaptureWriter | None:
+    """The writer the settings ask for (None when capture is off: no bucket or a zero sample)."""
+    if not settings.capture_bucket or settings.capture_sample <= 0:
         return None
-    try:
-        sample = float(env.get(CAPTURE_SAMPLE_ENV, "0"))
-    except ValueError:
-        raise ValueError(f"{CAPTURE_SAMPLE_ENV} must be a number between 0 and 1, e.g. 0.05") from None
-    if not 0 < sample <= 1:
-        return None
-    fields = tuple(item.strip() for item in env.get(CAPTURE_REDACT_ENV, "").split(",") if item.strip())
     return CaptureWriter(
-        S3Sink(bucket, env.get(CAPTURE_KMS_KEY_ENV) or None),
-        sample=sample,
-        redact_fields=fields,
-        prefix=env.get(CAPTURE_PREFIX_ENV, "capture/"),
+        S3Sink(settings.capture_bucket, settings.capture_kms_key or None),
+        sample=settings.capture_sample,
+        redact_fields=settings.capture_redact,
+        prefix=settings.capture_prefix,
     )
+
+
+def capture_from_env(environ: Mapping[str, str] | None = None) -> CaptureWriter | None:
+    """The writer of the settings ``environ`` (default ``os.environ``) gives; prefer :func:`capture_writer`
+    with the entry's settings, read once."""
+    return capture_writer(Settings.load(environ))

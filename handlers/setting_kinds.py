@@ -71,6 +71,16 @@ def _number(unit: str) -> Parser:
     return read
 
 
+def _share(text: str, source: str, low: float | None, high: float | None) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and (low or 0) <= number <= (1 if high is None else high)):
+        raise _refuse(source, text, "must be a number between 0 and 1 (e.g. 0.05)")
+    return number
+
+
 def _flag(text: str, source: str, low: float | None, high: float | None) -> bool:
     lowered = text.lower()
     if lowered in _TRUE:
@@ -94,6 +104,10 @@ def _providers(text: str, source: str, low: float | None, high: float | None) ->
     return tuple(provider_name(part.strip()) for part in text.split(",") if part.strip())
 
 
+def _names(text: str, source: str, low: float | None, high: float | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _text(text: str, source: str, low: float | None, high: float | None) -> str:
     return text
 
@@ -103,9 +117,11 @@ KINDS: dict[str, Parser] = {
     "int": _whole,
     "seconds": _number("seconds"),
     "ms": _number("milliseconds"),
+    "share": _share,
     "bool": _flag,
     "metrics": _metrics,
     "paths": _paths,
     "providers": _providers,
+    "names": _names,
     "text": _text,
 }

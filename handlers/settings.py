@@ -59,6 +59,12 @@ ENV: dict[str, str] = {
     "batch_max_wait_ms": names.BATCH_MAX_WAIT_MS,
     # Generation (handlers/generation).
     "generation_queue": names.GENERATION_QUEUE,
+    # Data capture (handlers/capture.py); set by the CDK app for an endpoint with ``capture:``.
+    "capture_bucket": names.CAPTURE_BUCKET,
+    "capture_prefix": names.CAPTURE_PREFIX,
+    "capture_kms_key": names.CAPTURE_KMS_KEY,
+    "capture_sample": names.CAPTURE_SAMPLE,
+    "capture_redact": names.CAPTURE_REDACT,
 }
 
 #: Settings that SageMaker also names, every variable in the order read (the first one set wins).
@@ -90,6 +96,11 @@ _KIND: dict[str, tuple[str, float | None, float | None]] = {
     "port": ("int", 1, 65535),
     "workers": ("int", 1, None),
     "batch_max_size": ("int", 1, None),
+    "capture_bucket": ("text", None, None),
+    "capture_prefix": ("text", None, None),
+    "capture_kms_key": ("text", None, None),
+    "capture_sample": ("share", 0, 1),
+    "capture_redact": ("names", None, None),
 }  # every other setting: a whole number, not negative
 
 MetricsMode = Literal["prometheus", "emf", "none"]
@@ -169,6 +180,16 @@ class Settings:
     """How long a batch waits to fill after its first request (0-1000)."""
     generation_queue: int = 16
     """Generative models: requests that may wait for the generation worker before new ones get 429."""
+    capture_bucket: str = ""
+    """Data capture: the S3 bucket sampled requests and answers are written to (empty: capture off)."""
+    capture_prefix: str = "capture/"
+    """Data capture: the key prefix of the captured objects."""
+    capture_kms_key: str = ""
+    """Data capture: the KMS key the objects are encrypted with (empty: the bucket's default key)."""
+    capture_sample: float = 0.0
+    """Data capture: the share of requests captured, 0-1 (0: capture off)."""
+    capture_redact: tuple[str, ...] = ()
+    """Data capture: fields removed before writing (key names at any depth, or dotted paths); env: comma-separated."""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -204,7 +225,7 @@ def parse(name: str, raw: str, source: str) -> Any:
 def _normalize(name: str, value: Any, source: str) -> Any:
     if isinstance(value, str):
         return parse(name, value, source)
-    if name == "bundles":
+    if name in {"bundles", "capture_redact"}:
         return tuple(str(item) for item in value)
     if name == "providers":
         return tuple(provider_name(str(item).strip()) for item in value)

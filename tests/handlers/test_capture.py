@@ -12,7 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handlers.capture import CaptureWriter, capture_from_env, flush_all, redact
+from handlers.capture import CaptureWriter, S3Sink, capture_from_env, capture_writer, flush_all, redact
+from handlers.settings import Settings, SettingsError
 from tests.handlers.events import LambdaContext, load_event
 from tests.infra.consumers.models import lambda_handler
 
@@ -87,14 +88,30 @@ def test_a_failing_sink_is_counted_and_never_raises() -> None:
 
 
 def test_capture_is_off_without_a_bucket_or_sample() -> None:
-    assert capture_from_env({}) is None
-    assert capture_from_env({"MAASKIT_CAPTURE_BUCKET": "b", "MAASKIT_CAPTURE_SAMPLE": "0"}) is None
-    writer = capture_from_env(
+    def writer_of(environ: dict[str, str]) -> CaptureWriter | None:
+        return capture_writer(Settings.load(environ))
+
+    assert writer_of({}) is None
+    assert writer_of({"MAASKIT_CAPTURE_BUCKET": "b", "MAASKIT_CAPTURE_SAMPLE": "0"}) is None
+    assert writer_of({"MAASKIT_CAPTURE_SAMPLE": "1"}) is None
+    writer = writer_of(
         {"MAASKIT_CAPTURE_BUCKET": "b", "MAASKIT_CAPTURE_SAMPLE": "0.05", "MAASKIT_CAPTURE_REDACT": "email, inputs.ssn"}
     )
     assert writer is not None and writer.sample == 0.05 and writer.redact_fields == ("email", "inputs.ssn")
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        capture_from_env({"MAASKIT_CAPTURE_BUCKET": "b", "MAASKIT_CAPTURE_SAMPLE": "lots"})
+    assert writer.prefix == "capture/" and isinstance(writer.sink, S3Sink) and writer.sink.kms_key is None
+    for bad in ("lots", "1.5", "-0.1", "nan"):
+        with pytest.raises(SettingsError, match="MAASKIT_CAPTURE_SAMPLE=.* must be a number between 0 and 1"):
+            writer_of({"MAASKIT_CAPTURE_BUCKET": "b", "MAASKIT_CAPTURE_SAMPLE": bad})
+
+
+def test_capture_settings_come_from_arguments_too() -> None:
+    settings = Settings.load(
+        {}, capture_bucket="b", capture_sample=1, capture_redact=["email"], capture_kms_key="arn:k", capture_prefix="p/"
+    )
+    writer = capture_writer(settings)
+    assert writer is not None and (writer.sample, writer.redact_fields, writer.prefix) == (1.0, ("email",), "p/")
+    assert isinstance(writer.sink, S3Sink) and (writer.sink.bucket, writer.sink.kms_key) == ("b", "arn:k")
+    assert capture_from_env({"MAASKIT_CAPTURE_BUCKET": "b", "MAASKIT_CAPTURE_SAMPLE": "0.5"}) is not None
 
 
 @mock_aws

@@ -60,6 +60,26 @@ def test_bad_environment_values_name_the_variable(name, value, fragment):
     assert ENV[name] in str(info.value)
 
 
+def test_capture_settings_are_read_from_the_variables_the_cdk_app_sets():
+    from bundle import names
+
+    env = {
+        names.CAPTURE_BUCKET: "captures",
+        names.CAPTURE_PREFIX: "capture/",
+        names.CAPTURE_KMS_KEY: "arn:aws:kms:eu-west-1:1:key/k",
+        names.CAPTURE_SAMPLE: "0.05",
+        names.CAPTURE_REDACT: "email, inputs.ssn,",
+    }
+    settings = Settings.load(environ=env)
+    assert (settings.capture_bucket, settings.capture_kms_key) == ("captures", "arn:aws:kms:eu-west-1:1:key/k")
+    assert (settings.capture_sample, settings.capture_redact) == (0.05, ("email", "inputs.ssn"))
+    assert Settings.load(environ={}).capture_sample == 0.0 and Settings().capture_prefix == "capture/"
+    with pytest.raises(SettingsError, match=f"{names.CAPTURE_SAMPLE}='5' must be a number between 0 and 1"):
+        Settings.load(environ={names.CAPTURE_SAMPLE: "5"})
+    with pytest.raises(SettingsError, match="argument capture_sample='2' must be a number between 0 and 1"):
+        Settings.load(environ={}, capture_sample=2)
+
+
 def test_unknown_argument_is_refused():
     with pytest.raises(SettingsError, match="unknown setting"):
         Settings.load(environ={}, max_body=1)
