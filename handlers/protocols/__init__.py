@@ -32,6 +32,7 @@ __all__ = ["PROTOCOL_MODULES"]
 PROTOCOL_MODULES = (
     "handlers.protocols.maaskit",
     "handlers.protocols.oip",
+    "handlers.protocols.oip_generate",
     "handlers.protocols.tfserving",
     "handlers.protocols.torchserve",
     "handlers.protocols.sagemaker",
