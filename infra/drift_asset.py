@@ -77,6 +77,7 @@ def stage_drift_asset(out: Path, models: list[DriftModel]) -> None:
                 "model": item.model,
                 "version": item.version,
                 "inputs": [spec.name for spec in opened.manifest.inputs],
+                "dtypes": {spec.name: str(spec.dtype) for spec in opened.manifest.inputs},
                 "threshold": item.threshold,
                 "reference": reference,
                 "vocabulary": vocabulary,

@@ -40,6 +40,8 @@ __all__ = ["DriftReport", "FeatureDrift", "capture_bucket", "drift_report", "pub
 #: Changes of a rate (missing, out-of-vocabulary) and centroid distances that are flagged.
 RATE_SHIFT = 0.1
 CENTROID_SHIFT = 0.1
+#: Input dtypes whose captured values are rounded to them before binning (see :func:`drift_report`).
+_FLOAT_INPUTS = ("float16", "float32")
 
 
 @dataclass(frozen=True)
@@ -139,10 +141,15 @@ def drift_report(
     inputs: list[str],
     threshold: float = 0.2,
     vocabulary: set[str] | None = None,
+    *,
+    dtypes: Mapping[str, str] | None = None,
 ) -> DriftReport:
     """Compare captured ``records`` (capture-writer dicts) with ``reference``.
 
-    ``inputs``: the model's input names (rows map to them); ``vocabulary``: the tokenizer's, for OOV rates.
+    ``inputs``: the model's input names (rows map to them); ``vocabulary``: the tokenizer's, for OOV rates;
+    ``dtypes``: input name -> manifest dtype. Captured numbers are rounded to a float input's dtype, as the
+    model receives them: the reference's bin edges come from the float32 samples, and a client's ``0.2`` sits
+    below float32's ``0.2000000030`` edge, which would move every value tied at an edge into the bin below.
     """
     columns: dict[str, list[Any]] = {}
     embeddings: list[list[float]] = []
@@ -155,6 +162,9 @@ def drift_report(
         numbers = _numbers(columns.get(feature.name, []))
         if numbers.size == 0:
             continue
+        dtype = (dtypes or {}).get(feature.name.split("[")[0])
+        if dtype in _FLOAT_INPUTS:
+            numbers = numbers.astype(dtype).astype(np.float64)
         value = psi(feature, numbers)
         report.measures.append(FeatureDrift(feature.name, "psi", value, 0.0, value >= threshold))
         missing = float(np.isnan(numbers).mean())

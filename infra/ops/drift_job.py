@@ -45,7 +45,9 @@ def check_all(
         except NotFoundError as exc:
             summaries.append({"model": name, "records": 0, "published": False, "note": str(exc)})
             continue
-        report = drift_report(reference, records, entry["inputs"], entry["threshold"], vocabulary)
+        report = drift_report(
+            reference, records, entry["inputs"], entry["threshold"], vocabulary, dtypes=entry.get("dtypes")
+        )
         publish(session, report, namespace)
         summaries.append(
             {

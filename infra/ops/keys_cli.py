@@ -195,7 +195,8 @@ def drift(
         if opened.manifest.text is not None:
             vocabulary = tokenizer_vocabulary(opened.root / opened.manifest.text.tokenizer_file)
         inputs = [spec.name for spec in opened.manifest.inputs]
-        report = drift_report(reference_from_bundle(opened), records, inputs, threshold, vocabulary)
+        dtypes = {spec.name: str(spec.dtype) for spec in opened.manifest.inputs}
+        report = drift_report(reference_from_bundle(opened), records, inputs, threshold, vocabulary, dtypes=dtypes)
         if publish_metric:
             publish(session, report, namespace)
         if as_json:
