@@ -1,4 +1,4 @@
-"""Audio on every protocol, over real HTTP: SageMaker, TorchServe, OIP v2 (binary and JSON), maaskit JSON, Lambda.
+"""Audio on every protocol over real HTTP: SageMaker, TorchServe, OIP v2, TF Serving, maaskit JSON, and Lambda.
 
 Each route answers the transcript the runtime gives for the same file, in its own shape, and refuses bad
 input with a 4xx in its own error shape that says what to fix.
@@ -116,6 +116,13 @@ def test_maaskit_json_takes_base64_audio(speech_live, expected, flac, body) -> N
     }
     rows = _post(speech_live, "/models/tiny-ctc/predict", json={"rows": [{"b64": _b64(flac)}] * 2})
     assert rows.json()["predictions"] == [{"text": expected["tiny-ctc"]}] * 2
+
+
+def test_tfserving_instances_carry_b64(speech_live, expected, flac) -> None:
+    body = {"instances": [{"b64": _b64(flac)}, {"b64": _b64(flac)}]}
+    answer = _post(speech_live, "/v1/models/tiny-whisper:predict", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == [{"text": expected["tiny-whisper"]}] * 2
 
 
 def test_bad_input_is_a_4xx_in_each_protocol_shape(speech_live, flac) -> None:
