@@ -14,15 +14,17 @@ from typing import Any
 
 from bundle import Manifest, ParityReport
 from handlers.page.chart import latency_chart
-from handlers.page.snippets import Snippet
-from handlers.page.views import ModelView, VersionView, pretty_json
+from handlers.page.chat import chat_box
+from handlers.page.transcribe import speech_box
+from handlers.page.views import ModelView, Snippet, VersionView, pretty_json
 
 __all__ = ["index_page", "model_page"]
 
 _ASSETS = files("handlers.page")
 _LAYOUT = Template((_ASSETS / "layout.html").read_text(encoding="utf-8"))
 _STYLE = (_ASSETS / "page.css").read_text(encoding="utf-8")
-_SCRIPT = (_ASSETS / "page.js").read_text(encoding="utf-8")
+#: The page's one script: the form and snippets (page.js), the chat box (chat.js), the recorder (speech.js).
+_SCRIPT = "\n".join((_ASSETS / name).read_text(encoding="utf-8") for name in ("page.js", "chat.js", "speech.js"))
 
 
 def _e(value: Any) -> str:
@@ -138,6 +140,10 @@ def _versions(view: ModelView) -> str:
 
 
 def _try_it(view: ModelView) -> str:
+    if view.family == "generation":
+        return chat_box(view)
+    if view.family == "speech":
+        return speech_box(view)
     expected = pretty_json(view.sample_outputs)
     return f"""<section id="try"><h2>Try it</h2>
 <p>Prefilled with {len(next(iter(view.sample_inputs.values()), []))} of the bundle's own samples; edit and send.

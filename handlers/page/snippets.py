@@ -1,19 +1,21 @@
 """Ready-to-paste calls for one model: curl, the maaskit client, tritonclient, TF Serving REST, SageMaker, OpenAI.
 
 Each snippet sends the bundle's own sample to the route its client uses, so a person can copy it and see
-the same answer the page shows. Every snippet is run by ``tests/handlers/page/test_snippets.py``.
+the same answer the page shows. Generative and speech models get their own calls (:mod:`handlers.page.chat`,
+:mod:`handlers.page.transcribe`). Every snippet is run by the tests in ``tests/handlers/page/``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from handlers.page.views import ModelView
+from handlers.page.chat import chat_snippets
+from handlers.page.transcribe import speech_snippets
+from handlers.page.views import ModelView, Snippet
 
-__all__ = ["Snippet", "snippets"]
+__all__ = ["snippets"]
 
 #: OIP v2 datatypes of the manifest's dtypes (the same names tritonclient takes).
 _OIP = {
@@ -28,16 +30,6 @@ _OIP = {
     "bool": "BOOL",
     "string": "BYTES",
 }
-
-
-@dataclass(frozen=True)
-class Snippet:
-    """One call: the tab label, the language for highlighting, and the text to copy."""
-
-    key: str
-    label: str
-    language: str
-    code: str
 
 
 def _compact(value: Any) -> str:
@@ -196,7 +188,11 @@ def _is_embedding_model(view: ModelView) -> bool:
 
 def snippets(base: str, view: ModelView) -> list[Snippet]:
     """The calls for ``view`` against the server at ``base`` (scheme, host and any stage path, no slash)."""
-    if view.shown.manifest.image is not None:
+    if view.family == "generation":
+        return chat_snippets(base, view)
+    if view.family == "speech":
+        return speech_snippets(base, view)
+    if view.family == "image":
         return _image_snippets(base, view)
     found = [
         Snippet("curl", "curl", "bash", _curl(base, view)),

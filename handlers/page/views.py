@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
 
 from bundle import Manifest
+from bundle.generation import GENERATION_TASK
+from bundle.speech import SPEECH_TASK
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.labels import label_output_values
 from handlers.metrics import Metrics, VersionStats
 
-__all__ = ["SAMPLE_ROWS", "ModelView", "VersionView", "model_view", "pretty_json", "sample_request"]
+__all__ = [
+    "SAMPLE_ROWS",
+    "ChatSample",
+    "Family",
+    "ModelView",
+    "Snippet",
+    "VersionView",
+    "chat_sample",
+    "family_of",
+    "model_view",
+    "pretty_json",
+    "sample_request",
+]
 
 #: Rows of the bundle's own samples prefilled in the "try it" form.
 SAMPLE_ROWS = 2
+
+#: What the "try it" part of the page is for a model: a tensor form, an image picker, a chat box, a recorder.
+Family = Literal["tensor", "image", "generation", "speech"]
+
+#: The ``max_tokens`` prefilled in the chat box (the bundle's cap when that is lower).
+CHAT_MAX_TOKENS = 256
+
+#: Asked when a generative bundle's samples hold no conversation to start from.
+_DEFAULT_QUESTION = "Tell me a short story."
 
 
 def pretty_json(value: Any, indent: int = 0) -> str:
@@ -28,6 +52,40 @@ def pretty_json(value: Any, indent: int = 0) -> str:
     if isinstance(value, list) and any(isinstance(item, list | dict) for item in value):
         return "[\n" + ",\n".join(inner + pretty_json(item, indent + 1) for item in value) + f"\n{pad}]"
     return orjson.dumps(value).decode().replace(",", ", ")
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """One call: the tab label, the language for highlighting, and the text to copy."""
+
+    key: str
+    label: str
+    language: str
+    code: str
+
+
+@dataclass(frozen=True)
+class ChatSample:
+    """A generative model's starting point: a sample conversation, a plain prompt, and the sampling limits."""
+
+    system: str
+    """The sample conversation's system prompt ("" when it has none)."""
+    user: str
+    """Its first user turn."""
+    prompt: str
+    """A plain prompt (the Hugging Face ``inputs`` shape): a sample's, else the user turn."""
+    temperature: float
+    """The bundle's default temperature (0: greedy)."""
+    max_tokens: int
+    """Prefilled ``max_tokens``: :data:`CHAT_MAX_TOKENS`, or the bundle's cap when lower."""
+    max_tokens_cap: int
+    """The most new tokens the bundle allows per answer."""
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        """The conversation as OpenAI messages (system first when there is one)."""
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        return [*system, {"role": "user", "content": self.user}]
 
 
 @dataclass(frozen=True)
@@ -51,6 +109,9 @@ class ModelView:
     shown: VersionView
     sample_inputs: dict[str, Any]
     sample_outputs: dict[str, Any]
+    family: Family = "tensor"
+    chat: ChatSample | None = None
+    """Generative models only: what the chat box and the generation snippets start from."""
 
     @property
     def sample_body(self) -> str:
@@ -83,8 +144,56 @@ def _as_declared(manifest: Manifest, name: str, value: np.ndarray) -> np.ndarray
     return array
 
 
+def family_of(manifest: Manifest) -> Family:
+    """Which "try it" a model gets, from its task (and its image preprocessing)."""
+    if manifest.task == GENERATION_TASK:
+        return "generation"
+    if manifest.task == SPEECH_TASK:
+        return "speech"
+    return "image" if manifest.image is not None else "tensor"
+
+
+def _conversation(prompt: Any) -> tuple[str, str] | None:
+    """(system, first user turn) of a sample conversation that has no assistant turn yet, else None."""
+    messages = prompt.get("messages") if isinstance(prompt, dict) else None
+    if not isinstance(messages, list) or not messages:
+        return None
+    roles = [m.get("role") for m in messages if isinstance(m, dict)]
+    if len(roles) != len(messages) or "assistant" in roles or "user" not in roles:
+        return None
+    system = next((str(m.get("content") or "") for m in messages if m["role"] == "system"), "")
+    user = next(str(m.get("content") or "") for m in messages if m["role"] == "user")
+    return system, user
+
+
+def chat_sample(runtime: ModelRuntime) -> ChatSample:
+    """The first sample conversation (and plain prompt) of a generative bundle, with its sampling limits."""
+    spec = runtime.manifest.generation
+    if spec is None:
+        raise ValueError(f"{runtime.name} is not a generative bundle (task {runtime.manifest.task})")
+    samples = runtime.bundle.samples()
+    prompts = [json.loads(str(text)) for text in np.asarray(samples.inputs.get("prompt", [])).tolist()]
+    conversations = [found for found in map(_conversation, prompts) if found is not None]
+    system, user = conversations[0] if conversations else ("", _DEFAULT_QUESTION)
+    plain = [str(p["prompt"]) for p in prompts if isinstance(p, dict) and isinstance(p.get("prompt"), str)]
+    return ChatSample(
+        system=system,
+        user=user,
+        prompt=plain[0] if plain else user,
+        temperature=spec.defaults.temperature,
+        max_tokens=min(CHAT_MAX_TOKENS, spec.max_new_tokens),
+        max_tokens_cap=spec.max_new_tokens,
+    )
+
+
 def sample_request(runtime: ModelRuntime, rows: int = SAMPLE_ROWS) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The first ``rows`` sample inputs and the ORIGINAL model's outputs for them, as JSON values."""
+    """The first ``rows`` sample inputs and the ORIGINAL model's outputs for them, as JSON values.
+
+    Generative and speech models have no tensor sample to send (their page offers a chat box or an audio
+    upload): both are empty for them.
+    """
+    if family_of(runtime.manifest) in ("generation", "speech"):
+        return {}, {}
     samples = runtime.bundle.samples()
     if runtime.manifest.image is not None:  # stored image files: base64 in maaskit JSON, as clients send them
         import base64
@@ -128,4 +237,13 @@ def model_view(repository: ModelRepository, name: str, metrics: Metrics | None) 
     ]
     shown = next(view for view in versions if view.latest)
     inputs, outputs = sample_request(latest)
-    return ModelView(name=name, versions=versions, shown=shown, sample_inputs=inputs, sample_outputs=outputs)
+    family = family_of(latest.manifest)
+    return ModelView(
+        name=name,
+        versions=versions,
+        shown=shown,
+        sample_inputs=inputs,
+        sample_outputs=outputs,
+        family=family,
+        chat=chat_sample(latest) if family == "generation" else None,
+    )

@@ -23,9 +23,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+#: A fake microphone that grants itself: the recorder can be tested without a person or a sound card.
+FAKE_MICROPHONE = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+
+
 @contextmanager
-def chromium_page(profile: Path) -> Iterator[Any]:
-    """A Playwright page in Debian's Chromium (scripts/setup.sh installs both)."""
+def chromium_page(profile: Path, extra_args: list[str] | None = None) -> Iterator[Any]:
+    """A Playwright page in Debian's Chromium (scripts/setup.sh installs both), with ``extra_args`` flags."""
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         pytest.fail("Debian's chromium is not installed: run scripts/setup.sh all (apt-get install -y chromium)")
@@ -33,7 +37,7 @@ def chromium_page(profile: Path) -> Iterator[Any]:
 
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=executable, args=CHROMIUM_ARGS, headless=True
+            str(profile), executable_path=executable, args=CHROMIUM_ARGS + (extra_args or []), headless=True
         )
         try:
             yield context.new_page()

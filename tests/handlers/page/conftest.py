@@ -1,5 +1,5 @@
-"""Fixtures: two models packaged through ``package()`` (iris, and a classifier whose labels hold markup),
-served by the real app on a loopback port."""
+"""Fixtures: models packaged through ``package()`` and served by the real app on a loopback port: iris and a
+classifier whose labels hold markup, a tiny generative model (chat) and a tiny speech model (CTC)."""
 
 from __future__ import annotations
 
@@ -42,4 +42,37 @@ def page_bundles(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def page_server(page_bundles: list[Path]):
     settings = Settings.load(environ={}, access_log=False, intra_op_threads=1)
     with LiveServer(create_app(ModelRepository.load(settings, page_bundles), settings)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def chat_runtime(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny Qwen2-style generative bundle (tests/genmodels.py), packaged and loaded once."""
+    from handlers.generation.runtime import load_generative
+    from tests.genmodels import package_tiny
+
+    bundle = package_tiny("qwen2", tmp_path_factory.mktemp("page-chat"))
+    runtime = load_generative(bundle, Settings.load(environ={}, access_log=False, metrics="none"))
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(scope="session")
+def chat_server(chat_runtime):
+    """The generative model served by the real app on a loopback port, as ``maaskit serve`` serves it."""
+    settings = Settings.load(environ={}, access_log=False, metrics="none")
+    with LiveServer(create_app(ModelRepository([chat_runtime]), settings)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def speech_server(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny wav2vec2 CTC bundle (tests/speechmodels.py), packaged and served on a loopback port."""
+    from model_packager.api import package
+    from tests.speechmodels import save_wav2vec2
+
+    work = tmp_path_factory.mktemp("page-speech")
+    bundle = package(save_wav2vec2(work / "wav2vec2"), name="tiny-ctc", version="1.0.0", out=work / "bundles")
+    settings = Settings.load(environ={}, access_log=False, metrics="none")
+    with LiveServer(create_app(ModelRepository.load(settings, [bundle.directory]), settings)) as server:
         yield server

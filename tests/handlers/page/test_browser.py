@@ -64,7 +64,12 @@ def test_try_the_prefilled_sample_then_a_bad_input(page_server, tmp_path: Path) 
 def test_labels_with_markup_render_as_text(page_server, tmp_path: Path) -> None:
     with chromium_page(tmp_path / "profile") as page:
         dialogs: list[str] = []
-        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+        def dismiss(dialog) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", dismiss)
         page.goto(page_server.url + "/models/markup")
         signature = page.locator("section", has_text="Signature").inner_text()
         assert "<script>alert('x')</script>" in signature and "<b>bold</b>" in signature

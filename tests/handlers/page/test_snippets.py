@@ -82,7 +82,8 @@ def expected_labels(page_server) -> list[str]:
     start = page.text.index('id="try-expected">') + len('id="try-expected">')
     from html import unescape
 
-    return json.loads(unescape(page.text[start : page.text.index("</pre>", start)]))["label"]
+    labels: list[str] = json.loads(unescape(page.text[start : page.text.index("</pre>", start)]))["label"]
+    return labels
 
 
 def _run(command: list[str], code: str | None = None) -> str:

@@ -1,0 +1,228 @@
+"""The page of a generative model in a real browser (streamed chat, Stop, errors) and its streamed snippets run."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.handlers.page.browser import chromium_page
+from tests.handlers.page.sagemaker_stream import (
+    TGI_EVENTS,
+    TGI_TEXT,
+    sagemaker_stream_prelude,
+    sagemaker_tgi_prelude,
+)
+from tests.handlers.page.test_snippets import _Snippets
+
+MODEL = "tiny-qwen2"
+
+
+def _page_snippets(server: Any) -> dict[str, str]:
+    page = httpx.get(f"{server.url}/models/{MODEL}", headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200, page.text[:500]
+    parser = _Snippets()
+    parser.feed(page.text)
+    return parser.found
+
+
+def _run(command: list[str], code: str | None = None, cwd: Path | None = None) -> str:
+    result = subprocess.run(
+        command, input=code, capture_output=True, text=True, timeout=120, check=False, cwd=cwd,
+        env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def _console_errors(page: Any) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    return errors
+
+
+class _SlowTokenizer:
+    """The engine's tokenizer with 30 ms per decoded token: a model slow enough to stop mid-answer."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def create_stream(self) -> Any:
+        stream = self.tokenizer.create_stream()
+
+        class Slow:
+            def decode(self, token: int) -> str:
+                time.sleep(0.03)
+                return str(stream.decode(token))
+
+        return Slow()
+
+
+def test_the_page_offers_a_chat_box_with_labels_and_a_live_log(chat_server) -> None:
+    page = httpx.get(f"{chat_server.url}/models/{MODEL}", headers={"Accept": "text/html"}, timeout=30).text
+    for field in ("chat-system", "chat-input", "chat-temperature", "chat-max-tokens"):
+        assert f'<label for="{field}">' in page, field
+    assert 'id="chat-log"' in page and 'aria-live="polite"' in page and 'role="log"' in page
+    assert 'id="chat-stop"' in page and 'role="alert"' in page
+    assert "Write a short story about a dragon" in page  # the bundle's own sample conversation
+    assert "input_ids" not in page.split('id="try"')[1].split("</section>")[0]  # no tensor form
+    assert set(_page_snippets(chat_server)) == {"curl", "openai", "sagemaker"}
+
+
+def test_a_streamed_answer_appears_with_its_finish_reason_and_usage(chat_server, tmp_path: Path) -> None:
+    with chromium_page(tmp_path / "profile") as page:
+        errors = _console_errors(page)
+        page.goto(f"{chat_server.url}/models/{MODEL}")
+        page.fill("#chat-system", "You are a helpful assistant.")
+        page.fill("#chat-temperature", "0")
+        page.fill("#chat-max-tokens", "12")
+        page.click("#chat-send")
+        expect(page.locator("#chat-status")).to_contain_text("finish_reason", timeout=60_000)
+        status = page.inner_text("#chat-status")
+        assert re.search(r"finish_reason: (stop|length)", status), status
+        assert re.search(r"usage: \d+ prompt \+ \d+ completion = \d+ tokens", status), status
+        answer = page.locator(".turn.assistant .content").first.inner_text()
+        assert answer.strip(), "no text was streamed"
+        assert page.locator(".turn.user").count() == 1 and page.input_value("#chat-input") == ""
+        assert page.get_attribute("#chat-log", "aria-busy") == "false"
+        assert page.is_enabled("#chat-send") and not page.is_enabled("#chat-stop")
+
+        # The same request without streaming gives the same greedy text: the page showed every delta.
+        body = {
+            "model": MODEL,
+            "messages": [
+                {"role": "system", "content": "You are a helpful assistant."},
+                {"role": "user", "content": "Write a short story about a dragon who learns to bake bread."},
+            ],
+            "temperature": 0,
+            "max_tokens": 12,
+        }
+        whole = httpx.post(f"{chat_server.url}/models/{MODEL}/v1/chat/completions", json=body, timeout=60).json()
+        assert answer.strip() == whole["choices"][0]["message"]["content"].strip()
+
+        # A second turn carries the first: the conversation grows.
+        page.fill("#chat-input", "And then?")
+        page.click("#chat-send")
+        expect(page.locator(".turn.assistant")).to_have_count(2)
+        expect(page.locator(".turn.assistant").nth(1)).to_have_attribute("data-finish-reason", re.compile("."))
+        page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+        page.click("#chat-clear")
+        expect(page.locator(".turn")).to_have_count(0)
+        assert errors == [], errors
+
+
+def test_stop_aborts_the_stream_and_the_server_stops_generating(
+    chat_server, chat_runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = chat_runtime.engine
+    monkeypatch.setattr(engine, "tokenizer", _SlowTokenizer(engine.tokenizer))
+    before = len(engine.finished)
+    with chromium_page(tmp_path / "profile") as page:
+        page.goto(f"{chat_server.url}/models/{MODEL}")
+        page.fill("#chat-temperature", "0")
+        page.fill("#chat-max-tokens", "200")
+        page.click("#chat-send")
+        expect(page.locator("#chat-stop")).to_be_enabled()
+        expect(page.locator(".turn.assistant .content")).not_to_have_text("", timeout=30_000)
+        page.click("#chat-stop")
+        clicked = time.monotonic()
+        expect(page.locator("#chat-status")).to_contain_text("Stopped", timeout=10_000)
+        expect(page.locator(".turn.assistant")).to_have_attribute("data-finish-reason", "stopped")
+        while len(engine.finished) == before or engine.finished[-1].reason != "cancelled":
+            assert time.monotonic() - clicked < 5, list(engine.finished)[-3:]
+            time.sleep(0.01)
+        assert engine.finished[-1].completion_tokens < 150, engine.finished[-1]
+        shown = page.inner_text(".turn.assistant .content")
+        time.sleep(0.3)
+        assert page.inner_text(".turn.assistant .content") == shown, "text kept arriving after Stop"
+        assert page.is_enabled("#chat-send") and not page.is_enabled("#chat-stop")
+        assert page.is_hidden("#chat-error")
+
+
+def test_a_bad_request_shows_the_openai_error(chat_server, tmp_path: Path) -> None:
+    with chromium_page(tmp_path / "profile") as page:
+        page.goto(f"{chat_server.url}/models/{MODEL}")
+        page.fill("#chat-input", "inject <|im_end|> a control token")
+        page.click("#chat-send")
+        expect(page.locator("#chat-error")).to_be_visible(timeout=30_000)
+        error = page.inner_text("#chat-error")
+        assert error.startswith("HTTP 400: ") and "invalid_request_error" in error, error
+        assert "<|im_end|>" in error or "special" in error.lower(), error
+        assert page.locator(".turn.failed").count() == 2  # the turn is marked, not part of the conversation
+        assert page.input_value("#chat-input") == "inject <|im_end|> a control token"  # kept for editing
+        assert page.is_enabled("#chat-send")
+
+
+def test_an_error_event_after_the_headers_is_shown(
+    chat_server, chat_runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(job: Any) -> Any:
+        raise RuntimeError("the accelerator fell off")
+
+    monkeypatch.setattr(chat_runtime.engine, "_run", broken)
+    with chromium_page(tmp_path / "profile") as page:
+        page.goto(f"{chat_server.url}/models/{MODEL}")
+        page.click("#chat-send")
+        expect(page.locator("#chat-error")).to_be_visible(timeout=30_000)
+        error = page.inner_text("#chat-error")
+        assert "the accelerator fell off" in error and not error.startswith("HTTP"), error
+        assert page.locator(".turn.failed").count() == 2
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_snippet_streams(chat_server) -> None:
+    code = _page_snippets(chat_server)["curl"]
+    assert " -N " in code and '"stream":true' in code
+    printed = _run(["bash", "-c", code])
+    events = [line for line in printed.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]" and len(events) > 3, printed[:1000]
+    assert '"finish_reason":"' in printed
+
+
+def test_openai_snippet_streams(chat_server) -> None:
+    pytest.importorskip("openai")
+    code = _page_snippets(chat_server)["openai"]
+    assert "stream=True" in code and f"{chat_server.url}/models/{MODEL}/v1" in code
+    printed = _run([sys.executable, "-"], code)
+    assert printed.strip(), "the openai snippet printed nothing"
+
+
+def test_sagemaker_snippet_names_the_streaming_api_and_reads_event_stream_framing() -> None:
+    """The boto3 snippet against botocore's own event-stream parser, fed a TGI-shaped stream cut at odd places."""
+    pytest.importorskip("boto3")
+    from handlers.page.chat import chat_snippets
+    from handlers.page.views import ChatSample, ModelView
+
+    chat = ChatSample("", "Hello", "Hello", 0.0, 64, 255)
+    view = ModelView(MODEL, [], None, {}, {}, family="generation", chat=chat)  # type: ignore[arg-type]
+    code = next(s.code for s in chat_snippets("http://unused", view) if s.key == "sagemaker")
+    compile(code, "sagemaker-snippet", "exec")
+    assert "invoke_endpoint_with_response_stream(" in code and '"stream": True' in code
+    assert '"inputs": "Hello"' in code and '"parameters": {"max_new_tokens": 64}' in code
+    printed = _run([sys.executable, "-"], sagemaker_tgi_prelude(TGI_EVENTS) + code)
+    assert printed == TGI_TEXT + "\n", printed
+
+
+def test_sagemaker_snippet_streams_from_invocations(chat_server) -> None:
+    """The boto3 snippet end to end: /invocations' stream framed as SageMaker's PayloadParts."""
+    pytest.importorskip("boto3")
+    probe = httpx.post(
+        f"{chat_server.url}/invocations",
+        json={"inputs": "hello", "parameters": {"max_new_tokens": 2}, "stream": True},
+        headers={"X-Maaskit-Model": MODEL},
+        timeout=60,
+    )
+    if not probe.headers.get("content-type", "").startswith("text/event-stream"):
+        pytest.skip(f"/invocations does not stream the Hugging Face shape yet (HTTP {probe.status_code})")
+    code = _page_snippets(chat_server)["sagemaker"]
+    printed = _run([sys.executable, "-"], sagemaker_stream_prelude(chat_server.url) + code)
+    assert printed.strip(), "the SageMaker snippet printed nothing"
