@@ -72,6 +72,15 @@ class GenerationParity(_Strict):
     min_greedy_exact: float = Field(ge=0, le=1)
     first_divergence_margin: float | None = None
     """At the first diverging step: the original's logit margin between its choice and the bundle's."""
+    near_tie_logits: float | None = Field(default=None, ge=0)
+    """Quantized bundles: a token of the bundle's agrees when the original ranks it within this many logits of
+    its own first choice (a near-tie, which rounding may flip). None: exact agreement only (fp32)."""
+    top1_near_tie: float | None = Field(default=None, ge=0, le=1)
+    """Share of prompt positions whose bundle top-1 token the original ranks within ``near_tie_logits``."""
+    greedy_near_tie: float | None = Field(default=None, ge=0, le=1)
+    """Share of the bundle's greedy steps (teacher-forced on its own continuation) that the original ranks
+    within ``near_tie_logits`` of its first choice."""
+    min_greedy_near_tie: float | None = Field(default=None, ge=0, le=1)
     passed: bool
 
 

@@ -86,14 +86,19 @@ def _summary_report(parity: GenerationParity) -> ParityReport:
             ),
         ]
     )
+    top1 = parity.top1_agreement if parity.top1_near_tie is None else parity.top1_near_tie
     checks += [
         ParityCheck(output="next_token", metric="label_agreement", tolerance=parity.min_top1,
-                    measured=parity.top1_agreement, passed=parity.top1_agreement >= parity.min_top1),
+                    measured=top1, passed=top1 >= parity.min_top1),
         ParityCheck(output="greedy_tokens", metric="label_agreement", tolerance=parity.min_greedy_exact,
                     measured=parity.greedy_exact, passed=parity.greedy_exact >= parity.min_greedy_exact),
         ParityCheck(output="tokens", metric="label_agreement", tolerance=1.0, measured=parity.tokenizer_agreement,
                     passed=parity.tokenizer_agreement >= 1.0),
     ]  # fmt: skip
+    if parity.greedy_near_tie is not None and parity.min_greedy_near_tie is not None:
+        checks.append(ParityCheck(output="greedy_near_tie", metric="label_agreement",
+                                  tolerance=parity.min_greedy_near_tie, measured=parity.greedy_near_tie,
+                                  passed=parity.greedy_near_tie >= parity.min_greedy_near_tie))  # fmt: skip
     return ParityReport(sample_count=parity.prompts, passed=parity.passed, checks=checks)
 
 
@@ -103,10 +108,18 @@ def _failure(parity: GenerationParity) -> str:
         f"tokenizer agreement {parity.tokenizer_agreement:.0%}, template agreement "
         f"{'n/a' if parity.template_agreement is None else f'{parity.template_agreement:.0%}'}, "
         f"logits max abs {parity.logits_max_abs:.3g}{limit}, "
-        f"KL {parity.kl_max:.3g} (<= {parity.kl_tolerance:.3g}), top-1 {parity.top1_agreement:.1%} "
-        f"(>= {parity.min_top1:.0%}), "
-        f"greedy exact {parity.greedy_exact:.0%} (>= {parity.min_greedy_exact:.0%})"
+        f"KL {parity.kl_max:.3g} (<= {parity.kl_tolerance:.3g}), top-1 {parity.top1_agreement:.1%}"
     )
+    if parity.top1_near_tie is None:
+        figures += (
+            f" (>= {parity.min_top1:.0%}), greedy exact {parity.greedy_exact:.0%} (>= {parity.min_greedy_exact:.0%})"
+        )
+    else:
+        figures += (
+            f", within {parity.near_tie_logits:g} logit of the original's choice {parity.top1_near_tie:.1%} "
+            f"(>= {parity.min_top1:.0%}), greedy steps within it {parity.greedy_near_tie or 0.0:.1%} "
+            f"(>= {parity.min_greedy_near_tie or 0.0:.0%}), greedy exact {parity.greedy_exact:.0%}"
+        )
     margin = parity.first_divergence_margin
     where = f"; first divergence at a logit margin of {margin:.4g}" if margin is not None else ""
     return f"the generation gate failed: {figures}{where}"
