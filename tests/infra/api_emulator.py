@@ -11,6 +11,12 @@ API Gateway's own 403 ``Missing Authentication Token`` for what the API does not
   goes to the container app as ``POST /invocations``, and a container 4xx/5xx comes back as
   InvokeEndpoint's ModelError mapped by the integration responses.
 - ``MOCK``: the integration response template is the answer.
+
+With ``iam_principals`` (access key id -> principal ARN) the ``AWS_IAM`` methods are enforced as API Gateway
+does before any integration runs: no SigV4 ``Authorization`` header is a 403 ``Missing Authentication Token``,
+an access key it does not know a 403 ``The security token included in the request is invalid.`` (the
+signature itself is not checked), and a known one fills the Lambda event's ``requestContext.identity``.
+Without it (the default) every method is open, as the protocol tests want.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from infra.constructs.api import BINARY_MEDIA_TYPES
 from tests.handlers.events import LambdaContext, load_event
 
 MISSING_ROUTE = {"message": "Missing Authentication Token"}
+INVALID_TOKEN = {"message": "The security token included in the request is invalid."}
+_SIGV4 = re.compile(r"^AWS4-HMAC-SHA256 Credential=([A-Z0-9]+)/")
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class Route:
     method: str
     parts: tuple[str, ...]
     integration: dict[str, Any]
+    authorization: str = "NONE"
 
     @property
     def path(self) -> str:
@@ -79,6 +88,7 @@ def routes_of(template: dict[str, Any]) -> list[Route]:
             value["Properties"]["HttpMethod"],
             parts(value["Properties"]["ResourceId"]),
             value["Properties"]["Integration"],
+            value["Properties"].get("AuthorizationType", "NONE"),
         )
         for value in template["Resources"].values()
         if value["Type"] == "AWS::ApiGateway::Method"
@@ -103,7 +113,9 @@ class EmulatedApi(httpx.BaseTransport):
     lambdas: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]]
     endpoints: dict[str, Any]
     calls: list[Call] = field(default_factory=list)
+    iam_principals: dict[str, str] | None = None
     _lambda_loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    _principal: tuple[str, str] | None = None
 
     def find(self, method: str, path: str) -> Route | None:
         segments = [part for part in path.split("/") if part]
@@ -114,8 +126,11 @@ class EmulatedApi(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.removeprefix(f"/{self.stage}")
         route = self.find(request.method, path)
+        refusal = self._iam(request, route)
         if route is None:
             response = httpx.Response(403, json=MISSING_ROUTE)
+        elif refusal is not None:
+            response = refusal
         elif route.integration["Type"] == "AWS_PROXY":
             response = self._lambda(route, request, path)
         elif route.integration["Type"] == "AWS":
@@ -124,6 +139,19 @@ class EmulatedApi(httpx.BaseTransport):
             response = self._mock(route)
         self.calls.append(Call(request.method, path, route.path if route else None, response.status_code))
         return response
+
+    def _iam(self, request: httpx.Request, route: Route | None) -> httpx.Response | None:
+        """API Gateway's SigV4 check of an ``AWS_IAM`` method (when ``iam_principals`` is set)."""
+        self._principal = None
+        if self.iam_principals is None or route is None or route.authorization != "AWS_IAM":
+            return None
+        signed = _SIGV4.match(request.headers.get("authorization", ""))
+        if signed is None:
+            return httpx.Response(403, json=MISSING_ROUTE)
+        if signed[1] not in self.iam_principals:
+            return httpx.Response(403, json=INVALID_TOKEN)
+        self._principal = (signed[1], self.iam_principals[signed[1]])
+        return None
 
     def _lambda(self, route: Route, request: httpx.Request, path: str) -> httpx.Response:
         segments = [part for part in path.split("/") if part]
@@ -146,6 +174,12 @@ class EmulatedApi(httpx.BaseTransport):
         )
         event["requestContext"].update(resourcePath=route.path, httpMethod=request.method, path=request.url.path)
         event["requestContext"]["stage"] = self.stage
+        if self._principal is not None:
+            access_key, arn = self._principal
+            caller = arn.rsplit("/", 1)[-1]
+            event["requestContext"]["identity"].update(
+                accessKey=access_key, userArn=arn, caller=caller, user=caller, accountId=arn.split(":")[4]
+            )
         asyncio.set_event_loop(self._lambda_loop)  # Mangum runs each event on the thread's loop
         answer = self.lambdas[model](event, LambdaContext())
         raw = answer.get("body") or ""

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 import pytest
 from aws_cdk import App, Stack
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 from infra.config import ApiConfig, AuthConfig
 from infra.constructs.api import ModelApi, ModelApiProps, SageMakerRoute
 from infra.nag import enable_nag
+from tests.infra.api_emulator import EmulatedApi, routes_of
 from tests.infra.conftest import cdk_context
 
 POOL = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Abc123"
@@ -91,8 +96,6 @@ def _paths(template: Mapping[str, Any]) -> dict[str, set[str]]:
 
 
 def test_openai_routes_go_to_the_embedding_model_beside_tf_serving_routes():
-    from aws_cdk import aws_lambda as lambda_
-
     from infra.constructs.api import openai_model
 
     stack = Stack(App(context=cdk_context()), "Api")
@@ -130,3 +133,35 @@ def test_image_bodies_are_binary_media_types():
     _, template = _template(ApiConfig())
     (rest_api,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     assert {"image/*", "application/x-image", "application/x-npy"} <= set(rest_api["BinaryMediaTypes"])
+
+
+def test_speech_uploads_are_binary_media_types_and_reach_lambda_intact():
+
+    _, template = _template(ApiConfig())
+    (rest_api,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    speech = {"audio/wav", "audio/flac", "audio/mpeg", "audio/ogg", "audio/webm", "audio/mp4", "multipart/form-data"}
+    assert speech <= set(rest_api["BinaryMediaTypes"]) and "audio/*" in rest_api["BinaryMediaTypes"]
+    # What API Gateway does with them: the body goes to Lambda base64-encoded, byte for byte (a text media type
+    # would be decoded as UTF-8 on the way and a WAV's non-UTF-8 bytes lost).
+    seen: list[tuple[bool, str]] = []
+
+    def model(event: dict, context: object) -> dict:
+        body = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode()
+        seen.append((event["isBase64Encoded"], hashlib.sha256(body).hexdigest()))
+        return {"statusCode": 200, "body": "{}"}
+
+    stack = Stack(App(context=cdk_context()), "Speech")
+    from aws_cdk import aws_lambda as lambda_
+
+    function = lambda_.Function(
+        stack, "Whisper", runtime=lambda_.Runtime.PYTHON_3_14, handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(e, c):\n    return {}\n"),
+    )  # fmt: skip
+    ModelApi(stack, "Api", ModelApiProps(stage="dev", lambda_models={"whisper": function}))
+    api = EmulatedApi("dev", routes_of(Template.from_stack(stack).to_json()), {"whisper": model}, {})
+    wav = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\xff\xfe\x00\x80"
+    with httpx.Client(transport=api, base_url="https://api.example/dev") as http:
+        http.post("/models/whisper/invocations", content=wav, headers={"Content-Type": "audio/wav"})
+        http.post("/models/whisper/v1/audio/transcriptions", files={"file": ("a.wav", wav, "audio/wav")})
+    assert [encoded for encoded, _ in seen] == [True, True]
+    assert seen[0][1] == hashlib.sha256(wav).hexdigest()
