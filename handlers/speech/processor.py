@@ -154,7 +154,7 @@ class SpeechProcessor:
         tensors: ``text`` and ``transcript``."""
         if style == "tensors":
             return Answers(outputs, primary="text", task="automatic-speech-recognition")
-        timestamps = bool(np.asarray(feed["options"]).size) and json.loads(str(feed["options"][0]))["timestamps"]
+        timestamps = _timestamps(inputs.options)
         predictions: Any = [_prediction(str(document), timestamps) for document in outputs["transcript"]]
         if getattr(feed, "single", False) and len(predictions) == 1:
             predictions = predictions[0]
