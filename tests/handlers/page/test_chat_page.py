@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -213,16 +214,14 @@ def test_sagemaker_snippet_names_the_streaming_api_and_reads_event_stream_framin
 
 
 def test_sagemaker_snippet_streams_from_invocations(chat_server) -> None:
-    """The boto3 snippet end to end: /invocations' stream framed as SageMaker's PayloadParts."""
+    """The boto3 snippet end to end: /invocations' TGI stream framed as SageMaker's PayloadParts."""
     pytest.importorskip("boto3")
-    probe = httpx.post(
-        f"{chat_server.url}/invocations",
-        json={"inputs": "hello", "parameters": {"max_new_tokens": 2}, "stream": True},
-        headers={"X-Maaskit-Model": MODEL},
-        timeout=60,
-    )
-    if not probe.headers.get("content-type", "").startswith("text/event-stream"):
-        pytest.skip(f"/invocations does not stream the Hugging Face shape yet (HTTP {probe.status_code})")
     code = _page_snippets(chat_server)["sagemaker"]
     printed = _run([sys.executable, "-"], sagemaker_stream_prelude(chat_server.url) + code)
-    assert printed.strip(), "the SageMaker snippet printed nothing"
+    body = ast.literal_eval(re.search(r"Body=json\.dumps\((.*)\),\n", code).group(1))  # type: ignore[union-attr]
+    assert body["stream"] is True and body["inputs"]
+    whole = httpx.post(
+        f"{chat_server.url}/invocations", json={**body, "stream": False}, headers={"X-Maaskit-Model": MODEL}, timeout=60
+    )
+    assert whole.status_code == 200, whole.text
+    assert printed == whole.json()[0]["generated_text"] + "\n"  # greedy: the stream spelled the same answer
