@@ -45,7 +45,8 @@ def _invoke(handler, event_name: str, capsys: pytest.CaptureFixture[str]) -> tup
 
 
 def _metering_directive(line: dict[str, Any]) -> dict[str, Any]:
-    (directive,) = [d for d in line["_aws"]["CloudWatchMetrics"] if "consumer" in d["Dimensions"][0]]
+    directives: list[dict[str, Any]] = line["_aws"]["CloudWatchMetrics"]
+    (directive,) = [d for d in directives if "consumer" in d["Dimensions"][0]]
     return directive
 
 
@@ -161,3 +162,29 @@ def test_http_api_lambda_authorizer_context_is_read() -> None:
         "198.51.100.4",
     )
     assert metering_fields(scope)["route"] == "POST /models/{proxy+}"
+
+
+def test_a_transcription_is_metered_with_its_audio_seconds(tmp_path, capsys) -> None:
+    pytest.importorskip("soundfile")
+    from handlers.app import create_app
+    from handlers.engine import ModelRepository
+    from handlers.settings import Settings
+    from handlers.speech.runtime import load_speech
+    from model_packager import package
+    from tests.speechmodels import encode, save_wav2vec2, speech
+
+    bundle = package(save_wav2vec2(tmp_path / "ctc"), name="tiny-ctc", version="1.0.0", out=tmp_path).directory
+    settings = Settings.load(environ={}, metrics="emf", access_log=True, page=False)
+    app = create_app(ModelRepository([load_speech(bundle, settings)]), settings)
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://local") as client:
+            files = {"file": ("clip.wav", encode(speech(2.5)), "audio/wav")}
+            return await client.post("/v1/audio/transcriptions", data={"model": "tiny-ctc"}, files=files)
+
+    capsys.readouterr()
+    response = asyncio.run(call())
+    assert response.status_code == 200, response.text
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"request_id"' in line]
+    assert len(lines) == 1 and lines[0]["model"] == "tiny-ctc"
+    assert lines[0]["AudioSeconds"] == 2.5 and lines[0]["Requests"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -132,7 +133,7 @@ def lambda_entry(bundles, monkeypatch):
     sys.modules.pop("handlers.lambda_entry", None)
 
 
-def _serve(monkeypatch, bundle, env: dict[str, str]) -> tuple[int, str, dict]:
+def _serve(monkeypatch, bundle, env: dict[str, str]) -> tuple[int, str, dict[str, Any]]:
     """``maaskit serve`` by its CLI, uvicorn.run and the bundle loading replaced: exit code, output, options."""
     import uvicorn
     from typer.testing import CliRunner
@@ -140,7 +141,7 @@ def _serve(monkeypatch, bundle, env: dict[str, str]) -> tuple[int, str, dict]:
     import handlers.server
     from maaskit.cli import app
 
-    captured: dict = {}
+    captured: dict[str, Any] = {}
 
     class _App:
         class state:  # noqa: N801 (stands in for Starlette's app.state)
@@ -228,12 +229,14 @@ def test_only_the_settings_module_reads_maaskit_variables():
             if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         }
         for node in ast.walk(tree):
-            literal = isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
-            if literal and node.value.startswith("MAASKIT_"):
-                readers.append(f"{path.relative_to(handlers)}:{node.lineno} {node.value}")
+            where = f"{path.relative_to(handlers)}:{getattr(node, 'lineno', 0)}"
+            value = node.value if isinstance(node, ast.Constant) and id(node) not in docstrings else None
+            if isinstance(value, str) and value.startswith("MAASKIT_"):
+                readers.append(f"{where} {value}")
             named = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "names"
-            if named and node.attr in variables:
-                readers.append(f"{path.relative_to(handlers)}:{node.lineno} names.{node.attr}")
+            attribute = node.attr if isinstance(node, ast.Attribute) and named else None
+            if attribute in variables:
+                readers.append(f"{where} names.{attribute}")
     # Settings.generation_queue exists: handlers/generation/runtime.py reads it from the settings, then this goes.
     pending = [line for line in readers if line.startswith("generation/runtime.py:") and "GENERATION_QUEUE" in line]
     assert [reader for reader in readers if reader not in pending] == [], (
