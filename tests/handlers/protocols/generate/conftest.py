@@ -7,12 +7,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
 from handlers.app import create_app
 from handlers.engine import ModelRepository
-from handlers.generation.engine import GenerationEngine, GenerationRequest
+from handlers.generation.engine import Event, GenerationEngine, GenerationRequest
 from handlers.generation.runtime import GenerativeRuntime
 from tests.handlers.conftest import LiveServer
 from tests.handlers.generation.conftest import gen_root, gen_runtimes, gen_settings, llama_bundle, qwen_bundle
@@ -21,7 +22,9 @@ __all__ = ["gen_root", "gen_runtimes", "gen_settings", "llama_bundle", "qwen_bun
 
 
 @pytest.fixture(scope="session")
-def mixed_live(gen_runtimes: list[GenerativeRuntime], repository: ModelRepository, gen_settings) -> Iterator[LiveServer]:
+def mixed_live(
+    gen_runtimes: list[GenerativeRuntime], repository: ModelRepository, gen_settings
+) -> Iterator[LiveServer]:
     """tiny-qwen2 (queue of 2), tiny-llama and the tabular iris classifier behind one app."""
     with LiveServer(create_app(ModelRepository([*gen_runtimes, repository.get("iris")]), gen_settings)) as server:
         yield server
@@ -35,7 +38,7 @@ def qwen_engine(gen_runtimes: list[GenerativeRuntime]) -> GenerationEngine:
 class Decoders:
     """Stands in for the engine's tokenizer: every decoded token waits ``delay`` s; token ``fail_at`` raises."""
 
-    def __init__(self, tokenizer: object, delay: float = 0.0, fail_at: int | None = None) -> None:
+    def __init__(self, tokenizer: Any, delay: float = 0.0, fail_at: int | None = None) -> None:
         self.tokenizer, self.delay, self.fail_at = tokenizer, delay, fail_at
 
     def create_stream(self) -> object:
@@ -50,14 +53,14 @@ class Decoders:
                 if outer.fail_at is not None and self.count >= outer.fail_at:
                     raise RuntimeError("the decoder broke")
                 time.sleep(outer.delay)
-                return stream.decode(token)
+                return str(stream.decode(token))
 
         return Decoder()
 
 
 @pytest.fixture
 def slow_or_broken(qwen_engine: GenerationEngine, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """``slow_or_broken(delay=0.02)`` or ``slow_or_broken(fail_at=3)`` on tiny-qwen2's engine (undone after the test)."""
+    """``slow_or_broken(delay=0.02)`` or ``slow_or_broken(fail_at=3)`` on tiny-qwen2's engine (undone after)."""
 
     def apply(delay: float = 0.0, fail_at: int | None = None) -> None:
         monkeypatch.setattr(qwen_engine, "tokenizer", Decoders(qwen_engine.tokenizer, delay, fail_at))
@@ -69,7 +72,11 @@ def slow_or_broken(qwen_engine: GenerationEngine, monkeypatch: pytest.MonkeyPatc
 def held_worker(engine: GenerationEngine) -> Iterator[threading.Event]:
     """The engine's worker busy on a job until the yielded event is set (set on leaving)."""
     release = threading.Event()
-    engine.submit(GenerationRequest([1, 2, 3], 4, temperature=0.0), lambda event: release.wait(30))
+
+    def hold(event: Event) -> None:  # called on the worker thread: holds it on its first event
+        release.wait(30)
+
+    engine.submit(GenerationRequest([1, 2, 3], 4, temperature=0.0), hold)
     deadline = time.monotonic() + 10
     while engine.waiting:
         assert time.monotonic() < deadline, "the worker did not take the blocking job"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ def _post(server: LiveServer, path: str, body: object) -> httpx.Response:
     return httpx.post(server.url + path, json=body, timeout=60)
 
 
-def _events(text: str) -> list[dict]:
+def _events(text: str) -> list[dict[str, Any]]:
     assert text.endswith("\n\n"), text[-80:]
     return [json.loads(block.removeprefix("data: ")) for block in text.strip("\n").split("\n\n")]
 
@@ -99,14 +100,16 @@ def test_failure_after_the_first_byte_is_an_error_event(mixed_live: LiveServer, 
         ({"details": "yes"}, "details"),
     ],
 )
-def test_bad_parameters_are_400_naming_them(mixed_live: LiveServer, parameters: dict, named: str) -> None:
+def test_bad_parameters_are_400_naming_them(mixed_live: LiveServer, parameters: dict[str, Any], named: str) -> None:
     for path in (GENERATE, GENERATE + "_stream"):
         answer = _post(mixed_live, path, {"text_input": "hello", "parameters": parameters})
         assert answer.status_code == 400, answer.text
         assert list(answer.json()) == ["error"] and named in answer.json()["error"]
 
 
-@pytest.mark.parametrize("body", [{"text_input": ""}, {"inputs": "hello"}, ["hello"], {"text_input": "x", "parameters": 3}])
+@pytest.mark.parametrize(
+    "body", [{"text_input": ""}, {"inputs": "hello"}, ["hello"], {"text_input": "x", "parameters": 3}]
+)
 def test_bad_bodies_are_400(mixed_live: LiveServer, body: object) -> None:
     answer = _post(mixed_live, GENERATE, body)
     assert answer.status_code == 400, answer.text

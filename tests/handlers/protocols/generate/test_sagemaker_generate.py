@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ def _invoke(server: LiveServer, body: object, headers: dict[str, str] | None = N
     return httpx.post(server.url + "/invocations", json=body, headers={**QWEN, **(headers or {})}, timeout=60)
 
 
-def _events(text: str) -> list[dict]:
+def _events(text: str) -> list[dict[str, Any]]:
     assert text.endswith("\n\n"), text[-80:]
     return [json.loads(block.removeprefix("data: ")) for block in text.strip("\n").split("\n\n")]
 
@@ -55,10 +56,26 @@ def test_return_full_text_and_details(mixed_live: LiveServer) -> None:
 
 def test_huggingface_hub_default_parameters_are_accepted(mixed_live: LiveServer) -> None:
     """What huggingface_hub's InferenceClient.text_generation sends when the caller sets only max_new_tokens."""
-    parameters = {"best_of": None, "decoder_input_details": False, "details": True, "do_sample": False,
-                  "frequency_penalty": None, "grammar": None, "max_new_tokens": 4, "repetition_penalty": None,
-                  "return_full_text": False, "seed": None, "stop": [], "temperature": None, "top_k": None,
-                  "top_n_tokens": None, "top_p": None, "truncate": None, "typical_p": None, "watermark": False}
+    parameters: dict[str, Any] = {
+        "best_of": None,
+        "decoder_input_details": False,
+        "details": True,
+        "do_sample": False,
+        "frequency_penalty": None,
+        "grammar": None,
+        "max_new_tokens": 4,
+        "repetition_penalty": None,
+        "return_full_text": False,
+        "seed": None,
+        "stop": [],
+        "temperature": None,
+        "top_k": None,
+        "top_n_tokens": None,
+        "top_p": None,
+        "truncate": None,
+        "typical_p": None,
+        "watermark": False,
+    }
     answer = _invoke(mixed_live, {"inputs": "hello", "parameters": parameters})
     assert answer.status_code == 200, answer.text
     assert answer.json()[0]["generated_text"] == _completion(mixed_live, "hello", 4)
@@ -83,7 +100,7 @@ def test_seeded_sampling_repeats(mixed_live: LiveServer) -> None:
         ({"best_of": 2}, "parameters.best_of"),
     ],
 )
-def test_bad_parameters_are_400_naming_them(mixed_live: LiveServer, parameters: dict, named: str) -> None:
+def test_bad_parameters_are_400_naming_them(mixed_live: LiveServer, parameters: dict[str, Any], named: str) -> None:
     answer = _invoke(mixed_live, {"inputs": "hello", "parameters": parameters})
     assert answer.status_code == 400, answer.text
     assert list(answer.json()) == ["error"] and named in answer.json()["error"]
