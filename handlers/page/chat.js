@@ -107,11 +107,9 @@
     if (usage) {
       parts.push("usage: " + usage.prompt_tokens + " prompt + " + usage.completion_tokens + " completion = " +
         usage.total_tokens + " tokens");
-      if (totalMs > firstMs && usage.completion_tokens > 1) {
-        parts.push(((usage.completion_tokens - 1) * 1000 / (totalMs - firstMs)).toFixed(1) + " tokens/s");
-      }
     }
-    if (firstMs !== null) { parts.push("first token after " + Math.round(firstMs) + " ms"); }
+    parts.push((totalMs / 1000).toFixed(2) + " s" + (firstMs === null ? "" : ", first token after " +
+      Math.round(firstMs) + " ms"));
     return parts.join(" · ");
   }
 
