@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bundle import names
-from bundle.errors import BundleFormatError, BundleIntegrityError
+from bundle.errors import BundleError, BundleFormatError, BundleIntegrityError
 from bundle.manifest import TEXT_TASKS, Manifest
 from bundle.reader import Bundle, open_bundle
 
@@ -275,9 +275,15 @@ def load_reference(bundle: Bundle | str | Path) -> Reference:
     """A bundle's reference statistics: its ``reference.json`` (checked against the manifest's sha256), or,
     for a bundle packaged before maaskit recorded them, recomputed from its samples.
 
-    ``bundle`` is an opened bundle or the path of one (opened and verified here).
+    ``bundle`` is an opened bundle or the path of one (opened and verified here). Raises BundleError for a
+    family without references (images, generation, speech).
     """
     opened = bundle if isinstance(bundle, Bundle) else open_bundle(bundle)
+    if not has_reference(opened.manifest):
+        raise BundleError(
+            f"{opened.key} is a {opened.manifest.task} bundle: reference statistics are kept for tensor "
+            "(tabular) and text models only"
+        )
     entry = opened.manifest.files.get(REFERENCE_FILE)
     if entry is None:
         return reference_from_bundle(opened)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bundle import BundleIntegrityError, open_bundle
+from bundle import Bundle, BundleError, BundleIntegrityError, open_bundle
 from bundle.reference import REFERENCE_FILE, load_reference, psi, reference_from_bundle
 from bundle.writer import write_bundle
 from model_packager import package
@@ -86,6 +86,15 @@ def test_a_bundle_without_a_recorded_reference_has_it_recomputed(iris, iris_pipe
     )
     assert REFERENCE_FILE not in open_bundle(older.directory).manifest.files
     assert load_reference(older.archive) == load_reference(packaged)
+
+
+def test_families_without_references_are_told_so(iris, iris_pipeline, tmp_path: Path) -> None:
+    packaged = open_bundle(
+        package(iris_pipeline, name="iris", version="1.0.0", sample=iris[0][:8], out=tmp_path).directory
+    )
+    speech = Bundle(packaged.root, packaged.manifest.model_copy(update={"task": "automatic-speech-recognition"}))
+    with pytest.raises(BundleError, match="tensor .tabular. and text models only"):
+        load_reference(speech)
 
 
 def test_a_text_embedding_bundle_records_lengths_oov_and_centroid(tmp_path: Path) -> None:
