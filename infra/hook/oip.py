@@ -22,10 +22,12 @@ from bundle.judge import RawSamples
 from bundle.manifest import Manifest
 from bundle.wire import DATATYPES, HEADER_LENGTH, datatype_of, decode_bytes, encode_bytes
 
-__all__ = ["BYTES_INPUT", "HeaderedBody", "decode_answer", "request_body"]
+__all__ = ["BYTES_INPUT", "TRANSCRIPT_OUTPUT", "HeaderedBody", "decode_answer", "files_body", "request_body"]
 
 #: Name of the one BYTES input carrying texts or encoded images (the server takes any name for it).
-BYTES_INPUT = {"texts": "text_input", "images": "image"}
+BYTES_INPUT = {"texts": "text_input", "images": "image", "audio": "audio"}
+#: The output holding a speech model's transcripts (one string per file).
+TRANSCRIPT_OUTPUT = "text"
 
 HeaderedBody = tuple[bytes, int]
 """A request body and the length of its JSON header."""
@@ -61,6 +63,16 @@ def request_body(manifest: Manifest, raw: RawSamples) -> HeaderedBody:
     outputs = [{"name": spec.name, "parameters": {"binary_data": True}} for spec in manifest.outputs]
     header = json.dumps({"inputs": inputs, "outputs": outputs}, separators=(",", ":")).encode()
     return header + b"".join(chunks), len(header)
+
+
+def files_body(name: str, files: list[bytes], outputs: list[str]) -> HeaderedBody:
+    """An OIP binary request carrying encoded ``files`` (audio, images) as one BYTES input, asking ``outputs``."""
+    elements = np.empty(len(files), dtype=object)
+    elements[:] = files
+    entry, chunk = _tensor(name, elements, "BYTES")
+    wanted = [{"name": output, "parameters": {"binary_data": True}} for output in outputs]
+    header = json.dumps({"inputs": [entry], "outputs": wanted}, separators=(",", ":")).encode()
+    return header + chunk, len(header)
 
 
 def _header_length(headers: dict[str, Any] | None) -> int | None:

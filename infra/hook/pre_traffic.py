@@ -33,15 +33,22 @@ from bundle.samples import Samples, read_samples
 try:
     from infra.hook.events import proxy_event
     from infra.hook.generative import check_generation
-    from infra.hook.oip import decode_answer, request_body
+    from infra.hook.oip import BYTES_INPUT, TRANSCRIPT_OUTPUT, decode_answer, files_body, request_body
 except ModuleNotFoundError:  # the staged asset: the hook's modules side by side at the top level
     from events import proxy_event  # type: ignore[import-not-found, no-redef]
     from generative import check_generation  # type: ignore[import-not-found, no-redef]
-    from oip import decode_answer, request_body  # type: ignore[import-not-found, no-redef]
+    from oip import (  # type: ignore[import-not-found, no-redef]
+        BYTES_INPUT,
+        TRANSCRIPT_OUTPUT,
+        decode_answer,
+        files_body,
+        request_body,
+    )
 
 __all__ = [
     "HOOK_DIR",
     "HookError",
+    "RemoteRunner",
     "compare",
     "decode_payload",
     "handler",
@@ -165,14 +172,38 @@ def _invoke(client: Any, target: str, event: dict[str, Any]) -> Any:
     return payload
 
 
+class RemoteRunner:
+    """A judge's runner that asks the Lambda version ``target`` through ``client`` (boto3 ``lambda``).
+
+    Called with raw samples, it sends them as OIP infer events (batched under ``limit``); speech bundles'
+    judge calls :meth:`transcribe` instead, which sends each sample file as one binary ``BYTES`` input.
+    """
+
+    def __init__(self, client: Any, target: str, manifest: Manifest, limit: int | None = None) -> None:
+        self.client, self.target, self.manifest, self.limit = client, target, manifest, limit
+
+    def __call__(self, raw: RawSamples) -> dict[str, np.ndarray]:
+        """The new version's outputs for every sample, in order."""
+        payloads = [_invoke(self.client, self.target, event) for event in _events(self.manifest, raw, self.limit)]
+        return _joined([decode_payload(self.manifest, payload) for payload in payloads], raw.count)
+
+    def transcribe(self, files: list[bytes]) -> list[str]:
+        """The new version's transcript of each audio file (one event per file: a file is never split)."""
+        texts: list[str] = []
+        for item in files:
+            body, length = files_body(BYTES_INPUT["audio"], [item], [TRANSCRIPT_OUTPUT])
+            payload = _invoke(self.client, self.target, infer_event(self.manifest.name, body, length))
+            outputs = decode_payload(self.manifest, payload)
+            if TRANSCRIPT_OUTPUT not in outputs:
+                raise HookError(f"the answer has no {TRANSCRIPT_OUTPUT!r} output: {sorted(outputs)}")
+            for text in np.asarray(outputs[TRANSCRIPT_OUTPUT], dtype=object).ravel().tolist():
+                texts.append(text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text))
+        return texts
+
+
 def remote_runner(client: Any, target: str, manifest: Manifest, limit: int | None = None) -> Runner:
-    """A judge's runner that asks the Lambda version ``target`` through ``client`` (boto3 ``lambda``)."""
-
-    def run(raw: RawSamples) -> dict[str, np.ndarray]:
-        payloads = [_invoke(client, target, event) for event in _events(manifest, raw, limit)]
-        return _joined([decode_payload(manifest, payload) for payload in payloads], raw.count)
-
-    return run
+    """A judge's runner that asks the Lambda version ``target`` through ``client`` (see :class:`RemoteRunner`)."""
+    return RemoteRunner(client, target, manifest, limit)
 
 
 def compare(manifest: Manifest, samples: Samples, payloads: list[Any], root: Path = HOOK_DIR) -> list[str]:
