@@ -2,7 +2,7 @@
 
 Run from the repository root (needs the package index, no Docker)::
 
-    python handlers/docker/lock.py gpu lambda
+    python handlers/docker/lock.py gpu lambda lambda-genai
 
 pip resolves each image's direct pins for the image's Python and architectures (manylinux); the
 lock lists every distribution once with the sha256 of each wheel, so ``pip install --require-hashes``
@@ -22,7 +22,12 @@ __all__ = ["IMAGES", "lock"]
 
 HERE = Path(__file__).resolve().parent
 #: Image name -> (Python version of its base image, CPU architectures). onnxruntime-gpu ships x86_64 wheels only.
-IMAGES = {"gpu": ("3.12", ("x86_64",)), "lambda": ("3.11", ("x86_64", "aarch64"))}
+#: ``lambda-genai``: the generative (streaming) functions' layer and image, CPython 3.12 (AL2023).
+IMAGES = {
+    "gpu": ("3.12", ("x86_64",)),
+    "lambda": ("3.11", ("x86_64", "aarch64")),
+    "lambda-genai": ("3.12", ("x86_64", "aarch64")),
+}
 
 
 def _resolve(requirements: Path, python: str, arch: str) -> list[tuple[str, str, str]]:
