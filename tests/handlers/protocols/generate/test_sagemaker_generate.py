@@ -231,3 +231,17 @@ def test_other_models_keep_their_invocations(mixed_live: LiveServer) -> None:
 def test_not_acceptable_accept_is_406(mixed_live: LiveServer) -> None:
     answer = _invoke(mixed_live, {"inputs": "hi"}, {"Accept": "text/csv"})
     assert answer.status_code == 406 and "text/event-stream" in answer.json()["error"]
+
+
+def test_huggingface_hub_client_reads_the_answers(mixed_live: LiveServer) -> None:
+    """huggingface_hub's InferenceClient, pointed at /invocations as at a TGI server, whole and streamed."""
+    from huggingface_hub import InferenceClient
+
+    client = InferenceClient(model=mixed_live.url + "/invocations", headers=QWEN, timeout=60)
+    whole = client.text_generation("the cat sat", max_new_tokens=8, do_sample=False, details=True)
+    expected = _completion(mixed_live, "the cat sat", 8)
+    assert whole.generated_text == expected and whole.details.generated_tokens <= 8
+    pieces = list(client.text_generation("the cat sat", max_new_tokens=8, do_sample=False, stream=True))
+    assert "".join(pieces) == expected
+    outputs = list(client.text_generation("the cat sat", max_new_tokens=8, stream=True, details=True))
+    assert outputs[-1].generated_text == expected and outputs[-1].details.finish_reason in {"length", "eos_token"}
