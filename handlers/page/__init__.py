@@ -108,5 +108,6 @@ class PageMiddleware:
             )
             return HTMLResponse(body, status_code=404, headers=_headers(nonce))
         base = str(request.base_url).rstrip("/")
-        html = model_page(view, snippets(base, view), metrics_on=self.metrics is not None, nonce=nonce)
+        found = snippets(base, view)
+        html = model_page(view, found, metrics_on=self.metrics is not None, nonce=nonce, base=base)
         return HTMLResponse(html, headers=_headers(nonce))

@@ -168,18 +168,23 @@ def _image_picker(view: ModelView) -> str:
     )
 
 
-def _snippets(found: list[Snippet]) -> str:
+def _snippets(found: list[Snippet], base: str) -> str:
     tabs = "".join(
         f'<details class="snippet" data-key="{_e(s.key)}"><summary>{_e(s.label)}</summary>'
         f'<button type="button" class="copy">Copy</button><pre><code class="language-{_e(s.language)}">'
         f"{_e(s.code)}</code></pre></details>"
         for s in found
     )
-    return f"<section><h2>Copy the call</h2>{tabs}</section>"
+    # data-base: the URL the snippets were written with; page.js puts the browser's own base in its place
+    # where they differ (an API Gateway stage or a custom domain's base path the server does not see).
+    return f'<section id="calls" data-base="{_e(base)}"><h2>Copy the call</h2>{tabs}</section>'
 
 
-def model_page(view: ModelView, found: list[Snippet], *, metrics_on: bool, nonce: str) -> str:
-    """``/models/{name}``: signature, versions, parity, provenance, latency chart, try-it form and snippets."""
+def model_page(view: ModelView, found: list[Snippet], *, metrics_on: bool, nonce: str, base: str = "") -> str:
+    """``/models/{name}``: signature, versions, parity, provenance, latency chart, try-it form and snippets.
+
+    ``base``: the server's URL the snippets were written with (scheme, host, any root path; no slash).
+    """
     shown = view.shown
     stats = [v.stats for v in view.versions if v.stats is not None]
     chart = latency_chart(stats) if metrics_on else (
@@ -192,7 +197,7 @@ def model_page(view: ModelView, found: list[Snippet], *, metrics_on: bool, nonce
         + _versions(view)
         + f"<section><h2>Latency and throughput</h2>{chart}</section>"
         + _try_it(view)
-        + _snippets(found)
+        + _snippets(found, base)
         + _evidence(shown.manifest)
         + _provenance(shown)
         + f'<script type="application/json" id="page-data">{_script_json({"model": view.name})}</script>'

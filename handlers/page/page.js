@@ -51,6 +51,23 @@
       reader.readAsDataURL(file);
     });
   }
+  // The snippets carry the URL the server saw. Behind an API Gateway stage (/prod) or a custom domain's base
+  // path, the browser's URL has a prefix the server never sees: write the page's own base in its place.
+  var calls = document.getElementById("calls");
+  var data = document.getElementById("page-data");
+  if (calls && data) {
+    var written = calls.getAttribute("data-base") || "";
+    var suffix = "/models/" + encodeURIComponent(JSON.parse(data.textContent).model);
+    var path = window.location.pathname.replace(/\/+$/, "");
+    if (written && path.slice(-suffix.length) === suffix) {
+      var actual = window.location.origin + path.slice(0, path.length - suffix.length);
+      if (actual !== written) {
+        calls.querySelectorAll("code").forEach(function (code) {
+          code.textContent = code.textContent.split(written).join(actual);  // text only: never parsed as HTML
+        });
+      }
+    }
+  }
   document.querySelectorAll("button.copy").forEach(function (button) {
     button.addEventListener("click", function () {
       var code = button.parentElement.querySelector("code").textContent;

@@ -225,3 +225,50 @@ def test_sagemaker_snippet_streams_from_invocations(chat_server) -> None:
     )
     assert whole.status_code == 200, whole.text
     assert printed == whole.json()[0]["generated_text"] + "\n"  # greedy: the stream spelled the same answer
+
+
+class _Stage:
+    """API Gateway's stage, emulated: browsers' URLs start with ``/prod``; the app sees paths without it and
+    no root path, as Mangum hands them over. Anything outside the stage is API Gateway's 403."""
+
+    def __init__(self, app: Any, stage: str = "/prod") -> None:
+        self.app = app
+        self.stage = stage
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            if not scope["path"].startswith(self.stage + "/"):
+                body = b'{"message": "Missing Authentication Token"}'
+                await send(
+                    {"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"application/json")]}
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+            scope = {**scope, "path": scope["path"][len(self.stage) :], "raw_path": None}
+        await self.app(scope, receive, send)
+
+
+def test_behind_a_stage_path_the_chat_streams_and_the_snippets_name_the_stage(chat_runtime, tmp_path: Path) -> None:
+    from handlers.app import create_app
+    from handlers.engine import ModelRepository
+    from handlers.settings import Settings
+    from tests.handlers.conftest import LiveServer
+
+    settings = Settings.load(environ={}, access_log=False, metrics="none")
+    with (
+        LiveServer(_Stage(create_app(ModelRepository([chat_runtime]), settings))) as server,
+        chromium_page(tmp_path / "profile") as page,
+    ):
+        errors = _console_errors(page)
+        page.goto(f"{server.url}/prod/models/{MODEL}")
+        page.fill("#chat-max-tokens", "6")
+        page.click("#chat-send")
+        expect(page.locator("#chat-status")).to_contain_text("finish_reason", timeout=60_000)
+        assert page.inner_text(".turn.assistant .content").strip()
+        code = page.locator('details.snippet[data-key="openai"] code').text_content() or ""
+        assert f"base_url='{server.url}/prod/models/{MODEL}/v1'" in code, code
+        assert f"{server.url}/prod/models/{MODEL}/v1/chat/completions" in (
+            page.locator('details.snippet[data-key="curl"] code').text_content() or ""
+        )
+        assert errors == [], errors
+        assert _run([sys.executable, "-"], code).strip()  # the snippet as the browser shows it reaches the model
