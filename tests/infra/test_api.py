@@ -145,7 +145,7 @@ def test_speech_uploads_are_binary_media_types_and_reach_lambda_intact():
     # would be decoded as UTF-8 on the way and a WAV's non-UTF-8 bytes lost).
     seen: list[tuple[bool, str]] = []
 
-    def model(event: dict, context: object) -> dict:
+    def model(event: dict[str, Any], context: object) -> dict[str, Any]:
         body = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode()
         seen.append((event["isBase64Encoded"], hashlib.sha256(body).hexdigest()))
         return {"statusCode": 200, "body": "{}"}
@@ -158,7 +158,7 @@ def test_speech_uploads_are_binary_media_types_and_reach_lambda_intact():
         code=lambda_.Code.from_inline("def handler(e, c):\n    return {}\n"),
     )  # fmt: skip
     ModelApi(stack, "Api", ModelApiProps(stage="dev", lambda_models={"whisper": function}))
-    api = EmulatedApi("dev", routes_of(Template.from_stack(stack).to_json()), {"whisper": model}, {})
+    api = EmulatedApi("dev", routes_of(dict(Template.from_stack(stack).to_json())), {"whisper": model}, {})
     wav = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\xff\xfe\x00\x80"
     with httpx.Client(transport=api, base_url="https://api.example/dev") as http:
         http.post("/models/whisper/invocations", content=wav, headers={"Content-Type": "audio/wav"})

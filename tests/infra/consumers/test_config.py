@@ -59,7 +59,7 @@ def test_bad_values_say_what_to_do() -> None:
 POOL = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Abc123"
 
 
-def _deploy(**top: object) -> dict:
+def _deploy(**top: object) -> dict[str, object]:
     endpoints = top.pop("endpoints", [{"name": "iris", "bundle": "b"}])
     return {"endpoints": endpoints, **top}
 
@@ -122,7 +122,9 @@ def test_logs_audit_and_drift_settings() -> None:
     config = parse_config(
         _deploy(logs={"kms": key}, audit={"cloudtrail_data_events": True}, drift={"schedule": "cron(0 3 * * ? *)"})
     )
-    assert config.logs.kms == key and config.audit.cloudtrail_data_events and config.drift.schedule.startswith("cron")
+    assert (
+        config.logs.kms == key and config.audit.cloudtrail_data_events and str(config.drift.schedule).startswith("cron")
+    )
     assert parse_config(_deploy(drift={"schedule": None})).drift.schedule is None
     with pytest.raises(ConfigError, match=r"logs.kms: .*must be true, false or a KMS key ARN"):
         parse_config(_deploy(logs={"kms": "alias/mine"}))

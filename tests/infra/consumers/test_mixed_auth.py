@@ -60,7 +60,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     report = outdir / "validation-report.json"
     violations = json.loads(report.read_text()).get("pluginReports", []) if report.is_file() else []
     assert all(not plugin.get("violations") for plugin in violations), violations
-    return assembly.get_stack_by_name(stack.stack_name).template
+    template: dict[str, Any] = assembly.get_stack_by_name(stack.stack_name).template
+    return template
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,10 @@ def test_each_models_routes_carry_its_own_auth(template: dict[str, Any]) -> None
 def test_a_consumer_key_reaches_the_keys_model_and_not_the_iam_one(api: KeyedApi) -> None:
     key = create_key(session(), "dev", "acme", "standard").value
     client = openai.OpenAI(
-        base_url=f"{BASE}/models/embedder/v1", api_key=key, http_client=httpx.Client(transport=api), max_retries=0
+        base_url=f"{BASE}/models/embedder/v1",
+        api_key=key,
+        http_client=httpx.Client(transport=api),  # type: ignore[arg-type]
+        max_retries=0,
     )
     assert len(client.embeddings.create(model="embedder", input="hello").data) == 1
     with httpx.Client(transport=api, base_url=BASE) as http:

@@ -33,7 +33,8 @@ KEY = "capture/iris/maaskit-dev-iris/primary/2026/12/06/10/10-00-00-000-0b6b3f0e
 
 
 def _lines() -> list[dict[str, Any]]:
-    return json.loads((EVENTS / "sagemaker_capture_iris.json").read_text())["lines"]
+    lines: list[dict[str, Any]] = json.loads((EVENTS / "sagemaker_capture_iris.json").read_text())["lines"]
+    return lines
 
 
 def _shifted(line: dict[str, Any], column: int, by: float) -> dict[str, Any]:
