@@ -240,8 +240,11 @@ def test_huggingface_hub_client_reads_the_answers(mixed_live: LiveServer) -> Non
     client = InferenceClient(model=mixed_live.url + "/invocations", headers=QWEN, timeout=60)
     whole = client.text_generation("the cat sat", max_new_tokens=8, do_sample=False, details=True)
     expected = _completion(mixed_live, "the cat sat", 8)
-    assert whole.generated_text == expected and whole.details.generated_tokens <= 8
+    assert whole.generated_text == expected
+    assert whole.details is not None and whole.details.generated_tokens <= 8
     pieces = list(client.text_generation("the cat sat", max_new_tokens=8, do_sample=False, stream=True))
     assert "".join(pieces) == expected
     outputs = list(client.text_generation("the cat sat", max_new_tokens=8, stream=True, details=True))
-    assert outputs[-1].generated_text == expected and outputs[-1].details.finish_reason in {"length", "eos_token"}
+    last = outputs[-1]
+    assert last.generated_text == expected
+    assert last.details is not None and last.details.finish_reason in {"length", "eos_token"}
