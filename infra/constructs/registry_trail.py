@@ -1,6 +1,6 @@
 """CloudTrail data events of the model registry (``audit.cloudtrail_data_events`` in the deploy file).
 
-A single-region trail ``maaskit-<stage>-registry`` with no management events and one S3 data-event
+A trail ``maaskit-<stage>-registry`` with no management events and one S3 data-event
 selector: every object-level read and write of the registry bucket (``GetObject``, ``PutObject``,
 ``DeleteObject``, ...) with the caller, source IP and time. Its log files go to a bucket of their own:
 SSE-KMS with the trail's key (rotation on), versioned, TLS only, public access blocked, server access
@@ -69,8 +69,11 @@ class RegistryTrail(Construct):
             bucket=self.bucket,
             encryption_key=self.key,
             enable_file_validation=True,
-            is_multi_region_trail=False,
-            include_global_service_events=False,
+            # Multi-region (checkov CKV_AWS_67) costs nothing more: no management events are selected, and the
+            # one data-event selector matches the registry bucket alone. CloudTrail requires global service
+            # events on a multi-region trail; they are management events, so none are recorded either.
+            is_multi_region_trail=True,
+            include_global_service_events=True,
             management_events=cloudtrail.ReadWriteType.NONE,
             send_to_cloud_watch_logs=False,
         )
