@@ -1,6 +1,7 @@
 // The chat box of a generative model: POST models/<name>/v1/chat/completions with stream: true, relative to
 // the page (so it works at any API Gateway stage path), server-sent events read from the fetch body as they
-// arrive. Stop aborts the fetch; the server stops generating when the connection closes.
+// arrive. Stop aborts the fetch; the server stops generating when the connection closes. A model without a
+// chat template (data-mode="completion") completes each prompt on its own through /v1/completions.
 (function () {
   "use strict";
   var form = document.getElementById("chat-form");
@@ -15,7 +16,8 @@
   var clear = document.getElementById("chat-clear");
   var status = document.getElementById("chat-status");
   var errorBox = document.getElementById("chat-error");
-  var url = window.location.pathname.replace(/\/+$/, "") + "/v1/chat/completions";
+  var chat = form.getAttribute("data-mode") !== "completion";
+  var url = window.location.pathname.replace(/\/+$/, "") + (chat ? "/v1/chat/completions" : "/v1/completions");
   var model = form.getAttribute("data-model");
   var history = [];  // the turns the model answered: sent again with the next message
   var controller = null;
@@ -25,7 +27,7 @@
     item.className = "turn " + role;
     var who = document.createElement("span");
     who.className = "role";
-    who.textContent = role === "user" ? "You" : "Assistant";
+    who.textContent = role === "user" ? (chat ? "You" : "Prompt") : (chat ? "Assistant" : "Continuation");
     var content = document.createElement("div");
     content.className = "content";
     content.textContent = text;  // textContent: model output is never parsed as HTML
@@ -92,11 +94,15 @@
   }
 
   function request(text) {
-    var messages = [];
-    if (system.value.trim()) { messages.push({ role: "system", content: system.value }); }
-    history.forEach(function (message) { messages.push(message); });
-    messages.push({ role: "user", content: text });
-    var body = { model: model, messages: messages, stream: true, stream_options: { include_usage: true } };
+    var body = { model: model, stream: true, stream_options: { include_usage: true } };
+    if (chat) {
+      body.messages = [];
+      if (system && system.value.trim()) { body.messages.push({ role: "system", content: system.value }); }
+      history.forEach(function (message) { body.messages.push(message); });
+      body.messages.push({ role: "user", content: text });
+    } else {
+      body.prompt = text;
+    }
     if (temperature.value !== "") { body.temperature = Number(temperature.value); }
     if (maxTokens.value !== "") { body.max_tokens = Number(maxTokens.value); }
     return body;
@@ -133,7 +139,9 @@
     var started = performance.now();
     var first = null;
     controller = new AbortController();
+    var focused = document.activeElement === send;
     busy(true);
+    if (focused) { stop.focus(); }  // the keyboard stays on a button that does something
     status.textContent = "Waiting for the first token…";
     fetch(url, {
       method: "POST",
@@ -157,10 +165,10 @@
         if (chunk.error !== undefined) { failure = describe(chunk); return; }
         if (chunk.usage) { usage = chunk.usage; }
         (chunk.choices || []).forEach(function (choice) {
-          var delta = choice.delta || {};
-          if (typeof delta.content === "string" && delta.content) {
+          var piece = chat ? (choice.delta || {}).content : choice.text;
+          if (typeof piece === "string" && piece) {
             if (first === null) { first = performance.now() - started; }
-            received += delta.content;
+            received += piece;
             content.textContent = received;
           }
           if (choice.finish_reason) { finish = choice.finish_reason; }
@@ -175,11 +183,13 @@
       var stopped = error && error.name === "AbortError";
       controller = null;
       busy(false);
+      if (document.activeElement === stop || document.activeElement === send || !document.activeElement ||
+          document.activeElement === document.body) { input.focus(); }  // ready for the next message
       answered.classList.remove("streaming");
       if (stopped) {
         answered.classList.add("stopped");
         answered.setAttribute("data-finish-reason", "stopped");
-        history.push({ role: "user", content: text }, { role: "assistant", content: received });
+        remember(text, received);
         status.textContent = "Stopped by you after " + received.length + " characters: the server stopped generating.";
         return;
       }
@@ -195,10 +205,14 @@
         return;
       }
       answered.setAttribute("data-finish-reason", finish);
-      history.push({ role: "user", content: text }, { role: "assistant", content: received });
+      remember(text, received);
       status.textContent = summary(finish, usage, first, performance.now() - started);
     }
   });
+
+  function remember(text, answer) {
+    if (chat) { history.push({ role: "user", content: text }, { role: "assistant", content: answer }); }
+  }
 
   stop.addEventListener("click", function () {
     if (controller) { controller.abort(); }

@@ -34,19 +34,35 @@ def _sample(view: ModelView) -> ChatSample:
 
 
 def chat_box(view: ModelView) -> str:
-    """The "try it" section: system prompt, conversation log, message, temperature, max tokens, Send and Stop."""
+    """The "try it" section: system prompt, conversation log, message, temperature, max tokens, Send and Stop.
+
+    A base model without a chat template completes prompts instead (``/v1/completions``, one prompt at a time).
+    """
     chat = _sample(view)
-    route = f"POST models/{view.name}/v1/chat/completions"
-    return f"""<section id="try"><h2>Try it: chat</h2>
-<p>The conversation goes to <code>{_e(route)}</code> with <code>stream: true</code>; the answer appears as it
-is generated. <strong>Stop</strong> ends the request and the server stops generating.</p>
-<form id="chat-form" data-model="{_e(view.name)}">
-<label for="chat-system">System prompt (optional)</label>
-<textarea id="chat-system" name="system" rows="2" spellcheck="false">{_e(chat.system)}</textarea>
+    if chat.has_template:
+        title, route, mode = "chat", f"POST models/{view.name}/v1/chat/completions", "chat"
+        intro = f"""<p>The conversation goes to <code>{_e(route)}</code> with <code>stream: true</code>; the answer
+appears as it is generated. <strong>Stop</strong> ends the request and the server stops generating.</p>"""
+        system = f"""<label for="chat-system">System prompt (optional)</label>
+<textarea id="chat-system" name="system" rows="2" spellcheck="false">{_e(chat.system)}</textarea>"""
+        label, hint = "Your message", "Ctrl+Enter sends. Earlier turns are sent with each message."
+        clear = "New conversation"
+    else:
+        title, route, mode = "complete a prompt", f"POST models/{view.name}/v1/completions", "completion"
+        intro = f"""<p>This model has no chat template: the prompt goes to <code>{_e(route)}</code> with
+<code>stream: true</code> and the continuation appears as it is generated. <strong>Stop</strong> ends the request
+and the server stops generating.</p>"""
+        system = ""
+        label, hint = "Prompt", "Ctrl+Enter sends. Each prompt is completed on its own."
+        clear = "Clear"
+    return f"""<section id="try"><h2>Try it: {title}</h2>
+{intro}
+<form id="chat-form" data-model="{_e(view.name)}" data-mode="{mode}">
+{system}
 <div id="chat-log" class="chat-log" role="log" aria-live="polite" aria-label="Conversation" aria-busy="false"></div>
-<label for="chat-input">Your message</label>
+<label for="chat-input">{label}</label>
 <textarea id="chat-input" name="message" rows="3" aria-describedby="chat-hint">{_e(chat.user)}</textarea>
-<p id="chat-hint" class="muted">Ctrl+Enter sends. Earlier turns are sent with each message.</p>
+<p id="chat-hint" class="muted">{hint}</p>
 <div class="controls">
 <label for="chat-temperature">Temperature <span class="muted">(0: greedy)</span></label>
 <input type="number" id="chat-temperature" name="temperature" min="0" max="2" step="0.1"
@@ -57,7 +73,7 @@ is generated. <strong>Stop</strong> ends the request and the server stops genera
 </div>
 <button type="submit" id="chat-send">Send</button>
 <button type="button" id="chat-stop" class="secondary" disabled>Stop</button>
-<button type="button" id="chat-clear" class="secondary">New conversation</button>
+<button type="button" id="chat-clear" class="secondary">{clear}</button>
 </form>
 <p id="chat-status" class="muted" role="status"></p>
 <pre id="chat-error" class="error" role="alert" hidden></pre>
@@ -69,11 +85,14 @@ def _compact(value: Any) -> str:
 
 
 def _curl(base: str, view: ModelView, chat: ChatSample) -> str:
-    body = {"model": view.name, "messages": chat.messages, "stream": True, "max_tokens": _tokens(chat)}
+    ask: dict[str, Any] = {"model": view.name}
+    ask.update({"messages": chat.messages} if chat.has_template else {"prompt": chat.prompt})
+    ask.update(stream=True, max_tokens=_tokens(chat))
+    route = "chat/completions" if chat.has_template else "completions"
     return (
-        f"curl -sS -N {shlex.quote(f'{base}/models/{view.name}/v1/chat/completions')} \\\n"
+        f"curl -sS -N {shlex.quote(f'{base}/models/{view.name}/v1/{route}')} \\\n"
         "  -H 'Content-Type: application/json' \\\n"
-        f"  -d {shlex.quote(_compact(body))}"
+        f"  -d {shlex.quote(_compact(ask))}"
     )
 
 
@@ -82,6 +101,12 @@ def _tokens(chat: ChatSample) -> int:
 
 
 def _openai(base: str, view: ModelView, chat: ChatSample) -> str:
+    if chat.has_template:
+        call = f"client.chat.completions.create(\n    model={view.name!r},\n    messages={_compact(chat.messages)},\n"
+        text = 'chunk.choices[0].delta.content or ""'
+    else:
+        call = f"client.completions.create(\n    model={view.name!r},\n    prompt={json.dumps(chat.prompt)},\n"
+        text = "chunk.choices[0].text"
     return (
         "import os\n\n"
         "from openai import OpenAI\n\n"
@@ -89,15 +114,13 @@ def _openai(base: str, view: ModelView, chat: ChatSample) -> str:
         f"    base_url={f'{base}/models/{view.name}/v1'!r},\n"
         f'    api_key=os.environ.get("{API_KEY}", "unused-by-maaskit-serve"),  # your key where the API asks one\n'
         ")\n"
-        "stream = client.chat.completions.create(\n"
-        f"    model={view.name!r},\n"
-        f"    messages={_compact(chat.messages)},\n"
+        f"stream = {call}"
         f"    max_tokens={_tokens(chat)},\n"
         "    stream=True,\n"
         ")\n"
         "for chunk in stream:\n"
         "    if chunk.choices:\n"
-        '        print(chunk.choices[0].delta.content or "", end="", flush=True)\n'
+        f'        print({text}, end="", flush=True)\n'
         "print()"
     )
 

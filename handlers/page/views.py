@@ -80,6 +80,8 @@ class ChatSample:
     """Prefilled ``max_tokens``: :data:`CHAT_MAX_TOKENS`, or the bundle's cap when lower."""
     max_tokens_cap: int
     """The most new tokens the bundle allows per answer."""
+    has_template: bool = True
+    """False for a base model without a chat template: it completes prompts (``/v1/completions``) instead."""
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -174,12 +176,16 @@ def chat_sample(runtime: ModelRuntime) -> ChatSample:
     samples = runtime.bundle.samples()
     prompts = [json.loads(str(text)) for text in np.asarray(samples.inputs.get("prompt", [])).tolist()]
     conversations = [found for found in map(_conversation, prompts) if found is not None]
-    system, user = conversations[0] if conversations else ("", _DEFAULT_QUESTION)
     plain = [str(p["prompt"]) for p in prompts if isinstance(p, dict) and isinstance(p.get("prompt"), str)]
+    plain += [p for p in prompts if isinstance(p, str)]
+    has_template = spec.chat_template_file is not None
+    system, user = conversations[0] if conversations and has_template else ("", plain[0] if plain else "")
+    user = user or _DEFAULT_QUESTION
     return ChatSample(
         system=system,
         user=user,
         prompt=plain[0] if plain else user,
+        has_template=has_template,
         temperature=spec.defaults.temperature,
         max_tokens=min(CHAT_MAX_TOKENS, spec.max_new_tokens),
         max_tokens_cap=spec.max_new_tokens,

@@ -76,3 +76,28 @@ def speech_server(tmp_path_factory: pytest.TempPathFactory):
     settings = Settings.load(environ={}, access_log=False, metrics="none")
     with LiveServer(create_app(ModelRepository.load(settings, [bundle.directory]), settings)) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def base_model_server(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny generative model without a chat template (a base model): it completes prompts only."""
+    import json
+
+    from model_packager import package
+    from tests.genmodels import save_qwen2
+
+    work = tmp_path_factory.mktemp("page-base")
+    folder = save_qwen2(work / "folder")
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    bundle = package(folder, name="tiny-base", version="1.0.0", out=work / "bundles").directory
+    settings = Settings.load(environ={}, access_log=False, metrics="none")
+    repository = ModelRepository.load(settings, [bundle])
+    with LiveServer(create_app(repository, settings)) as server:
+        yield server
+    for runtime in repository:
+        close = getattr(runtime, "close", None)
+        if close is not None:
+            close()

@@ -272,3 +272,31 @@ def test_behind_a_stage_path_the_chat_streams_and_the_snippets_name_the_stage(ch
         )
         assert errors == [], errors
         assert _run([sys.executable, "-"], code).strip()  # the snippet as the browser shows it reaches the model
+
+
+def test_a_model_without_a_chat_template_completes_prompts(base_model_server, tmp_path: Path) -> None:
+    page_html = httpx.get(f"{base_model_server.url}/models/tiny-base", headers={"Accept": "text/html"}, timeout=30)
+    assert 'data-mode="completion"' in page_html.text and 'id="chat-system"' not in page_html.text
+    with chromium_page(tmp_path / "profile") as page:
+        errors = _console_errors(page)
+        page.goto(f"{base_model_server.url}/models/tiny-base")
+        page.fill("#chat-input", "once upon a time")
+        page.fill("#chat-temperature", "0")
+        page.fill("#chat-max-tokens", "8")
+        page.click("#chat-send")
+        expect(page.locator("#chat-status")).to_contain_text("finish_reason", timeout=60_000)
+        shown = page.inner_text(".turn.assistant .content")
+        body = {"model": "tiny-base", "prompt": "once upon a time", "temperature": 0, "max_tokens": 8}
+        url = f"{base_model_server.url}/models/tiny-base/v1/completions"
+        whole = httpx.post(url, json=body, timeout=60).json()
+        assert shown.strip() and shown.strip() == whole["choices"][0]["text"].strip()
+        assert page.inner_text(".turn.user .role") == "Prompt"
+        assert errors == [], errors
+
+    parser = _Snippets()
+    parser.feed(page_html.text)
+    assert "/v1/completions" in parser.found["curl"] and "completions.create(" in parser.found["openai"]
+    assert "chat" not in parser.found["openai"]
+    assert _run([sys.executable, "-"], parser.found["openai"]).strip()
+    if shutil.which("curl") is not None:
+        assert _run(["bash", "-c", parser.found["curl"]]).rstrip().endswith("data: [DONE]")
