@@ -73,6 +73,10 @@ def _shape(shape: list[int | None]) -> str:
     return "[" + ", ".join("?" if axis is None else str(axis) for axis in shape) + "]"
 
 
+#: Tasks whose graph is not called with tensors, and what their callers send instead.
+_RAW_TASKS = {"text-generation": "text (a conversation or a prompt)", "automatic-speech-recognition": "audio files"}
+
+
 def _signature(manifest: Manifest) -> str:
     def rows(specs: list[Any], kind: str) -> list[list[str]]:
         return [[_e(kind), f"<code>{_e(s.name)}</code>", _e(s.dtype), _e(_shape(s.shape))] for s in specs]
@@ -81,7 +85,13 @@ def _signature(manifest: Manifest) -> str:
     labels = ""
     if manifest.labels:
         labels = "<p>Labels: " + ", ".join(f"<code>{_e(label)}</code>" for label in manifest.labels) + "</p>"
-    return f"<section><h2>Signature</h2>{table}{labels}</section>"
+    note = ""
+    if manifest.task in _RAW_TASKS:
+        note = (
+            '<p class="muted">The graph as exported: the server feeds these tensors itself. Send '
+            f"{_RAW_TASKS[manifest.task]} to the routes below.</p>"
+        )
+    return f"<section><h2>Signature</h2>{table}{labels}{note}</section>"
 
 
 def _parity(title: str, report: ParityReport) -> str:
