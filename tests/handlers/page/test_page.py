@@ -86,3 +86,24 @@ def test_off_on_lambda_unless_the_deploy_file_enables_it(page_bundles, monkeypat
     assert default_settings({}).page is False
     assert default_settings({"MAASKIT_PAGE": "true"}).page is True
     assert Settings.load(environ={}).page is True  # maaskit serve and the SageMaker container
+
+
+@pytest.mark.parametrize(
+    ("prompt", "found"),
+    [
+        ({"messages": [{"role": "user", "content": "Hi"}]}, ("", "Hi")),
+        (
+            {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]},
+            ("Be brief.", "Hi"),
+        ),
+        ({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}, None),
+        ({"messages": [{"role": "system", "content": "Be brief."}]}, None),
+        ({"messages": []}, None),
+        ({"prompt": "Once upon a time"}, None),
+        ("a bare string", None),
+    ],
+)
+def test_the_chat_box_starts_from_a_sample_conversation_without_answers(prompt: object, found: object) -> None:
+    from handlers.page.views import _conversation
+
+    assert _conversation(prompt) == found
