@@ -89,6 +89,7 @@ Task = Literal[
     "image-classification",
     "text-generation",
     "automatic-speech-recognition",
+    "audio-classification",
 ]
 #: Tasks whose bundles take raw text (and carry a ``text`` TextSpec).
 TEXT_TASKS: frozenset[str] = frozenset({"feature-extraction", "text-classification", "token-classification"})

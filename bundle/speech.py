@@ -10,6 +10,13 @@ cross-attention keys and values) and decoder with its self-attention cache (``de
 Its samples (``samples.npz``) are audio files with their transcripts: ``input/audio_bytes`` and
 ``input/audio_lengths`` (the encoded files, zero-padded rows) and ``output/transcript`` (what the
 original model transcribed greedily). :func:`bundle.parity_speech.reproduces_speech` judges them.
+
+An audio classifier (task ``audio-classification``: wav2vec2, HuBERT, WavLM ``*ForSequenceClassification``)
+is one graph, ``input_values`` [batch, samples] -> ``logits``, softmax ``scores`` [batch, labels] and the
+``label`` index; the manifest's ``labels`` are the config's ``id2label``, and its ``speech`` section (kind
+``classifier``) says how a file becomes ``input_values``. Its samples are tensors: the sample files decoded
+and normalised (cut to the shortest, so they form one batch) with transformers' outputs for them, judged
+by the element-wise rule with label agreement (:func:`bundle.parity.reproduces`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AUDIO_BYTES_KEY",
+    "AUDIO_CLASSIFICATION_TASK",
     "AUDIO_LENGTHS_KEY",
     "SPEECH_TASK",
     "TRANSCRIPT_KEY",
@@ -35,6 +43,8 @@ __all__ = [
 
 #: The manifest ``task`` of speech bundles.
 SPEECH_TASK = "automatic-speech-recognition"
+#: The manifest ``task`` of audio classifiers (the Hugging Face pipeline's name).
+AUDIO_CLASSIFICATION_TASK = "audio-classification"
 #: samples.npz keys: the encoded audio files (uint8 rows, zero-padded), their lengths, the transcripts.
 AUDIO_BYTES_KEY = "audio_bytes"
 AUDIO_LENGTHS_KEY = "audio_lengths"
@@ -135,12 +145,14 @@ class SpeechParity(_Strict):
     """Whisper: teacher-forced decoder logits (through the cache) on transformers' own greedy tokens."""
     decoder_logits_tolerance: float | None = None
     transcript_agreement: float = Field(ge=0.0, le=1.0)
-    """Share of samples whose transcript equals transformers' exactly."""
+    """Share of samples whose transcript equals transformers' exactly (classifiers: whose top label does)."""
     word_error_rate: float = Field(ge=0.0)
     """Word error rate of the bundle's transcripts against transformers' (all samples together)."""
     max_word_error_rate: float = Field(ge=0.0)
     """The bound the gate used (0 for fp32: the transcripts must be equal); every later judgement uses it."""
     passed: bool
+    label_agreement: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Classifiers: share of sample files whose top label equals transformers'."""
 
 
 class SpeechSpec(_Strict):
@@ -148,7 +160,8 @@ class SpeechSpec(_Strict):
 
     architecture: str
     model_type: str
-    kind: Literal["ctc", "whisper"]
+    kind: Literal["ctc", "whisper", "classifier"]
+    """``classifier``: an audio classifier (task ``audio-classification``), one graph over the waveform."""
     precision: Literal["fp32", "int8"] = "fp32"
     features: FeatureSpec
     ctc: CTCSpec | None = None

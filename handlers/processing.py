@@ -75,6 +75,15 @@ def _speech_processor(bundle: Bundle) -> Processor:
 PROCESSORS["automatic-speech-recognition"] = _speech_processor
 
 
+def _audio_classifier_processor(bundle: Bundle) -> Processor:
+    from handlers.speech.classifier import AudioClassifierProcessor  # decodes audio only for audio classifiers
+
+    return AudioClassifierProcessor(bundle)
+
+
+PROCESSORS["audio-classification"] = _audio_classifier_processor
+
+
 def processor_for(bundle: Bundle) -> Processor:
     """The processor for a loaded bundle: the one registered for its task, else plain tensors.
 

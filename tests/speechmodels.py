@@ -1,6 +1,8 @@
 """Tiny speech models and synthetic audio for tests, built from configs with random weights (nothing is downloaded).
 
-``save_wav2vec2(dir)`` writes a wav2vec2 CTC folder (character ``vocab.json``); ``save_whisper(dir)`` a
+``save_wav2vec2(dir)`` writes a wav2vec2 CTC folder (character ``vocab.json``), ``save_hubert`` and
+``save_wavlm`` the same for HuBERT and WavLM, ``save_audio_classifier(dir, family)`` a 3-label
+``*ForSequenceClassification`` audio classifier; ``save_whisper(dir)`` a
 Whisper folder (d_model 64, 2+2 layers, 4 heads; a byte-level BPE tokenizer with Whisper's special
 tokens, language, task and 1501 timestamp tokens; a generation config as the hub's). ``tone``,
 ``chirp`` and ``encode`` make real audio files (WAV, FLAC, OGG, MP3) with soundfile.
@@ -15,7 +17,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LANGUAGES", "WHISPER_TINY", "chirp", "encode", "save_wav2vec2", "save_whisper", "speech", "tone"]
+__all__ = [
+    "AUDIO_FAMILIES",
+    "AUDIO_LABELS",
+    "LANGUAGES",
+    "WHISPER_TINY",
+    "chirp",
+    "encode",
+    "save_audio_classifier",
+    "save_ctc",
+    "save_hubert",
+    "save_wav2vec2",
+    "save_wavlm",
+    "save_whisper",
+    "speech",
+    "tone",
+]
 
 LANGUAGES = ("en", "fr", "de")
 _CHARS = list("abcdefghijklmnopqrstuvwxyz'")
@@ -72,38 +89,97 @@ def encode(samples: np.ndarray, rate: int = 16000, fmt: str = "WAV", subtype: st
     return buffer.getvalue()
 
 
-def save_wav2vec2(directory: Path, seed: int = 0) -> Path:
-    """A tiny wav2vec2 CTC model folder with its processor (vocab.json, preprocessor_config.json)."""
-    import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC
+#: The tiny encoder every CTC and audio-classification test model shares (wav2vec2, HuBERT, WavLM configs).
+_TINY_ENCODER: dict[str, Any] = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "conv_dim": (16,) * 7,
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+}
+#: ``family`` of :func:`save_ctc` and :func:`save_audio_classifier`: (config class, CTC class, classifier class).
+AUDIO_FAMILIES = {
+    "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2ForCTC", "Wav2Vec2ForSequenceClassification"),
+    "hubert": ("HubertConfig", "HubertForCTC", "HubertForSequenceClassification"),
+    "wavlm": ("WavLMConfig", "WavLMForCTC", "WavLMForSequenceClassification"),
+}
+#: The labels of :func:`save_audio_classifier`'s models (``id2label``).
+AUDIO_LABELS = ("speech", "music", "noise")
 
+
+def _extractor() -> Any:
+    from transformers import Wav2Vec2FeatureExtractor
+
+    return Wav2Vec2FeatureExtractor(  # type: ignore[no-untyped-call]
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
+    )
+
+
+def save_ctc(directory: Path, family: str = "wav2vec2", seed: int = 0) -> Path:
+    """A tiny CTC model folder of ``family`` (wav2vec2, hubert, wavlm) with its processor (vocab.json,
+    preprocessor_config.json): the same vocabulary and feature extractor for every family."""
+    import torch
+    import transformers
+    from transformers import Wav2Vec2CTCTokenizer
+
+    config_name, model_name, _ = AUDIO_FAMILIES[family]
     directory.mkdir(parents=True, exist_ok=True)
     vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4} | {c: i + 5 for i, c in enumerate(_CHARS)}
     (directory / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    tokenizer = Wav2Vec2CTCTokenizer(str(directory / "vocab.json"), word_delimiter_token="|")
-    extractor = Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
-    )
-    config = Wav2Vec2Config(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(16,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        pad_token_id=0,
-        ctc_loss_reduction="mean",
-        architectures=["Wav2Vec2ForCTC"],
+    tokenizer = Wav2Vec2CTCTokenizer(str(directory / "vocab.json"), word_delimiter_token="|")  # type: ignore[no-untyped-call]
+    config = getattr(transformers, config_name)(
+        vocab_size=len(vocab), pad_token_id=0, ctc_loss_reduction="mean", architectures=[model_name], **_TINY_ENCODER
     )
     torch.manual_seed(seed)
-    model = Wav2Vec2ForCTC(config).eval()
+    model = getattr(transformers, model_name)(config).eval()
     with torch.no_grad():  # confident, varied frames: greedy choices are not near-ties
         model.lm_head.weight.normal_(0.0, 2.0)
     model.save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
-    extractor.save_pretrained(str(directory))
+    _extractor().save_pretrained(str(directory))
+    return directory
+
+
+def save_wav2vec2(directory: Path, seed: int = 0) -> Path:
+    """A tiny wav2vec2 CTC model folder with its processor (vocab.json, preprocessor_config.json)."""
+    return save_ctc(directory, "wav2vec2", seed)
+
+
+def save_hubert(directory: Path, seed: int = 0) -> Path:
+    """A tiny HuBERT CTC folder (``HubertForCTC``), wav2vec2's vocabulary and feature extractor."""
+    return save_ctc(directory, "hubert", seed)
+
+
+def save_wavlm(directory: Path, seed: int = 0) -> Path:
+    """A tiny WavLM CTC folder (``WavLMForCTC``), wav2vec2's vocabulary and feature extractor."""
+    return save_ctc(directory, "wavlm", seed)
+
+
+def save_audio_classifier(
+    directory: Path, family: str = "wav2vec2", seed: int = 0, labels: tuple[str, ...] = AUDIO_LABELS
+) -> Path:
+    """A tiny ``*ForSequenceClassification`` audio classifier folder (``id2label`` of ``labels``) with its
+    feature extractor, as ``save_pretrained`` writes it (what the audio-classification pipeline loads)."""
+    import torch
+    import transformers
+
+    config_name, _, model_name = AUDIO_FAMILIES[family]
+    directory.mkdir(parents=True, exist_ok=True)
+    config = getattr(transformers, config_name)(
+        id2label=dict(enumerate(labels)),
+        label2id={label: index for index, label in enumerate(labels)},
+        classifier_proj_size=16,
+        architectures=[model_name],
+        **_TINY_ENCODER,
+    )
+    torch.manual_seed(seed)
+    model = getattr(transformers, model_name)(config).eval()
+    with torch.no_grad():  # scores that differ from file to file
+        model.classifier.weight.normal_(0.0, 3.0)
+    model.save_pretrained(str(directory))
+    _extractor().save_pretrained(str(directory))
     return directory
 
 

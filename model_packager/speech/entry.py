@@ -7,18 +7,28 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bundle.speech import SPEECH_TASK
+from bundle.speech import AUDIO_CLASSIFICATION_TASK, SPEECH_TASK
 from model_packager.job import InvalidRequestError, PackageResult
+from model_packager.speech.classify import audio_classifier_architecture
 from model_packager.speech.source import speech_architecture
 
 __all__ = ["package_speech", "wants_speech"]
 
 
 def wants_speech(model_or_path: Any, task: str | None) -> bool:
-    """True for ``task="automatic-speech-recognition"``, or no task and a Whisper / ``*ForCTC`` folder or model."""
+    """True for ``task="automatic-speech-recognition"`` or ``"audio-classification"``, or no task and a Whisper /
+    ``*ForCTC`` / waveform audio classifier (``*ForSequenceClassification`` of wav2vec2, HuBERT, WavLM) folder or model.
+    """
     if task is not None:
-        return task == SPEECH_TASK
-    return speech_architecture(model_or_path) is not None
+        return task in (SPEECH_TASK, AUDIO_CLASSIFICATION_TASK)
+    return speech_architecture(model_or_path) is not None or audio_classifier_architecture(model_or_path) is not None
+
+
+def _classifies(model_or_path: Any, task: str | None) -> bool:
+    """The audio-classification path: asked, or detected without a task."""
+    if task is not None:
+        return task == AUDIO_CLASSIFICATION_TASK
+    return speech_architecture(model_or_path) is None and audio_classifier_architecture(model_or_path) is not None
 
 
 def package_speech(
@@ -36,14 +46,20 @@ def package_speech(
     force: bool = False,
     on_step: Callable[[str], None] | None = None,
     max_word_error_rate: float | None = None,
+    task: str | None = None,
 ) -> PackageResult:
-    """Package a speech folder, or a transformers model object with its ``processor``, for speech recognition."""
+    """Package a speech folder, or a transformers model object with its ``processor``, for speech recognition
+    (or, for ``task="audio-classification"`` and detected audio classifiers, for audio classification)."""
     from bundle.version import maaskit_version
     from bundle.writer import bundle_paths
     from model_packager.api import _check_target, _validate
     from model_packager.provenance import created_time, detect_provenance
     from model_packager.speech.package import package_speech_folder
 
+    if _classifies(model_or_path, task):
+        return _package_classifier(model_or_path, name=name, version=version, out=out, sample=sample,
+                                   quantize=quantize, precision=precision, optimize=optimize, processor=processor,
+                                   metadata=metadata, force=force, on_step=on_step)  # fmt: skip
     if quantize not in (None, "none", "int8") or precision != "fp32" or optimize != "none":
         raise InvalidRequestError(
             "speech bundles are fp32, or int8 with --quantize int8 (CPU); fp16 and --optimize are not offered yet"
@@ -84,6 +100,69 @@ def package_speech(
         if generation is not None:
             generation.save_pretrained(tmp)
         return package_speech_folder(
+            Path(tmp),
+            provenance=detect_provenance(maaskit_version(), type(model_or_path).__name__),
+            created=created_time(None),
+            **common,
+        )
+
+
+def _package_classifier(
+    model_or_path: Any,
+    *,
+    name: str,
+    version: str,
+    out: Path | str,
+    sample: Any,
+    quantize: str | None,
+    precision: str,
+    optimize: str,
+    processor: Any,
+    metadata: Mapping[str, str] | None,
+    force: bool,
+    on_step: Callable[[str], None] | None,
+) -> PackageResult:
+    """An audio classifier folder, or a model object with its feature extractor (``processor``)."""
+    from bundle.version import maaskit_version
+    from bundle.writer import bundle_paths
+    from model_packager.api import _check_target, _validate
+    from model_packager.provenance import created_time, detect_provenance
+    from model_packager.speech.classify import package_audio_classifier_folder
+
+    if quantize not in (None, "none") or precision != "fp32" or optimize != "none":
+        raise InvalidRequestError(
+            "audio-classification bundles are fp32: --quantize, fp16 and --optimize are not offered"
+        )
+    _validate(name, version, metadata, "none", None, precision="fp32")
+    out = Path(out)
+    _check_target(out, bundle_paths(out, name, version), force)
+    common: dict[str, Any] = {
+        "name": name,
+        "version": version,
+        "out": out,
+        "sample": sample,
+        "metadata": metadata,
+        "force": force,
+        "on_step": on_step,
+    }
+    if isinstance(model_or_path, str | Path):
+        path = Path(model_or_path)
+        if not path.is_dir():
+            raise InvalidRequestError(f"{path} is not a folder: audio-classification packages a save_pretrained folder")
+        if processor is not None:
+            raise InvalidRequestError("a folder carries its own feature extractor: drop processor=")
+        return package_audio_classifier_folder(
+            path, provenance=detect_provenance(maaskit_version(), str(path)), created=created_time(path), **common
+        )
+    if audio_classifier_architecture(model_or_path) is None or processor is None:
+        raise InvalidRequestError(
+            "audio-classification takes a *ForSequenceClassification folder of a waveform model (wav2vec2, HuBERT, "
+            "WavLM), or such a model with processor= (its feature extractor)"
+        )
+    with tempfile.TemporaryDirectory(prefix="maaskit-audio-") as tmp:
+        model_or_path.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        return package_audio_classifier_folder(
             Path(tmp),
             provenance=detect_provenance(maaskit_version(), type(model_or_path).__name__),
             created=created_time(None),

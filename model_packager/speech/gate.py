@@ -34,6 +34,12 @@ __all__ = ["FEATURE_TOLERANCE", "GateResult", "run_gate"]
 FEATURE_TOLERANCE = 5e-4
 #: Model outputs: absolute difference allowed per unit of the reference's largest magnitude.
 RELATIVE_TOLERANCE = 1e-4
+#: CTC logits: the difference also allowed, per unit of transformers' own float32 rounding error on the same
+#: file (its float32 logits against its float64 ones). Frames of digital silence make the feature encoder's
+#: output nearly constant, and the layer norm after it (HuBERT's feature projection) amplifies any rounding
+#: there: measured on tiny HuBERT models, torch's own float32 logits were 7e-4 to 4e-3 off its float64 ones
+#: on such files, onnxruntime's 1-14x that; on files without silence both stay near 5e-5.
+ROUNDING_FACTOR = 32.0
 
 
 @dataclass
@@ -57,6 +63,19 @@ def _tolerance(reference: np.ndarray) -> float:
     return RELATIVE_TOLERANCE * max(1.0, float(np.abs(reference).max()))
 
 
+def _rounding(model: Any, values: Any, reference: np.ndarray) -> float:
+    """transformers' own float32 rounding error on ``values``: its float32 logits against its float64 ones."""
+    import torch
+
+    try:
+        model.double()
+        with torch.no_grad():
+            exact = model(input_values=values.double()).logits.numpy()[0]
+    finally:
+        model.float()  # float32 -> float64 -> float32 gives the very weights back
+    return float(np.abs(reference.astype(np.float64) - exact).max())
+
+
 def _ctc(
     source: SpeechSource, model_path: Path, audios: list[np.ndarray]
 ) -> tuple[dict[str, Any], list[str], list[str]]:
@@ -71,6 +90,7 @@ def _ctc(
         inputs = source.processor.feature_extractor(audio, sampling_rate=source.rate, return_tensors="pt")
         with torch.no_grad():
             reference = source.model(input_values=inputs.input_values).logits.numpy()[0]
+        rounding = _rounding(source.model, inputs.input_values, reference)
         ours = chunk_logits(
             audio,
             source.rate,
@@ -79,7 +99,8 @@ def _ctc(
             normalize_input=source.features.normalize,
         )
         if ours.shape == reference.shape:
-            worst, tolerance = max(worst, float(np.abs(ours - reference).max())), max(tolerance, _tolerance(reference))
+            allowed = max(_tolerance(reference), ROUNDING_FACTOR * rounding)
+            worst, tolerance = max(worst, float(np.abs(ours - reference).max())), max(tolerance, allowed)
         expected.append(source.processor.tokenizer.decode(reference.argmax(-1).tolist()))
         actual.append(decoder.decode(ours.argmax(-1)))
     return {"output_max_abs": worst, "output_tolerance": tolerance}, expected, actual
