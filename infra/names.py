@@ -32,11 +32,13 @@ __all__ = [
     "alias_note",
     "codedeploy_application",
     "drift_function_name",
+    "logs_key_alias",
     "format_alias_note",
     "format_version_description",
     "parse_alias_note",
     "parse_version_description",
     "registry_parameter",
+    "registry_trail_name",
     "resource_name",
     "resource_prefix",
     "stage_name",
@@ -158,6 +160,16 @@ DRIFT_RECORDS_ENV = "MAASKIT_DRIFT_RECORDS"
 DRIFT_HANDLER = "infra.ops.drift_job.handler"
 #: The models file of the drift check's asset: what to compare, with each model's reference beside it.
 DRIFT_MODELS_FILE = "drift_models.json"
+
+
+def logs_key_alias(stage: str) -> str:
+    """``alias/maaskit-<stage>-logs``: the customer-managed key of the stage's log groups (``logs.kms: true``)."""
+    return f"alias/{stage_name(stage)}-logs"
+
+
+def registry_trail_name(stage: str) -> str:
+    """``maaskit-<stage>-registry``: the CloudTrail trail of the registry's data events (its key alias adds -trail)."""
+    return f"{stage_name(stage)}-registry"
 
 
 def drift_function_name(stage: str) -> str:

@@ -18,7 +18,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
-from infra.names import stage_name
+from infra.names import logs_key_alias, stage_name
 
 __all__ = ["LOGS_KEY_ACTIONS", "LogEncryption", "log_group_arns"]
 
@@ -63,7 +63,7 @@ class LogEncryption(Construct):
             self.key = kms.Key(
                 self,
                 "Key",
-                alias=f"alias/{stage_name(stage)}-logs",
+                alias=logs_key_alias(stage),
                 description=f"maaskit {stage}: CloudWatch Logs encryption of the stage's log groups",
                 enable_key_rotation=True,
                 removal_policy=RemovalPolicy.RETAIN,

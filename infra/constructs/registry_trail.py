@@ -16,7 +16,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.names import stage_name
+from infra.names import registry_trail_name
 
 __all__ = ["RegistryTrail"]
 
@@ -35,7 +35,7 @@ class RegistryTrail(Construct):
         retention_days: int = 365,
     ) -> None:
         super().__init__(scope, construct_id)
-        name = f"{stage_name(stage)}-registry"
+        name = registry_trail_name(stage)
         self.key = kms.Key(
             self,
             "Key",

@@ -188,7 +188,10 @@ def drift(
 
             version = next((r.get("version") for r in records if r.get("version")), None)
             if version is None:
-                raise NotFoundError(f"the captured records of {model} name no version; pass --bundle")
+                raise NotFoundError(
+                    f"the captured records of {model} name no version (SageMaker's capture files them by endpoint "
+                    "and variant); pass --bundle"
+                )
             bundle = resolve_bundle_ref(f"registry:{model}@{version}", stage=name, session=session)
         opened = open_bundle(bundle)
         vocabulary = None
