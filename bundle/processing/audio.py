@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain
 from typing import Any
 
@@ -268,27 +269,44 @@ def normalize(samples: np.ndarray) -> np.ndarray:
     return normalized
 
 
+@lru_cache(maxsize=8)
 def _hann(length: int) -> np.ndarray:
-    """The periodic Hann window (torch.hann_window / transformers' ``window_function(..., "hann")``)."""
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)).astype(np.float64)
+    """The periodic Hann window (torch.hann_window / transformers' ``window_function(..., "hann")``), cached."""
+    window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)).astype(np.float64)
+    window.flags.writeable = False
+    return window
 
 
 def log_mel(samples: np.ndarray, filters: np.ndarray, *, n_fft: int, hop_length: int, n_samples: int) -> np.ndarray:
     """Whisper's [n_mels, n_samples // hop_length] log-mel features of one window (padded or cut to ``n_samples``).
 
     ``filters`` is the [n_fft // 2 + 1, n_mels] mel filter bank the bundle stores (the feature extractor's own).
+    Frames that only see the zero padding after a short recording have no energy: their FFT, mel
+    projection and logarithm are skipped (they are ``log10(1e-10)`` exactly, as computing them gives),
+    so a 10 s recording costs a third of a full window. The frames are windowed in one vectorised pass
+    (a strided view, no copy), the power spectrum is ``re**2 + im**2``, and the mel projection is one
+    matrix product over the frames that carry sound.
     """
-    window = np.zeros(n_samples, dtype=np.float32)
-    window[: min(len(samples), n_samples)] = samples[:n_samples]
+    kept = min(len(samples), n_samples)
     half = n_fft // 2
-    padded = np.pad(window.astype(np.float64), (half, half), mode="reflect")
-    count = 1 + (len(padded) - n_fft) // hop_length
-    frames = np.lib.stride_tricks.as_strided(
-        padded, shape=(count, n_fft), strides=(padded.strides[0] * hop_length, padded.strides[0])
-    )
-    power = np.abs(np.fft.rfft(frames * _hann(n_fft), n=n_fft, axis=1)) ** 2  # [frames, bins]
-    mel = filters.T.astype(np.float64) @ power.T  # [n_mels, frames]
-    spec = np.log10(np.maximum(mel, 1e-10))[:, :-1]
+    count = n_samples // hop_length  # the last STFT frame is dropped (Whisper's ``[:, :-1]``)
+    # frames whose n_fft samples (centred, reflect-padded) touch the recording; the rest see zeros only
+    # (the reflected tail of an all-zero pad is zeros too, unless the recording fills the window)
+    live = count if kept >= n_samples - half else min(count, (kept + half + hop_length - 1) // hop_length)
+    padded = np.zeros(n_samples + 2 * half, dtype=np.float64)
+    padded[half : half + kept] = samples[:kept]
+    if half:
+        padded[:half] = padded[2 * half : half : -1]  # reflect: x[half], ..., x[1]
+        padded[-half:] = padded[-half - 2 : -2 * half - 2 : -1]  # reflect: x[-2], ..., x[-half - 1]
+    mel = np.zeros((count, filters.shape[1]), dtype=np.float64)
+    if live:
+        frames = np.lib.stride_tricks.as_strided(
+            padded, shape=(live, n_fft), strides=(padded.strides[0] * hop_length, padded.strides[0]), writeable=False
+        )
+        spectrum = np.fft.rfft(frames * _hann(n_fft), n=n_fft, axis=1)  # [frames, bins]
+        power = spectrum.real**2 + spectrum.imag**2
+        mel[:live] = power @ np.asarray(filters, dtype=np.float64)  # [frames, n_mels]
+    spec = np.log10(np.maximum(mel.T, 1e-10))
     spec = np.maximum(spec, spec.max() - 8.0)
     features: np.ndarray = ((spec + 4.0) / 4.0).astype(np.float32)
     return features
