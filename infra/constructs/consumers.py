@@ -170,8 +170,8 @@ class ConsumerKeys(Construct):
             acknowledge(
                 api,
                 rule,
-                "auth.type is keys: every method runs the consumer-key Lambda authorizer and requires the "
-                "consumer's API key on a throttled usage plan (callers are applications outside AWS).",
+                "auth keys: these methods run the consumer-key Lambda authorizer and require the consumer's API "
+                "key on a throttled usage plan (callers are applications outside AWS).",
             )
 
 
