@@ -5,13 +5,13 @@
   protocol's shape (raised from ``receive`` as :class:`~handlers.errors.RequestTimeoutError`, which
   the routes render) and the connection is closed.
 - Total: ``request_timeout_s`` from the request head to the answer's first byte: 408 while the body
-  is still arriving, 504 after.
+  is still arriving, 504 after. Once the answer has started, the limit is lifted (a stream runs on).
 - Answer: an answer larger than ``max_response_bytes`` *as the platform carries it* (on Lambda,
   JSON-escaped text or base64 binary inside the invocation response), or than the cap its event source
   put in the scope (:data:`RESPONSE_CAP`: an ALB carries 1 MB to Lambda, not 6), is replaced by a 413 in
   the protocol's shape that says what that protocol's client can do (``advise``: a binary answer, fewer
   rows), instead of the opaque platform error the client would get. The figures come from
-  :mod:`bundle.limits`.
+  :mod:`bundle.limits`. An event stream (``text/event-stream``) is never held: it is sent as it comes.
 
 Header timeouts and sizes are the connection's (:mod:`handlers.connections`).
 """
@@ -130,6 +130,7 @@ class _Exchange:
         self.started = False
         self.held: Message | None = None
         self.chunks: list[bytes] = []
+        self.deadline: asyncio.Timeout | None = None
 
     async def run(self) -> None:
         total = self.limits.request_timeout_s
@@ -137,7 +138,7 @@ class _Exchange:
         send = self.send
         try:
             if total:
-                deadline = asyncio.timeout(total)
+                deadline = self.deadline = asyncio.timeout(total)
                 try:
                     async with deadline:
                         await self.app(self.scope, receive, send)
@@ -179,10 +180,13 @@ class _Exchange:
         if kind == "http.response.start":
             if self.timed_out:
                 message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
-            if self.limits.max_response_bytes or RESPONSE_CAP in self.scope:
+            streamed = _header(message, b"content-type").startswith("text/event-stream")
+            if (self.limits.max_response_bytes or RESPONSE_CAP in self.scope) and not streamed:
                 self.held = message
                 return
             self.started = True
+            if self.deadline is not None:  # the limit runs to the first byte: a stream runs on
+                self.deadline.reschedule(None)
             await self._send(message)
             return
         if kind != "http.response.body" or self.held is None:

@@ -248,3 +248,28 @@ def test_huggingface_hub_client_reads_the_answers(mixed_live: LiveServer) -> Non
     last = outputs[-1]
     assert last.generated_text == expected
     assert last.details is not None and last.details.finish_reason in {"length", "eos_token"}
+
+
+def test_stream_is_not_held_by_the_containers_limits(gen_runtimes, slow_or_broken) -> None:
+    """The SageMaker container caps answers (6 MB) and time to first byte (60 s): a stream is neither held
+    back to be measured nor cut when its generation outlasts the time limit."""
+    from bundle.limits import SAGEMAKER_PAYLOAD_BYTES
+    from handlers.app import create_app
+    from handlers.engine import ModelRepository
+    from handlers.settings import Settings
+
+    slow_or_broken(delay=0.02)  # 60 tokens: 1.2 s or more, past the 0.5 s limit
+    settings = Settings.load(environ={}, access_log=False, metrics="none", max_response_bytes=SAGEMAKER_PAYLOAD_BYTES,
+                             request_timeout_s=0.5)  # fmt: skip
+    body = {"inputs": "hello", "parameters": {"max_new_tokens": 60, "do_sample": False, "stop": ["zzzz"]},
+            "stream": True}  # fmt: skip
+    with LiveServer(create_app(ModelRepository(gen_runtimes), settings)) as server:
+        started = time.monotonic()
+        arrivals, events = [], []
+        with httpx.stream("POST", server.url + "/invocations", json=body, headers=QWEN, timeout=60) as answer:
+            for line in answer.iter_lines():
+                if line.startswith("data: "):
+                    arrivals.append(time.monotonic() - started)
+                    events.append(json.loads(line.removeprefix("data: ")))
+    assert arrivals[0] < arrivals[-1] / 2, arrivals
+    assert arrivals[-1] > 0.5 and isinstance(events[-1]["generated_text"], str)  # ran past the limit, to its end
