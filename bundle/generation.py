@@ -108,6 +108,12 @@ class GenerationSpec(_Strict):
     defaults: GenerationDefaults = GenerationDefaults()
     golden_tokens: int = Field(ge=1)
     """Greedy tokens stored per sample prompt (the warm-up replays them)."""
+    replay_min_exact: float | None = Field(default=None, ge=0, le=1)
+    """Share of the sample prompts whose stored golden continuation a replay (warm-up, ``verify``, the
+    pre-traffic hook) must reproduce token for token. CPU bundles: 1.0 (the golden is transformers' own
+    tokens for fp32, the bundle's own for int8/int4, and the CPU execution provider is deterministic).
+    CUDA bundles: lower, as their golden was made on the CPU execution provider. None (older bundles):
+    the gate's ``min_greedy_exact``."""
     parity: GenerationParity
 
     @model_validator(mode="after")

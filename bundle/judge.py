@@ -225,7 +225,10 @@ GREEDY_KEY = "greedy_ids"
 
 def _judge_greedy(manifest: Manifest, answer: Answer, samples: Samples) -> tuple[ParityReport, list[str]]:
     """Generative bundles: each prompt's greedy tokens against its golden continuation (the gate's share)."""
-    minimum = manifest.generation.parity.min_greedy_exact if manifest.generation is not None else 1.0
+    spec = manifest.generation
+    minimum = 1.0
+    if spec is not None:
+        minimum = spec.replay_min_exact if spec.replay_min_exact is not None else spec.parity.min_greedy_exact
     generated = [[int(token) for token in row if int(token) != PAD_ID] for row in answer.outputs[GREEDY_KEY]]
     verdict = judge_greedy(samples.outputs[GREEDY_KEY], generated, min_exact=minimum)
     check = ParityCheck(

@@ -126,12 +126,20 @@ class GenerationEngine:
     """The worker that owns ``og.Model``; :meth:`stream` / :meth:`generate` run requests through it."""
 
     def __init__(
-        self, model_dir: Path, eos_token_ids: Iterable[int], vocab_size: int, *, max_waiting: int = 16
+        self,
+        model_dir: Path,
+        eos_token_ids: Iterable[int],
+        vocab_size: int,
+        *,
+        max_waiting: int = 16,
+        on_cuda: bool = False,
     ) -> None:
         import onnxruntime_genai as og
 
+        from bundle.genai import open_genai_model
+
         self._og = og
-        self.model = og.Model(str(model_dir))
+        self.model = open_genai_model(model_dir, on_cuda=on_cuda)
         self.tokenizer = og.Tokenizer(self.model)
         self.eos = frozenset(int(token) for token in eos_token_ids)
         self.vocab_size = vocab_size

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bundle import Bundle, names, open_bundle
+from bundle.genai import cuda_available
 from bundle.generation import PAD_ID
 from bundle.judge import GREEDY_KEY, Answer, judge, padded
 from handlers.engine import ModelRuntime
@@ -99,11 +100,19 @@ def load_generative(path: str | Path | Bundle, settings: Settings, *, warm: bool
     if spec is None:
         raise InvalidInputError(f"{bundle.root} is not a text-generation bundle (task {bundle.manifest.task})")
     processor = GenerationProcessor(bundle)
+    on_cuda = spec.execution_provider == "cuda" and "CUDAExecutionProvider" in settings.providers
+    if spec.execution_provider == "cuda" and not (on_cuda and cuda_available()):
+        logger.warning(
+            "%s was built for CUDA but runs on the CPU execution provider here (slower); serve it where "
+            "onnxruntime-genai-cuda and a GPU are, with MAASKIT_PROVIDERS=cuda,cpu",
+            bundle.key,
+        )
     engine = GenerationEngine(
         bundle.root,
         spec.eos_token_ids,
         spec.vocab_size,
         max_waiting=settings.generation_queue if max_waiting is None else max_waiting,
+        on_cuda=on_cuda,
     )
     runtime = GenerativeRuntime(bundle, engine, processor)
     if warm:

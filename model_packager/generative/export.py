@@ -22,6 +22,7 @@ BUILDER_PRECISIONS: dict[str, tuple[str, str]] = {
     "int8": ("int8", "cpu"),
     "int4": ("int4", "cpu"),
     "fp16": ("fp16", "cuda"),
+    "int4-cuda": ("int4", "cuda"),
 }
 #: What the builder writes that the bundle keeps.
 EXPORTED_FILES = ("model.onnx", "model.onnx.data", "genai_config.json")
@@ -41,7 +42,7 @@ def builder_version() -> str:
 
 def _extra_options(precision: str) -> list[str]:
     options = ["hf_token=false"]  # never reach a model hub
-    if precision == "int4":  # k-quant, with the lm_head and the most sensitive layers kept 8-bit
+    if precision in {"int4", "int4-cuda"}:  # k-quant, with the lm_head and the most sensitive layers kept 8-bit
         options += ["algo_config=k_quant", "matmul_mixed_precision=last_matmul:int8,mixed_layers:int8",
                     "block_size=32", "accuracy_level=4"]  # fmt: skip
     return options

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from bundle.genai import open_genai_model
 from bundle.generation import PAD_ID, GenerationParity, judge_greedy
 from bundle.processing.chat import render_chat
 from model_packager.generative.source import CausalLMSource
@@ -54,9 +55,17 @@ QUANTIZED = GenerationTolerances(
 )  # fmt: skip
 
 
+#: fp16 (CUDA bundles, gated on the CPU execution provider): logits close, near-ties may flip.
+HALF = GenerationTolerances(
+    logits_max_abs=0.25, kl=0.01, min_top1=0.98, min_greedy_exact=0.0, near_tie_logits=1.0, min_greedy_near_tie=0.95
+)
+
+
 def tolerances_for_precision(precision: str) -> GenerationTolerances:
-    """fp32: exact top-1 and greedy tokens; quantized: near-tie-aware top-1 and greedy agreement, and KL."""
-    return GenerationTolerances() if precision == "fp32" else QUANTIZED
+    """fp32: exact top-1 and greedy tokens; fp16 and quantized: near-tie-aware top-1 and greedy agreement, KL."""
+    if precision == "fp32":
+        return GenerationTolerances()
+    return HALF if precision == "fp16" else QUANTIZED
 
 
 @dataclass(frozen=True)
@@ -193,7 +202,6 @@ def run_gate(source: CausalLMSource, exported: Path, prompts: Sequence[Prompt], 
     The golden continuation stored is transformers' greedy tokens, or (``store_bundle_tokens``, for
     quantized bundles) the bundle's own, whose agreement with transformers the parity records.
     """
-    import onnxruntime_genai as og
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -202,7 +210,7 @@ def run_gate(source: CausalLMSource, exported: Path, prompts: Sequence[Prompt], 
     hf_model = AutoModelForCausalLM.from_pretrained(str(source.path), dtype=torch.float32)
     hf_model.eval()  # type: ignore[no-untyped-call]
     ours = Tokenizer.from_file(str(exported / "tokenizer.json"))
-    bundle_model = og.Model(str(exported))
+    bundle_model = open_genai_model(exported)  # the CPU execution provider, whatever the bundle targets
     eos = set(source.eos_token_ids)
     token_agree = template_agree = templates = 0
     near = tolerances.near_tie_logits

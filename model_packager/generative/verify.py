@@ -12,6 +12,7 @@ import json
 import numpy as np
 
 from bundle import Bundle
+from bundle.genai import open_genai_model
 from bundle.generation import PAD_ID
 from bundle.judge import GREEDY_KEY, Answer, RawSamples, Runner, judge, padded
 from bundle.processing.chat import render_chat
@@ -33,7 +34,7 @@ def generative_runner(bundle: Bundle) -> Runner:
     eos = set(spec.eos_token_ids)
 
     def run(raw: RawSamples) -> Answer:
-        model = og.Model(str(bundle.root))
+        model = open_genai_model(bundle.root)  # CPU: verify runs where the packager does
         generated: list[list[int]] = []
         for index, text in enumerate(np.asarray(raw.tensors["prompt"]).tolist()):
             prompt = json.loads(str(text))

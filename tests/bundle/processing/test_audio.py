@@ -70,7 +70,9 @@ def test_a_truncated_file_says_so() -> None:
     ("head", "name"),
     [(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00", "MP4/M4A"), (b"\x1aE\xdf\xa3\x9fB\x86\x81\x01", "WebM")],
 )
-def test_m4a_and_webm_are_unsupported_with_a_way_out(head: bytes, name: str) -> None:
+def test_m4a_and_webm_are_unsupported_with_a_way_out(head: bytes, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the speech-av extra (PyAV), an m4a or webm upload is a 415 that says how to convert it."""
+    monkeypatch.setattr(audio_module, "_av", lambda: None)
     with pytest.raises(UnsupportedAudioError, match="convert") as caught:
         decode_audio(head + b"\x00" * 200, 16000)
     assert name in str(caught.value) and caught.value.status == 415

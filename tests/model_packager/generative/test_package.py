@@ -101,14 +101,15 @@ def test_unsupported_architecture_is_refused_up_front(tmp_path: Path) -> None:
     assert "FalconForCausalLM is not supported" in result.stderr and "model builder" in result.stderr
 
 
-def test_fp16_and_unknown_quantization_are_refused(qwen_folder: Path, tmp_path: Path) -> None:
+def test_unknown_and_impossible_precisions_are_refused(qwen_folder: Path, tmp_path: Path) -> None:
     from model_packager import package
     from model_packager.job import InvalidRequestError
 
-    with pytest.raises(InvalidRequestError, match="CUDA"):
-        package(qwen_folder, name="x", version="1.0.0", out=tmp_path, precision="fp16")
+    with pytest.raises(InvalidRequestError, match="int8 text-generation bundles are for CPU"):
+        package(qwen_folder, name="x", version="1.0.0", out=tmp_path, precision="fp16", quantize="int8")
     with pytest.raises(InvalidRequestError, match="fp32, int8 or int4"):
         package(qwen_folder, name="x", version="1.0.0", out=tmp_path, quantize="int2")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_samples_hold_prompt_ids_as_transformers_gave_them(qwen_folder: Path, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 from bundle import open_bundle
 from handlers.app import create_app
 from handlers.engine import ModelRepository
+from handlers.generation.engine import GenerationRequest
 from handlers.generation.runtime import GenerativeRuntime, load_generative
 from handlers.settings import Settings
 from tests.genmodels import save_llama, save_qwen2
@@ -119,3 +120,31 @@ def test_gaps_measure_how_far_below_the_originals_choice_a_token_sits() -> None:
     logits = np.asarray([[0.0, 2.0, 1.5], [3.0, -1.0, 2.9]])
     assert _gaps(logits, np.asarray([1, 2])).tolist() == pytest.approx([0.0, 0.1])
     assert _gaps(logits, np.asarray([0, 1])).tolist() == pytest.approx([2.0, 4.0])
+
+
+@pytest.mark.parametrize(("options", "precision"), [({"precision": "fp16"}, "fp16"),
+                                                    ({"precision": "fp16", "quantize": "int4"}, "int4")])  # fmt: skip
+def test_cuda_bundles_are_gated_on_the_cpu_provider_and_served_there_when_no_gpu(
+    folders: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture, options: dict[str, str], precision: str
+) -> None:
+    """fp16 and int4 CUDA builds: same graph on the CPU execution provider for the gate, verify and a GPU-less serve."""
+    from model_packager import package
+    from model_packager.verify import verify_bundle
+
+    result = package(folders["llama"], name="gpu", version="1.0.0", out=tmp_path, **options)
+    spec = result.manifest.generation
+    assert spec is not None and spec.execution_provider == "cuda" and spec.precision == precision
+    assert spec.parity.passed and spec.parity.near_tie_logits == 1.0 and spec.replay_min_exact == 0.5
+    assert any("gated here on the CPU execution provider" in note for note in result.notes)
+    assert verify_bundle(result.directory).passed
+    settings = Settings.load(environ={}, access_log=False, metrics="none")
+    with caplog.at_level("WARNING", logger="maaskit.generation"):
+        runtime = load_generative(result.directory, settings)  # warmed up: the golden replayed on the CPU
+    try:
+        assert "built for CUDA but runs on the CPU execution provider" in caplog.text
+        _text, done = runtime.engine.generate(
+            GenerationRequest(runtime.generation_processor.prompt_ids("once upon a time"), 8, temperature=0.0)
+        )
+        assert done.completion_tokens >= 1 and done.reason in {"stop", "length"}
+    finally:
+        runtime.close()
