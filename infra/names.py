@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bundle import names as bundle_names
+
 __all__ = [
     "CHALLENGER_VARIANT",
     "CODEDEPLOY_GROUP",
@@ -154,8 +156,8 @@ def alias_note(description: str | None, current: str) -> AliasNote | None:
 
 #: Environment of the scheduled drift check (``infra/ops/drift_job.py``): the metrics namespace it publishes in
 #: and how many captured records it reads per model (the capture bucket comes in ``bundle.names.CAPTURE_BUCKET``).
-DRIFT_NAMESPACE_ENV = "MAASKIT_DRIFT_NAMESPACE"
-DRIFT_RECORDS_ENV = "MAASKIT_DRIFT_RECORDS"
+DRIFT_NAMESPACE_ENV = bundle_names.DRIFT_NAMESPACE
+DRIFT_RECORDS_ENV = bundle_names.DRIFT_RECORDS
 #: The scheduled drift check's Lambda handler, inside its asset.
 DRIFT_HANDLER = "infra.ops.drift_job.handler"
 #: The models file of the drift check's asset: what to compare, with each model's reference beside it.
