@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from bundle.limits import LAMBDA_ZIP_UNZIPPED_BYTES
 
 __all__ = [
     "ASSET_KEY_VARIABLE",
+    "GENAI_LOCK",
     "GENAI_REQUIREMENTS",
     "LAMBDA_LEFT_OUT",
     "LAMBDA_UNZIPPED_LIMIT",
@@ -40,7 +42,9 @@ __all__ = [
     "code_asset_hash",
     "copy_tree",
     "dependency_dir",
+    "genai_requirements",
     "lambda_requirements",
+    "lock_python",
     "runtime_sources",
     "stage_lambda_code",
     "staged_context",
@@ -82,6 +86,26 @@ def lambda_requirements(repo_root: Path) -> Path:
         if candidate.is_file():
             return candidate
     raise PackagingError(f"no runtime requirements under {repo_root / 'handlers'}; is this a maaskit checkout?")
+
+
+#: The generative (streaming) functions' hash-pinned lock, CPython 3.12 (handlers/docker/lock.py lambda-genai).
+GENAI_LOCK = "handlers/docker/requirements-lambda-genai.txt"
+
+
+def genai_requirements(repo_root: Path) -> tuple[Path, tuple[str, ...]]:
+    """The generative functions' requirements and the pins to add: their hash-pinned CPython 3.12 lock with
+    nothing added; in a checkout without it, the Lambda lock's pins (unhashed) plus :data:`GENAI_REQUIREMENTS`."""
+    lock = repo_root / GENAI_LOCK
+    if lock.is_file():
+        return lock, ()
+    return lambda_requirements(repo_root), GENAI_REQUIREMENTS
+
+
+def lock_python(requirements: Path) -> str | None:
+    """The CPython version a lock written by handlers/docker/lock.py is pinned for (its header), else None."""
+    head = requirements.read_text(encoding="utf-8")[:400]
+    match = re.search(r"for CPython (\d+\.\d+)", head)
+    return match.group(1) if match else None
 
 
 def tree_size(root: Path) -> int:
@@ -174,15 +198,16 @@ def dependency_dir(
     python_version: str = PYTHON_VERSION,
     extra: tuple[str, ...] = (),
 ) -> Path:
-    """Runtime deps installed for ``arch`` and CPython ``python_version`` (3.11: the hash-checked lock; another
-    Python, or ``extra`` pins: the lock's versions without hashes, plus ``extra``), cached by their hash.
+    """Runtime deps installed for ``arch`` and CPython ``python_version``, cached by their hash: a lock made for
+    that Python is installed hash-checked; for another Python, or with ``extra`` pins, the lock's versions
+    without hashes plus ``extra``.
 
     Both manylinux tags are passed: with one alone pip silently picks old or wrong wheels. ``.pyc`` files are
     compiled only for 3.11 (the one Python here); other targets compile at import.
     """
     tag = "cp" + python_version.replace(".", "")
     digest = hashlib.sha256(requirements.read_bytes() + "\n".join(extra).encode()).hexdigest()[:16]
-    flavour = f"{tag}-genai" if extra else tag
+    flavour = f"{tag}-genai" if extra or "genai" in requirements.name else tag
     target = cache_root / f"deps-{arch}-{flavour}-{_CACHE_FORMAT}-{digest}"
     if (target / ".complete").is_file():
         return target
@@ -190,7 +215,7 @@ def dependency_dir(
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_root))
     try:
         pip_arch = _PIP_ARCH[arch]
-        hashed = python_version == PYTHON_VERSION and not extra
+        hashed = not extra and (lock_python(requirements) or PYTHON_VERSION) == python_version
         lock = (
             _filtered_requirements(requirements, work) if hashed else unhashed_requirements(requirements, extra, work)
         )

@@ -24,8 +24,8 @@ from infra.drift_asset import DriftModel
 from infra.nag import acknowledge
 from infra.names import resource_name, stage_name
 from infra.packaging import (
-    GENAI_REQUIREMENTS,
     dependency_dir,
+    genai_requirements,
     lambda_requirements,
     runtime_sources,
     staged_context,
@@ -236,11 +236,11 @@ class MaaskitStack(Stack):
     ) -> tuple[lambda_.LayerVersion, int]:
         """The stack's dependency layer for ``arch`` (created once) and its unzipped size; ``genai``: the
         streaming functions' layer (CPython 3.12, manylinux_2_28 wheels, onnxruntime-genai added)."""
-        requirements = lambda_requirements(repo_root)
+        requirements, extra = genai_requirements(repo_root) if genai else (lambda_requirements(repo_root), ())
         python = STREAM_PYTHON_VERSION if genai else "3.11"
         deps = dependency_dir(
             requirements, arch, cache_root,  # type: ignore[arg-type]
-            python_version=python, extra=GENAI_REQUIREMENTS if genai else (),
+            python_version=python, extra=extra,
         )  # fmt: skip
         size = tree_size(deps / "python")
         key = f"{arch}-genai" if genai else arch
@@ -255,7 +255,7 @@ class MaaskitStack(Stack):
                 compatible_architectures=[
                     lambda_.Architecture.ARM_64 if arch == "arm64" else lambda_.Architecture.X86_64
                 ],
-                description=f"maaskit runtime deps ({requirements.name}{' + onnxruntime-genai' if genai else ''}, "
+                description=f"maaskit runtime deps ({requirements.name}{' + onnxruntime-genai' if extra else ''}, "
                 f"{arch}, CPython {python})",
             )
         return self.layers[key], size

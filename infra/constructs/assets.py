@@ -26,7 +26,7 @@ from infra.bundles import BundleSource
 from infra.packaging import (
     bundling_options,
     code_asset_hash,
-    lambda_requirements,
+    genai_requirements,
     runtime_sources,
     stage_lambda_code,
     staged_context,
@@ -89,7 +89,7 @@ def image_code(
     trees = {**runtime_sources(source_root), f"bundles/{bundle_dir.name}": bundle_dir}
     dockerfile = LAMBDA_DOCKERFILE
     if streaming:
-        generated = stream_image_files(build_root, lambda_requirements(source_root))
+        generated = stream_image_files(build_root, *genai_requirements(source_root))
         trees.update({f"{STREAM_IMAGE_DIR}/{path.name}": path for path in generated})
         dockerfile = f"{STREAM_IMAGE_DIR}/{STREAM_DOCKERFILE}"
     context = staged_context(build_root, label, trees)

@@ -9,6 +9,7 @@ import pytest
 
 from bundle.manifest import Resources
 from infra.config import ApiConfig, ConfigError, LambdaConfig, parse_config
+from infra.packaging import GENAI_REQUIREMENTS, genai_requirements, lock_python
 from infra.stream_image import dockerfile_text, stream_image_files
 from infra.streaming import (
     STREAM_TIMEOUT_S,
@@ -129,7 +130,24 @@ def test_the_oversized_image_bakes_the_model_in_and_runs_the_loop(tmp_path: Path
     assert 'ENTRYPOINT ["/var/lang/bin/python3", "-m", "handlers.lambda_stream"]' in text
     assert "COPY bundles/ ${LAMBDA_TASK_ROOT}/bundles/" in text  # never downloaded at cold start
     repo = Path(__file__).resolve().parents[2]
-    dockerfile, requirements = stream_image_files(tmp_path, repo / "handlers/docker/requirements-lambda.txt")
+    dockerfile, requirements = stream_image_files(tmp_path, *genai_requirements(repo))
+    pins = requirements.read_text()
+    assert "onnxruntime-genai==0.18.0 \\\n    --hash=sha256:" in pins and "\nonnxruntime==" in pins  # hash-pinned
+    assert "for CPython 3.12" in pins and dockerfile.read_text() == text
+    assert "--require-hashes" in text
+
+
+def test_without_the_generative_lock_the_image_takes_the_lambda_pins_unhashed(tmp_path: Path):
+    repo = Path(__file__).resolve().parents[2]
+    lock = repo / "handlers/docker/requirements-lambda.txt"
+    dockerfile, requirements = stream_image_files(tmp_path, lock, GENAI_REQUIREMENTS)
     pins = requirements.read_text().splitlines()
     assert "onnxruntime-genai==0.18.0" in pins and any(pin.startswith("onnxruntime==") for pin in pins)
-    assert not any("--hash" in pin for pin in pins) and dockerfile.read_text() == text
+    assert not any("--hash" in pin for pin in pins) and "--require-hashes" not in dockerfile.read_text()
+
+
+def test_the_generative_lock_is_hash_checked_for_python_3_12_and_the_lambda_lock_for_3_11():
+    repo = Path(__file__).resolve().parents[2]
+    lock, extra = genai_requirements(repo)
+    assert lock.name == "requirements-lambda-genai.txt" and extra == ()
+    assert lock_python(lock) == "3.12" and lock_python(repo / "handlers/docker/requirements-lambda.txt") == "3.11"
