@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from handlers.capture import capture_writer
 from handlers.engine import ModelRepository
 from handlers.errors import InternalServerError, MethodNotAllowedError, RouteNotFoundError, ServingError
 from handlers.http import json_response
@@ -142,6 +143,7 @@ def create_app(
         access_log=settings.access_log,
         log_payload=settings.log_payload,
         namespace=settings.service_name,
+        capture=capture_writer(settings),
     )
     middleware = [observability]
     limits = RequestLimits.from_settings(settings)

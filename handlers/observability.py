@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bundle import names
-from handlers.capture import CaptureWriter, capture_from_env
+from handlers.capture import CaptureWriter
 from handlers.metering import metering_directive, metering_fields
 from handlers.metrics import CLIENT_CLOSED_REQUEST, Metrics, emf_fields
 
@@ -53,8 +53,6 @@ _PAYLOAD_LOG_LIMIT = 4096
 #: Longest value of a logged field (path, model, version, error...); longer ones are cut and marked.
 FIELD_LOG_LIMIT = 512
 _MESSAGE_LOG_LIMIT = 2048
-#: Default of ``capture``: the writer the environment asks for (:func:`handlers.capture.capture_from_env`).
-_FROM_ENV: Any = object()
 #: A route-shaped error answer: (request, status, message) -> response.
 ErrorRenderer = Callable[[Request, int, str], Response]
 logger = logging.getLogger("maaskit.server")
@@ -118,10 +116,10 @@ class ObservabilityMiddleware:
         namespace: str,
         stream: IO[str] | None = None,
         render: ErrorRenderer | None = None,
-        capture: CaptureWriter | None = _FROM_ENV,
+        capture: CaptureWriter | None = None,
     ) -> None:
         self.app = app
-        self.capture: CaptureWriter | None = capture_from_env() if capture is _FROM_ENV else capture
+        self.capture = capture
         self.render = render
         self.metrics = metrics
         self.emf = metrics_mode == "emf"
