@@ -158,7 +158,7 @@ def _check_signature(manifest: Manifest, session: onnxruntime.InferenceSession, 
 RUNTIME_LOADERS: dict[str, str] = {
     "text-generation": "handlers.generation.runtime:load_generative",
     "automatic-speech-recognition": "handlers.speech.runtime:load_speech",
-    "audio-classification": "handlers.speech.classifier:load_audio_classifier",
+    "audio-classification": "handlers.speech.classifier_runtime:load_audio_classifier",
 }
 
 

@@ -9,37 +9,34 @@ feature extractor does (:func:`bundle.processing.audio.normalize`, the code the 
 ``input_values``  float32 [files, samples], zero-padded to the longest
 ``audio_length``  int64 [files], samples of each file
 
-The runtime runs every file alone (padding would change a model without an attention mask), as the
-Hugging Face pipeline does; a feed of ``input_values`` by name (OIP ``FP32``, maaskit JSON; what the
-pre-traffic hook sends) runs as one batch. Answers: the pipeline's ``[{"label", "score"}, ...]`` best
-first (``top_k``, default 5; null for every label) per file on SageMaker, TorchServe and maaskit JSON; the
-named outputs (``logits``, ``scores``, ``label``) for tensor protocols, with OIP's classification extension.
+The runtime (:mod:`handlers.speech.classifier_runtime`) runs every file alone (padding would change a
+model without an attention mask), as the Hugging Face pipeline does; a feed of ``input_values`` by name
+(OIP ``FP32``, maaskit JSON; what the pre-traffic hook sends) runs as one batch. Answers: the pipeline's
+``[{"label", "score"}, ...]`` best first (``top_k``, default 5; null for every label) per file on
+SageMaker, TorchServe and maaskit JSON; the named outputs (``logits``, ``scores``, ``label``) for tensor
+protocols, with OIP's classification extension.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bundle import Bundle, BundleError, Manifest, open_bundle
+from bundle import Bundle, BundleError, Manifest
 from bundle.limits import AUDIO_MAX_BYTES
 from bundle.processing.audio import AudioError, decode_audio, normalize
 from bundle.speech import SpeechSpec
-from handlers.engine import ModelRuntime
-from handlers.settings import Settings
 from handlers.speech.inputs import audio_files
 from handlers.speech.processor import audio_error
-from handlers.strategies import Strategy, Threaded
 from handlers.tabular import score_labels_of, tensors_of
 from handlers.text.answers import top_k_labels
 from handlers.text.inputs import top_k_from
 from handlers.validation import coerce_feed
 from handlers.vocabulary import Answers, Embedder, ExampleFeed, Feed, Inputs, Outputs, Style
 
-__all__ = ["AUDIO_TOP_K", "AudioClassifierProcessor", "AudioClassifierRuntime", "load_audio_classifier"]
+__all__ = ["AUDIO_TOP_K", "AudioClassifierProcessor"]
 
 #: The Hugging Face audio-classification pipeline answers five labels.
 AUDIO_TOP_K = 5
@@ -122,43 +119,3 @@ class AudioClassifierProcessor:
         if getattr(feed, "single", False) and len(ranked) == 1:
             ranked = ranked[0]
         return Answers(outputs=outputs, predictions=ranked, labels=labels, primary="scores", task=task)
-
-
-class AudioClassifierRuntime(ModelRuntime):
-    """An audio classifier's session: each file of a decoded feed runs alone (see the module docstring)."""
-
-    def run(self, feed: dict[str, np.ndarray], options: Any = None) -> dict[str, np.ndarray]:
-        """Files one by one, their outputs stacked; ``input_values`` by name as one batch."""
-        if _LENGTH not in feed:
-            return super().run(feed, options)
-        values = np.asarray(feed[_INPUT])
-        parts = [
-            super(AudioClassifierRuntime, self).run({_INPUT: values[index : index + 1, : int(length)]}, options)
-            for index, length in enumerate(np.asarray(feed[_LENGTH]).tolist())
-        ]
-        return {name: np.concatenate([part[name] for part in parts]) for name in self.output_names}
-
-    def use(self, strategy: Strategy) -> None:
-        """Files of different lengths are never batched together: always in the thread pool."""
-        super().use(Threaded())
-
-
-def load_audio_classifier(
-    path: str | Path | Bundle, settings: Settings, *, warm: bool = True, strategy: Strategy | None = None
-) -> AudioClassifierRuntime:
-    """Open and verify an audio classifier bundle, create its session, and (by default) warm it up on its samples.
-
-    The warm-up is the ordinary one (:meth:`ModelRuntime.warm_up`): the stored ``input_values`` run as one
-    batch and the one judge compares the class probabilities and labels with the samples.
-    """
-    from handlers.engine import _check_signature
-    from handlers.session import create_session
-
-    bundle = path if isinstance(path, Bundle) else open_bundle(path)  # checksums verified before anything loads
-    session = create_session(bundle.model_path, settings)
-    _check_signature(bundle.manifest, session, bundle.root)
-    runtime = AudioClassifierRuntime(bundle, session, AudioClassifierProcessor(bundle))
-    if warm:
-        runtime.warm_up(settings)
-        runtime.use(strategy or Threaded())
-    return runtime

@@ -23,7 +23,7 @@ from bundle.processing.audio import decode_audio
 from handlers.app import create_app
 from handlers.engine import ModelRepository, load_runtime
 from handlers.settings import Settings
-from handlers.speech.classifier import AudioClassifierRuntime
+from handlers.speech.classifier_runtime import AudioClassifierRuntime
 from tests.handlers.conftest import LiveServer
 from tests.speechmodels import AUDIO_LABELS, chirp, encode, save_audio_classifier, save_hubert, save_wavlm, speech
 
