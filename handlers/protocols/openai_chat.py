@@ -35,7 +35,7 @@ from handlers.protocols.openai import OpenAIParameterError, error_shape, openai_
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 
-__all__ = ["PROTOCOL", "router"]
+__all__ = ["PROTOCOL", "ChatShape", "chat_events", "router", "whole_answer"]
 
 PROTOCOL = "openai"
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -63,7 +63,7 @@ def _reason(done: Finished) -> str:
     return "stop" if done.reason == "stop" else "length"
 
 
-class _Shape:
+class ChatShape:
     """The answer objects of one request (chat or text completion)."""
 
     def __init__(self, ask: Asked) -> None:
@@ -116,7 +116,8 @@ async def _watch(request: Request, stream: Stream) -> None:
         await asyncio.sleep(_DISCONNECT_POLL_S)
 
 
-async def _whole(request: Request, shape: _Shape, stream: Stream) -> Response:
+async def whole_answer(request: Request, shape: ChatShape, stream: Stream) -> Response:
+    """The whole answer of ``stream`` (generation stops when the client disconnects first)."""
     watcher = asyncio.create_task(_watch(request, stream))
     pieces: list[str] = []
     try:
@@ -135,7 +136,8 @@ async def _whole(request: Request, shape: _Shape, stream: Stream) -> Response:
     raise ServingError("the generation ended without an answer")
 
 
-async def _sse(request: Request, shape: _Shape, stream: Stream) -> AsyncIterator[bytes]:
+async def chat_events(request: Request, shape: ChatShape, stream: Stream) -> AsyncIterator[bytes]:
+    """``stream`` as OpenAI's server-sent events (an ``error`` event when it fails after the first byte)."""
     try:
         if shape.ask.chat:
             yield _event(shape.chunk(None, role=True))
@@ -172,10 +174,11 @@ def _endpoint(repository: ModelRepository, settings: Settings, api: RouteTable, 
             stream = runtime.engine.stream(ask.request)
         except QueueFullError as error:
             return api.error(request, error, {"Retry-After": str(error.retry_after)})
-        shape = _Shape(ask)
+        shape = ChatShape(ask)
         if not ask.stream:
-            return await _whole(request, shape, stream)
-        return StreamingResponse(_sse(request, shape, stream), media_type="text/event-stream", headers=_SSE_HEADERS)
+            return await whole_answer(request, shape, stream)
+        events = chat_events(request, shape, stream)
+        return StreamingResponse(events, media_type="text/event-stream", headers=_SSE_HEADERS)
 
     generate.__name__ = "chat_completions" if chat else "completions"
     generate.__doc__ = (

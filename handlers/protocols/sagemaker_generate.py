@@ -40,7 +40,7 @@ from handlers.generation.runtime import GenerativeRuntime
 from handlers.http import json_response, loads
 from handlers.metering import record_usage
 from handlers.protocols.generate_runs import SSE_HEADERS, busy, collect, finish_reason, sse, start
-from handlers.protocols.openai_chat import _Shape, _sse, _whole
+from handlers.protocols.openai_chat import ChatShape, chat_events, whole_answer
 from handlers.routing import RouteTable
 
 __all__ = ["PARAMETERS", "invoke"]
@@ -216,10 +216,10 @@ async def _chat(runtime: GenerativeRuntime, request: Request, payload: dict[str,
         stream = start(runtime, ask.request, budget_s)
     except QueueFullError as error:
         return busy(api, request, error)
-    shape = _Shape(ask)
+    shape = ChatShape(ask)
     if not ask.stream:
-        return await _whole(request, shape, stream)
-    return StreamingResponse(_sse(request, shape, stream), media_type=_STREAM_TYPE, headers=SSE_HEADERS)
+        return await whole_answer(request, shape, stream)
+    return StreamingResponse(chat_events(request, shape, stream), media_type=_STREAM_TYPE, headers=SSE_HEADERS)
 
 
 async def invoke(runtime: GenerativeRuntime, request: Request, body: bytes, budget_s: float,
