@@ -78,7 +78,7 @@ _UNSUPPORTED = {
 #: Largest difference between the bundle's waveform (decoded, normalised) and the feature extractor's.
 WAVEFORM_ATOL = 1e-5
 #: Stored sample tensors are cut to at most this many seconds (they travel in samples.npz as float32).
-SAMPLE_SECONDS = 4.0
+SAMPLE_SECONDS = 2.0
 #: The longest recording one request classifies: the whole file goes through the graph at once
 #: (self-attention over every frame), as the Hugging Face pipeline does.
 AUDIO_CLASSIFIER_MAX_SECONDS = 60.0
