@@ -4,8 +4,8 @@ The check needs numpy (PSI, centroids) and :mod:`bundle.reference`. numpy comes 
 dependency layer (the one the model functions and pre-traffic hooks run on, CPython 3.11), as for the
 hook (:mod:`infra.samples`), so the asset itself is a few hundred KB of Python: the ``bundle`` package,
 the drift modules of ``infra/ops`` and ``infra/names.py`` at their import paths, and per model its
-reference statistics (``references/<model>.json``, computed from the deployed bundle's samples by the
-same :func:`bundle.reference.reference_from_bundle` as ``maaskit drift``) and, for text models, the
+reference statistics (``references/<model>.json``, the deployed bundle's ``reference.json`` read by the
+same :func:`bundle.reference.load_reference` as ``maaskit drift``) and, for text models, the
 tokenizer's vocabulary (``vocabularies/<model>.txt``). The function then needs no registry read at all.
 """
 
@@ -21,7 +21,7 @@ from aws_cdk import AssetHashType
 from aws_cdk import aws_lambda as lambda_
 
 import bundle
-from bundle.reference import reference_from_bundle, tokenizer_vocabulary
+from bundle.reference import load_reference, tokenizer_vocabulary
 from infra.names import DRIFT_MODELS_FILE
 from infra.packaging import bundling_options, tree_digest
 
@@ -66,7 +66,7 @@ def stage_drift_asset(out: Path, models: list[DriftModel]) -> None:
     for item in models:
         opened = bundle.open_bundle(item.bundle_dir)
         reference = f"references/{item.model}.json"
-        (out / reference).write_text(reference_from_bundle(opened).to_json(), encoding="utf-8")
+        (out / reference).write_text(load_reference(opened).to_json(), encoding="utf-8")
         vocabulary = None
         if opened.manifest.text is not None:
             vocabulary = f"vocabularies/{item.model}.txt"

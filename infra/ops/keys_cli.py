@@ -176,7 +176,7 @@ def drift(
     """Compare captured inputs with the bundle's reference statistics; publish the largest PSI."""
     with _ops_errors():
         from bundle import open_bundle
-        from bundle.reference import reference_from_bundle, tokenizer_vocabulary
+        from bundle.reference import load_reference, tokenizer_vocabulary
         from infra.ops.drift import capture_bucket, drift_report, publish, read_captured, render_report
         from infra.ops.errors import NotFoundError
 
@@ -199,7 +199,7 @@ def drift(
             vocabulary = tokenizer_vocabulary(opened.root / opened.manifest.text.tokenizer_file)
         inputs = [spec.name for spec in opened.manifest.inputs]
         dtypes = {spec.name: str(spec.dtype) for spec in opened.manifest.inputs}
-        report = drift_report(reference_from_bundle(opened), records, inputs, threshold, vocabulary, dtypes=dtypes)
+        report = drift_report(load_reference(opened), records, inputs, threshold, vocabulary, dtypes=dtypes)
         if publish_metric:
             publish(session, report, namespace)
         if as_json:
