@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     work = OUT / "speech"
     work.mkdir(parents=True, exist_ok=True)
     folder, bundles, clips = _prepare(work)
+    machine = machine_line()  # the load average before the engines start
     engines = _engines(args, folder, bundles)
     live = {leg: engine for leg, engine in engines.items() if not isinstance(engine, str)}
     times: dict[str, dict[str, list[float]]] = {leg: {clip: [] for clip in clips} for leg in live}
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([leg, *rtf, ratio, f"{engine.cold_start_s:.2f}", f"{peaks[leg]:.0f}", ""])
     headers = ["engine", "RTF 10 s", "RTF 60 s", "time / served fp32 (10 s, 60 s)", "cold start s", "peak RSS MB", ""]
     setup = f"{args.threads} threads, {args.tokens} tokens per 30 s window, median of {args.runs} interleaved rounds"
-    report = f"{machine_line()}; {setup}\n\n" + table(headers, rows)
+    report = f"{machine}, {os.getloadavg()[0]:.2f} at the end; {setup}\n\n" + table(headers, rows)
     (OUT / "speech.md").write_text(report + "\n", encoding="utf-8")
     print(report)
     return 0

@@ -18,7 +18,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OPSET", "decoder_io", "export_ctc", "export_whisper", "fuse_encoder"]
+__all__ = ["OPSET", "decoder_io", "export_ctc", "export_whisper", "fuse_decoder", "fuse_encoder"]
 
 OPSET = 17
 
@@ -37,7 +37,7 @@ def export_ctc(model: Any, path: Path) -> None:
     """The CTC graph: ``input_values`` -> ``logits``, batch and time dynamic."""
     import torch
 
-    class CTC(torch.nn.Module):  # type: ignore[misc]
+    class CTC(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
@@ -163,6 +163,40 @@ def export_whisper(model: Any, encoder_path: Path, decoder_path: Path) -> None:
     _quiet_export(
         torch, decoder, (ids, *past, *cross), decoder_path, input_names=inputs, output_names=outputs, dynamic_axes=axes
     )
+    fuse_decoder(decoder_path, config)
+
+
+def _optimize(path: Path, config: Any, heads: int, *, attention: bool) -> None:
+    """onnxruntime's transformer optimizer (``model_type="bart"``, pattern fusions only) on the graph at ``path``."""
+    import logging
+
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    options = FusionOptions("bart")
+    options.use_multi_head_attention = attention  # MultiHeadAttention (separate Q, K, V; the cache as its past)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            fused = optimize_model(str(path), model_type="bart", num_heads=heads, hidden_size=int(config.d_model),
+                                   opt_level=0, optimization_options=options)  # fmt: skip
+        fused.save_model_to_file(str(path))
+    finally:
+        root.setLevel(level)
+
+
+def fuse_decoder(path: Path, config: Any) -> None:
+    """onnxruntime's fusions on the cached decoder: each attention one ``MultiHeadAttention`` (com.microsoft).
+
+    The self-attention takes the cache as its ``past_key``/``past_value`` and gives ``present_*`` (the
+    graph's inputs and outputs keep their names), the cross-attention takes the encoder's keys and
+    values as they are; layer norms with their residual adds and the biased GELU are fused too. The
+    graph drops from about 600 nodes to about 75 (whisper-tiny's shape), which is what a token step
+    pays for beyond its matrix products; the gate checks the fused graph's logits and transcripts.
+    """
+    _optimize(path, config, int(config.decoder_attention_heads), attention=True)
 
 
 def fuse_encoder(path: Path, config: Any) -> None:
@@ -172,17 +206,4 @@ def fuse_encoder(path: Path, config: Any) -> None:
     portable; the gate then checks the fused graph. Measured on a whisper-tiny-shaped encoder: about 15%
     less time per 30 s window on 2 CPU threads.
     """
-    import logging
-
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            fused = optimize_model(str(path), model_type="bart", num_heads=int(config.encoder_attention_heads),
-                                   hidden_size=int(config.d_model), opt_level=0)  # fmt: skip
-        fused.save_model_to_file(str(path))
-    finally:
-        root.setLevel(level)
+    _optimize(path, config, int(config.encoder_attention_heads), attention=False)
