@@ -118,12 +118,21 @@ class Inputs:
 class ExampleFeed(dict[str, np.ndarray]):
     """A feed that remembers what the request's examples were (the processor reads it back when answering)."""
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], *, raw: bool = False, single: bool = False) -> None:
+    def __init__(
+        self,
+        arrays: Mapping[str, np.ndarray],
+        *,
+        raw: bool = False,
+        single: bool = False,
+        audio_seconds: float | None = None,
+    ) -> None:
         super().__init__(arrays)
         self.raw = raw
         """The feed was made from raw examples (texts, images), not from tensors by name."""
         self.single = single
         """One example came without a list around it: answers are unwrapped."""
+        self.audio_seconds = audio_seconds
+        """Seconds of audio the request's files hold (speech feeds; metered by :mod:`handlers.metering`)."""
 
 
 @dataclass(frozen=True)

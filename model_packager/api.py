@@ -149,7 +149,7 @@ def package(
     if wants_speech(model_or_path, task):  # Whisper and CTC folders: torch.onnx export and the speech gate
         return package_speech(model_or_path, name=name, version=version, out=out, sample=sample, quantize=quantize,
                               precision=precision, optimize=optimize, processor=tokenizer, metadata=metadata,
-                              force=force, on_step=on_step)  # fmt: skip
+                              force=force, on_step=on_step, task=task)  # fmt: skip
     _validate(name, version, metadata, optimize, quantize, precision=precision)
     paths = bundle_paths(out, name, version)
     _check_target(out, paths, force)

@@ -24,7 +24,6 @@ from starlette.responses import PlainTextResponse, Response
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.errors import InvalidInputError, UnsupportedMediaTypeError
 from handlers.http import json_response
-from handlers.metering import record_audio
 from handlers.protocols.base import Call, Codec, Decoded, Result, inference_endpoint
 from handlers.protocols.openai import OpenAIParameterError, error_shape, openai_model
 from handlers.routing import RouteTable
@@ -131,7 +130,6 @@ def _runtime(repository: ModelRepository, request: Request, model: str | None) -
 class _State:
     format: str
     task: str
-    request: Request
 
 
 class Transcriptions(Codec[_State]):
@@ -171,14 +169,11 @@ class Transcriptions(Codec[_State]):
             "timestamps": response_format in ("srt", "vtt", "verbose_json") or bool(granularities),
             "task": self.task,
         }
-        return Decoded(
-            Inputs(raw=form.file, options=options, where="file"), _State(response_format, self.task, request)
-        )
+        return Decoded(Inputs(raw=form.file, options=options, where="file"), _State(response_format, self.task))
 
     def encode(self, result: Result[_State]) -> Response:
         """The transcript in the asked ``response_format``."""
         document = json.loads(str(result.outputs["transcript"][0]))
-        record_audio(result.state.request, float(document["duration"]))  # metering (handlers.metering)
         text = str(document["text"]).strip()
         segments = document["segments"]
         kind = result.state.format

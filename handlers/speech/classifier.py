@@ -102,7 +102,8 @@ class AudioClassifierProcessor:
         for index, wave in enumerate(waves):
             values[index, : len(wave)] = wave
         lengths = np.asarray([len(wave) for wave in waves], dtype=np.int64)
-        return ExampleFeed({_INPUT: values, _LENGTH: lengths}, raw=True, single=single)
+        seconds = float(lengths.sum()) / rate
+        return ExampleFeed({_INPUT: values, _LENGTH: lengths}, raw=True, single=single, audio_seconds=seconds)
 
     def postprocess(self, feed: Feed, outputs: Outputs) -> Outputs:
         """The outputs unchanged: the softmax is inside the graph."""

@@ -143,7 +143,9 @@ class SpeechProcessor:
             audio[index, : len(samples)] = samples
         lengths = np.asarray([len(samples) for samples in decoded], dtype=np.int64)
         documents = np.asarray([json.dumps(options)] * len(decoded), dtype=object)
-        return ExampleFeed({"audio": audio, "audio_length": lengths, "options": documents}, raw=True, single=single)
+        seconds = float(lengths.sum()) / self.spec.features.sampling_rate
+        arrays = {"audio": audio, "audio_length": lengths, "options": documents}
+        return ExampleFeed(arrays, raw=True, single=single, audio_seconds=seconds)
 
     def postprocess(self, feed: Feed, outputs: Outputs) -> Outputs:
         """Transcripts are answered as the runtime gave them."""

@@ -164,7 +164,7 @@ def test_http_api_lambda_authorizer_context_is_read() -> None:
     assert metering_fields(scope)["route"] == "POST /models/{proxy+}"
 
 
-def test_a_transcription_is_metered_with_its_audio_seconds(tmp_path, capsys) -> None:
+def test_a_transcription_is_metered_with_its_audio_seconds_on_every_route(tmp_path, capsys) -> None:
     pytest.importorskip("soundfile")
     from handlers.app import create_app
     from handlers.engine import ModelRepository
@@ -177,14 +177,19 @@ def test_a_transcription_is_metered_with_its_audio_seconds(tmp_path, capsys) -> 
     settings = Settings.load(environ={}, metrics="emf", access_log=True, page=False)
     app = create_app(ModelRepository([load_speech(bundle, settings)]), settings)
 
-    async def call() -> httpx.Response:
+    clip = encode(speech(2.5))
+
+    async def call() -> list[httpx.Response]:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://local") as client:
-            files = {"file": ("clip.wav", encode(speech(2.5)), "audio/wav")}
-            return await client.post("/v1/audio/transcriptions", data={"model": "tiny-ctc"}, files=files)
+            files = {"file": ("clip.wav", clip, "audio/wav")}
+            openai = await client.post("/v1/audio/transcriptions", data={"model": "tiny-ctc"}, files=files)
+            sagemaker = await client.post("/invocations", content=clip, headers={"Content-Type": "audio/wav"})
+            return [openai, sagemaker]
 
     capsys.readouterr()
-    response = asyncio.run(call())
-    assert response.status_code == 200, response.text
+    responses = asyncio.run(call())
+    assert [response.status_code for response in responses] == [200, 200], [r.text for r in responses]
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"request_id"' in line]
-    assert len(lines) == 1 and lines[0]["model"] == "tiny-ctc"
-    assert lines[0]["AudioSeconds"] == 2.5 and lines[0]["Requests"] == 1
+    assert len(lines) == 2 and {line["model"] for line in lines} == {"tiny-ctc"}
+    for line in lines:  # every protocol, counted once
+        assert line["AudioSeconds"] == 2.5 and line["Requests"] == 1
