@@ -64,7 +64,7 @@ class _HTTPGateway(HTTPGateway):
     @cached_property
     def scope(self) -> Scope:  # mangum rebuilds it when answering otherwise
         scope = super().scope
-        scope[RESPONSE_CAP] = _FUNCTION_URL_CAP  # type: ignore[literal-required]
+        scope[RESPONSE_CAP] = _FUNCTION_URL_CAP
         return scope
 
 
@@ -74,7 +74,7 @@ class _APIGateway(APIGateway):
     @cached_property
     def scope(self) -> Scope:
         scope = super().scope
-        scope[RESPONSE_CAP] = _GATEWAY_CAP  # type: ignore[literal-required]
+        scope[RESPONSE_CAP] = _GATEWAY_CAP
         return scope
 
 
@@ -84,7 +84,7 @@ class _ALB(ALB):
     @cached_property
     def scope(self) -> Scope:
         scope = super().scope
-        scope[RESPONSE_CAP] = _ALB_CAP  # type: ignore[literal-required]
+        scope[RESPONSE_CAP] = _ALB_CAP
         return scope
 
 

@@ -58,7 +58,7 @@ def _image_processor(bundle: Bundle) -> Processor:
 def _generation_processor(bundle: Bundle) -> Processor:
     from handlers.generation.processor import GenerationProcessor  # tokenizers + jinja2 only for causal LMs
 
-    return GenerationProcessor(bundle)  # type: ignore[return-value]
+    return GenerationProcessor(bundle)
 
 
 PROCESSORS.update({task: _text_processor for task in sorted(TEXT_TASKS)})

@@ -77,7 +77,7 @@ def serve(  # noqa: PLR0917 (typer maps parameters to options)
             os.environ[ENV["providers"]] = providers
         if threads is not None:
             os.environ[ENV["intra_op_threads"]] = str(threads)
-        uvicorn.run("handlers.server:create_from_env", factory=True, workers=settings.workers, **options)  # type: ignore[arg-type]
+        uvicorn.run("handlers.server:create_from_env", factory=True, workers=settings.workers, **options)
         return
     from handlers.server import build_app
 
@@ -89,7 +89,7 @@ def serve(  # noqa: PLR0917 (typer maps parameters to options)
     served = ", ".join(f"{runtime.name} {runtime.version}" for runtime in repository)
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(f"serving {served} at {url} (routes: {url}/docs)", err=True)
-    uvicorn.run(app, **options)  # type: ignore[arg-type]
+    uvicorn.run(app, **options)
 
 
 def _auth(api_key: str | None, token: str | None, sigv4: bool) -> Any:

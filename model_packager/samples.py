@@ -76,9 +76,9 @@ def describe_shape(shape: Sequence[int | None]) -> str:
 
 def _to_array(value: object) -> np.ndarray:
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
-        value = value.detach().cpu().numpy()  # type: ignore[attr-defined]
+        value = value.detach().cpu().numpy()
     elif hasattr(value, "numpy") and not isinstance(value, np.ndarray):  # a TensorFlow tensor
-        value = value.numpy()  # type: ignore[attr-defined]
+        value = value.numpy()
     return np.asarray(value)
 
 

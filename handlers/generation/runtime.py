@@ -36,7 +36,7 @@ class GenerativeRuntime(ModelRuntime):
     """A text-generation bundle: no onnxruntime session, an engine that owns the onnxruntime-genai model."""
 
     def __init__(self, bundle: Bundle, engine: GenerationEngine, processor: GenerationProcessor) -> None:
-        super().__init__(bundle, None, processor)  # type: ignore[arg-type]  # no plain session
+        super().__init__(bundle, None, processor)  # no plain session
         self.engine = engine
         self.generation_processor = processor
         spec = bundle.manifest.generation

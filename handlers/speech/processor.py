@@ -144,7 +144,7 @@ class SpeechProcessor:
         lengths = np.asarray([len(samples) for samples in decoded], dtype=np.int64)
         documents = np.asarray([json.dumps(options)] * len(decoded), dtype=object)
         seconds = float(lengths.sum()) / self.spec.features.sampling_rate
-        arrays = {"audio": audio, "audio_length": lengths, "options": documents}
+        arrays: dict[str, np.ndarray] = {"audio": audio, "audio_length": lengths, "options": documents}
         return ExampleFeed(arrays, raw=True, single=single, audio_seconds=seconds)
 
     def postprocess(self, feed: Feed, outputs: Outputs) -> Outputs:

@@ -29,7 +29,7 @@ from bundle.samples import Samples
 try:
     from infra.hook.events import proxy_event
 except ModuleNotFoundError:  # the staged asset: the hook's modules side by side at the top level
-    from events import proxy_event  # type: ignore[import-not-found, no-redef]
+    from events import proxy_event  # type: ignore[import-not-found, no-redef, unused-ignore]
 
 __all__ = [
     "DELIMITER",

@@ -35,9 +35,9 @@ try:
     from infra.hook.generative import check_generation
     from infra.hook.oip import BYTES_INPUT, TRANSCRIPT_OUTPUT, decode_answer, files_body, request_body
 except ModuleNotFoundError:  # the staged asset: the hook's modules side by side at the top level
-    from events import proxy_event  # type: ignore[import-not-found, no-redef]
-    from generative import check_generation  # type: ignore[import-not-found, no-redef]
-    from oip import (  # type: ignore[import-not-found, no-redef]
+    from events import proxy_event  # type: ignore[import-not-found, no-redef, unused-ignore]
+    from generative import check_generation  # type: ignore[import-not-found, no-redef, unused-ignore]
+    from oip import (  # type: ignore[import-not-found, no-redef, unused-ignore]
         BYTES_INPUT,
         TRANSCRIPT_OUTPUT,
         decode_answer,

@@ -56,7 +56,7 @@ class ImageConversion(Conversion):
 
 
 def _head(model: Any, torch: Any) -> Any:
-    class ScoresHead(torch.nn.Module):  # type: ignore[misc,name-defined]
+    class ScoresHead(torch.nn.Module):  # type: ignore[misc]
         def __init__(self, inner: Any) -> None:
             super().__init__()
             self.inner = inner
