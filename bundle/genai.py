@@ -8,6 +8,7 @@ a machine without a GPU, on the CPU execution provider, which runs the same grap
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,18 @@ def cuda_available() -> bool:
         return False
 
 
-def open_genai_model(root: Path, *, on_cuda: bool = False) -> Any:
+def open_genai_model(root: Path, *, on_cuda: bool = False, spinning: bool = True) -> Any:
     """``og.Model`` for the bundle (or exported folder) at ``root``: on CUDA when ``on_cuda`` and available,
-    else on the CPU execution provider whatever provider its ``genai_config.json`` names."""
+    else on the CPU execution provider whatever provider its ``genai_config.json`` names.
+
+    ``spinning=False``: onnxruntime's intra-op threads block between operators instead of spinning, so a
+    server's event loop (and whatever else shares the cores) gets the CPU while a token is computed.
+    """
     import onnxruntime_genai as og
 
-    if on_cuda and cuda_available():
-        return og.Model(str(root))
     config = og.Config(str(root))
-    config.clear_providers()
+    if not spinning:
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": {"allow_spinning": "0"}}}}))
+    if not (on_cuda and cuda_available()):
+        config.clear_providers()
     return og.Model(config)

@@ -139,7 +139,9 @@ class GenerationEngine:
         from bundle.genai import open_genai_model
 
         self._og = og
-        self.model = open_genai_model(model_dir, on_cuda=on_cuda)
+        # threads block between operators: spinning ones starve the event loop that streams the tokens (measured
+        # on SmolLM2-135M's shape, int4, 2 cores: served 71 -> 82 tok/s, in-process 82 either way)
+        self.model = open_genai_model(model_dir, on_cuda=on_cuda, spinning=False)
         self.tokenizer = og.Tokenizer(self.model)
         self.eos = frozenset(int(token) for token in eos_token_ids)
         self.vocab_size = vocab_size
