@@ -26,7 +26,6 @@ from handlers.generation.engine import Delta, Failed, Finished, GenerationReques
 from handlers.generation.errors import QueueFullError
 from handlers.generation.runtime import GenerativeRuntime
 from handlers.metering import record_usage
-from handlers.protocols.openai_chat import _watch
 from handlers.routing import RouteTable
 
 __all__ = ["SSE_HEADERS", "busy", "collect", "finish_reason", "generative", "sse", "start"]
@@ -54,9 +53,22 @@ def busy(api: RouteTable, request: Request, error: QueueFullError) -> Response:
     return api.error(request, error, {"Retry-After": str(error.retry_after)})
 
 
+_DISCONNECT_POLL_S = 0.05
+
+
+async def watch_disconnect(request: Request, stream: Stream) -> None:
+    """Cancel ``stream`` as soon as the client disconnects (answers collected whole; a streamed answer's task is
+    cancelled by the server instead)."""
+    while True:
+        if await request.is_disconnected():
+            stream.cancel()
+            return
+        await asyncio.sleep(_DISCONNECT_POLL_S)
+
+
 async def collect(request: Request, stream: Stream) -> tuple[str, Finished]:
     """The whole text and how it finished; the generation stops if the client goes away (ServingError on failure)."""
-    watcher = asyncio.create_task(_watch(request, stream))
+    watcher = asyncio.create_task(watch_disconnect(request, stream))
     pieces: list[str] = []
     try:
         async for event in stream:

@@ -12,14 +12,11 @@ Which parameters are honoured and which refused: :mod:`handlers.generation.opena
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -31,6 +28,7 @@ from handlers.generation.openai_params import Asked, asked
 from handlers.generation.runtime import GenerativeRuntime
 from handlers.http import describe_model, json_response, loads, read_body
 from handlers.metering import record_usage
+from handlers.protocols.generate_runs import busy, collect, sse, start
 from handlers.protocols.openai import OpenAIParameterError, error_shape, openai_model
 from handlers.routing import RouteTable
 from handlers.settings import Settings
@@ -39,7 +37,6 @@ __all__ = ["PROTOCOL", "ChatShape", "chat_events", "router", "whole_answer"]
 
 PROTOCOL = "openai"
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_DISCONNECT_POLL_S = 0.05
 
 
 def _runtime(repository: ModelRepository, request: Request, payload: dict[str, Any]) -> GenerativeRuntime:
@@ -103,55 +100,28 @@ class ChatShape:
         return {**self._head(kind), "choices": [], "usage": _usage(done)}
 
 
-def _event(data: Any) -> bytes:
-    return b"data: " + orjson.dumps(data) + b"\n\n"
-
-
-async def _watch(request: Request, stream: Stream) -> None:
-    """Cancel ``stream`` as soon as the client disconnects (non-streamed answers)."""
-    while True:
-        if await request.is_disconnected():
-            stream.cancel()
-            return
-        await asyncio.sleep(_DISCONNECT_POLL_S)
-
-
 async def whole_answer(request: Request, shape: ChatShape, stream: Stream) -> Response:
     """The whole answer of ``stream`` (generation stops when the client disconnects first)."""
-    watcher = asyncio.create_task(_watch(request, stream))
-    pieces: list[str] = []
-    try:
-        async for event in stream:
-            if isinstance(event, Delta):
-                pieces.append(event.text)
-            elif isinstance(event, Failed):
-                error = ServingError(event.message)
-                raise error
-            else:
-                record_usage(request, event.prompt_tokens, event.completion_tokens)  # metering (handlers.metering)
-                return json_response(shape.whole("".join(pieces), event))
-    finally:
-        watcher.cancel()
-        stream.cancel()
-    raise ServingError("the generation ended without an answer")
+    text, done = await collect(request, stream)  # metered there (handlers.metering)
+    return json_response(shape.whole(text, done))
 
 
 async def chat_events(request: Request, shape: ChatShape, stream: Stream) -> AsyncIterator[bytes]:
     """``stream`` as OpenAI's server-sent events (an ``error`` event when it fails after the first byte)."""
     try:
         if shape.ask.chat:
-            yield _event(shape.chunk(None, role=True))
+            yield sse(shape.chunk(None, role=True))
         async for event in stream:
             if isinstance(event, Delta):
-                yield _event(shape.chunk(event.text))
+                yield sse(shape.chunk(event.text))
             elif isinstance(event, Failed):
-                yield _event(error_shape(ServingError(event.message)))
+                yield sse(error_shape(ServingError(event.message)))
                 return
             else:
                 record_usage(request, event.prompt_tokens, event.completion_tokens)
-                yield _event(shape.chunk(None if shape.ask.chat else "", done=event))
+                yield sse(shape.chunk(None if shape.ask.chat else "", done=event))
                 if shape.ask.include_usage:
-                    yield _event(shape.usage_chunk(event))
+                    yield sse(shape.usage_chunk(event))
                 yield b"data: [DONE]\n\n"
     finally:  # the client went away (the response task is cancelled) or the stream ended
         stream.cancel()
@@ -167,13 +137,10 @@ def _endpoint(repository: ModelRepository, settings: Settings, api: RouteTable, 
             raise InvalidInputError('the body must be a JSON object: {"model": ..., "messages": ...}')
         runtime = _runtime(repository, request, payload)
         ask = asked(runtime, payload, chat=chat)
-        if budget_s:  # MAASKIT_INFERENCE_TIMEOUT_MS: generation ends (finish_reason length) when it is spent
-            timed = dataclasses.replace(ask.request, deadline=time.monotonic() + budget_s)
-            ask = dataclasses.replace(ask, request=timed)
-        try:
-            stream = runtime.engine.stream(ask.request)
+        try:  # MAASKIT_INFERENCE_TIMEOUT_MS: generation ends (finish_reason length) when it is spent
+            stream = start(runtime, ask.request, budget_s)
         except QueueFullError as error:
-            return api.error(request, error, {"Retry-After": str(error.retry_after)})
+            return busy(api, request, error)
         shape = ChatShape(ask)
         if not ask.stream:
             return await whole_answer(request, shape, stream)
