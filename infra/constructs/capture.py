@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -33,6 +32,7 @@ from bundle.reference import (
     DRIFT_METRIC,
 )
 from infra.config import sagemaker_redact_reason
+from infra.constructs.sealed_bucket import sealed_bucket
 from infra.consumers_config import CaptureConfig
 from infra.nag import acknowledge
 
@@ -86,27 +86,12 @@ class DataCapture(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: DataCaptureProps) -> None:
         super().__init__(scope, construct_id)
         self.props = props
-        self.key = kms.Key(
+        self.key, self.bucket = sealed_bucket(
             self,
-            "Key",
             alias=f"alias/maaskit-{props.stage}-capture",
             description=f"maaskit {props.stage}: captured requests and answers",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            versioned=True,
-            server_access_logs_bucket=props.access_logs,
-            server_access_logs_prefix="capture-bucket/",
-            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(1))],
-            removal_policy=RemovalPolicy.RETAIN,
+            access_logs=props.access_logs,
+            access_log_prefix="capture-bucket/",
         )
         self.parameter = ssm.StringParameter(
             self,

@@ -10,12 +10,11 @@ Attributes: ``key``, ``bucket``, ``trail``.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudtrail as cloudtrail
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.constructs.sealed_bucket import sealed_bucket
 from infra.names import registry_trail_name
 
 __all__ = ["RegistryTrail"]
@@ -36,31 +35,13 @@ class RegistryTrail(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         name = registry_trail_name(stage)
-        self.key = kms.Key(
+        self.key, self.bucket = sealed_bucket(
             self,
-            "Key",
             alias=f"alias/{name}-trail",
             description=f"maaskit {stage}: CloudTrail log files of the model registry's data events",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            versioned=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="registry-trail/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=Duration.days(retention_days), noncurrent_version_expiration=Duration.days(1)
-                )
-            ],
-            removal_policy=RemovalPolicy.RETAIN,
+            access_logs=access_logs,
+            access_log_prefix="registry-trail/",
+            expire_days=retention_days,
         )
         self.trail = cloudtrail.Trail(
             self,
