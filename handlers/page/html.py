@@ -15,6 +15,7 @@ from typing import Any
 from bundle import Manifest, ParityReport
 from handlers.page.chart import latency_chart
 from handlers.page.chat import chat_box
+from handlers.page.classify_audio import audio_label_box
 from handlers.page.transcribe import speech_box
 from handlers.page.views import ModelView, Snippet, VersionView, pretty_json
 
@@ -23,8 +24,10 @@ __all__ = ["index_page", "model_page"]
 _ASSETS = files("handlers.page")
 _LAYOUT = Template((_ASSETS / "layout.html").read_text(encoding="utf-8"))
 _STYLE = (_ASSETS / "page.css").read_text(encoding="utf-8")
-#: The page's one script: the form and snippets (page.js), the chat box (chat.js), the recorder (speech.js).
-_SCRIPT = "\n".join((_ASSETS / name).read_text(encoding="utf-8") for name in ("page.js", "chat.js", "speech.js"))
+#: The page's one script: the form and snippets (page.js), the chat box (chat.js), the recorder (speech.js), the
+#: audio classifier's form (classify_audio.js).
+_SCRIPTS = ("page.js", "chat.js", "speech.js", "classify_audio.js")
+_SCRIPT = "\n".join((_ASSETS / name).read_text(encoding="utf-8") for name in _SCRIPTS)
 
 
 def _e(value: Any) -> str:
@@ -74,7 +77,11 @@ def _shape(shape: list[int | None]) -> str:
 
 
 #: Tasks whose graph is not called with tensors, and what their callers send instead.
-_RAW_TASKS = {"text-generation": "text (a conversation or a prompt)", "automatic-speech-recognition": "audio files"}
+_RAW_TASKS = {
+    "text-generation": "text (a conversation or a prompt)",
+    "automatic-speech-recognition": "audio files",
+    "audio-classification": "audio files",
+}
 
 
 def _signature(manifest: Manifest) -> str:
@@ -154,6 +161,8 @@ def _try_it(view: ModelView) -> str:
         return chat_box(view)
     if view.family == "speech":
         return speech_box(view)
+    if view.family == "audio-label":
+        return audio_label_box(view)
     expected = pretty_json(view.sample_outputs)
     return f"""<section id="try"><h2>Try it</h2>
 <p>Prefilled with {len(next(iter(view.sample_inputs.values()), []))} of the bundle's own samples; edit and send.

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from handlers.page.chat import chat_snippets
+from handlers.page.classify_audio import audio_label_snippets
 from handlers.page.transcribe import speech_snippets
 from handlers.page.views import ModelView, Snippet
 
@@ -192,6 +193,8 @@ def snippets(base: str, view: ModelView) -> list[Snippet]:
         return chat_snippets(base, view)
     if view.family == "speech":
         return speech_snippets(base, view)
+    if view.family == "audio-label":
+        return audio_label_snippets(base, view)
     if view.family == "image":
         return _image_snippets(base, view)
     found = [

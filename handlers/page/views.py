@@ -34,7 +34,7 @@ __all__ = [
 SAMPLE_ROWS = 2
 
 #: What the "try it" part of the page is for a model: a tensor form, an image picker, a chat box, a recorder.
-Family = Literal["tensor", "image", "generation", "speech"]
+Family = Literal["tensor", "image", "generation", "speech", "audio-label"]
 
 #: The ``max_tokens`` prefilled in the chat box (the bundle's cap when that is lower).
 CHAT_MAX_TOKENS = 256
@@ -152,6 +152,8 @@ def family_of(manifest: Manifest) -> Family:
         return "generation"
     if manifest.task == SPEECH_TASK:
         return "speech"
+    if manifest.task == "audio-classification":
+        return "audio-label"
     return "image" if manifest.image is not None else "tensor"
 
 
@@ -195,10 +197,10 @@ def chat_sample(runtime: ModelRuntime) -> ChatSample:
 def sample_request(runtime: ModelRuntime, rows: int = SAMPLE_ROWS) -> tuple[dict[str, Any], dict[str, Any]]:
     """The first ``rows`` sample inputs and the ORIGINAL model's outputs for them, as JSON values.
 
-    Generative and speech models have no tensor sample to send (their page offers a chat box or an audio
-    upload): both are empty for them.
+    Generative, speech and audio-classification models have no tensor sample to send (their page offers a
+    chat box or an audio upload): both are empty for them.
     """
-    if family_of(runtime.manifest) in ("generation", "speech"):
+    if family_of(runtime.manifest) in ("generation", "speech", "audio-label"):
         return {}, {}
     samples = runtime.bundle.samples()
     if runtime.manifest.image is not None:  # stored image files: base64 in maaskit JSON, as clients send them
