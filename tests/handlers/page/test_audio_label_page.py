@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ from handlers.engine import ModelRepository
 from handlers.settings import Settings
 from tests.handlers.conftest import LiveServer
 from tests.handlers.page.browser import chromium_page
-from tests.handlers.page.test_snippets import _Snippets
+from tests.handlers.page.test_snippets import page_snippets, run_snippet
 
 MODEL = "tiny-audio-labels"
 
@@ -60,29 +58,11 @@ def served(server: LiveServer, recording: Path) -> list[dict[str, Any]]:
     return predictions
 
 
-def _snippets(server: LiveServer) -> dict[str, str]:
-    page = httpx.get(f"{server.url}/models/{MODEL}", headers={"Accept": "text/html"}, timeout=30)
-    assert page.status_code == 200
-    assert len(page.text) < 200_000, "the page must not embed the sample waveforms"
-    parser = _Snippets()
-    parser.feed(page.text)
-    return parser.found
-
-
-def _run(command: list[str], cwd: Path, code: str | None = None) -> str:
-    result = subprocess.run(
-        command, input=code, capture_output=True, text=True, timeout=120, check=False, cwd=cwd,
-        env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
-
-
 def test_the_page_offers_an_upload_and_the_calls_not_the_sample_tensors(server: LiveServer) -> None:
     page = httpx.get(f"{server.url}/models/{MODEL}", headers={"Accept": "text/html"}, timeout=30).text
     assert '<label for="audio-label-file">' in page and 'accept="audio/*"' in page
     assert 'id="try-body"' not in page  # no waveform floats to edit
-    assert set(_snippets(server)) == {"curl", "python"}
+    assert set(page_snippets(server.url, MODEL, max_bytes=200_000)) == {"curl", "python"}
 
 
 def test_an_uploaded_wav_shows_the_labels_the_api_answers(
@@ -118,12 +98,13 @@ def test_a_file_that_is_not_audio_shows_the_servers_error(server: LiveServer, tm
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_snippet_classifies_the_file(server: LiveServer, recording: Path, served: list[dict[str, Any]]) -> None:
-    code = _snippets(server)["curl"]
-    answer = json.loads(_run(["bash", "-c", code], cwd=recording.parent))
+    code = page_snippets(server.url, MODEL, max_bytes=200_000)["curl"]
+    answer = json.loads(run_snippet(["bash", "-c", code], cwd=recording.parent))
     assert answer["predictions"] == served
 
 
 def test_python_snippet_classifies_the_file(server: LiveServer, recording: Path, served: list[dict[str, Any]]) -> None:
     pytest.importorskip("requests")
-    printed = _run([sys.executable, "-"], cwd=recording.parent, code=_snippets(server)["python"]).splitlines()
+    code = page_snippets(server.url, MODEL)["python"]
+    printed = run_snippet([sys.executable, "-"], cwd=recording.parent, code=code).splitlines()
     assert [line.split(maxsplit=1)[1] for line in printed] == [p["label"] for p in served]

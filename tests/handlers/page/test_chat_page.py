@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import ast
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,26 +21,9 @@ from tests.handlers.page.sagemaker_stream import (
     sagemaker_stream_prelude,
     sagemaker_tgi_prelude,
 )
-from tests.handlers.page.test_snippets import _Snippets
+from tests.handlers.page.test_snippets import _Snippets, page_snippets, run_snippet
 
 MODEL = "tiny-qwen2"
-
-
-def _page_snippets(server: Any) -> dict[str, str]:
-    page = httpx.get(f"{server.url}/models/{MODEL}", headers={"Accept": "text/html"}, timeout=30)
-    assert page.status_code == 200, page.text[:500]
-    parser = _Snippets()
-    parser.feed(page.text)
-    return parser.found
-
-
-def _run(command: list[str], code: str | None = None, cwd: Path | None = None) -> str:
-    result = subprocess.run(
-        command, input=code, capture_output=True, text=True, timeout=120, check=False, cwd=cwd,
-        env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
 
 
 def _console_errors(page: Any) -> list[str]:
@@ -76,7 +57,7 @@ def test_the_page_offers_a_chat_box_with_labels_and_a_live_log(chat_server) -> N
     assert 'id="chat-stop"' in page and 'role="alert"' in page
     assert "Write a short story about a dragon" in page  # the bundle's own sample conversation
     assert "input_ids" not in page.split('id="try"')[1].split("</section>")[0]  # no tensor form
-    assert set(_page_snippets(chat_server)) == {"curl", "openai", "sagemaker"}
+    assert set(page_snippets(chat_server.url, MODEL)) == {"curl", "openai", "sagemaker"}
 
 
 def test_a_streamed_answer_appears_with_its_finish_reason_and_usage(chat_server, tmp_path: Path) -> None:
@@ -181,9 +162,9 @@ def test_an_error_event_after_the_headers_is_shown(
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_snippet_streams(chat_server) -> None:
-    code = _page_snippets(chat_server)["curl"]
+    code = page_snippets(chat_server.url, MODEL)["curl"]
     assert " -N " in code and '"stream":true' in code
-    printed = _run(["bash", "-c", code])
+    printed = run_snippet(["bash", "-c", code])
     events = [line for line in printed.splitlines() if line.startswith("data: ")]
     assert events[-1] == "data: [DONE]" and len(events) > 3, printed[:1000]
     assert '"finish_reason":"' in printed
@@ -191,9 +172,9 @@ def test_curl_snippet_streams(chat_server) -> None:
 
 def test_openai_snippet_streams(chat_server) -> None:
     pytest.importorskip("openai")
-    code = _page_snippets(chat_server)["openai"]
+    code = page_snippets(chat_server.url, MODEL)["openai"]
     assert "stream=True" in code and f"{chat_server.url}/models/{MODEL}/v1" in code
-    printed = _run([sys.executable, "-"], code)
+    printed = run_snippet([sys.executable, "-"], code)
     assert printed.strip(), "the openai snippet printed nothing"
 
 
@@ -209,15 +190,15 @@ def test_sagemaker_snippet_names_the_streaming_api_and_reads_event_stream_framin
     compile(code, "sagemaker-snippet", "exec")
     assert "invoke_endpoint_with_response_stream(" in code and '"stream": True' in code
     assert '"inputs": "Hello"' in code and '"parameters": {"max_new_tokens": 64}' in code
-    printed = _run([sys.executable, "-"], sagemaker_tgi_prelude(TGI_EVENTS) + code)
+    printed = run_snippet([sys.executable, "-"], sagemaker_tgi_prelude(TGI_EVENTS) + code)
     assert printed == TGI_TEXT + "\n", printed
 
 
 def test_sagemaker_snippet_streams_from_invocations(chat_server) -> None:
     """The boto3 snippet end to end: /invocations' TGI stream framed as SageMaker's PayloadParts."""
     pytest.importorskip("boto3")
-    code = _page_snippets(chat_server)["sagemaker"]
-    printed = _run([sys.executable, "-"], sagemaker_stream_prelude(chat_server.url) + code)
+    code = page_snippets(chat_server.url, MODEL)["sagemaker"]
+    printed = run_snippet([sys.executable, "-"], sagemaker_stream_prelude(chat_server.url) + code)
     body = ast.literal_eval(re.search(r"Body=json\.dumps\((.*)\),\n", code).group(1))  # type: ignore[union-attr]
     assert body["stream"] is True and body["inputs"]
     whole = httpx.post(
@@ -271,7 +252,7 @@ def test_behind_a_stage_path_the_chat_streams_and_the_snippets_name_the_stage(ch
             page.locator('details.snippet[data-key="curl"] code').text_content() or ""
         )
         assert errors == [], errors
-        assert _run([sys.executable, "-"], code).strip()  # the snippet as the browser shows it reaches the model
+        assert run_snippet([sys.executable, "-"], code).strip()  # the snippet as the browser shows it reaches the model
 
 
 def test_a_model_without_a_chat_template_completes_prompts(base_model_server, tmp_path: Path) -> None:
@@ -297,6 +278,6 @@ def test_a_model_without_a_chat_template_completes_prompts(base_model_server, tm
     parser.feed(page_html.text)
     assert "/v1/completions" in parser.found["curl"] and "completions.create(" in parser.found["openai"]
     assert "chat" not in parser.found["openai"]
-    assert _run([sys.executable, "-"], parser.found["openai"]).strip()
+    assert run_snippet([sys.executable, "-"], parser.found["openai"]).strip()
     if shutil.which("curl") is not None:
-        assert _run(["bash", "-c", parser.found["curl"]]).rstrip().endswith("data: [DONE]")
+        assert run_snippet(["bash", "-c", parser.found["curl"]]).rstrip().endswith("data: [DONE]")

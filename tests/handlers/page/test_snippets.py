@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from html.parser import HTMLParser
+from pathlib import Path
 
 import httpx
 import pytest
@@ -86,9 +87,20 @@ def expected_labels(page_server) -> list[str]:
     return labels
 
 
-def _run(command: list[str], code: str | None = None) -> str:
+def page_snippets(url: str, model: str, max_bytes: int | None = None) -> dict[str, str]:
+    """The copy-the-call snippets of ``model``'s page at ``url`` (the page at most ``max_bytes`` long)."""
+    page = httpx.get(f"{url}/models/{model}", headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200, page.text[:500]
+    assert max_bytes is None or len(page.text) < max_bytes, f"the page is {len(page.text)} characters"
+    parser = _Snippets()
+    parser.feed(page.text)
+    return parser.found
+
+
+def run_snippet(command: list[str], code: str | None = None, cwd: Path | None = None) -> str:
+    """Run a snippet (``code`` on stdin) and return what it printed; it must exit 0."""
     result = subprocess.run(
-        command, input=code, capture_output=True, text=True, timeout=120, check=False,
+        command, input=code, capture_output=True, text=True, timeout=120, check=False, cwd=cwd,
         env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
@@ -101,32 +113,32 @@ def test_the_page_offers_every_client(iris_snippets: dict[str, str]) -> None:
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_snippet(iris_snippets, expected_labels) -> None:
-    answer = json.loads(_run(["bash", "-c", iris_snippets["curl"]]))
+    answer = json.loads(run_snippet(["bash", "-c", iris_snippets["curl"]]))
     assert answer["labels"] == expected_labels
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_tf_serving_snippet(iris_snippets, expected_labels) -> None:
-    answer = json.loads(_run(["bash", "-c", iris_snippets["tfserving"]]))
+    answer = json.loads(run_snippet(["bash", "-c", iris_snippets["tfserving"]]))
     assert answer["outputs"]["label"] == expected_labels
 
 
 def test_maaskit_client_snippet(iris_snippets, expected_labels) -> None:
-    printed = _run([sys.executable, "-"], iris_snippets["maaskit"])
+    printed = run_snippet([sys.executable, "-"], iris_snippets["maaskit"])
     assert printed.startswith("1.1.0 ")
     assert all(label in printed for label in expected_labels)
 
 
 def test_tritonclient_snippet(iris_snippets, expected_labels) -> None:
     pytest.importorskip("tritonclient.http")
-    printed = _run([sys.executable, "-"], iris_snippets["tritonclient"])
+    printed = run_snippet([sys.executable, "-"], iris_snippets["tritonclient"])
     assert all(label in printed for label in expected_labels)
 
 
 def test_sagemaker_snippet(iris_snippets, expected_labels, page_server) -> None:
     pytest.importorskip("boto3")
     code = _SAGEMAKER_PRELUDE.format(url=page_server.url) + iris_snippets["sagemaker"]
-    printed = _run([sys.executable, "-"], code)
+    printed = run_snippet([sys.executable, "-"], code)
     assert all(label in printed for label in expected_labels), printed
 
 
@@ -154,7 +166,7 @@ def test_embedding_models_offer_the_openai_client_and_it_runs(embedding_server) 
     parser = _Snippets()
     parser.feed(page.text)
     assert "openai" in parser.found, sorted(parser.found)
-    printed = _run([sys.executable, "-"], parser.found["openai"])
+    printed = run_snippet([sys.executable, "-"], parser.found["openai"])
     count, dimensions = (int(part) for part in printed.split())
     assert count >= 1 and dimensions == 32  # the tiny BERT's hidden size
 
@@ -168,10 +180,10 @@ def test_every_snippet_of_a_text_model_runs(embedding_server, key: str) -> None:
     if key in {"curl", "tfserving"}:
         if shutil.which("curl") is None:
             pytest.skip("curl is not installed")
-        printed = _run(["bash", "-c", code])
+        printed = run_snippet(["bash", "-c", code])
     elif key == "sagemaker":
-        printed = _run([sys.executable, "-"], _SAGEMAKER_PRELUDE.format(url=embedding_server.url) + code)
+        printed = run_snippet([sys.executable, "-"], _SAGEMAKER_PRELUDE.format(url=embedding_server.url) + code)
     else:
-        printed = _run([sys.executable, "-"], code)
+        printed = run_snippet([sys.executable, "-"], code)
     assert printed.strip(), f"{key} printed nothing"
     assert "error" not in printed.lower(), printed[:500]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.handlers.page.browser import FAKE_MICROPHONE, chromium_page
-from tests.handlers.page.test_snippets import _Snippets
+from tests.handlers.page.test_snippets import page_snippets, run_snippet
 
 MODEL = "tiny-ctc"
 
@@ -46,29 +44,11 @@ def served(speech_server: Any, recording: Path) -> dict[str, Any]:
     return document
 
 
-def _snippets(server: Any) -> dict[str, str]:
-    page = httpx.get(f"{server.url}/models/{MODEL}", headers={"Accept": "text/html"}, timeout=30)
-    assert page.status_code == 200
-    assert len(page.text) < 200_000, "the page must not embed the sample audio"
-    parser = _Snippets()
-    parser.feed(page.text)
-    return parser.found
-
-
-def _run(command: list[str], cwd: Path, code: str | None = None) -> str:
-    result = subprocess.run(
-        command, input=code, capture_output=True, text=True, timeout=120, check=False, cwd=cwd,
-        env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
-
-
 def test_the_page_offers_an_upload_a_recorder_and_the_calls(speech_server: Any) -> None:
     page = httpx.get(f"{speech_server.url}/models/{MODEL}", headers={"Accept": "text/html"}, timeout=30).text
     assert '<label for="speech-file">' in page and 'accept="audio/*"' in page
     assert 'id="speech-output" aria-live="polite"' in page and 'id="speech-recorder" hidden' in page
-    assert set(_snippets(speech_server)) == {"curl", "openai"}
+    assert set(page_snippets(speech_server.url, MODEL, max_bytes=200_000)) == {"curl", "openai"}
 
 
 def test_an_uploaded_wav_is_transcribed_as_the_api_answers(
@@ -124,16 +104,16 @@ def test_the_recorder_sends_a_wav_from_the_microphone(speech_server: Any, tmp_pa
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_snippet_transcribes_the_file(speech_server: Any, recording: Path, served: dict[str, Any]) -> None:
-    code = _snippets(speech_server)["curl"]
+    code = page_snippets(speech_server.url, MODEL, max_bytes=200_000)["curl"]
     assert "-F file=@audio.wav" in code and "response_format=verbose_json" in code
-    answer = json.loads(_run(["bash", "-c", code], cwd=recording.parent))
+    answer = json.loads(run_snippet(["bash", "-c", code], cwd=recording.parent))
     assert answer["text"] == served["text"] and answer["segments"] == served["segments"]
 
 
 def test_openai_snippet_transcribes_the_file(speech_server: Any, recording: Path, served: dict[str, Any]) -> None:
     pytest.importorskip("openai")
-    code = _snippets(speech_server)["openai"]
+    code = page_snippets(speech_server.url, MODEL, max_bytes=200_000)["openai"]
     assert "audio.transcriptions.create(" in code and f"{speech_server.url}/models/{MODEL}/v1" in code
-    printed = _run([sys.executable, "-"], cwd=recording.parent, code=code)
+    printed = run_snippet([sys.executable, "-"], cwd=recording.parent, code=code)
     assert printed.splitlines()[0] == served["text"], printed[:500]
     assert len(printed.splitlines()) == 1 + len(served["segments"])
