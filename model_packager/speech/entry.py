@@ -50,10 +50,8 @@ def package_speech(
 ) -> PackageResult:
     """Package a speech folder, or a transformers model object with its ``processor``, for speech recognition
     (or, for ``task="audio-classification"`` and detected audio classifiers, for audio classification)."""
-    from bundle.version import maaskit_version
     from bundle.writer import bundle_paths
     from model_packager.api import _check_target, _validate
-    from model_packager.provenance import created_time, detect_provenance
     from model_packager.speech.package import package_speech_folder
 
     if _classifies(model_or_path, task):
@@ -78,33 +76,11 @@ def package_speech(
         "force": force,
         "on_step": on_step,
     }
-    if isinstance(model_or_path, str | Path):
-        path = Path(model_or_path)
-        if not path.is_dir():
-            raise InvalidRequestError(
-                f"{path} is not a folder: automatic-speech-recognition packages a save_pretrained folder"
-            )
-        if processor is not None:
-            raise InvalidRequestError("a folder carries its own processor: drop processor=")
-        return package_speech_folder(
-            path, provenance=detect_provenance(maaskit_version(), str(path)), created=created_time(path), **common
-        )
-    if speech_architecture(model_or_path) is None or processor is None:
-        raise InvalidRequestError(
-            "automatic-speech-recognition takes a Whisper or *ForCTC folder, or such a model with processor="
-        )
-    with tempfile.TemporaryDirectory(prefix="maaskit-speech-") as tmp:
-        model_or_path.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
-        generation = getattr(model_or_path, "generation_config", None)
-        if generation is not None:
-            generation.save_pretrained(tmp)
-        return package_speech_folder(
-            Path(tmp),
-            provenance=detect_provenance(maaskit_version(), type(model_or_path).__name__),
-            created=created_time(None),
-            **common,
-        )
+    return _from_folder_or_object(
+        model_or_path, processor, package_speech_folder, common,
+        task=SPEECH_TASK, processor_kind="processor", recognised=speech_architecture(model_or_path) is not None,
+        refusal="automatic-speech-recognition takes a Whisper or *ForCTC folder, or such a model with processor=",
+    )  # fmt: skip
 
 
 def _package_classifier(
@@ -123,10 +99,8 @@ def _package_classifier(
     on_step: Callable[[str], None] | None,
 ) -> PackageResult:
     """An audio classifier folder, or a model object with its feature extractor (``processor``)."""
-    from bundle.version import maaskit_version
     from bundle.writer import bundle_paths
     from model_packager.api import _check_target, _validate
-    from model_packager.provenance import created_time, detect_provenance
     from model_packager.speech.classify import package_audio_classifier_folder
 
     if quantize not in (None, "none") or precision != "fp32" or optimize != "none":
@@ -145,26 +119,45 @@ def _package_classifier(
         "force": force,
         "on_step": on_step,
     }
+    return _from_folder_or_object(
+        model_or_path, processor, package_audio_classifier_folder, common,
+        task=AUDIO_CLASSIFICATION_TASK, processor_kind="feature extractor",
+        recognised=audio_classifier_architecture(model_or_path) is not None,
+        refusal="audio-classification takes a *ForSequenceClassification folder of a waveform model (wav2vec2, "
+        "HuBERT, WavLM), or such a model with processor= (its feature extractor)",
+    )  # fmt: skip
+
+
+def _from_folder_or_object(
+    model_or_path: Any,
+    processor: Any,
+    package_folder: Callable[..., PackageResult],
+    common: dict[str, Any],
+    *,
+    task: str,
+    processor_kind: str,
+    recognised: bool,
+    refusal: str,
+) -> PackageResult:
+    """Package a save_pretrained folder as it is, or a model object (with its ``processor``) saved to one first."""
+    from bundle.version import maaskit_version
+    from model_packager.provenance import created_time, detect_provenance
+
     if isinstance(model_or_path, str | Path):
         path = Path(model_or_path)
         if not path.is_dir():
-            raise InvalidRequestError(f"{path} is not a folder: audio-classification packages a save_pretrained folder")
+            raise InvalidRequestError(f"{path} is not a folder: {task} packages a save_pretrained folder")
         if processor is not None:
-            raise InvalidRequestError("a folder carries its own feature extractor: drop processor=")
-        return package_audio_classifier_folder(
-            path, provenance=detect_provenance(maaskit_version(), str(path)), created=created_time(path), **common
-        )
-    if audio_classifier_architecture(model_or_path) is None or processor is None:
-        raise InvalidRequestError(
-            "audio-classification takes a *ForSequenceClassification folder of a waveform model (wav2vec2, HuBERT, "
-            "WavLM), or such a model with processor= (its feature extractor)"
-        )
-    with tempfile.TemporaryDirectory(prefix="maaskit-audio-") as tmp:
+            raise InvalidRequestError(f"a folder carries its own {processor_kind}: drop processor=")
+        provenance = detect_provenance(maaskit_version(), str(path))
+        return package_folder(path, provenance=provenance, created=created_time(path), **common)
+    if not recognised or processor is None:
+        raise InvalidRequestError(refusal)
+    with tempfile.TemporaryDirectory(prefix="maaskit-speech-") as tmp:
         model_or_path.save_pretrained(tmp)
         processor.save_pretrained(tmp)
-        return package_audio_classifier_folder(
-            Path(tmp),
-            provenance=detect_provenance(maaskit_version(), type(model_or_path).__name__),
-            created=created_time(None),
-            **common,
-        )
+        generation = getattr(model_or_path, "generation_config", None)
+        if generation is not None:
+            generation.save_pretrained(tmp)
+        provenance = detect_provenance(maaskit_version(), type(model_or_path).__name__)
+        return package_folder(Path(tmp), provenance=provenance, created=created_time(None), **common)
