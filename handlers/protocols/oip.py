@@ -28,7 +28,7 @@ from handlers.routing import RouteTable
 from handlers.settings import Settings
 from handlers.vocabulary import Inputs
 
-__all__ = ["PROTOCOL", "error_shape", "router"]
+__all__ = ["PROTOCOL", "error_shape", "route_table", "router"]
 
 PROTOCOL = "oip"
 _SERVER_VERSION = "2"
@@ -192,9 +192,9 @@ def _response(
     )
 
 
-def router(repository: ModelRepository, settings: Settings) -> RouteTable:
-    """The OIP v2 routes over ``repository``."""
-    api = RouteTable(
+def route_table() -> RouteTable:
+    """An empty table of OIP v2 routes (under ``/v2``, OIP's error shape): inference, and the generate extension."""
+    return RouteTable(
         PROTOCOL,
         error_shape,
         prefixes=("/v2",),
@@ -202,6 +202,11 @@ def router(repository: ModelRepository, settings: Settings) -> RouteTable:
         tags=["open inference protocol v2"],
         error_schema="OipError",
     )
+
+
+def router(repository: ModelRepository, settings: Settings) -> RouteTable:
+    """The OIP v2 routes over ``repository``."""
+    api = route_table()
 
     @api.get("/health/live")
     async def live(request: Request) -> Response:

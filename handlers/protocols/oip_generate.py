@@ -33,7 +33,7 @@ from handlers.http import json_response, loads, read_body
 from handlers.metering import record_usage
 from handlers.protocols.base import path_runtime
 from handlers.protocols.generate_runs import SSE_HEADERS, busy, collect, finish_reason, generative, sse, start
-from handlers.protocols.oip import error_shape
+from handlers.protocols.oip import route_table
 from handlers.routing import RouteTable
 from handlers.settings import Settings
 
@@ -143,14 +143,7 @@ def _endpoint(repository: ModelRepository, settings: Settings, api: RouteTable, 
 
 def router(repository: ModelRepository, settings: Settings) -> RouteTable:
     """``POST /v2/models/{name}[/versions/{version}]/generate`` and ``/generate_stream``."""
-    api = RouteTable(
-        PROTOCOL,
-        error_shape,
-        prefixes=("/v2",),
-        prefix="/v2",
-        tags=["open inference protocol v2"],
-        error_schema="OipError",
-    )
+    api = route_table()
     for streamed, leaf in ((False, "generate"), (True, "generate_stream")):
         api.post(f"/models/{{name}}/{leaf}", f"/models/{{name}}/versions/{{version}}/{leaf}")(
             _endpoint(repository, settings, api, streamed=streamed)

@@ -15,15 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.authorizer.names import CACHE_TTL_ENV, KEY_PREFIX_ENV, STAGE_ENV, TAG_DEFAULT_PLAN, key_prefix
-from infra.constructs.logs import retention
+from infra.constructs.logs import function_log_group
 from infra.consumers_config import ConsumersConfig, plan_resource_name
 from infra.nag import acknowledge
 
@@ -82,13 +81,7 @@ class ConsumerKeys(Construct):
         assert isinstance(cfn_api, apigw.CfnRestApi)
         cfn_api.api_key_source_type = "AUTHORIZER"
         function_name = f"maaskit-{props.stage}-key-authorizer"
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{function_name}",
-            retention=retention(props.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.log_group = function_log_group(self, "Logs", function_name, props.log_retention_days)
         self.role = iam.Role(
             self,
             "Role",

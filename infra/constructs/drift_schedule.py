@@ -12,17 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from bundle.names import CAPTURE_BUCKET
 from infra.constructs.capture import DataCapture, capture_prefix
-from infra.constructs.logs import retention
+from infra.constructs.logs import function_log_group
 from infra.drift_asset import DriftModel, drift_code
 from infra.monitoring_config import DriftConfig
 from infra.nag import acknowledge
@@ -58,13 +57,7 @@ class DriftSchedule(Construct):
             raise ValueError("drift.schedule is null: no scheduled drift check to build")
         name = drift_function_name(props.stage)
         bucket, key = props.capture.bucket, props.capture.key
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{name}",
-            retention=retention(props.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.log_group = function_log_group(self, "Logs", name, props.log_retention_days)
         self.role = iam.Role(
             self,
             "Role",

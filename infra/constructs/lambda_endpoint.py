@@ -22,7 +22,7 @@ from infra.bundles import BundleSource
 from infra.config import AlarmConfig, LambdaConfig, RolloutConfig
 from infra.constructs.alarms import rollback_alarm
 from infra.constructs.assets import hook_code, image_code, zip_code
-from infra.constructs.logs import retention
+from infra.constructs.logs import function_log_group
 from infra.constructs.stream_url import add_stream_url, stream_environment
 from infra.nag import acknowledge
 from infra.names import CODEDEPLOY_GROUP, LIVE_ALIAS, format_version_description
@@ -89,13 +89,7 @@ class LambdaEndpoint(Construct):
             lambda_.Architecture.ARM_64 if props.sizing.architecture == "arm64" else lambda_.Architecture.X86_64
         )
         sizing = props.sizing
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{props.function_name}",
-            retention=retention(sizing.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        log_group = function_log_group(self, "Logs", props.function_name, sizing.log_retention_days)
         common: dict[str, Any] = {
             "function_name": props.function_name,
             "architecture": architecture,
@@ -314,13 +308,7 @@ def _hook(
 ) -> lambda_.Function:
     """The pre-traffic hook: its own small function, judging with the bundle package on the endpoint's layer."""
     name = f"{props.function_name}-pre-traffic"
-    hook_logs = logs.LogGroup(
-        scope,
-        "HookLogs",
-        log_group_name=f"/aws/lambda/{name}",
-        retention=retention(props.sizing.log_retention_days),
-        removal_policy=RemovalPolicy.DESTROY,
-    )
+    hook_logs = function_log_group(scope, "HookLogs", name, props.sizing.log_retention_days, keep=False)
     hook = lambda_.Function(
         scope,
         "PreTrafficHook",
