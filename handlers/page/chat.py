@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import json
 import shlex
-from html import escape
 from typing import Any
 
-from bundle.names import API_KEY
-from handlers.page.views import ChatSample, ModelView, Snippet
+from handlers.page.views import ChatSample, ModelView, Snippet, attr, openai_client_code
 
 __all__ = ["SNIPPET_MAX_TOKENS", "chat_box", "chat_snippets"]
 
 #: New tokens the snippets ask for: enough to see a stream, short enough to answer quickly on a CPU.
 SNIPPET_MAX_TOKENS = 64
-
-
-def _e(value: Any) -> str:
-    return escape(str(value), quote=True)
 
 
 def _sample(view: ModelView) -> ChatSample:
@@ -41,15 +35,15 @@ def chat_box(view: ModelView) -> str:
     chat = _sample(view)
     if chat.has_template:
         title, route, mode = "chat", f"POST models/{view.name}/v1/chat/completions", "chat"
-        intro = f"""<p>The conversation goes to <code>{_e(route)}</code> with <code>stream: true</code>; the answer
+        intro = f"""<p>The conversation goes to <code>{attr(route)}</code> with <code>stream: true</code>; the answer
 appears as it is generated. <strong>Stop</strong> ends the request and the server stops generating.</p>"""
         system = f"""<label for="chat-system">System prompt (optional)</label>
-<textarea id="chat-system" name="system" rows="2" spellcheck="false">{_e(chat.system)}</textarea>"""
+<textarea id="chat-system" name="system" rows="2" spellcheck="false">{attr(chat.system)}</textarea>"""
         label, hint = "Your message", "Ctrl+Enter sends. Earlier turns are sent with each message."
         clear = "New conversation"
     else:
         title, route, mode = "complete a prompt", f"POST models/{view.name}/v1/completions", "completion"
-        intro = f"""<p>This model has no chat template: the prompt goes to <code>{_e(route)}</code> with
+        intro = f"""<p>This model has no chat template: the prompt goes to <code>{attr(route)}</code> with
 <code>stream: true</code> and the continuation appears as it is generated. <strong>Stop</strong> ends the request
 and the server stops generating.</p>"""
         system = ""
@@ -57,16 +51,16 @@ and the server stops generating.</p>"""
         clear = "Clear"
     return f"""<section id="try"><h2>Try it: {title}</h2>
 {intro}
-<form id="chat-form" data-model="{_e(view.name)}" data-mode="{mode}">
+<form id="chat-form" data-model="{attr(view.name)}" data-mode="{mode}">
 {system}
 <div id="chat-log" class="chat-log" role="log" aria-live="polite" aria-label="Conversation" aria-busy="false"></div>
 <label for="chat-input">{label}</label>
-<textarea id="chat-input" name="message" rows="3" aria-describedby="chat-hint">{_e(chat.user)}</textarea>
+<textarea id="chat-input" name="message" rows="3" aria-describedby="chat-hint">{attr(chat.user)}</textarea>
 <p id="chat-hint" class="muted">{hint}</p>
 <div class="controls">
 <label for="chat-temperature">Temperature <span class="muted">(0: greedy)</span></label>
 <input type="number" id="chat-temperature" name="temperature" min="0" max="2" step="0.1"
- value="{_e(f"{chat.temperature:g}")}">
+ value="{attr(f"{chat.temperature:g}")}">
 <label for="chat-max-tokens">Max tokens <span class="muted">(at most {chat.max_tokens_cap})</span></label>
 <input type="number" id="chat-max-tokens" name="max_tokens" min="1" max="{chat.max_tokens_cap}" step="1"
  value="{chat.max_tokens}">
@@ -108,13 +102,7 @@ def _openai(base: str, view: ModelView, chat: ChatSample) -> str:
         call = f"client.completions.create(\n    model={view.name!r},\n    prompt={json.dumps(chat.prompt)},\n"
         text = "chunk.choices[0].text"
     return (
-        "import os\n\n"
-        "from openai import OpenAI\n\n"
-        "client = OpenAI(\n"
-        f"    base_url={f'{base}/models/{view.name}/v1'!r},\n"
-        f'    api_key=os.environ.get("{API_KEY}", "unused-by-maaskit-serve"),  # your key where the API asks one\n'
-        ")\n"
-        f"stream = {call}"
+        openai_client_code(base, view.name) + f"stream = {call}"
         f"    max_tokens={_tokens(chat)},\n"
         "    stream=True,\n"
         ")\n"

@@ -9,11 +9,9 @@ body and are run by ``tests/handlers/page/test_audio_label_page.py``.
 from __future__ import annotations
 
 import shlex
-from html import escape
-from typing import Any
 
 from bundle.names import API_KEY
-from handlers.page.views import ModelView, Snippet
+from handlers.page.views import ModelView, Snippet, attr
 
 __all__ = ["AUDIO_FILE", "DEFAULT_TOP_K", "audio_label_box", "audio_label_snippets"]
 
@@ -22,18 +20,14 @@ AUDIO_FILE = "audio.wav"
 DEFAULT_TOP_K = 5
 
 
-def _e(value: Any) -> str:
-    return escape(str(value), quote=True)
-
-
 def audio_label_box(view: ModelView) -> str:
     """The "try it" section: a file picker, how many labels, and the labels with their scores."""
     labels = len(view.shown.manifest.labels or [])
     top_k = min(DEFAULT_TOP_K, labels) if labels else DEFAULT_TOP_K
     return f"""<section id="try"><h2>Try it: classify a recording</h2>
-<p>The recording goes base64-encoded to <code>POST models/{_e(view.name)}/predict</code> as
+<p>The recording goes base64-encoded to <code>POST models/{attr(view.name)}/predict</code> as
 <code>{{"inputs": {{"b64": ...}}, "parameters": {{"top_k": k}}}}</code>: WAV, FLAC, OGG/Opus or MP3.</p>
-<form id="audio-label-form" data-model="{_e(view.name)}">
+<form id="audio-label-form" data-model="{attr(view.name)}">
 <label for="audio-label-file">Audio file</label>
 <input type="file" id="audio-label-file" name="file" accept="audio/*">
 <label for="audio-label-top-k">Labels to show</label>

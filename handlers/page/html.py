@@ -7,7 +7,6 @@ at any stage path, because the only URLs it calls are relative to its own locati
 from __future__ import annotations
 
 import json
-from html import escape
 from importlib.resources import files
 from string import Template
 from typing import Any
@@ -18,6 +17,7 @@ from handlers.page.chat import chat_box
 from handlers.page.classify_audio import audio_label_box
 from handlers.page.transcribe import speech_box
 from handlers.page.views import ModelView, Snippet, VersionView, pretty_json
+from handlers.page.views import attr as _e
 
 __all__ = ["index_page", "model_page"]
 
@@ -28,10 +28,6 @@ _STYLE = (_ASSETS / "page.css").read_text(encoding="utf-8")
 #: audio classifier's form (classify_audio.js).
 _SCRIPTS = ("page.js", "chat.js", "speech.js", "classify_audio.js")
 _SCRIPT = "\n".join((_ASSETS / name).read_text(encoding="utf-8") for name in _SCRIPTS)
-
-
-def _e(value: Any) -> str:
-    return escape(str(value), quote=True)
 
 
 def _script_json(value: Any) -> str:

@@ -10,11 +10,8 @@ The snippets (curl ``-F``, the ``openai`` client) are run by ``tests/handlers/pa
 from __future__ import annotations
 
 import shlex
-from html import escape
-from typing import Any
 
-from bundle.names import API_KEY
-from handlers.page.views import ModelView, Snippet
+from handlers.page.views import ModelView, Snippet, attr, openai_client_code
 
 __all__ = ["AUDIO_FILE", "speech_box", "speech_snippets"]
 
@@ -22,17 +19,13 @@ __all__ = ["AUDIO_FILE", "speech_box", "speech_snippets"]
 AUDIO_FILE = "audio.wav"
 
 
-def _e(value: Any) -> str:
-    return escape(str(value), quote=True)
-
-
 def speech_box(view: ModelView) -> str:
     """The "try it" section: a file picker, a recorder where the browser allows, the transcript and segments."""
     route = f"POST models/{view.name}/v1/audio/transcriptions"
     return f"""<section id="try"><h2>Try it: transcribe</h2>
-<p>The recording goes to <code>{_e(route)}</code> as <code>multipart/form-data</code> with
+<p>The recording goes to <code>{attr(route)}</code> as <code>multipart/form-data</code> with
 <code>response_format=verbose_json</code>: WAV, FLAC, OGG/Opus or MP3.</p>
-<form id="speech-form" data-model="{_e(view.name)}">
+<form id="speech-form" data-model="{attr(view.name)}">
 <label for="speech-file">Audio file</label>
 <input type="file" id="speech-file" name="file" accept="audio/*">
 <button type="submit" id="speech-send">Transcribe</button>
@@ -66,13 +59,7 @@ def _curl(base: str, view: ModelView) -> str:
 
 def _openai(base: str, view: ModelView) -> str:
     return (
-        "import os\n\n"
-        "from openai import OpenAI\n\n"
-        "client = OpenAI(\n"
-        f"    base_url={f'{base}/models/{view.name}/v1'!r},\n"
-        f'    api_key=os.environ.get("{API_KEY}", "unused-by-maaskit-serve"),  # your key where the API asks one\n'
-        ")\n"
-        f'with open("{AUDIO_FILE}", "rb") as audio:\n'
+        openai_client_code(base, view.name) + f'with open("{AUDIO_FILE}", "rb") as audio:\n'
         "    transcript = client.audio.transcriptions.create(\n"
         f'        model={view.name!r}, file=audio, response_format="verbose_json"\n'
         "    )\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from html import escape
 from typing import Any, Literal
 
 import numpy as np
@@ -11,6 +12,7 @@ import orjson
 
 from bundle import Manifest
 from bundle.generation import GENERATION_TASK
+from bundle.names import API_KEY
 from bundle.speech import SPEECH_TASK
 from handlers.engine import ModelRepository, ModelRuntime
 from handlers.labels import label_output_values
@@ -23,9 +25,11 @@ __all__ = [
     "ModelView",
     "Snippet",
     "VersionView",
+    "attr",
     "chat_sample",
     "family_of",
     "model_view",
+    "openai_client_code",
     "pretty_json",
     "sample_request",
 ]
@@ -41,6 +45,23 @@ CHAT_MAX_TOKENS = 256
 
 #: Asked when a generative bundle's samples hold no conversation to start from.
 _DEFAULT_QUESTION = "Tell me a short story."
+
+
+def attr(value: Any) -> str:
+    """``value`` as text safe in HTML content and attribute values."""
+    return escape(str(value), quote=True)
+
+
+def openai_client_code(base: str, name: str) -> str:
+    """The opening of an ``openai`` snippet: a client on model ``name``'s own base URL at ``base``."""
+    return (
+        "import os\n\n"
+        "from openai import OpenAI\n\n"
+        "client = OpenAI(\n"
+        f"    base_url={f'{base}/models/{name}/v1'!r},\n"
+        f'    api_key=os.environ.get("{API_KEY}", "unused-by-maaskit-serve"),  # your key where the API asks one\n'
+        ")\n"
+    )
 
 
 def pretty_json(value: Any, indent: int = 0) -> str:
