@@ -3,9 +3,11 @@
 * CTC (``*ForCTC``): one graph, ``input_values`` [batch, samples] -> ``logits`` [batch, frames, vocab],
   batch and time dynamic.
 * Whisper: the encoder graph gives ``encoder_hidden_states`` and every decoder layer's cross-attention
-  keys and values (computed once per 30 s window); the decoder graph takes ``input_ids`` [batch, tokens],
-  the self-attention cache ``past_key_i`` / ``past_value_i`` [batch, heads, past, head_dim] (``past`` may
-  be 0) and the cross keys and values, and gives ``logits`` and ``present_key_i`` / ``present_value_i``.
+  keys and values (computed once per 30 s window); its self-attention is onnxruntime's
+  ``MultiHeadAttention``, a flash-attention kernel on CPU (see ``_fused_attention``). The decoder graph
+  takes ``input_ids`` [batch, tokens], the self-attention cache ``past_key_i`` / ``past_value_i``
+  [batch, heads, past, head_dim] (``past`` may be 0) and the cross keys and values, and gives ``logits``
+  and ``present_key_i`` / ``present_value_i``.
   The decoder is written out explicitly over transformers' own modules (the same weights, the same
   arithmetic) so the cache is plain tensors: one graph serves the prompt and every next token, and the
   gate checks it against transformers' logits.
@@ -18,7 +20,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OPSET", "decoder_io", "export_ctc", "export_whisper", "fuse_decoder", "fuse_encoder"]
+__all__ = ["OPSET", "decoder_io", "export_ctc", "export_whisper", "fuse_decoder"]
 
 OPSET = 17
 
@@ -29,7 +31,8 @@ def _quiet_export(torch: Any, module: Any, args: tuple[Any, ...], path: Path, **
     buffer = io.BytesIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, buffer, dynamo=False, verbose=False, opset_version=OPSET, **options)
+        torch.onnx.export(module, args, buffer, dynamo=False, verbose=False, opset_version=OPSET,
+                          custom_opsets={"com.microsoft": 1}, **options)  # fmt: skip
     path.write_bytes(buffer.getvalue())
 
 
@@ -65,6 +68,34 @@ def decoder_io(layers: int) -> tuple[list[str], list[str]]:
     return ["input_ids", *past, *cross], ["logits", *present]
 
 
+def _fused_attention(torch: Any, heads: int) -> Any:
+    """Bidirectional attention over [batch, time, d_model] queries, keys and values, exported as one node.
+
+    Eager torch computes softmax(q k^T / sqrt(head_dim)) v per head (transformers' eager attention);
+    the ONNX graph gets onnxruntime's ``MultiHeadAttention`` (com.microsoft), which on CPU runs a
+    flash-attention kernel: the 1500 x 1500 scores of a 30 s window never exist in memory.
+    """
+
+    class Attention(torch.autograd.Function):  # type: ignore[misc]
+        @staticmethod
+        def forward(ctx: Any, query: Any, key: Any, value: Any) -> Any:
+            batch, time, width = query.shape
+            head_dim = width // heads
+
+            def split(x: Any) -> Any:
+                return x.reshape(batch, -1, heads, head_dim).transpose(1, 2)
+
+            scores = torch.matmul(split(query) * head_dim**-0.5, split(key).transpose(2, 3))
+            out = torch.matmul(torch.softmax(scores, dim=-1), split(value))
+            return out.transpose(1, 2).reshape(batch, time, width)
+
+        @staticmethod
+        def symbolic(g: Any, query: Any, key: Any, value: Any) -> Any:
+            return g.op("com.microsoft::MultiHeadAttention", query, key, value, num_heads_i=heads)
+
+    return Attention
+
+
 def _modules(torch: Any, model: Any) -> tuple[Any, Any]:
     decoder = model.model.decoder
     heads = decoder.layers[0].self_attn.num_heads
@@ -81,14 +112,24 @@ def _modules(torch: Any, model: Any) -> tuple[Any, Any]:
         out = torch.matmul(torch.softmax(weights, dim=-1), v).transpose(1, 2)
         return out.reshape(out.shape[0], out.shape[1], heads * head_dim)
 
+    encoder = model.model.encoder
+    self_attention = _fused_attention(torch, encoder.layers[0].self_attn.num_heads)
+
     class Encoder(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
-            self.encoder = model.model.encoder
+            self.encoder = encoder
             self.decoder = decoder
 
         def forward(self, input_features: Any) -> tuple[Any, ...]:
-            hidden = self.encoder(input_features=input_features).last_hidden_state
+            gelu = torch.nn.functional.gelu
+            embedded = gelu(encoder.conv2(gelu(encoder.conv1(input_features)))).permute(0, 2, 1)
+            hidden = embedded + encoder.embed_positions.weight[: embedded.shape[1]]
+            for layer in encoder.layers:
+                attn, x = layer.self_attn, layer.self_attn_layer_norm(hidden)
+                hidden = hidden + attn.out_proj(self_attention.apply(attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)))
+                hidden = hidden + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(hidden))))
+            hidden = encoder.layer_norm(hidden)
             cross = []
             for layer in self.decoder.layers:
                 cross += [split(layer.encoder_attn.k_proj(hidden)), split(layer.encoder_attn.v_proj(hidden))]
@@ -166,44 +207,31 @@ def export_whisper(model: Any, encoder_path: Path, decoder_path: Path) -> None:
     fuse_decoder(decoder_path, config)
 
 
-def _optimize(path: Path, config: Any, heads: int, *, attention: bool) -> None:
-    """onnxruntime's transformer optimizer (``model_type="bart"``, pattern fusions only) on the graph at ``path``."""
+def fuse_decoder(path: Path, config: Any) -> None:
+    """onnxruntime's fusions on the cached decoder: each attention one ``MultiHeadAttention`` (com.microsoft).
+
+    onnxruntime's transformer optimizer (``model_type="bart"``, pattern fusions only, so the graph stays
+    portable). The self-attention takes the cache as its ``past_key``/``past_value`` and gives
+    ``present_*`` (the graph's inputs and outputs keep their names), the cross-attention takes the
+    encoder's keys and values as they are; layer norms with their residual adds and the biased GELU are
+    fused too. The graph drops from about 600 nodes to about 75 (whisper-tiny's shape), which is what a
+    token step pays for beyond its matrix products; the gate checks the fused graph's logits and transcripts.
+    """
     import logging
 
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     options = FusionOptions("bart")
-    options.use_multi_head_attention = attention  # MultiHeadAttention (separate Q, K, V; the cache as its past)
+    options.use_multi_head_attention = True  # separate Q, K, V; the cache as its past
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            fused = optimize_model(str(path), model_type="bart", num_heads=heads, hidden_size=int(config.d_model),
-                                   opt_level=0, optimization_options=options)  # fmt: skip
+            heads, width = int(config.decoder_attention_heads), int(config.d_model)
+            fused = optimize_model(str(path), model_type="bart", num_heads=heads, hidden_size=width, opt_level=0,
+                                   optimization_options=options)  # fmt: skip
         fused.save_model_to_file(str(path))
     finally:
         root.setLevel(level)
-
-
-def fuse_decoder(path: Path, config: Any) -> None:
-    """onnxruntime's fusions on the cached decoder: each attention one ``MultiHeadAttention`` (com.microsoft).
-
-    The self-attention takes the cache as its ``past_key``/``past_value`` and gives ``present_*`` (the
-    graph's inputs and outputs keep their names), the cross-attention takes the encoder's keys and
-    values as they are; layer norms with their residual adds and the biased GELU are fused too. The
-    graph drops from about 600 nodes to about 75 (whisper-tiny's shape), which is what a token step
-    pays for beyond its matrix products; the gate checks the fused graph's logits and transcripts.
-    """
-    _optimize(path, config, int(config.decoder_attention_heads), attention=True)
-
-
-def fuse_encoder(path: Path, config: Any) -> None:
-    """onnxruntime's transformer fusions on Whisper's encoder graph (layer norms with their residuals, biased GELU).
-
-    Pattern fusions only (``opt_level=0``: no machine-specific graph optimization), so the graph stays
-    portable; the gate then checks the fused graph. Measured on a whisper-tiny-shaped encoder: about 15%
-    less time per 30 s window on 2 CPU threads.
-    """
-    _optimize(path, config, int(config.encoder_attention_heads), attention=False)

@@ -26,7 +26,7 @@ from bundle.speech import SPEECH_TASK, TRANSCRIPT_KEY, SpeechParity, SpeechSpec,
 from bundle.writer import write_bundle
 from model_packager.job import PackageResult
 from model_packager.parity import ParityError
-from model_packager.speech.export import export_ctc, export_whisper, fuse_encoder
+from model_packager.speech.export import export_ctc, export_whisper
 from model_packager.speech.gate import GateResult, run_gate
 from model_packager.speech.quantize import INT8_MAX_WORD_ERROR_RATE, quantize_graph
 from model_packager.speech.samples import load_audio_samples
@@ -186,7 +186,6 @@ def package_speech_folder(
             export_ctc(source.model, work / "model.onnx")
         else:
             export_whisper(source.model, work / "model.onnx", work / "decoder.onnx")
-            fuse_encoder(work / "model.onnx", source.model.config)
         fields = _processing_files(source, work)
         exported = time.perf_counter()
         step("checking speech parity against transformers")

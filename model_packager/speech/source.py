@@ -62,7 +62,7 @@ def _load(path: Path, kind: str) -> tuple[Any, Any]:
     try:
         processor = transformers.AutoProcessor.from_pretrained(str(path))  # type: ignore[no-untyped-call]
         loader = transformers.WhisperForConditionalGeneration if kind == "whisper" else transformers.AutoModelForCTC
-        # eager attention: its TorchScript export is what onnxruntime's fusions recognise (see export.fuse_encoder)
+        # eager attention: its TorchScript export is what onnxruntime's fusions recognise (see export.fuse_decoder)
         options: dict[str, Any] = {"attn_implementation": "eager"} if kind == "whisper" else {}
         model = loader.from_pretrained(str(path), **options).eval()
     except (OSError, ValueError) as exc:
