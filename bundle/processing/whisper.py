@@ -45,6 +45,8 @@ class Segment:
     """Probability of ``<|nocaptions|>`` at the start of its window."""
     compression_ratio: float = 0.0
     """Bytes of its window's text over their zlib size (repetition loops score high)."""
+    temperature: float = 0.0
+    """The sampling temperature its tokens were drawn at (0: greedy)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,16 @@ def _logsumexp(values: np.ndarray) -> float:
         return float("-inf")
     top = float(finite.max())
     return top + float(np.log(np.sum(np.exp(finite - top))))
+
+
+def _choose(scores: np.ndarray, temperature: float, rng: np.random.Generator | None) -> int:
+    """The next token: the best one at temperature 0, else one drawn from softmax(scores / temperature)."""
+    if temperature <= 0.0 or rng is None:
+        return int(np.argmax(scores))
+    allowed = np.flatnonzero(np.isfinite(scores))
+    scaled = scores[allowed].astype(np.float64) / temperature
+    weights = np.exp(scaled - scaled.max())
+    return int(allowed[rng.choice(allowed.size, p=weights / weights.sum())])
 
 
 def _compression(text: str) -> float:
@@ -188,10 +200,17 @@ class WhisperDecoder:
         """Greedy tokens after ``prompt`` (the end-of-text token included when reached)."""
         return self.scored(cross, prompt, timestamps, max_new_tokens)[0]
 
-    def scored(
-        self, cross: list[np.ndarray], prompt: list[int], timestamps: bool, max_new_tokens: int
+    def scored(  # noqa: PLR0917  (a window's decoding settings)
+        self,
+        cross: list[np.ndarray],
+        prompt: list[int],
+        timestamps: bool,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        rng: np.random.Generator | None = None,
     ) -> tuple[list[int], float, float]:
-        """Greedy tokens, their mean log-probability and the no-speech probability (see :class:`Segment`)."""
+        """Tokens (greedy, or sampled at ``temperature`` > 0 with ``rng``), their mean log-probability
+        and the no-speech probability (see :class:`Segment`)."""
         budget = min(max_new_tokens, self.spec.max_target_positions - len(prompt))
         everything, past = self._run(prompt, None, cross)
         logits = everything[-1]
@@ -201,7 +220,7 @@ class WhisperDecoder:
         total = 0.0
         while len(generated) < budget:
             scores = self._rules(logits, generated, timestamps)
-            token = int(np.argmax(scores))
+            token = _choose(scores, temperature, rng)
             total += float(scores[token]) - _logsumexp(scores.astype(np.float64))
             generated.append(token)
             if token == self.spec.eos_token_id or len(generated) >= budget:
@@ -227,21 +246,35 @@ class WhisperDecoder:
         task: str = "transcribe",
         timestamps: bool = False,
         prompt: Sequence[int] = (),
+        temperature: float = 0.0,
+        seed: int | None = None,
     ) -> Transcript:
-        """One window without timestamps when it fits and none are asked, else sequential windows with timestamps."""
+        """One window without timestamps when it fits and none are asked, else sequential windows with timestamps.
+
+        ``temperature`` > 0 draws each token from the softmax of its logits over that temperature
+        (``seed`` makes the draw repeatable); 0 decodes greedily.
+        """
         rate = self.features.sampling_rate
         window = self.features.window_samples
         duration = len(samples) / rate
+        sampling = (temperature, np.random.default_rng(seed) if temperature > 0.0 else None)
         if len(samples) <= window and not timestamps:
             cross = self.encode(samples)
             tokens, code = self.prompt(cross, language, task, False, prompt)
-            generated, logprob, no_speech = self.scored(cross, tokens, False, self.spec.max_new_tokens)
+            generated, logprob, no_speech = self.scored(cross, tokens, False, self.spec.max_new_tokens, *sampling)
             text = self.text(generated).strip()
-            segment = Segment(0.0, duration, text, generated, logprob, no_speech, _compression(text))
+            segment = Segment(0.0, duration, text, generated, logprob, no_speech, _compression(text), temperature)
             return Transcript(text, code, duration, [segment])
-        return self._long_form(samples, language, task, prompt)
+        return self._long_form(samples, language, task, prompt, sampling)
 
-    def _long_form(self, samples: np.ndarray, language: str | None, task: str, prompt: Sequence[int]) -> Transcript:
+    def _long_form(
+        self,
+        samples: np.ndarray,
+        language: str | None,
+        task: str,
+        prompt: Sequence[int],
+        sampling: tuple[float, np.random.Generator | None],
+    ) -> Transcript:
         rate = self.features.sampling_rate
         window = self.features.window_samples
         seek = 0
@@ -253,11 +286,11 @@ class WhisperDecoder:
             offset = seek / rate
             cross = self.encode(piece)
             tokens, code = self.prompt(cross, code, task, True, previous)
-            generated, logprob, no_speech = self.scored(cross, tokens, True, self.spec.max_new_tokens)
+            generated, logprob, no_speech = self.scored(cross, tokens, True, self.spec.max_new_tokens, *sampling)
             found, advance = self._segments(generated, offset, len(piece) / rate)
             ratio = _compression(self.text(generated))
-            segments += [replace(s, avg_logprob=logprob, no_speech_prob=no_speech, compression_ratio=ratio)
-                         for s in found if s.text.strip()]  # fmt: skip
+            segments += [replace(s, avg_logprob=logprob, no_speech_prob=no_speech, compression_ratio=ratio,
+                                 temperature=sampling[0]) for s in found if s.text.strip()]  # fmt: skip
             previous = [t for t in generated if t < self.spec.eos_token_id]
             step = round(advance * rate)
             seek += step if 0 < step < len(piece) else len(piece)

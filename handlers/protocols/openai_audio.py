@@ -4,7 +4,7 @@ Bodies, answers and errors follow the OpenAI API reference, so the official ``op
 (``client.audio.transcriptions.create``) works unchanged. The body is ``multipart/form-data``: ``file``
 (WAV, FLAC, OGG/Opus or MP3), ``model`` (a loaded speech bundle, or ``name-version``), and optionally
 ``language`` (ISO-639-1), ``prompt`` (Whisper: earlier text that conditions the first window),
-``temperature`` (0 only: decoding is greedy), ``response_format`` (``json``, ``text``, ``srt``, ``vtt``,
+``temperature`` (0 to 1: 0 greedy, above it sampled), ``response_format`` (``json``, ``text``, ``srt``, ``vtt``,
 ``verbose_json``) and ``timestamp_granularities[]`` (``segment``). ``srt``, ``vtt`` and ``verbose_json``
 decode Whisper with timestamps, so segments carry their times. Errors are OpenAI's
 ``{"error": {"message", "type", "param", "code"}}``: a corrupt or empty file is a 400, an m4a/mp4/webm a
@@ -202,7 +202,7 @@ class Transcriptions(Codec[_State]):
                         "end": round(s["end"], 3),
                         "text": s["text"],
                         "tokens": s["tokens"],
-                        "temperature": 0.0,
+                        "temperature": s.get("temperature", 0.0),
                         "avg_logprob": round(s.get("avg_logprob", 0.0), 6),
                         "compression_ratio": round(s.get("compression_ratio", 0.0), 6),
                         "no_speech_prob": round(s.get("no_speech_prob", 0.0), 6),

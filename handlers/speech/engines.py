@@ -29,6 +29,8 @@ class Asked:
     prompt: str | None = None
     timestamps: bool = False
     task: str = "transcribe"
+    temperature: float = 0.0
+    """0: greedy; above 0 (Whisper only), each token is drawn at that temperature."""
 
 
 class SpeechEngine(Protocol):
@@ -113,6 +115,7 @@ class WhisperEngine:
             task=asked.task,
             timestamps=asked.timestamps,
             prompt=self.prompt_ids(asked.prompt),
+            temperature=asked.temperature,
         )
 
 

@@ -108,17 +108,23 @@ class SpeechProcessor:
         task = str(raw.get("task") or "transcribe")
         if task not in _TASKS or (task == "translate" and (whisper is None or not whisper.multilingual)):
             raise InvalidInputError(f"task {task!r} is not served by this model: use transcribe")
-        temperature = raw.get("temperature")
-        try:
-            hot = temperature is not None and temperature != "" and float(temperature) != 0.0
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"temperature must be a number, not {temperature!r}") from None
-        if hot:
-            raise InvalidInputError("this server decodes greedily: send temperature 0 (or leave it out)")
         prompt = raw.get("prompt")
         if prompt is not None and not isinstance(prompt, str):
             raise InvalidInputError("prompt must be text")
-        return {"language": language, "prompt": prompt or None, "timestamps": _timestamps(raw), "task": task}
+        return {"language": language, "prompt": prompt or None, "timestamps": _timestamps(raw), "task": task,
+                "temperature": self._temperature(raw.get("temperature"))}  # fmt: skip
+
+    def _temperature(self, raw: Any) -> float:
+        """The sampling temperature, 0 to 1 as OpenAI takes it (0 or absent: greedy; CTC decodes greedily only)."""
+        try:
+            temperature = 0.0 if raw is None or raw == "" else float(raw)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"temperature must be a number from 0 to 1, not {raw!r}") from None
+        if not 0.0 <= temperature <= 1.0:
+            raise InvalidInputError(f"temperature must be from 0 to 1, not {temperature}")
+        if temperature > 0.0 and self.spec.whisper is None:
+            raise InvalidInputError("this CTC model decodes greedily: send temperature 0 (or leave it out)")
+        return temperature
 
     def preprocess(self, inputs: Inputs) -> Feed:
         """Decode every file (limits first) and check the options; nothing runs on a bad request."""

@@ -31,8 +31,7 @@ def _quiet_export(torch: Any, module: Any, args: tuple[Any, ...], path: Path, **
     buffer = io.BytesIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, buffer, dynamo=False, verbose=False, opset_version=OPSET,
-                          custom_opsets={"com.microsoft": 1}, **options)  # fmt: skip
+        torch.onnx.export(module, args, buffer, dynamo=False, verbose=False, opset_version=OPSET, **options)
     path.write_bytes(buffer.getvalue())
 
 
@@ -91,7 +90,9 @@ def _fused_attention(torch: Any, heads: int) -> Any:
 
         @staticmethod
         def symbolic(g: Any, query: Any, key: Any, value: Any) -> Any:
-            return g.op("com.microsoft::MultiHeadAttention", query, key, value, num_heads_i=heads)
+            out = g.op("com.microsoft::MultiHeadAttention", query, key, value, num_heads_i=heads)
+            out.setType(query.type())  # the output has the query's type and shape
+            return out
 
     return Attention
 
@@ -189,6 +190,7 @@ def export_whisper(model: Any, encoder_path: Path, decoder_path: Path) -> None:
         input_names=["input_features"],
         output_names=["encoder_hidden_states", *cross_names],
         dynamic_axes={name: {0: "batch"} for name in ["input_features", "encoder_hidden_states", *cross_names]},
+        custom_opsets={"com.microsoft": 1},
     )
     with torch.no_grad():
         cross = encoder(features)[1:]

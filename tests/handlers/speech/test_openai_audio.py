@@ -116,11 +116,27 @@ def test_bad_parameters_name_themselves(openai_client, wav: bytes) -> None:
     assert _error(caught.value)["param"] == "model"
     with pytest.raises(openai.BadRequestError, match="language 'xx'"):
         create(model="tiny-whisper", file=("a.wav", wav), language="xx")
-    with pytest.raises(openai.BadRequestError, match="greedily"):
-        create(model="tiny-whisper", file=("a.wav", wav), temperature=0.7)
+    with pytest.raises(openai.BadRequestError, match="from 0 to 1"):
+        create(model="tiny-whisper", file=("a.wav", wav), temperature=1.5)
+    with pytest.raises(openai.BadRequestError, match="CTC model decodes greedily"):
+        create(model="tiny-ctc", file=("a.wav", wav), temperature=0.7)
     with pytest.raises(openai.BadRequestError) as caught:
         create(model="tiny-whisper", file=("a.wav", wav), response_format="xml")  # type: ignore[arg-type]
     assert _error(caught.value)["param"] == "response_format"
+
+
+def test_temperature_samples_and_says_so(openai_client, wav: bytes) -> None:
+    """temperature > 0 draws Whisper's tokens (segments report it); 0 or absent stays greedy and repeatable."""
+    create = openai_client.audio.transcriptions.create
+    greedy = [create(model="tiny-whisper", file=("a.wav", wav), response_format="verbose_json") for _ in range(2)]
+    assert greedy[0].text == greedy[1].text and {s.temperature for s in greedy[0].segments} == {0.0}
+    sampled = [
+        create(model="tiny-whisper", file=("a.wav", wav), response_format="verbose_json", temperature=1.0)
+        for _ in range(3)
+    ]
+    assert all(s.segments and {seg.temperature for seg in s.segments} == {1.0} for s in sampled)
+    # a random-weight model's next-token distribution is nearly flat: draws differ from greedy and each other
+    assert len({s.text for s in sampled} | {greedy[0].text}) >= 3
 
 
 def test_language_prompt_and_translation(openai_client, wav: bytes) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bundle.processing.audio import log_mel
+from bundle.processing.audio import _mel_projection, log_mel
 from handlers.settings import Settings
 from handlers.speech.runtime import load_speech
 
@@ -25,6 +25,17 @@ def _full_log_mel(samples: np.ndarray, filters: np.ndarray, n_fft: int, hop: int
     spec = np.maximum(spec, spec.max() - 8.0)
     result: np.ndarray = ((spec + 4.0) / 4.0).astype(np.float32)
     return result
+
+
+def test_mel_projection_without_blas_is_the_matrix_product() -> None:
+    """The sparse mel projection equals ``power @ filters``, empty mel bins (all-zero filters) included."""
+    rng = np.random.default_rng(0)
+    filters = np.where(rng.random((201, 80)) < 0.03, rng.random((201, 80)), 0.0)
+    filters[:, 7] = 0.0
+    power = rng.random((333, 201)) ** 4
+    projected = _mel_projection(power, filters)
+    np.testing.assert_allclose(projected, power @ filters, rtol=1e-12, atol=1e-300)
+    assert not projected[:, 7].any()
 
 
 @pytest.mark.parametrize("length", [1, 150, 16000, 160123, 479700, 479801, 480000, 512000])
