@@ -1,11 +1,10 @@
-"""Whisper's greedy decoding over onnxruntime, in numpy: prompt, KV cache, logit rules, timestamps, long form.
+"""Whisper's decoding over onnxruntime, in numpy: prompt, KV cache, logit rules, timestamps, long form.
 
 Used by the packager's gate and by the runtime, so both decode alike. The rules are transformers'
 (``WhisperForConditionalGeneration.generate``): the prompt ``<|startoftranscript|>``, language (given,
 or detected from the first step's logits over the language tokens), task, and ``<|notimestamps|>``
-unless timestamps are asked; ``begin_suppress_tokens`` at the first step, ``suppress_tokens`` always;
-with timestamps, the timestamp rules (pairs, never decreasing, the first one a timestamp at most
-``max_initial_timestamp_index``, a timestamp whenever their total probability beats every text token).
+unless timestamps are asked; then each step's token rules (:mod:`bundle.processing.whisper_rules`).
+Tokens are greedy, or drawn at a temperature when one is asked.
 
 Long recordings are decoded in sequential 30 s windows with timestamps, as OpenAI's ``transcribe``
 does: each window starts where the last complete segment of the previous one ended (the whole window
@@ -22,13 +21,13 @@ from typing import Any
 import numpy as np
 
 from bundle.processing.audio import log_mel
+from bundle.processing.whisper_rules import apply_rules, choose_token, logsumexp
 from bundle.speech import FeatureSpec, WhisperSpec
 
 __all__ = ["Segment", "Transcript", "WhisperDecoder"]
 
 Encoder = Callable[[np.ndarray], list[np.ndarray]]
 """[1, n_mels, frames] features -> [encoder_hidden_states, cross_key_0, cross_value_0, ...]."""
-_NEG = np.float32(-np.inf)
 
 
 @dataclass(frozen=True)
@@ -57,24 +56,6 @@ class Transcript:
     language: str | None
     duration: float
     segments: list[Segment]
-
-
-def _logsumexp(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return float("-inf")
-    top = float(finite.max())
-    return top + float(np.log(np.sum(np.exp(finite - top))))
-
-
-def _choose(scores: np.ndarray, temperature: float, rng: np.random.Generator | None) -> int:
-    """The next token: the best one at temperature 0, else one drawn from softmax(scores / temperature)."""
-    if temperature <= 0.0 or rng is None:
-        return int(np.argmax(scores))
-    allowed = np.flatnonzero(np.isfinite(scores))
-    scaled = scores[allowed].astype(np.float64) / temperature
-    weights = np.exp(scaled - scaled.max())
-    return int(allowed[rng.choice(allowed.size, p=weights / weights.sum())])
 
 
 def _compression(text: str) -> float:
@@ -161,41 +142,6 @@ class WhisperDecoder:
             tokens = [spec.prev_token_id, *list(previous)[-room:], *tokens]
         return tokens, code
 
-    def _rules(self, logits: np.ndarray, generated: list[int], timestamps: bool) -> np.ndarray:
-        spec = self.spec
-        scores = logits.copy()
-        if not generated and spec.begin_suppress_tokens:
-            scores[spec.begin_suppress_tokens] = _NEG
-        if spec.suppress_tokens:
-            scores[spec.suppress_tokens] = _NEG
-        if not timestamps:
-            return scores
-        begin = spec.timestamp_begin
-        scores[spec.no_timestamps_token_id] = _NEG
-        last = len(generated) >= 1 and generated[-1] >= begin
-        penultimate = len(generated) < 2 or generated[-2] >= begin
-        if last:
-            if penultimate:
-                scores[begin:] = _NEG
-            else:
-                scores[: spec.eos_token_id] = _NEG
-        stamps = [token for token in generated if token >= begin]
-        if stamps:
-            floor = stamps[-1] if last and not penultimate else stamps[-1] + 1
-            scores[begin:floor] = _NEG
-        if not generated:
-            scores[:begin] = _NEG
-            if spec.max_initial_timestamp_index is not None:
-                scores[begin + spec.max_initial_timestamp_index + 1 :] = _NEG
-        shifted = scores.astype(np.float64) - np.max(scores)
-        logprobs = shifted - np.log(np.sum(np.exp(shifted)))
-        tail = logprobs[begin:]
-        finite = tail[np.isfinite(tail)]
-        stamp_logprob = np.log(np.sum(np.exp(finite - finite.max()))) + finite.max() if finite.size else -np.inf
-        if stamp_logprob > np.max(logprobs[:begin]):
-            scores[:begin] = _NEG
-        return scores
-
     def greedy(self, cross: list[np.ndarray], prompt: list[int], timestamps: bool, max_new_tokens: int) -> list[int]:
         """Greedy tokens after ``prompt`` (the end-of-text token included when reached)."""
         return self.scored(cross, prompt, timestamps, max_new_tokens)[0]
@@ -215,13 +161,13 @@ class WhisperDecoder:
         everything, past = self._run(prompt, None, cross)
         logits = everything[-1]
         start = everything[prompt.index(self.spec.start_token_id)].astype(np.float64)
-        no_speech = float(np.exp(start[self.spec.no_timestamps_token_id - 1] - _logsumexp(start)))
+        no_speech = float(np.exp(start[self.spec.no_timestamps_token_id - 1] - logsumexp(start)))
         generated: list[int] = []
         total = 0.0
         while len(generated) < budget:
-            scores = self._rules(logits, generated, timestamps)
-            token = _choose(scores, temperature, rng)
-            total += float(scores[token]) - _logsumexp(scores.astype(np.float64))
+            scores = apply_rules(self.spec, logits, generated, timestamps)
+            token = choose_token(scores, temperature, rng)
+            total += float(scores[token]) - logsumexp(scores.astype(np.float64))
             generated.append(token)
             if token == self.spec.eos_token_id or len(generated) >= budget:
                 break

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bundle.processing.whisper import Segment, WhisperDecoder
+from bundle.processing.whisper_rules import apply_rules
 from bundle.speech import FeatureSpec, WhisperSpec
 from handlers.speech.formats import srt, vtt
 
@@ -55,12 +56,12 @@ def test_timestamp_rules_follow_transformers() -> None:
     decoder = _decoder()
     logits = np.zeros(2000, dtype=np.float32)
     logits[5] = 10.0
-    first = decoder._rules(logits, [], timestamps=True)
+    first = apply_rules(decoder.spec, logits, [], timestamps=True)
     assert np.isneginf(first[:BEGIN]).all() and np.isfinite(first[BEGIN : BEGIN + 51]).all()
     assert np.isneginf(first[BEGIN + 51 :]).all()  # max_initial_timestamp_index 50
-    after_pair = decoder._rules(logits, [ts(0.0), 7, ts(1.0), ts(1.0)], timestamps=True)
+    after_pair = apply_rules(decoder.spec, logits, [ts(0.0), 7, ts(1.0), ts(1.0)], timestamps=True)
     assert np.isneginf(after_pair[BEGIN:]).all()  # two timestamps in a row: text must follow
-    after_one = decoder._rules(logits, [ts(0.0), 7, ts(1.0)], timestamps=True)
+    after_one = apply_rules(decoder.spec, logits, [ts(0.0), 7, ts(1.0)], timestamps=True)
     assert np.isneginf(after_one[:EOT]).all() and np.isneginf(after_one[BEGIN : ts(1.0)]).all()
 
 
