@@ -22,9 +22,13 @@ import numpy as np
 
 from bundle.processing.audio import log_mel
 from bundle.processing.whisper_rules import apply_rules, choose_token, logsumexp
+from bundle.processing.whisper_screen import ScreenedStep, screened_token
 from bundle.speech import FeatureSpec, WhisperSpec
 
-__all__ = ["Segment", "Transcript", "WhisperDecoder"]
+__all__ = ["SCREEN_OUTPUTS", "Segment", "Transcript", "WhisperDecoder"]
+
+#: A screened step's outputs (see :mod:`bundle.processing.whisper_screen`), in this order.
+SCREEN_OUTPUTS = ("candidate_ids", "candidate_logits", "rest_upper", "stamp_logits")
 
 Encoder = Callable[[np.ndarray], list[np.ndarray]]
 """[1, n_mels, frames] features -> [encoder_hidden_states, cross_key_0, cross_value_0, ...]."""
@@ -38,8 +42,9 @@ class Segment:
     end: float
     text: str
     tokens: list[int] = field(default_factory=list)
-    avg_logprob: float = 0.0
-    """Mean log-probability of its window's greedy tokens (end of text included), as OpenAI reports it."""
+    avg_logprob: float | None = None
+    """Mean log-probability of its window's tokens (end of text included), as OpenAI reports it; computed
+    only where asked (``logprobs``): it needs every step's full logits."""
     no_speech_prob: float = 0.0
     """Probability of ``<|nocaptions|>`` at the start of its window."""
     compression_ratio: float = 0.0
@@ -83,6 +88,18 @@ class WhisperDecoder:
         self.tokenizer = tokenizer
         self.languages = {token: code for code, token in spec.language_tokens.items()}
         self._head_shape = (spec.heads, spec.head_dim)
+        self._graph: tuple[bool, bool, list[str]] | None = None
+        self.full_reruns = 0
+        """Screened steps that could not prove their token and ran again with the full logits."""
+
+    def _decoder_graph(self) -> tuple[bool, bool, list[str]]:
+        """Whether the graph takes ``full_logits``, whether steps are screened (on CPU), the cache's output names."""
+        if self._graph is None:
+            inputs = {i.name for i in self.decoder.get_inputs()}
+            present = [o.name for o in self.decoder.get_outputs() if o.name.startswith("present_")]
+            switch = "full_logits" in inputs
+            self._graph = (switch, switch and self.decoder.get_providers()[0] == "CPUExecutionProvider", present)
+        return self._graph
 
     def features_of(self, samples: np.ndarray) -> np.ndarray:
         """[1, n_mels, frames] log-mel features of one window (padded or cut to 30 s)."""
@@ -102,18 +119,35 @@ class WhisperDecoder:
         logits, present = self._run(ids, past, cross)
         return logits[-1], present
 
-    def _run(
-        self, ids: Sequence[int], past: list[np.ndarray] | None, cross: list[np.ndarray]
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """[tokens, vocab] logits of ``ids`` after ``past``, and the cache with them."""
+    def _feed(
+        self, ids: Sequence[int], past: list[np.ndarray] | None, cross: list[np.ndarray], full: bool
+    ) -> dict[str, np.ndarray]:
         if past is None:
             past = [np.zeros((1, *self._head_shape[:1], 0, self._head_shape[1]), np.float32)] * (2 * self.spec.layers)
         feed: dict[str, np.ndarray] = {"input_ids": np.asarray([list(ids)], dtype=np.int64)}
         for i in range(self.spec.layers):
             feed[f"past_key_{i}"], feed[f"past_value_{i}"] = past[2 * i], past[2 * i + 1]
             feed[f"cross_key_{i}"], feed[f"cross_value_{i}"] = cross[2 * i], cross[2 * i + 1]
-        outputs = self.decoder.run(None, feed)
+        if self._decoder_graph()[0]:
+            feed["full_logits"] = np.asarray(full)
+        return feed
+
+    def _run(
+        self, ids: Sequence[int], past: list[np.ndarray] | None, cross: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """[tokens, vocab] logits of ``ids`` after ``past``, and the cache with them."""
+        present = self._decoder_graph()[2]
+        outputs = self.decoder.run(["logits", *present], self._feed(ids, past, cross, full=True))
         return np.asarray(outputs[0][0], dtype=np.float32), list(outputs[1:])
+
+    def _screened(
+        self, token: int, past: list[np.ndarray], cross: list[np.ndarray]
+    ) -> tuple[ScreenedStep, list[np.ndarray]]:
+        """One token's screened step (see :mod:`bundle.processing.whisper_screen`) and the cache with it."""
+        present = self._decoder_graph()[2]
+        outputs = self.decoder.run([*SCREEN_OUTPUTS, *present], self._feed([token], past, cross, full=False))
+        ids, logits, rest, stamps = outputs[:4]
+        return ScreenedStep(ids[0], logits[0], float(rest[0, 0]), stamps[0]), list(outputs[4:])
 
     def detect_language(self, cross: list[np.ndarray]) -> int:
         """The language token transformers would pick: the first step's best language."""
@@ -154,26 +188,43 @@ class WhisperDecoder:
         max_new_tokens: int,
         temperature: float = 0.0,
         rng: np.random.Generator | None = None,
-    ) -> tuple[list[int], float, float]:
+        logprobs: bool = False,
+    ) -> tuple[list[int], float | None, float]:
         """Tokens (greedy, or sampled at ``temperature`` > 0 with ``rng``), their mean log-probability
-        and the no-speech probability (see :class:`Segment`)."""
+        (with ``logprobs``) and the no-speech probability (see :class:`Segment`).
+
+        Greedy steps without ``logprobs`` are screened where the graph and the device allow it: the same
+        tokens without the full output layer (:mod:`bundle.processing.whisper_screen`).
+        """
         budget = min(max_new_tokens, self.spec.max_target_positions - len(prompt))
         everything, past = self._run(prompt, None, cross)
         logits = everything[-1]
         start = everything[prompt.index(self.spec.start_token_id)].astype(np.float64)
         no_speech = float(np.exp(start[self.spec.no_timestamps_token_id - 1] - logsumexp(start)))
+        screen = self._decoder_graph()[1] and temperature <= 0.0 and not logprobs
         generated: list[int] = []
         total = 0.0
+        step: ScreenedStep | None = None
+        before = past
         while len(generated) < budget:
-            scores = apply_rules(self.spec, logits, generated, timestamps)
-            token = choose_token(scores, temperature, rng)
-            total += float(scores[token]) - logsumexp(scores.astype(np.float64))
+            token = screened_token(self.spec, step, generated, timestamps) if step is not None else None
+            if token is None:
+                if step is not None:  # not proven: the same step again, with the full logits
+                    self.full_reruns += 1
+                    logits, _ = self._step([generated[-1]], before, cross)
+                scores = apply_rules(self.spec, logits, generated, timestamps)
+                token = choose_token(scores, temperature, rng)
+                total += float(scores[token]) - logsumexp(scores.astype(np.float64)) if logprobs else 0.0
             generated.append(token)
             if token == self.spec.eos_token_id or len(generated) >= budget:
                 break
-            logits, past = self._step([token], past, cross)
+            before = past
+            if screen:
+                step, past = self._screened(token, past, cross)
+            else:
+                logits, past = self._step([token], past, cross)
         words = len([t for t in generated if t != self.spec.eos_token_id])
-        return generated, total / (words + 1), no_speech
+        return generated, total / (words + 1) if logprobs else None, no_speech
 
     def text(self, tokens: Sequence[int]) -> str:
         """The text of ``tokens`` (timestamps and special tokens left out)."""
@@ -194,16 +245,17 @@ class WhisperDecoder:
         prompt: Sequence[int] = (),
         temperature: float = 0.0,
         seed: int | None = None,
+        logprobs: bool = False,
     ) -> Transcript:
         """One window without timestamps when it fits and none are asked, else sequential windows with timestamps.
 
         ``temperature`` > 0 draws each token from the softmax of its logits over that temperature
-        (``seed`` makes the draw repeatable); 0 decodes greedily.
+        (``seed`` makes the draw repeatable); 0 decodes greedily. ``logprobs``: segments carry ``avg_logprob``.
         """
         rate = self.features.sampling_rate
         window = self.features.window_samples
         duration = len(samples) / rate
-        sampling = (temperature, np.random.default_rng(seed) if temperature > 0.0 else None)
+        sampling = (temperature, np.random.default_rng(seed) if temperature > 0.0 else None, logprobs)
         if len(samples) <= window and not timestamps:
             cross = self.encode(samples)
             tokens, code = self.prompt(cross, language, task, False, prompt)
@@ -219,7 +271,7 @@ class WhisperDecoder:
         language: str | None,
         task: str,
         prompt: Sequence[int],
-        sampling: tuple[float, np.random.Generator | None],
+        sampling: tuple[float, np.random.Generator | None, bool],
     ) -> Transcript:
         rate = self.features.sampling_rate
         window = self.features.window_samples

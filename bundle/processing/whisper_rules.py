@@ -12,7 +12,7 @@ import numpy as np
 
 from bundle.speech import WhisperSpec
 
-__all__ = ["apply_rules", "choose_token", "logsumexp"]
+__all__ = ["apply_rules", "choose_token", "forbidden", "logsumexp", "stamps_win"]
 
 _NEG = np.float32(-np.inf)
 
@@ -36,37 +36,48 @@ def choose_token(scores: np.ndarray, temperature: float, rng: np.random.Generato
     return int(allowed[rng.choice(allowed.size, p=weights / weights.sum())])
 
 
-def apply_rules(spec: WhisperSpec, logits: np.ndarray, generated: list[int], timestamps: bool) -> np.ndarray:
-    """The step's scores: ``logits`` with every token the rules forbid at -inf (see the module docstring)."""
-    scores = logits.copy()
+def forbidden(spec: WhisperSpec, vocab: int, generated: list[int], timestamps: bool) -> np.ndarray:
+    """[vocab] True for every token the rules forbid at this step, whatever the logits (all but the last rule)."""
+    mask = np.zeros(vocab, dtype=bool)
     if not generated and spec.begin_suppress_tokens:
-        scores[spec.begin_suppress_tokens] = _NEG
+        mask[spec.begin_suppress_tokens] = True
     if spec.suppress_tokens:
-        scores[spec.suppress_tokens] = _NEG
+        mask[spec.suppress_tokens] = True
     if not timestamps:
-        return scores
+        return mask
     begin = spec.timestamp_begin
-    scores[spec.no_timestamps_token_id] = _NEG
+    mask[spec.no_timestamps_token_id] = True
     last = len(generated) >= 1 and generated[-1] >= begin
     penultimate = len(generated) < 2 or generated[-2] >= begin
     if last:
         if penultimate:
-            scores[begin:] = _NEG
+            mask[begin:] = True
         else:
-            scores[: spec.eos_token_id] = _NEG
+            mask[: spec.eos_token_id] = True
     stamps = [token for token in generated if token >= begin]
     if stamps:
         floor = stamps[-1] if last and not penultimate else stamps[-1] + 1
-        scores[begin:floor] = _NEG
+        mask[begin:floor] = True
     if not generated:
-        scores[:begin] = _NEG
+        mask[:begin] = True
         if spec.max_initial_timestamp_index is not None:
-            scores[begin + spec.max_initial_timestamp_index + 1 :] = _NEG
-    shifted = scores.astype(np.float64) - np.max(scores)
-    logprobs = shifted - np.log(np.sum(np.exp(shifted)))
-    tail = logprobs[begin:]
-    finite = tail[np.isfinite(tail)]
-    stamp_logprob = np.log(np.sum(np.exp(finite - finite.max()))) + finite.max() if finite.size else -np.inf
-    if stamp_logprob > np.max(logprobs[:begin]):
+            mask[begin + spec.max_initial_timestamp_index + 1 :] = True
+    return mask
+
+
+def stamps_win(stamp_scores: np.ndarray, best_text: float) -> bool:
+    """The last rule: the timestamps' total probability beats every text token's (then text is forbidden).
+
+    Compared as ``logsumexp(stamp scores) > max(text scores)``: transformers compares both after the
+    same log-softmax, whose normaliser cancels.
+    """
+    return logsumexp(stamp_scores.astype(np.float64)) > best_text
+
+
+def apply_rules(spec: WhisperSpec, logits: np.ndarray, generated: list[int], timestamps: bool) -> np.ndarray:
+    """The step's scores: ``logits`` with every token the rules forbid at -inf (see the module docstring)."""
+    scores: np.ndarray = np.where(forbidden(spec, logits.size, generated, timestamps), _NEG, logits)
+    begin = spec.timestamp_begin
+    if timestamps and stamps_win(scores[begin:], float(np.max(scores[:begin]))):
         scores[:begin] = _NEG
     return scores

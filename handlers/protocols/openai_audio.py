@@ -167,6 +167,7 @@ class Transcriptions(Codec[_State]):
             "prompt": form.one("prompt"),
             "temperature": form.one("temperature"),
             "timestamps": response_format in ("srt", "vtt", "verbose_json") or bool(granularities),
+            "logprobs": response_format == "verbose_json",  # its segments report avg_logprob
             "task": self.task,
         }
         return Decoded(Inputs(raw=form.file, options=options, where="file"), _State(response_format, self.task))
@@ -203,7 +204,7 @@ class Transcriptions(Codec[_State]):
                         "text": s["text"],
                         "tokens": s["tokens"],
                         "temperature": s.get("temperature", 0.0),
-                        "avg_logprob": round(s.get("avg_logprob", 0.0), 6),
+                        "avg_logprob": round(s.get("avg_logprob") or 0.0, 6),
                         "compression_ratio": round(s.get("compression_ratio", 0.0), 6),
                         "no_speech_prob": round(s.get("no_speech_prob", 0.0), 6),
                     }

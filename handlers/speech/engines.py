@@ -31,6 +31,8 @@ class Asked:
     task: str = "transcribe"
     temperature: float = 0.0
     """0: greedy; above 0 (Whisper only), each token is drawn at that temperature."""
+    logprobs: bool = False
+    """Whisper: compute each segment's ``avg_logprob`` (every step then needs its full logits)."""
 
 
 class SpeechEngine(Protocol):
@@ -116,6 +118,7 @@ class WhisperEngine:
             timestamps=asked.timestamps,
             prompt=self.prompt_ids(asked.prompt),
             temperature=asked.temperature,
+            logprobs=asked.logprobs,
         )
 
 

@@ -111,8 +111,14 @@ class SpeechProcessor:
         prompt = raw.get("prompt")
         if prompt is not None and not isinstance(prompt, str):
             raise InvalidInputError("prompt must be text")
-        return {"language": language, "prompt": prompt or None, "timestamps": _timestamps(raw), "task": task,
-                "temperature": self._temperature(raw.get("temperature"))}  # fmt: skip
+        return {
+            "language": language,
+            "prompt": prompt or None,
+            "timestamps": _timestamps(raw),
+            "task": task,
+            "temperature": self._temperature(raw.get("temperature")),
+            "logprobs": raw.get("logprobs") is True,  # set by codecs that report avg_logprob
+        }
 
     def _temperature(self, raw: Any) -> float:
         """The sampling temperature, 0 to 1 as OpenAI takes it (0 or absent: greedy; CTC decodes greedily only)."""

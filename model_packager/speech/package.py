@@ -30,6 +30,7 @@ from model_packager.speech.export import export_ctc, export_whisper
 from model_packager.speech.gate import GateResult, run_gate
 from model_packager.speech.quantize import INT8_MAX_WORD_ERROR_RATE, quantize_graph
 from model_packager.speech.samples import load_audio_samples
+from model_packager.speech.screen import add_output_screen
 from model_packager.speech.source import SpeechSource, default_max_seconds, read_source, whisper_spec
 
 __all__ = ["package_speech_folder"]
@@ -187,6 +188,8 @@ def package_speech_folder(
         else:
             export_whisper(source.model, work / "model.onnx", work / "decoder.onnx")
         fields = _processing_files(source, work)
+        if source.kind == "whisper" and not int8:  # int8 bundles' output layer is int8 already
+            add_output_screen(work / "decoder.onnx", fields["whisper"].timestamp_begin)
         exported = time.perf_counter()
         step("checking speech parity against transformers")
         decoder = _decoder(source, work, fields) if source.kind == "whisper" else None
