@@ -13,59 +13,25 @@ when it ended mid-segment), and the previous window's text is the prompt (``<|st
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from bundle.processing.audio import log_mel
+from bundle.processing.transcript import Segment, Transcript, compression_ratio
 from bundle.processing.whisper_rules import apply_rules, choose_token, logsumexp
 from bundle.processing.whisper_screen import ScreenedStep, screened_token
 from bundle.speech import FeatureSpec, WhisperSpec
 
-__all__ = ["SCREEN_OUTPUTS", "Segment", "Transcript", "WhisperDecoder"]
+__all__ = ["SCREEN_OUTPUTS", "WhisperDecoder"]
 
 #: A screened step's outputs (see :mod:`bundle.processing.whisper_screen`), in this order.
 SCREEN_OUTPUTS = ("candidate_ids", "candidate_logits", "rest_upper", "stamp_logits")
 
 Encoder = Callable[[np.ndarray], list[np.ndarray]]
 """[1, n_mels, frames] features -> [encoder_hidden_states, cross_key_0, cross_value_0, ...]."""
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of speech with its times in seconds."""
-
-    start: float
-    end: float
-    text: str
-    tokens: list[int] = field(default_factory=list)
-    avg_logprob: float | None = None
-    """Mean log-probability of its window's tokens (end of text included), as OpenAI reports it; computed
-    only where asked (``logprobs``): it needs every step's full logits."""
-    no_speech_prob: float = 0.0
-    """Probability of ``<|nocaptions|>`` at the start of its window."""
-    compression_ratio: float = 0.0
-    """Bytes of its window's text over their zlib size (repetition loops score high)."""
-    temperature: float = 0.0
-    """The sampling temperature its tokens were drawn at (0: greedy)."""
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """A recording's text, its language and its segments (times only where timestamps were decoded)."""
-
-    text: str
-    language: str | None
-    duration: float
-    segments: list[Segment]
-
-
-def _compression(text: str) -> float:
-    data = text.strip().encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 class WhisperDecoder:
@@ -261,7 +227,7 @@ class WhisperDecoder:
             tokens, code = self.prompt(cross, language, task, False, prompt)
             generated, logprob, no_speech = self.scored(cross, tokens, False, self.spec.max_new_tokens, *sampling)
             text = self.text(generated).strip()
-            segment = Segment(0.0, duration, text, generated, logprob, no_speech, _compression(text), temperature)
+            segment = Segment(0.0, duration, text, generated, logprob, no_speech, compression_ratio(text), temperature)
             return Transcript(text, code, duration, [segment])
         return self._long_form(samples, language, task, prompt, sampling)
 
@@ -286,7 +252,7 @@ class WhisperDecoder:
             tokens, code = self.prompt(cross, code, task, True, previous)
             generated, logprob, no_speech = self.scored(cross, tokens, True, self.spec.max_new_tokens, *sampling)
             found, advance = self._segments(generated, offset, len(piece) / rate)
-            ratio = _compression(self.text(generated))
+            ratio = compression_ratio(self.text(generated))
             segments += [replace(s, avg_logprob=logprob, no_speech_prob=no_speech, compression_ratio=ratio,
                                  temperature=sampling[0]) for s in found if s.text.strip()]  # fmt: skip
             previous = [t for t in generated if t < self.spec.eos_token_id]

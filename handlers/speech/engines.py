@@ -1,7 +1,7 @@
 """The two ways a speech bundle transcribes: greedy CTC over one graph, Whisper's cached decoder loop.
 
 Both take mono float32 samples at the model's rate and :class:`Asked` options, and give a
-:class:`~bundle.processing.whisper.Transcript` (text, language, duration, segments). The decoding
+:class:`~bundle.processing.transcript.Transcript` (text, language, duration, segments). The decoding
 itself is :mod:`bundle.processing.ctc` and :mod:`bundle.processing.whisper`, shared with the packager's gate.
 """
 
@@ -15,7 +15,8 @@ import numpy as np
 
 from bundle import Bundle
 from bundle.processing.ctc import CTCDecoder, chunk_logits
-from bundle.processing.whisper import Segment, Transcript, WhisperDecoder
+from bundle.processing.transcript import Segment, Transcript
+from bundle.processing.whisper import WhisperDecoder
 from bundle.speech import SpeechSpec
 
 __all__ = ["Asked", "CTCEngine", "SpeechEngine", "WhisperEngine", "engine_for"]

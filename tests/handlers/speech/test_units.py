@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bundle.processing.whisper import Segment, WhisperDecoder
+from bundle.processing.transcript import Segment
+from bundle.processing.whisper import WhisperDecoder
 from bundle.processing.whisper_rules import apply_rules
 from bundle.speech import FeatureSpec, WhisperSpec
 from handlers.speech.formats import srt, vtt
