@@ -6,10 +6,10 @@ the largest single cost of a step. Greedy decoding only needs the best allowed t
 graph gets a second way to end (an ``If`` on the ``full_logits`` input):
 
 * ``full_logits`` true: ``logits`` as before (the prompt, the gate's teacher-forced check, verbose answers);
-* false (one token, batch 1): every token's logit is estimated from int8 weights (20 MB read instead of
-  80) with a proven error bound, the ``candidates`` highest upper bounds among the text tokens get their
-  exact fp32 logits (``candidate_logits``), every timestamp token gets its exact logit
-  (``stamp_logits``), and ``rest_upper`` bounds every other text token's logit from above.
+* false (batch 1; the last position is screened): every token's logit is estimated from int8 weights
+  (20 MB read instead of 80) with a proven error bound, the ``candidates`` highest upper bounds among
+  the text tokens get their exact fp32 logits (``candidate_logits``), every timestamp token gets its
+  exact logit (``stamp_logits``), and ``rest_upper`` bounds every other text token's logit from above.
 
 The bound, for token ``c`` with fp32 weights ``w_c``, int8 weights ``q_c`` and scale ``s_c``, and the hidden
 state ``h`` that onnxruntime quantizes to ``h'`` (uint8, step ``(max(h, 0) - min(h, 0)) / 255``)::
@@ -114,8 +114,10 @@ def add_output_screen(path: Path, timestamp_begin: int, candidates: int = CANDID
     )
     screened = helper.make_graph(
         [
+            const("s_last", -1),
+            helper.make_node("Gather", [hidden, "s_last"], ["s_h_last"], axis=1),  # the last position
             const("s_shape", [1, width]),
-            helper.make_node("Reshape", [hidden, "s_shape"], ["s_h"]),
+            helper.make_node("Reshape", ["s_h_last", "s_shape"], ["s_h"]),
             helper.make_node(
                 "DynamicQuantizeMatMul",
                 ["s_h", "screen_weight", "screen_scale", "screen_zero"],
