@@ -106,6 +106,20 @@ class WhisperDecoder:
         outputs = self.decoder.run(["logits", *present], self._feed(ids, past, cross, full=True))
         return np.asarray(outputs[0][0], dtype=np.float32), list(outputs[1:])
 
+    def _prompt_logits(self, prompt: list[int], cross: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Logits from ``<|startoftranscript|>`` on, and the cache of the whole prompt.
+
+        Earlier text (``<|startofprev|>`` ...) needs no logits: where the graph is screened it runs first
+        without the full output layer (up to 224 tokens of a long recording's previous window).
+        """
+        start = prompt.index(self.spec.start_token_id)
+        if start == 0 or not self._decoder_graph()[1]:
+            everything, past = self._run(prompt, None, cross)
+            return everything[start:], past
+        present = self._decoder_graph()[2]
+        earlier = self.decoder.run(present, self._feed(prompt[:start], None, cross, full=False))
+        return self._run(prompt[start:], list(earlier), cross)
+
     def _screened(
         self, token: int, past: list[np.ndarray], cross: list[np.ndarray]
     ) -> tuple[ScreenedStep, list[np.ndarray]]:
@@ -163,9 +177,9 @@ class WhisperDecoder:
         tokens without the full output layer (:mod:`bundle.processing.whisper_screen`).
         """
         budget = min(max_new_tokens, self.spec.max_target_positions - len(prompt))
-        everything, past = self._run(prompt, None, cross)
+        everything, past = self._prompt_logits(prompt, cross)
         logits = everything[-1]
-        start = everything[prompt.index(self.spec.start_token_id)].astype(np.float64)
+        start = everything[0].astype(np.float64)
         no_speech = float(np.exp(start[self.spec.no_timestamps_token_id - 1] - logsumexp(start)))
         screen = self._decoder_graph()[1] and temperature <= 0.0 and not logprobs
         generated: list[int] = []
