@@ -84,3 +84,19 @@ def test_int8_bundles_have_no_screen(tmp_path: Path) -> None:
                      sample=[encode(speech(3.0), 16000, "FLAC")])  # fmt: skip
     session = onnxruntime.InferenceSession(str(result.directory / "decoder.onnx"), providers=["CPUExecutionProvider"])
     assert "full_logits" not in {spec.name for spec in session.get_inputs()}
+
+
+def test_earlier_text_runs_screened_and_the_prompt_logits_stay(whisper_dir: Path) -> None:
+    """A later window's prompt: the previous text gets no logits, the rest the logits of one full pass."""
+    runtime = load_speech(whisper_dir, Settings.load(environ={}, access_log=False, metrics="none"))
+    decoder = runtime.engine.decoder  # type: ignore[attr-defined]
+    cross = decoder.encode(speech(4.0, seed=5))
+    previous = [int(t) for t in np.random.default_rng(1).integers(0, decoder.spec.eos_token_id, 40)]
+    prompt, _ = decoder.prompt(cross, "en", "transcribe", True, previous)
+    start = prompt.index(decoder.spec.start_token_id)
+    assert start > 0
+    whole, whole_cache = decoder._run(prompt, None, cross)
+    split, split_cache = decoder._prompt_logits(prompt, cross)
+    np.testing.assert_allclose(split, whole[start:], rtol=0, atol=1e-4)
+    for ours, theirs in zip(split_cache, whole_cache, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
