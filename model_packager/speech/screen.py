@@ -11,6 +11,9 @@ graph gets a second way to end (an ``If`` on the ``full_logits`` input):
   the text tokens get their exact fp32 logits (``candidate_logits``), every timestamp token gets its
   exact logit (``stamp_logits``), and ``rest_upper`` bounds every other text token's logit from above.
 
+The output layer is stored once, as the token embedding (Whisper ties them; onnxruntime folds the
+``Transpose`` at load): a whisper-tiny-shaped ``decoder.onnx`` is 134 MB instead of 213.
+
 The bound, for token ``c`` with fp32 weights ``w_c``, int8 weights ``q_c`` and scale ``s_c``, and the hidden
 state ``h`` that onnxruntime quantizes to ``h'`` (uint8, step ``(max(h, 0) - min(h, 0)) / 255``)::
 
@@ -102,7 +105,7 @@ def add_output_screen(path: Path, timestamp_begin: int, candidates: int = CANDID
 
     full = helper.make_graph(
         [
-            helper.make_node("MatMul", [hidden, weight_name], ["full_logits_out"]),
+            helper.make_node("MatMul", [hidden, "output_weight"], ["full_logits_out"]),
             const("full_ids", np.zeros((1, 0)), np.int64),
             const("full_exact", np.zeros((1, 0)), np.float32),
             const("full_rest", np.zeros((1, 1)), np.float32),
@@ -167,10 +170,14 @@ def add_output_screen(path: Path, timestamp_begin: int, candidates: int = CANDID
     )
     position = list(graph.node).index(head)
     graph.node.remove(head)
+    # the output layer is the embedding transposed: stored once (onnxruntime folds the Transpose at load)
+    graph.initializer.remove(initializers[weight_name])
+    tied = helper.make_node("Transpose", [embedding], ["output_weight"], perm=[1, 0])
     branch = helper.make_node(
         "If", ["full_logits"], ["logits", *SCREEN_OUTPUTS], then_branch=full, else_branch=screened
     )
     graph.node.insert(position, branch)
+    graph.node.insert(position, tied)
     graph.input.append(helper.make_tensor_value_info("full_logits", TensorProto.BOOL, []))
     logits = next(output for output in graph.output if output.name == "logits")
     logits.CopyFrom(_branch_outputs("logits", *SCREEN_OUTPUTS)[0])  # [batch, tokens, vocab]; [1, 1, 0] screened
