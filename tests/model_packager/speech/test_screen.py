@@ -100,3 +100,18 @@ def test_earlier_text_runs_screened_and_the_prompt_logits_stay(whisper_dir: Path
     np.testing.assert_allclose(split, whole[start:], rtol=0, atol=1e-4)
     for ours, theirs in zip(split_cache, whole_cache, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
+
+
+def test_the_output_layer_is_stored_once(whisper_dir: Path) -> None:
+    """The output layer is the tied token embedding: one fp32 [vocab, d_model] table in the file, not two."""
+    import onnx
+
+    bundle = open_bundle(whisper_dir)
+    vocab = bundle.manifest.speech.whisper.vocab_size  # type: ignore[union-attr]
+    graph = onnx.load(str(whisper_dir / "decoder.onnx")).graph
+    tables = [
+        i.name
+        for i in graph.initializer
+        if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) == 2 and vocab in i.dims
+    ]
+    assert len(tables) == 1, tables
