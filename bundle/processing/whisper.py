@@ -14,7 +14,7 @@ when it ended mid-segment), and the previous window's text is the prompt (``<|st
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,16 @@ SCREEN_OUTPUTS = ("candidate_ids", "candidate_logits", "rest_upper", "stamp_logi
 
 Encoder = Callable[[np.ndarray], list[np.ndarray]]
 """[1, n_mels, frames] features -> [encoder_hidden_states, cross_key_0, cross_value_0, ...]."""
+
+
+@dataclass(frozen=True)
+class _DecoderGraph:
+    switch: bool
+    """The graph takes ``full_logits`` (fp32 bundles: a screened output layer)."""
+    screened: bool
+    """Greedy steps use the screened ending (the switch, on the CPU execution provider)."""
+    present: list[str]
+    """The cache's output names, in the order of the ``past`` inputs."""
 
 
 class WhisperDecoder:
@@ -54,17 +64,19 @@ class WhisperDecoder:
         self.tokenizer = tokenizer
         self.languages = {token: code for code, token in spec.language_tokens.items()}
         self._head_shape = (spec.heads, spec.head_dim)
-        self._graph: tuple[bool, bool, list[str]] | None = None
+        self._graph: _DecoderGraph | None = None
         self.full_reruns = 0
         """Screened steps that could not prove their token and ran again with the full logits."""
 
-    def _decoder_graph(self) -> tuple[bool, bool, list[str]]:
-        """Whether the graph takes ``full_logits``, whether steps are screened (on CPU), the cache's output names."""
+    def _decoder_graph(self) -> _DecoderGraph:
+        """What the decoder session takes and gives (read once)."""
         if self._graph is None:
-            inputs = {i.name for i in self.decoder.get_inputs()}
-            present = [o.name for o in self.decoder.get_outputs() if o.name.startswith("present_")]
-            switch = "full_logits" in inputs
-            self._graph = (switch, switch and self.decoder.get_providers()[0] == "CPUExecutionProvider", present)
+            switch = "full_logits" in {i.name for i in self.decoder.get_inputs()}
+            self._graph = _DecoderGraph(
+                switch=switch,
+                screened=switch and self.decoder.get_providers()[0] == "CPUExecutionProvider",
+                present=[o.name for o in self.decoder.get_outputs() if o.name.startswith("present_")],
+            )
         return self._graph
 
     def features_of(self, samples: np.ndarray) -> np.ndarray:
@@ -94,7 +106,7 @@ class WhisperDecoder:
         for i in range(self.spec.layers):
             feed[f"past_key_{i}"], feed[f"past_value_{i}"] = past[2 * i], past[2 * i + 1]
             feed[f"cross_key_{i}"], feed[f"cross_value_{i}"] = cross[2 * i], cross[2 * i + 1]
-        if self._decoder_graph()[0]:
+        if self._decoder_graph().switch:
             feed["full_logits"] = np.asarray(full)
         return feed
 
@@ -102,7 +114,7 @@ class WhisperDecoder:
         self, ids: Sequence[int], past: list[np.ndarray] | None, cross: list[np.ndarray]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """[tokens, vocab] logits of ``ids`` after ``past``, and the cache with them."""
-        present = self._decoder_graph()[2]
+        present = self._decoder_graph().present
         outputs = self.decoder.run(["logits", *present], self._feed(ids, past, cross, full=True))
         return np.asarray(outputs[0][0], dtype=np.float32), list(outputs[1:])
 
@@ -113,10 +125,10 @@ class WhisperDecoder:
         without the full output layer (up to 224 tokens of a long recording's previous window).
         """
         start = prompt.index(self.spec.start_token_id)
-        if start == 0 or not self._decoder_graph()[1]:
+        if start == 0 or not self._decoder_graph().screened:
             everything, past = self._run(prompt, None, cross)
             return everything[start:], past
-        present = self._decoder_graph()[2]
+        present = self._decoder_graph().present
         earlier = self.decoder.run(present, self._feed(prompt[:start], None, cross, full=False))
         return self._run(prompt[start:], list(earlier), cross)
 
@@ -124,7 +136,7 @@ class WhisperDecoder:
         self, token: int, past: list[np.ndarray], cross: list[np.ndarray]
     ) -> tuple[ScreenedStep, list[np.ndarray]]:
         """One token's screened step (see :mod:`bundle.processing.whisper_screen`) and the cache with it."""
-        present = self._decoder_graph()[2]
+        present = self._decoder_graph().present
         outputs = self.decoder.run([*SCREEN_OUTPUTS, *present], self._feed([token], past, cross, full=False))
         ids, logits, rest, stamps = outputs[:4]
         return ScreenedStep(ids[0], logits[0], float(rest[0, 0]), stamps[0]), list(outputs[4:])
@@ -181,7 +193,7 @@ class WhisperDecoder:
         logits = everything[-1]
         start = everything[0].astype(np.float64)
         no_speech = float(np.exp(start[self.spec.no_timestamps_token_id - 1] - logsumexp(start)))
-        screen = self._decoder_graph()[1] and temperature <= 0.0 and not logprobs
+        screen = self._decoder_graph().screened and temperature <= 0.0 and not logprobs
         generated: list[int] = []
         total = 0.0
         step: ScreenedStep | None = None

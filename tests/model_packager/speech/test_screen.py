@@ -62,7 +62,7 @@ def test_screened_steps_bound_every_other_token_and_give_exact_candidates(whispe
 def test_screened_and_full_logits_decode_the_same_tokens(whisper_dir: Path, timestamps: bool) -> None:
     runtime = load_speech(whisper_dir, Settings.load(environ={}, access_log=False, metrics="none"))
     decoder = runtime.engine.decoder  # type: ignore[attr-defined]
-    assert decoder._decoder_graph()[1]  # steps are screened on CPU
+    assert decoder._decoder_graph().screened  # steps are screened on CPU
     steps = 0
     for seed in range(4):
         audio = speech(6.0 + seed, seed=seed + 40)
