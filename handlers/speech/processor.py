@@ -3,7 +3,8 @@
 What it reads from the neutral :class:`~handlers.vocabulary.Inputs`: encoded audio files wherever a codec
 put them (:func:`~handlers.speech.inputs.audio_files`: a file body, ``{"b64": ...}``, base64 strings, OIP
 ``BYTES`` tensors) and the request's options (``language``, ``prompt``, ``timestamps`` or the Hugging Face
-pipeline's ``return_timestamps``, ``task``, ``temperature``). ``preprocess``
+pipeline's ``return_timestamps``, ``task``, ``temperature``, and the pipeline's ``generate_kwargs`` with
+``language``, ``task`` and ``temperature``). ``preprocess``
 decodes every file (limits from the header first; a corrupt or empty file is a 400, an m4a/mp4/webm a
 415, one over the byte limit a 413) and validates the options before anything runs; the feed it makes
 is what :class:`~handlers.speech.runtime.SpeechRuntime` transcribes:
@@ -31,6 +32,7 @@ from bundle.limits import AUDIO_MAX_BYTES
 from bundle.processing.audio import AudioError, decode_audio
 from bundle.speech import SpeechSpec
 from handlers.errors import InvalidInputError, PayloadTooLargeError, ServingError, UnsupportedMediaTypeError
+from handlers.speech.formats import LANGUAGE_NAMES
 from handlers.speech.inputs import audio_files
 from handlers.vocabulary import Answers, Embedder, ExampleFeed, Feed, Inputs, Outputs, Style
 
@@ -53,6 +55,32 @@ def _timestamps(raw: Mapping[str, Any]) -> bool:
     if asked is not None and not isinstance(asked, bool):
         raise InvalidInputError(f"timestamps must be true or false, not {asked!r}")
     return bool(asked)
+
+
+_GENERATE_KWARGS = ("language", "task", "temperature", "return_timestamps")
+_LANGUAGE_CODES = {name: code for code, name in LANGUAGE_NAMES.items()}
+
+
+def _with_generate_kwargs(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The Hugging Face ASR pipeline's ``generate_kwargs`` as plain options (its own names win).
+
+    The pipeline names a language as a code (``fr``), a token (``<|fr|>``) or an English name
+    (``french``); all three are taken. Other generation arguments are refused: decoding is the bundle's.
+    """
+    extra = raw.get("generate_kwargs")
+    if extra is None:
+        return raw
+    if not isinstance(extra, Mapping):
+        raise InvalidInputError('generate_kwargs must be an object, e.g. {"language": "fr", "task": "transcribe"}')
+    unknown = sorted(set(extra) - set(_GENERATE_KWARGS))
+    if unknown:
+        raise InvalidInputError(f"generate_kwargs takes {', '.join(_GENERATE_KWARGS)}; not {', '.join(unknown)}")
+    merged = {**raw, **extra}
+    language = extra.get("language")
+    if isinstance(language, str):
+        language = language.strip().lower().removeprefix("<|").removesuffix("|>")
+        merged["language"] = _LANGUAGE_CODES.get(language, language)
+    return merged
 
 
 def _prediction(document: str, timestamps: bool) -> dict[str, Any]:
@@ -94,6 +122,7 @@ class SpeechProcessor:
 
     def options(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Checked transcription options (400 naming the bad one)."""
+        raw = _with_generate_kwargs(raw)
         language = raw.get("language") or None
         whisper = self.spec.whisper
         if language is not None:

@@ -46,13 +46,13 @@ _LEVELS = 63
 
 def _quantized(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """7-bit symmetric per-token weights [D, V], their scales, and each token's L2 error and L1 norm."""
-    scale = np.abs(weight).max(axis=0) / _LEVELS
+    scale = (np.abs(weight).max(axis=0) / _LEVELS).astype(np.float32)
     scale[scale == 0] = 1.0
     quantized = np.clip(np.round(weight / scale), -_LEVELS, _LEVELS).astype(np.int8)
-    restored = quantized.astype(np.float64) * scale
+    restored = quantized.astype(np.float64) * scale.astype(np.float64)  # as onnxruntime dequantizes them
     error = np.linalg.norm(weight.astype(np.float64) - restored, axis=0)
     l1 = np.abs(restored).sum(axis=0)
-    return quantized, scale.astype(np.float32), error.astype(np.float32), l1.astype(np.float32)
+    return quantized, scale, error.astype(np.float32), l1.astype(np.float32)
 
 
 def _tied_embedding(graph: Any, weight: np.ndarray) -> str | None:

@@ -65,6 +65,21 @@ def test_sagemaker_json_base64_with_timestamps_answers_chunks(speech_live, expec
     )
 
 
+def test_the_pipelines_generate_kwargs_choose_language_task_and_temperature(speech_live, speech_runtimes, flac) -> None:
+    """The Hugging Face ASR pipeline's ``generate_kwargs``: a language as a code, a token or a name."""
+    runtime = next(r for r in speech_runtimes if r.name == "tiny-whisper")
+    french = runtime.transcribe(flac, language="fr")["text"]
+    headers = {"x-maaskit-model": "tiny-whisper"}
+    for language in ("fr", "<|fr|>", "French"):
+        body = {"inputs": _b64(flac), "parameters": {"generate_kwargs": {"language": language, "task": "transcribe"}}}
+        answer = _post(speech_live, "/invocations", json=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"text": french}, language
+    beams = {"inputs": _b64(flac), "parameters": {"generate_kwargs": {"num_beams": 5}}}
+    refused = _post(speech_live, "/invocations", json=beams, headers=headers)
+    assert refused.status_code == 400 and "num_beams" in refused.text and "language" in refused.text
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_torchserve_takes_the_file_as_its_body(speech_live, expected, flac, model: str) -> None:
     for headers in ({"content-type": "audio/flac"}, {}):  # no Content-Type: not JSON, so the model's file kind
