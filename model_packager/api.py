@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,7 +27,14 @@ from model_packager.converters.registry import ConverterRegistry, default_regist
 from model_packager.converters.transformers_text import TextConversion, TransformersTextConverter
 from model_packager.generative import package_text_generation, wants_text_generation
 from model_packager.image_samples import is_image_sample
-from model_packager.job import MAX_STORED_ROWS, MEASURE_ABOVE_BYTES, InvalidRequestError, Job, PackageResult
+from model_packager.job import (
+    MAX_STORED_ROWS,
+    MEASURE_ABOVE_BYTES,
+    InvalidRequestError,
+    Job,
+    PackageResult,
+    work_folder,
+)
 from model_packager.optimize import GraphLevel, Quantization
 from model_packager.parity import DEFAULT_TOLERANCES, FP16_TOLERANCES, INT8_TOLERANCES, Tolerances
 from model_packager.precision import PRECISIONS, Precision
@@ -187,8 +192,7 @@ def package(
         text_tolerances, int8_text_tolerances, metadata, force, step, measure,
     )  # fmt: skip
     model_path = Path(model_or_path) if isinstance(model_or_path, str | Path) else None
-    workdir = Path(tempfile.mkdtemp(prefix=f".maaskit-{name}-", dir=_existing_parent(out)))
-    try:
+    with work_folder(_existing_parent(out), name) as workdir:
         staged = stage(conversion, workdir, name, out)
         if isinstance(conversion, TextConversion | ImageConversion):
             return finish_processed(job, conversion, staged, source=resolved.source, model_path=model_path,
@@ -196,5 +200,3 @@ def package(
         return finish_tensor(
             job, conversion, staged, source=resolved.source, model_path=model_path, workdir=workdir, started=started
         )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from model_packager.signature import graph_specs, opsets_of
 from model_packager.text_package import TextTolerances
 
 __all__ = [
+    "work_folder",
     "MAX_STORED_ROWS",
     "MEASURE_ABOVE_BYTES",
     "InvalidRequestError",
@@ -132,3 +136,17 @@ def bundle_manifest(
         metadata=dict(job.metadata or {}),
         **fields,
     )
+
+
+@contextmanager
+def work_folder(parent: Path, name: str) -> Iterator[Path]:
+    """A scratch folder for one packaging run (``parent/.maaskit-{name}-*``), removed however the run ends.
+
+    Beside the bundle's place, so the finished bundle moves into place without a copy, and nothing
+    half-written is left when the run fails.
+    """
+    work = Path(tempfile.mkdtemp(prefix=f".maaskit-{name}-", dir=parent))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 
 from bundle import TensorSpec
 from model_packager.converters.base import ConversionError
 
-__all__ = ["ONNX_DTYPES", "as_ort_feed", "graph_specs", "normalize_model", "opsets_of"]
+__all__ = ["ONNX_DTYPES", "as_ort_feed", "file_signature", "graph_specs", "normalize_model", "opsets_of"]
 
 #: ONNX element type -> manifest dtype name.
 ONNX_DTYPES: dict[int, str] = {
@@ -57,6 +59,13 @@ def graph_specs(model: onnx.ModelProto) -> tuple[list[TensorSpec], list[TensorSp
 def opsets_of(model: onnx.ModelProto) -> dict[str, int]:
     """Opset per domain, with the default domain spelled ``ai.onnx``."""
     return {(entry.domain or "ai.onnx"): int(entry.version) for entry in model.opset_import}
+
+
+def file_signature(path: Path) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, int]]:
+    """Input specs, output specs and opsets of the ONNX file at ``path`` (its external weights are not read)."""
+    model = onnx.load(str(path), load_external_data=False)
+    inputs, outputs = graph_specs(model)
+    return inputs, outputs, opsets_of(model)
 
 
 def normalize_model(model: onnx.ModelProto, graph_name: str) -> onnx.ModelProto:

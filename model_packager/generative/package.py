@@ -8,7 +8,6 @@ against transformers, write the bundle atomically (nothing is left behind when t
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bundle.generation import GenerationParity, GenerationSpec
-from bundle.manifest import DType, FileEntry, Manifest, ParityCheck, ParityReport, TensorSpec, ToolInfo
+from bundle.manifest import FileEntry, Manifest, ParityCheck, ParityReport, ToolInfo
 from bundle.processing.chat import template_sha256
 from bundle.reader import MODEL_DATA_FILE, file_sha256
 from bundle.writer import write_bundle
@@ -26,8 +25,9 @@ from model_packager.generative.export import BUILDER_PRECISIONS, builder_version
 from model_packager.generative.gate import GateResult, run_gate, tolerances_for_precision
 from model_packager.generative.prompts import load_prompts
 from model_packager.generative.source import CausalLMSource, read_source
-from model_packager.job import InvalidRequestError, PackageResult
+from model_packager.job import InvalidRequestError, PackageResult, work_folder
 from model_packager.parity import ParityError
+from model_packager.signature import file_signature
 
 __all__ = ["GOLDEN_TOKENS", "package_generative", "precision_of"]
 
@@ -38,7 +38,6 @@ DEFAULT_MAX_NEW_TOKENS = 1024
 #: kernels may flip a near-tie, so a replay on the GPU must reproduce half of the goldens exactly, not all.
 CUDA_REPLAY_MIN_EXACT = 0.5
 _PROCESSING_FILES = ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json")
-_ONNX_DTYPES: dict[int, DType] = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 16: "float32"}
 
 
 def precision_of(quantize: str | None, precision: str) -> str:
@@ -60,23 +59,6 @@ def precision_of(quantize: str | None, precision: str) -> str:
             )
         return "int4-cuda" if quantize == "int4" else "fp16"
     return str(quantize) if quantized else "fp32"
-
-
-def _tensor_specs(model_path: Path) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, int]]:
-    import onnx
-
-    graph = onnx.load(str(model_path), load_external_data=False)
-
-    def specs(values: Any) -> list[TensorSpec]:
-        out = []
-        for value in values:
-            tensor = value.type.tensor_type
-            shape = [dim.dim_value if dim.HasField("dim_value") else None for dim in tensor.shape.dim]
-            out.append(TensorSpec(name=value.name, dtype=_ONNX_DTYPES.get(tensor.elem_type, "float32"), shape=shape))
-        return out
-
-    opsets = {entry.domain or "": int(entry.version) for entry in graph.opset_import}
-    return specs(graph.graph.input), specs(graph.graph.output), opsets
 
 
 def _summary_report(parity: GenerationParity) -> ParityReport:
@@ -189,8 +171,7 @@ def package_generative(
             "serve it on a GPU with onnxruntime-genai-cuda and MAASKIT_PROVIDERS=cuda,cpu"
         )
     out.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f".maaskit-{name}-", dir=out))
-    try:
+    with work_folder(out, name) as workdir:
         step(f"exporting with the onnxruntime-genai model builder ({precision})")
         exported = export_decoder(path, workdir / "onnx", precision, log)
         for file in _PROCESSING_FILES:  # the tokenizer transformers used, byte for byte
@@ -208,7 +189,7 @@ def package_generative(
             report = _summary_report(gate.parity)
             raise ParityError(_failure(gate.parity), report, "generation")
         gated_at = time.perf_counter()
-        inputs, outputs, opsets = _tensor_specs(exported / "model.onnx")
+        inputs, outputs, opsets = file_signature(exported / "model.onnx")
         import transformers
 
         manifest = Manifest(
@@ -229,8 +210,6 @@ def package_generative(
             {"prompt": np.asarray(gate.prompts), "input_ids": gate.input_ids}, {"greedy_ids": gate.greedy_ids},
             force=force, extra_files=extra, data_files=data,
         )  # fmt: skip
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     from bundle import open_bundle
 
     written = open_bundle(paths.directory)

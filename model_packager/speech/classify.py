@@ -26,8 +26,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,8 +40,9 @@ from bundle.processing.audio import decode_audio, normalize
 from bundle.speech import AUDIO_CLASSIFICATION_TASK, FeatureSpec, SpeechParity, SpeechSpec
 from bundle.tolerances import DEFAULT_TOLERANCES, Tolerances
 from bundle.writer import write_bundle
-from model_packager.job import InvalidRequestError, PackageResult
+from model_packager.job import InvalidRequestError, PackageResult, work_folder
 from model_packager.parity import ParityError
+from model_packager.signature import file_signature
 from model_packager.speech.samples import load_audio_samples
 
 __all__ = [
@@ -84,7 +83,6 @@ SAMPLE_SECONDS = 2.0
 AUDIO_CLASSIFIER_MAX_SECONDS = 60.0
 OPSET = 17
 _HINT = "install the speech and text extras: pip install 'maaskit[text,speech]'"
-_ONNX_DTYPES = {1: "float32", 7: "int64"}
 
 
 def _config(model_or_path: Any) -> tuple[list[str], str]:
@@ -272,28 +270,6 @@ def _gate(source: _Source, files: list[bytes], model_path: Path, tolerances: Tol
     return _Gate(report, problems, worst, agreement, {"input_values": batch}, stored)
 
 
-def _specs(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False)
-
-    def specs(values: Any) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": v.name,
-                "dtype": _ONNX_DTYPES.get(v.type.tensor_type.elem_type, "float32"),
-                "shape": [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim],
-            }
-            for v in values
-        ]
-
-    return (
-        specs(graph.graph.input),
-        specs(graph.graph.output),
-        {e.domain or "": int(e.version) for e in graph.opset_import},
-    )
-
-
 def package_audio_classifier_folder(
     path: Path,
     *,
@@ -320,8 +296,7 @@ def package_audio_classifier_folder(
     files, note = load_audio_samples(sample)
     notes += [note] if note else []
     out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".maaskit-{name}-", dir=out))
-    try:
+    with work_folder(out, name) as work:
         step("exporting with torch.onnx")
         _export(source.model, work / "model.onnx")
         exported = time.perf_counter()
@@ -356,7 +331,7 @@ def package_audio_classifier_folder(
             max_audio_seconds=AUDIO_CLASSIFIER_MAX_SECONDS,
             parity=parity,
         )
-        inputs, outputs, opsets = _specs(work / "model.onnx")
+        inputs, outputs, opsets = file_signature(work / "model.onnx")
         manifest = Manifest.model_validate(
             {
                 "name": name,
@@ -385,8 +360,6 @@ def package_audio_classifier_folder(
         paths = write_bundle(
             out, manifest, work / "model.onnx", gate.samples_in, gate.samples_out, force=force, extra_files=extra
         )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     from bundle import open_bundle
 
     written = open_bundle(paths.directory)

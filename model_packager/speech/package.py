@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from bundle.manifest import Manifest, ParityCheck, ParityReport, TensorSpec, ToolInfo
+from bundle.manifest import Manifest, ParityCheck, ParityReport, ToolInfo
 from bundle.processing.whisper import WhisperDecoder
 from bundle.reader import file_sha256
 from bundle.speech import SPEECH_TASK, TRANSCRIPT_KEY, SpeechParity, SpeechSpec, pack_audio
 from bundle.writer import write_bundle
-from model_packager.job import PackageResult
+from model_packager.job import PackageResult, work_folder
 from model_packager.parity import ParityError
+from model_packager.signature import file_signature
 from model_packager.speech.export import export_ctc, export_whisper
 from model_packager.speech.gate import GateResult, run_gate
 from model_packager.speech.quantize import INT8_MAX_WORD_ERROR_RATE, quantize_graph
@@ -35,30 +35,7 @@ from model_packager.speech.source import SpeechSource, default_max_seconds, read
 
 __all__ = ["package_speech_folder"]
 
-_ONNX_DTYPES = {1: "float32", 10: "float16", 7: "int64", 6: "int32"}
 _COPIED = ("preprocessor_config.json", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json")
-
-
-def _specs(path: Path) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, int]]:
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False)
-
-    def specs(values: Any) -> list[TensorSpec]:
-        return [
-            TensorSpec(
-                name=v.name,
-                dtype=_ONNX_DTYPES.get(v.type.tensor_type.elem_type, "float32"),  # type: ignore[arg-type]
-                shape=[d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim],
-            )
-            for v in values
-        ]
-
-    return (
-        specs(graph.graph.input),
-        specs(graph.graph.output),
-        {e.domain or "": int(e.version) for e in graph.opset_import},
-    )
 
 
 def _processing_files(source: SpeechSource, work: Path) -> dict[str, Any]:
@@ -180,8 +157,7 @@ def package_speech_folder(
     files, note = load_audio_samples(sample)
     notes += [note] if note else []
     out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".maaskit-{name}-", dir=out))
-    try:
+    with work_folder(out, name) as work:
         step("exporting with torch.onnx")
         if source.kind == "ctc":
             export_ctc(source.model, work / "model.onnx")
@@ -217,7 +193,7 @@ def package_speech_folder(
             max_audio_seconds=default_max_seconds(),
             parity=gate.parity,
         )
-        inputs, outputs, opsets = _specs(work / "model.onnx")
+        inputs, outputs, opsets = file_signature(work / "model.onnx")
         manifest = Manifest.model_validate(
             {
                 "name": name,
@@ -252,8 +228,6 @@ def package_speech_folder(
             force=force,
             extra_files=extra,
         )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     from bundle import open_bundle
 
     written = open_bundle(paths.directory)
