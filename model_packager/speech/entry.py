@@ -50,8 +50,6 @@ def package_speech(
 ) -> PackageResult:
     """Package a speech folder, or a transformers model object with its ``processor``, for speech recognition
     (or, for ``task="audio-classification"`` and detected audio classifiers, for audio classification)."""
-    from bundle.writer import bundle_paths
-    from model_packager.api import _check_target, _validate
     from model_packager.speech.package import package_speech_folder
 
     if _classifies(model_or_path, task):
@@ -62,20 +60,9 @@ def package_speech(
         raise InvalidRequestError(
             "speech bundles are fp32, or int8 with --quantize int8 (CPU); fp16 and --optimize are not offered yet"
         )
-    _validate(name, version, metadata, "none", None, precision="fp32")
-    out = Path(out)
-    _check_target(out, bundle_paths(out, name, version), force)
-    common: dict[str, Any] = {
-        "int8": quantize == "int8",
-        "max_word_error_rate": max_word_error_rate,
-        "name": name,
-        "version": version,
-        "out": out,
-        "sample": sample,
-        "metadata": metadata,
-        "force": force,
-        "on_step": on_step,
-    }
+    common = _checked(name=name, version=version, out=out, sample=sample, metadata=metadata, force=force,
+                      on_step=on_step)  # fmt: skip
+    common |= {"int8": quantize == "int8", "max_word_error_rate": max_word_error_rate}
     return _from_folder_or_object(
         model_or_path, processor, package_speech_folder, common,
         task=SPEECH_TASK, processor_kind="processor", recognised=speech_architecture(model_or_path) is not None,
@@ -99,26 +86,14 @@ def _package_classifier(
     on_step: Callable[[str], None] | None,
 ) -> PackageResult:
     """An audio classifier folder, or a model object with its feature extractor (``processor``)."""
-    from bundle.writer import bundle_paths
-    from model_packager.api import _check_target, _validate
     from model_packager.speech.classify import package_audio_classifier_folder
 
     if quantize not in (None, "none") or precision != "fp32" or optimize != "none":
         raise InvalidRequestError(
             "audio-classification bundles are fp32: --quantize, fp16 and --optimize are not offered"
         )
-    _validate(name, version, metadata, "none", None, precision="fp32")
-    out = Path(out)
-    _check_target(out, bundle_paths(out, name, version), force)
-    common: dict[str, Any] = {
-        "name": name,
-        "version": version,
-        "out": out,
-        "sample": sample,
-        "metadata": metadata,
-        "force": force,
-        "on_step": on_step,
-    }
+    common = _checked(name=name, version=version, out=out, sample=sample, metadata=metadata, force=force,
+                      on_step=on_step)  # fmt: skip
     return _from_folder_or_object(
         model_or_path, processor, package_audio_classifier_folder, common,
         task=AUDIO_CLASSIFICATION_TASK, processor_kind="feature extractor",
@@ -126,6 +101,27 @@ def _package_classifier(
         refusal="audio-classification takes a *ForSequenceClassification folder of a waveform model (wav2vec2, "
         "HuBERT, WavLM), or such a model with processor= (its feature extractor)",
     )  # fmt: skip
+
+
+def _checked(
+    *,
+    name: str,
+    version: str,
+    out: Path | str,
+    sample: Any,
+    metadata: Mapping[str, str] | None,
+    force: bool,
+    on_step: Callable[[str], None] | None,
+) -> dict[str, Any]:
+    """The options every speech family's folder packager takes, checked (name, version, metadata, a free place)."""
+    from bundle.writer import bundle_paths
+    from model_packager.api import _check_target, _validate
+
+    _validate(name, version, metadata, "none", None, precision="fp32")
+    target = Path(out)
+    _check_target(target, bundle_paths(target, name, version), force)
+    return {"name": name, "version": version, "out": target, "sample": sample, "metadata": metadata, "force": force,
+            "on_step": on_step}  # fmt: skip
 
 
 def _from_folder_or_object(
