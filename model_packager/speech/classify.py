@@ -6,19 +6,12 @@ audio-classification pipeline runs it). The graph is exported by torch.onnx (the
 opset 17, batch and time dynamic): ``input_values`` [batch, samples] -> ``logits``, softmax ``scores``
 [batch, labels] and the top ``label`` index. The labels are the config's ``id2label``.
 
-The gate, on each sample file (``--sample DIR``, else the built-in synthetic audio, said so), decoded as
-serving decodes it (:func:`bundle.processing.audio.decode_audio`):
-
-* the waveform the bundle feeds (:func:`bundle.processing.audio.normalize` when the feature extractor
-  normalises) against the feature extractor's ``input_values`` (:data:`WAVEFORM_ATOL`);
-* the graph's logits and class probabilities on it against transformers' on the extractor's values:
-  element-wise (``atol`` or ``rtol``, as tabular classifiers) with label agreement, by the bundle's one
-  rule :func:`bundle.parity.reproduces`.
-
-The samples are tensors: the extractor's values of every file, cut to the shortest (at most
-:data:`SAMPLE_SECONDS`) so they form one batch, and transformers' outputs for that batch; the one judge
-(:func:`bundle.judge.judge`) checks them with the element-wise rule in ``verify``, warm-up and the
-pre-traffic hook.
+The gate (:mod:`model_packager.speech.classify_gate`) runs on each sample file (``--sample DIR``, else
+the built-in synthetic audio, said so), decoded as serving decodes it: the bundle's waveform against the
+feature extractor's ``input_values``, then the graph's logits, scores and label against transformers' by
+the bundle's one element-wise rule with label agreement. The samples are tensors (one batch of the
+extractor's values and transformers' outputs for it); the one judge (:func:`bundle.judge.judge`) checks
+them in ``verify``, warm-up and the pre-traffic hook.
 """
 
 from __future__ import annotations
@@ -28,27 +21,26 @@ import io
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from bundle.manifest import Manifest, ParityReport, ToolInfo
-from bundle.parity import reproduces
-from bundle.processing.audio import decode_audio, normalize
+from bundle.manifest import Manifest
 from bundle.speech import AUDIO_CLASSIFICATION_TASK, FeatureSpec, SpeechParity, SpeechSpec
 from bundle.tolerances import DEFAULT_TOLERANCES, Tolerances
 from bundle.writer import write_bundle
 from model_packager.job import InvalidRequestError, PackageResult, work_folder
 from model_packager.parity import ParityError
-from model_packager.signature import file_signature
+from model_packager.speech.classify_gate import (
+    AUDIO_CLASSIFIER_MAX_SECONDS,
+    WAVEFORM_ATOL,
+    ClassifierSource,
+    run_classifier_gate,
+)
+from model_packager.speech.common import exported_fields, packaged
 from model_packager.speech.samples import load_audio_samples
 
 __all__ = [
     "AUDIO_CLASSIFIER_MAX_SECONDS",
-    "SAMPLE_SECONDS",
-    "WAVEFORM_ATOL",
     "WAVEFORM_MODEL_TYPES",
     "audio_classifier_architecture",
     "package_audio_classifier_folder",
@@ -74,13 +66,6 @@ _UNSUPPORTED = {
     "whisper": "WhisperForAudioClassification takes Whisper's log-mel window, which its classifier path lacks",
     "wav2vec2-bert": "Wav2Vec2-BERT takes SeamlessM4T filter-bank features, which the bundle does not reproduce yet",
 }
-#: Largest difference between the bundle's waveform (decoded, normalised) and the feature extractor's.
-WAVEFORM_ATOL = 1e-5
-#: Stored sample tensors are cut to at most this many seconds (they travel in samples.npz as float32).
-SAMPLE_SECONDS = 2.0
-#: The longest recording one request classifies: the whole file goes through the graph at once
-#: (self-attention over every frame), as the Hugging Face pipeline does.
-AUDIO_CLASSIFIER_MAX_SECONDS = 60.0
 OPSET = 17
 _HINT = "install the speech and text extras: pip install 'maaskit[text,speech]'"
 
@@ -115,17 +100,7 @@ def audio_classifier_architecture(model_or_path: Any) -> str | None:
     return next((a for a in architectures if _is_classifier(a)), None)
 
 
-@dataclass
-class _Source:
-    architecture: str
-    model_type: str
-    model: Any
-    extractor: Any
-    labels: list[str]
-    features: FeatureSpec
-
-
-def _load(path: Path) -> _Source:
+def _load(path: Path) -> ClassifierSource:
     architecture = audio_classifier_architecture(path)
     _, model_type = _config(path)
     if architecture is None:
@@ -158,7 +133,7 @@ def _load(path: Path) -> _Source:
     features = FeatureSpec(
         kind="waveform", sampling_rate=int(extractor.sampling_rate), normalize=bool(extractor.do_normalize)
     )
-    return _Source(architecture, str(model.config.model_type), model, extractor, labels, features)
+    return ClassifierSource(architecture, str(model.config.model_type), model, extractor, labels, features)
 
 
 def _export(model: Any, path: Path) -> None:
@@ -196,80 +171,6 @@ def _export(model: Any, path: Path) -> None:
         )
 
 
-def _reference(model: Any, values: np.ndarray) -> dict[str, np.ndarray]:
-    """transformers' logits, softmax scores and top label for ``values`` [batch, samples]."""
-    import torch
-
-    with torch.no_grad():
-        logits = model(input_values=torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))).logits
-        return {
-            "logits": logits.numpy(),
-            "scores": torch.softmax(logits, dim=-1).numpy(),
-            "label": torch.argmax(logits, dim=-1).numpy().astype(np.int64),
-        }
-
-
-def _session(path: Path) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    names = [output.name for output in session.get_outputs()]
-
-    def run(values: np.ndarray) -> dict[str, np.ndarray]:
-        results = session.run(names, {"input_values": np.ascontiguousarray(values, dtype=np.float32)})
-        return {name: np.asarray(value) for name, value in zip(names, results, strict=True)}
-
-    return run
-
-
-@dataclass
-class _Gate:
-    report: ParityReport
-    problems: list[str]
-    waveform_max_abs: float
-    label_agreement: float
-    samples_in: dict[str, np.ndarray]
-    samples_out: dict[str, np.ndarray]
-
-
-def _gate(source: _Source, files: list[bytes], model_path: Path, tolerances: Tolerances) -> _Gate:
-    rate = source.features.sampling_rate
-    run = _session(model_path)
-    reference_values, worst = [], 0.0
-    actual: dict[str, list[np.ndarray]] = {"logits": [], "scores": [], "label": []}
-    expected: dict[str, list[np.ndarray]] = {"logits": [], "scores": [], "label": []}
-    for index, data in enumerate(files):
-        audio = decode_audio(data, rate, max_seconds=AUDIO_CLASSIFIER_MAX_SECONDS).samples
-        if len(audio) < rate // 10:
-            raise InvalidRequestError(f"sample {index} lasts {len(audio) / rate:.2f} s: give files of at least 0.1 s")
-        ref_values = np.asarray(source.extractor(audio, sampling_rate=rate).input_values[0], dtype=np.float32)
-        ours = normalize(audio) if source.features.normalize else audio.astype(np.float32)
-        worst = max(worst, float(np.abs(ours - ref_values).max()))
-        reference_values.append(ref_values)
-        for name, value in _reference(source.model, ref_values[None, :]).items():
-            expected[name].append(value)
-        for name, value in run(ours[None, :]).items():
-            actual[name].append(value)
-    got = {name: np.concatenate(values) for name, values in actual.items()}
-    want = {name: np.concatenate(values) for name, values in expected.items()}
-    report, problems = reproduces(got, want, tolerances, "label")
-    agreement = float(np.mean(got["label"] == want["label"]))
-    if worst > WAVEFORM_ATOL:
-        problems.append(
-            f"the bundle's waveform differs from the feature extractor's input_values by {worst:.3g} "
-            f"(over {WAVEFORM_ATOL}): its settings are not reproduced"
-        )
-    # the stored samples: one batch of the extractor's values, cut to the shortest file
-    width = min(*(len(v) for v in reference_values), int(SAMPLE_SECONDS * rate))
-    batch = np.stack([values[:width] for values in reference_values]).astype(np.float32)
-    stored = _reference(source.model, batch)
-    _, stored_problems = reproduces(run(batch), stored, tolerances, "label")
-    problems += [f"stored samples: {problem}" for problem in stored_problems]
-    return _Gate(report, problems, worst, agreement, {"input_values": batch}, stored)
-
-
 def package_audio_classifier_folder(
     path: Path,
     *,
@@ -301,13 +202,11 @@ def package_audio_classifier_folder(
         _export(source.model, work / "model.onnx")
         exported = time.perf_counter()
         step("checking class probabilities against transformers")
-        gate = _gate(source, files, work / "model.onnx", tolerances)
+        gate = run_classifier_gate(source, files, work / "model.onnx", tolerances)
         if gate.problems:
             raise ParityError("the audio-classification gate failed: " + "; ".join(gate.problems[:6]), gate.report,
                               "audio-classification")  # fmt: skip
         gated = time.perf_counter()
-        import torch
-        import transformers
 
         scores = next(c for c in gate.report.checks if c.output == "scores" and c.metric == "max_abs_diff")
         parity = SpeechParity(
@@ -331,25 +230,16 @@ def package_audio_classifier_folder(
             max_audio_seconds=AUDIO_CLASSIFIER_MAX_SECONDS,
             parity=parity,
         )
-        inputs, outputs, opsets = file_signature(work / "model.onnx")
+        identity = exported_fields(work / "model.onnx", name=name, version=version, created=created,
+                                 provenance=provenance, metadata=metadata)  # fmt: skip
         manifest = Manifest.model_validate(
             {
-                "name": name,
-                "version": version,
-                "created": created,
-                "framework": ToolInfo(name="transformers", version=transformers.__version__),
-                "converter": ToolInfo(name="torch.onnx", version=torch.__version__.split("+")[0]),
-                "opsets": opsets,
-                "inputs": inputs,
-                "outputs": outputs,
+                **identity,
                 "task": AUDIO_CLASSIFICATION_TASK,
                 "labels": source.labels,
                 "label_output": "label",
                 "probability_output": "scores",
                 "parity": gate.report,
-                "files": {"model.onnx": {"sha256": "0" * 64, "size": 0}},
-                "provenance": provenance,
-                "metadata": dict(metadata or {}),
                 "speech": speech,
             }
         )
@@ -360,8 +250,4 @@ def package_audio_classifier_folder(
         paths = write_bundle(
             out, manifest, work / "model.onnx", gate.samples_in, gate.samples_out, force=force, extra_files=extra
         )
-    from bundle import open_bundle
-
-    written = open_bundle(paths.directory)
-    timings = {"export_s": exported - started, "gate_s": gated - exported, "total_s": time.perf_counter() - started}
-    return PackageResult(paths.directory, paths.archive, written.manifest, notes, timings)
+    return packaged(paths, notes, started, exported, gated)

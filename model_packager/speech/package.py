@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from bundle.manifest import Manifest, ParityCheck, ParityReport, ToolInfo
+from bundle.manifest import Manifest, ParityCheck, ParityReport
 from bundle.processing.whisper import WhisperDecoder
 from bundle.reader import file_sha256
 from bundle.speech import SPEECH_TASK, TRANSCRIPT_KEY, SpeechParity, SpeechSpec, pack_audio
 from bundle.writer import write_bundle
 from model_packager.job import PackageResult, work_folder
 from model_packager.parity import ParityError
-from model_packager.signature import file_signature
+from model_packager.speech.common import exported_fields, packaged
 from model_packager.speech.export import export_ctc, export_whisper
 from model_packager.speech.gate import GateResult, run_gate
 from model_packager.speech.quantize import INT8_MAX_WORD_ERROR_RATE, quantize_graph
@@ -179,8 +179,6 @@ def package_speech_folder(
                 f"(at most {gate.parity.max_word_error_rate:.3f}); the fp32 graphs reproduced them exactly first"
             )
         gated = time.perf_counter()
-        import torch
-        import transformers
 
         speech = SpeechSpec(
             architecture=source.architecture,
@@ -193,22 +191,13 @@ def package_speech_folder(
             max_audio_seconds=default_max_seconds(),
             parity=gate.parity,
         )
-        inputs, outputs, opsets = file_signature(work / "model.onnx")
+        identity = exported_fields(work / "model.onnx", name=name, version=version, created=created,
+                                 provenance=provenance, metadata=metadata)  # fmt: skip
         manifest = Manifest.model_validate(
             {
-                "name": name,
-                "version": version,
-                "created": created,
-                "framework": ToolInfo(name="transformers", version=transformers.__version__),
-                "converter": ToolInfo(name="torch.onnx", version=torch.__version__.split("+")[0]),
-                "opsets": opsets,
-                "inputs": inputs,
-                "outputs": outputs,
+                **identity,
                 "task": SPEECH_TASK,
                 "parity": _report(gate.parity),
-                "files": {"model.onnx": {"sha256": "0" * 64, "size": 0}},
-                "provenance": provenance,
-                "metadata": dict(metadata or {}),
                 "speech": speech,
             }
         )
@@ -228,8 +217,4 @@ def package_speech_folder(
             force=force,
             extra_files=extra,
         )
-    from bundle import open_bundle
-
-    written = open_bundle(paths.directory)
-    timings = {"export_s": exported - started, "gate_s": gated - exported, "total_s": time.perf_counter() - started}
-    return PackageResult(paths.directory, paths.archive, written.manifest, notes, timings)
+    return packaged(paths, notes, started, exported, gated)
