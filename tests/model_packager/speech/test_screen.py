@@ -115,3 +115,21 @@ def test_the_output_layer_is_stored_once(whisper_dir: Path) -> None:
         if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) == 2 and vocab in i.dims
     ]
     assert len(tables) == 1, tables
+
+
+def test_an_untied_output_layer_keeps_the_full_logits(tmp_path: Path) -> None:
+    """A fine-tune whose output layer is not its embedding gets no screen; it serves on the full logits."""
+    import torch
+    import transformers
+
+    folder = save_whisper(tmp_path / "whisper")
+    model = transformers.WhisperForConditionalGeneration.from_pretrained(str(folder))
+    model.config.tie_word_embeddings = False
+    model.proj_out.weight = torch.nn.Parameter(model.proj_out.weight.detach().clone() * 1.5)
+    model.save_pretrained(folder)
+    result = package(folder, name="untied", version="1.0.0", out=tmp_path / "out",
+                     sample=[encode(speech(3.0), 16000, "FLAC")])  # fmt: skip
+    session = onnxruntime.InferenceSession(str(result.directory / "decoder.onnx"), providers=["CPUExecutionProvider"])
+    assert "full_logits" not in {spec.name for spec in session.get_inputs()}
+    runtime = load_speech(result.directory, Settings.load(environ={}, access_log=False, metrics="none"))
+    assert runtime.ready and not runtime.engine.decoder._decoder_graph().screened  # type: ignore[attr-defined]
