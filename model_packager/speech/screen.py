@@ -1,6 +1,6 @@
 """A screened output layer for Whisper's decoder: the exact greedy token without the full fp32 logits.
 
-A token step of a whisper-tiny-shaped decoder reads about 126 MB: 28 MB of layer weights, 18 MB of
+A token step of a whisper-tiny-shaped decoder reads about 132 MB: 34 MB of layer weights, 18 MB of
 cross-attention keys and values, and 80 MB for the output layer (51,865 tokens x 384, fp32), which is
 the largest single cost of a step. Greedy decoding only needs the best allowed token, so the decoder
 graph gets a second way to end (an ``If`` on the ``full_logits`` input):
