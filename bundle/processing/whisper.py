@@ -22,13 +22,11 @@ import numpy as np
 from bundle.processing.audio import log_mel
 from bundle.processing.transcript import Segment, Transcript, compression_ratio
 from bundle.processing.whisper_rules import apply_rules, choose_token, logsumexp
-from bundle.processing.whisper_screen import ScreenedStep, screened_token
+from bundle.processing.whisper_screen import SCREEN_OUTPUTS, ScreenedStep, screened_token
 from bundle.speech import FeatureSpec, WhisperSpec
 
-__all__ = ["SCREEN_OUTPUTS", "WhisperDecoder"]
+__all__ = ["WhisperDecoder"]
 
-#: A screened step's outputs (see :mod:`bundle.processing.whisper_screen`), in this order.
-SCREEN_OUTPUTS = ("candidate_ids", "candidate_logits", "rest_upper", "stamp_logits")
 
 Encoder = Callable[[np.ndarray], list[np.ndarray]]
 """[1, n_mels, frames] features -> [encoder_hidden_states, cross_key_0, cross_value_0, ...]."""

@@ -16,7 +16,10 @@ import numpy as np
 from bundle.processing.whisper_rules import forbidden, stamps_win
 from bundle.speech import WhisperSpec
 
-__all__ = ["ScreenedStep", "screened_token"]
+__all__ = ["SCREEN_OUTPUTS", "ScreenedStep", "screened_token"]
+
+#: A screened step's outputs, in this order (the graph is :mod:`model_packager.speech.screen`).
+SCREEN_OUTPUTS = ("candidate_ids", "candidate_logits", "rest_upper", "stamp_logits")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bundle.processing.whisper import SCREEN_OUTPUTS
+from bundle.processing.whisper_screen import SCREEN_OUTPUTS
 
 __all__ = ["CANDIDATES", "SLACK", "add_output_screen"]
 
@@ -180,8 +180,9 @@ def add_output_screen(path: Path, timestamp_begin: int, candidates: int = CANDID
     graph.node.insert(position, tied)
     graph.input.append(helper.make_tensor_value_info("full_logits", TensorProto.BOOL, []))
     logits = next(output for output in graph.output if output.name == "logits")
-    logits.CopyFrom(_branch_outputs("logits", *SCREEN_OUTPUTS)[0])  # [batch, tokens, vocab]; [1, 1, 0] screened
-    graph.output.extend(_branch_outputs("logits", *SCREEN_OUTPUTS)[1:])
+    declared = _branch_outputs("logits", *SCREEN_OUTPUTS)
+    logits.CopyFrom(declared[0])  # [batch, tokens, vocab]; [1, 1, 0] screened
+    graph.output.extend(declared[1:])
     if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     onnx.save(model, str(path))
